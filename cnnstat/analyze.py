@@ -1,0 +1,223 @@
+"""Layer graph → per-layer records → totals. Integers throughout; rendering happens elsewhere.
+
+Every node of the graph (except the input) becomes one :class:`LayerRecord` computed by its
+operator rule. Totals are sums of the records' columns, nothing else (a test checks it), with two
+whole-graph figures that are not sums: the output shapes and the peak of live activation memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Mapping
+
+from . import receptive
+from .convention import Convention, flops
+from .errors import CnnstatError, ShapeError
+from .graph import Graph, Node
+from .ops import REGISTRY
+from .ops.base import MAC_KINDS, Shape, numel
+from .receptive import RF
+
+DTYPE_BYTES = {"fp32": 4, "float32": 4, "fp16": 2, "float16": 2, "bf16": 2, "bfloat16": 2,
+               "fp64": 8, "float64": 8, "int8": 1, "uint8": 1}
+
+
+@dataclass(slots=True)
+class LayerRecord:
+    index: int
+    name: str
+    op: str
+    inputs: tuple[str, ...]
+    input_shapes: tuple[Shape, ...]
+    output_shape: Shape
+    params: int
+    trainable_params: int
+    buffers: int
+    connections: int
+    macs_by_kind: dict[str, int]
+    macs: int
+    activations: int          # elements of the output tensor, batch included
+    rf: RF
+    attrs: Mapping[str, Any]
+    file: str | None = None
+    line: int | None = None
+
+    @property
+    def flops(self) -> int:
+        return flops(self.macs)
+
+    @property
+    def description(self) -> str:
+        """The layer as PyTorch prints the equivalent module."""
+        return REGISTRY[self.op].describe(self.attrs, self.input_shapes)
+
+    @property
+    def group(self) -> tuple[str, ...]:
+        parts = self.name.split(".")
+        return tuple(".".join(parts[: i + 1]) for i in range(len(parts) - 1))
+
+
+@dataclass(slots=True)
+class Totals:
+    params: int
+    trainable_params: int
+    buffers: int
+    macs: int
+    connections: int
+    activations: int
+    activation_bytes: int
+    peak_activations: int
+    peak_activation_bytes: int
+    input_elements: int
+    layers: int
+    macs_by_kind: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def flops(self) -> int:
+        return flops(self.macs)
+
+
+class Analysis:
+    """The result of analysing one model at one input shape, batch size and convention."""
+
+    def __init__(self, graph: Graph, records: list[LayerRecord], *, batch: int,
+                 convention: Convention, dtype: str, input_shape: Shape,
+                 input_rf_size: tuple[int, int]):
+        self.graph = graph
+        self.records = records
+        self.batch = batch
+        self.convention = convention
+        self.dtype = dtype
+        self.input_shape = input_shape      # (C, H, W)
+        self.input_rf_size = input_rf_size
+
+    @property
+    def name(self) -> str:
+        return self.graph.name
+
+    @property
+    def dtype_bytes(self) -> int:
+        return DTYPE_BYTES[self.dtype]
+
+    def record(self, name: str) -> LayerRecord:
+        for r in self.records:
+            if r.name == name:
+                return r
+        raise KeyError(name)
+
+    @property
+    def output_shapes(self) -> list[Shape]:
+        by_name = {r.name: r for r in self.records}
+        return [by_name[o].output_shape for o in self.graph.outputs]
+
+    @cached_property
+    def totals(self) -> Totals:
+        rows = self.records
+        by_kind = {k: sum(r.macs_by_kind.get(k, 0) for r in rows) for k in MAC_KINDS}
+        acts = sum(r.activations for r in rows)
+        peak = peak_live_elements(self.graph, rows, self.batch * numel(self.input_shape))
+        return Totals(
+            params=sum(r.params for r in rows),
+            trainable_params=sum(r.trainable_params for r in rows),
+            buffers=sum(r.buffers for r in rows),
+            macs=sum(r.macs for r in rows),
+            connections=sum(r.connections for r in rows),
+            activations=acts,
+            activation_bytes=acts * self.dtype_bytes,
+            peak_activations=peak,
+            peak_activation_bytes=peak * self.dtype_bytes,
+            input_elements=self.batch * numel(self.input_shape),
+            layers=len(rows),
+            macs_by_kind=by_kind,
+        )
+
+    @property
+    def layers(self):
+        """One row per layer as a pandas DataFrame (pandas is imported on first use)."""
+        from .render.frames import records_frame
+        return records_frame(self)
+
+    def to_dict(self) -> dict:
+        """The JSON contract (docs/json.md)."""
+        from .render.jsonout import analysis_to_dict
+        return analysis_to_dict(self)
+
+
+def peak_live_elements(graph: Graph, records: list[LayerRecord], input_elements: int) -> int:
+    """Largest number of activation elements alive at once when the layers run in graph order and
+    each tensor is freed after its last reader (graph outputs stay alive). The input counts."""
+    last_use: dict[str, int] = {}
+    for i, r in enumerate(records):
+        for src in r.inputs:
+            last_use[src] = i
+    keep = set(graph.outputs)
+    sizes = {name: input_elements for name in graph.inputs}
+    live = sum(sizes.values())
+    peak = live
+    for i, r in enumerate(records):
+        sizes[r.name] = r.activations
+        live += r.activations
+        peak = max(peak, live)
+        for src in set(r.inputs):
+            if last_use.get(src) == i and src not in keep:
+                live -= sizes[src]
+        if r.name not in last_use and r.name not in keep:
+            live -= r.activations
+    return peak
+
+
+def analyze_graph(graph: Graph, *, batch: int = 1, convention: Convention | None = None,
+                  dtype: str = "fp32") -> Analysis:
+    """Run every layer's rule in topological order."""
+    from .errors import UsageError
+    if not isinstance(batch, int) or isinstance(batch, bool) or batch <= 0:
+        raise UsageError(f"batch size must be a positive integer, got {batch!r}")
+    if dtype not in DTYPE_BYTES:
+        raise UsageError(f"unknown dtype '{dtype}'; choose from {', '.join(DTYPE_BYTES)}")
+    convention = convention or Convention()
+    shapes: dict[str, Shape] = {}
+    rfs: dict[str, RF] = {}
+    records: list[LayerRecord] = []
+    input_hw = (1, 1)
+    for node in graph:
+        if node.op == "input":
+            shape = tuple(node.attrs["shape"])
+            shapes[node.name] = (batch,) + shape
+            rfs[node.name] = receptive.INPUT_RF
+            input_hw = (shape[1], shape[2]) if len(shape) == 3 else (1, 1)
+            continue
+        record = _evaluate(node, shapes, rfs, convention, input_hw, len(records))
+        shapes[node.name] = record.output_shape
+        rfs[node.name] = record.rf
+        records.append(record)
+    c_h_w = graph.input_shape
+    return Analysis(graph, records, batch=batch, convention=convention, dtype=dtype,
+                    input_shape=c_h_w, input_rf_size=input_hw)
+
+
+def _evaluate(node: Node, shapes: dict[str, Shape], rfs: dict[str, RF], convention: Convention,
+              input_hw: tuple[int, int], index: int) -> LayerRecord:
+    rule = REGISTRY.get(node.op)
+    if rule is None:
+        raise CnnstatError(f"no rule for operator '{node.op}': cnnstat cannot count this layer",
+                           file=node.file, line=node.line, layer=node.name)
+    in_shapes = tuple(shapes[src] for src in node.inputs)
+    try:
+        rule.check_arity(in_shapes)
+        ev = rule.evaluate(node.attrs, in_shapes)
+    except CnnstatError as exc:
+        raise exc.located(file=node.file, line=node.line, layer=node.name) from None
+    except (ArithmeticError, ValueError, TypeError, KeyError, IndexError) as exc:
+        # A rule tripping over a degenerate input must still give the user one line.
+        raise ShapeError(f"{node.op} cannot be applied to input "
+                         f"{' and '.join(str(list(s)) for s in in_shapes)}: {exc}",
+                         file=node.file, line=node.line, layer=node.name) from None
+    rf = receptive.propagate([rfs[src] for src in node.inputs], ev.rf, input_hw)
+    return LayerRecord(
+        index=index, name=node.name, op=node.op, inputs=node.inputs, input_shapes=in_shapes,
+        output_shape=ev.shape, params=ev.params, trainable_params=ev.trainable or 0,
+        buffers=ev.buffers, connections=ev.connections, macs_by_kind=ev.macs,
+        macs=convention.macs(ev.macs), activations=numel(ev.shape), rf=rf, attrs=node.attrs,
+        file=node.file, line=node.line,
+    )

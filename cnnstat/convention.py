@@ -1,0 +1,77 @@
+"""The counting convention: which kinds of work a MAC total includes, and how FLOPs derive from MACs.
+
+cnnstat stores multiply-accumulates (MACs) as integers: one fused multiply-add is 1 MAC. By
+default only the multiply-adds of convolutions and fully connected layers count, bias adds
+excluded: this is the convention of torchvision's published GFLOPS metadata and of fvcore, and the
+"FLOPs (multiply-adds)" of the ResNet paper. Other kinds of work can be included on request; each
+counted operation then weighs one MAC (see the rule modules in cnnstat.ops for each kind's formula).
+
+FLOPs are derived here and nowhere else: FLOPs = 2 x MACs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import UsageError
+from .ops.base import ACTIVATION, BIAS, ELEMENTWISE, MAC_KINDS, NORM, POOL, RESIZE, WEIGHT
+
+FLOPS_PER_MAC = 2
+
+KIND_LABELS = {
+    WEIGHT: "convolution and linear multiply-adds",
+    BIAS: "bias adds",
+    NORM: "batch norm / LRN",
+    ACTIVATION: "activations",
+    POOL: "pooling",
+    ELEMENTWISE: "element-wise merges",
+    RESIZE: "upsampling",
+}
+OPTIONAL_KINDS = tuple(k for k in MAC_KINDS if k != WEIGHT)
+
+
+def flops(macs: int) -> int:
+    """FLOPs from MACs: one multiply-add is two floating-point operations."""
+    return FLOPS_PER_MAC * macs
+
+
+@dataclass(frozen=True)
+class Convention:
+    """Which kinds of work count in ``macs``. ``weight`` (conv + linear) always counts."""
+    extra: frozenset[str] = frozenset()
+
+    @classmethod
+    def parse(cls, spec: str | None) -> "Convention":
+        """``--count``: a comma list of bias, norm, activation, pool, elementwise, resize, or 'all'."""
+        if not spec or spec.strip() in ("", "default", "none", WEIGHT):
+            return cls()
+        kinds: set[str] = set()
+        for item in spec.split(","):
+            item = item.strip()
+            if item == "all":
+                kinds.update(OPTIONAL_KINDS)
+            elif item in OPTIONAL_KINDS:
+                kinds.add(item)
+            elif item and item != WEIGHT:
+                raise UsageError(f"--count: unknown kind '{item}'; choose from "
+                                 f"{', '.join(OPTIONAL_KINDS)} or all")
+        return cls(frozenset(kinds))
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        return tuple(k for k in MAC_KINDS if k == WEIGHT or k in self.extra)
+
+    def macs(self, by_kind: dict[str, int]) -> int:
+        return sum(by_kind.get(k, 0) for k in self.kinds)
+
+    @property
+    def name(self) -> str:
+        return "default" if not self.extra else "+".join(k for k in OPTIONAL_KINDS if k in self.extra)
+
+    def describe(self) -> str:
+        counted = ", ".join(KIND_LABELS[k] for k in self.kinds)
+        left_out = [KIND_LABELS[k] for k in OPTIONAL_KINDS if k not in self.extra]
+        text = f"MACs: 1 fused multiply-add = 1 MAC; counted: {counted}"
+        if left_out:
+            text += f"; not counted: {', '.join(left_out)}"
+        return text + f"; FLOPs = {FLOPS_PER_MAC} x MACs"

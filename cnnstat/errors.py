@@ -1,0 +1,58 @@
+"""Errors a user can act on.
+
+Every problem with a definition, a model name or a command-line argument is raised as a
+:class:`CnnstatError`. It renders as one line::
+
+    FILE:LINE: layer NAME: what is wrong
+
+with as many of the three location parts as are known. The CLI prints it after ``error: `` and
+exits with status 2; nothing else in cnnstat prints tracebacks for user mistakes.
+"""
+
+from __future__ import annotations
+
+
+class CnnstatError(Exception):
+    """A user-facing error with an optional location (file, line, layer)."""
+
+    def __init__(self, message: str, *, file: str | None = None, line: int | None = None,
+                 layer: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.file = file
+        self.line = line
+        self.layer = layer
+
+    def located(self, *, file: str | None = None, line: int | None = None,
+                layer: str | None = None) -> "CnnstatError":
+        """Fill in location parts that are not known yet (the innermost location wins)."""
+        if self.file is None and file is not None:
+            self.file = file
+        if self.line is None and line is not None:
+            self.line = line
+        if self.layer is None and layer is not None:
+            self.layer = layer
+        return self
+
+    def __str__(self) -> str:
+        parts = []
+        if self.file:
+            parts.append(f"{self.file}:{self.line}" if self.line else self.file)
+        elif self.line:
+            parts.append(f"line {self.line}")
+        if self.layer:
+            parts.append(f"layer {self.layer}")
+        parts.append(" ".join(self.message.split()))  # always exactly one line
+        return ": ".join(parts)
+
+
+class DefinitionError(CnnstatError):
+    """The definition file (or imported model) is malformed."""
+
+
+class ShapeError(CnnstatError):
+    """A layer cannot be applied to the shape it receives (too small input, mismatched merge...)."""
+
+
+class UsageError(CnnstatError):
+    """A bad command-line argument or API argument."""

@@ -1,0 +1,147 @@
+"""The layer graph: a DAG of named nodes, each one operator applied to the outputs of earlier nodes.
+
+Every front end produces this structure: the YAML definition format (``cnnstat.spec``), and the
+importers for PyTorch, ONNX and Caffe. Everything after it (analysis, receptive fields, rendering,
+the torch builder) reads only this structure.
+
+Node names are dotted paths (``layer1.0.conv1``); the dots express the block nesting that
+``--depth`` collapses. Graph inputs are nodes with ``op == "input"`` and an ``attrs["shape"]``
+of ``(C, H, W)`` (no batch dimension).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator, Mapping
+
+from .errors import DefinitionError
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    name: str
+    op: str
+    inputs: tuple[str, ...] = ()
+    attrs: Mapping[str, Any] = field(default_factory=dict)
+    file: str | None = None
+    line: int | None = None
+
+    @property
+    def group(self) -> tuple[str, ...]:
+        """The enclosing block path: ``layer1.0.conv1`` → ``("layer1", "layer1.0")``."""
+        parts = self.name.split(".")
+        return tuple(".".join(parts[: i + 1]) for i in range(len(parts) - 1))
+
+
+class Graph:
+    """An ordered DAG of nodes. Iteration yields nodes in a topological order."""
+
+    def __init__(self, nodes: Iterable[Node], outputs: Iterable[str] | None = None, *,
+                 name: str = "model", meta: Mapping[str, Any] | None = None):
+        self.name = name
+        self.meta: dict[str, Any] = dict(meta or {})
+        self._nodes: dict[str, Node] = {}
+        for node in nodes:
+            if node.name in self._nodes:
+                raise DefinitionError(f"two layers are named '{node.name}'",
+                                      file=node.file, line=node.line, layer=node.name)
+            self._nodes[node.name] = node
+        self._order = _topological_order(self._nodes)
+        consumed = {src for n in self._nodes.values() for src in n.inputs}
+        if outputs is None:
+            outputs = [n for n in self._order if n not in consumed and self._nodes[n].op != "input"]
+        self.outputs: tuple[str, ...] = tuple(outputs)
+        for out in self.outputs:
+            if out not in self._nodes:
+                raise DefinitionError(f"output '{out}' is not a layer of the model")
+        if not any(n.op == "input" for n in self._nodes.values()):
+            raise DefinitionError("the model has no input")
+
+    # -- access -------------------------------------------------------------------------------
+    def __iter__(self) -> Iterator[Node]:
+        return (self._nodes[n] for n in self._order)
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def __getitem__(self, name: str) -> Node:
+        return self._nodes[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._nodes
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return tuple(n for n in self._order if self._nodes[n].op == "input")
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """The shape (C, H, W) of the first input, without batch."""
+        return tuple(self._nodes[self.inputs[0]].attrs["shape"])
+
+    def consumers(self) -> dict[str, list[str]]:
+        users: dict[str, list[str]] = {n: [] for n in self._order}
+        for node in self:
+            for src in node.inputs:
+                users[src].append(node.name)
+        return users
+
+    def with_input_shape(self, shape: tuple[int, ...], input_name: str | None = None) -> "Graph":
+        """A copy of the graph whose (first, or named) input has another shape."""
+        target = input_name or self.inputs[0]
+        nodes = [Node(n.name, n.op, n.inputs, {**n.attrs, "shape": tuple(shape)}, n.file, n.line)
+                 if n.name == target else n for n in self]
+        return Graph(nodes, self.outputs, name=self.name, meta=self.meta)
+
+
+def _topological_order(nodes: Mapping[str, Node]) -> list[str]:
+    """Kahn's algorithm, stable with respect to insertion order; reports the first cycle found."""
+    for node in nodes.values():
+        for src in node.inputs:
+            if src not in nodes:
+                raise DefinitionError(f"input '{src}' is not a layer of the model",
+                                      file=node.file, line=node.line, layer=node.name)
+    # Fast path: insertion order is already topological (always true for the YAML front end).
+    seen: set[str] = set()
+    in_order = True
+    for name, node in nodes.items():
+        if any(src not in seen for src in node.inputs):
+            in_order = False
+            break
+        seen.add(name)
+    if in_order:
+        return list(nodes)
+
+    indegree = {name: len(node.inputs) for name, node in nodes.items()}
+    users: dict[str, list[str]] = {name: [] for name in nodes}
+    for name, node in nodes.items():
+        for src in node.inputs:
+            users[src].append(name)
+    ready = [name for name, deg in indegree.items() if deg == 0]
+    order: list[str] = []
+    while ready:
+        name = ready.pop(0)
+        order.append(name)
+        for user in users[name]:
+            indegree[user] -= 1
+            if indegree[user] == 0:
+                ready.append(user)
+    if len(order) < len(nodes):
+        stuck = [name for name in nodes if indegree[name] > 0]
+        cycle = _find_cycle(nodes, set(stuck))
+        first = nodes[cycle[0]]
+        raise DefinitionError("the layers form a cycle: " + " -> ".join(cycle + [cycle[0]]),
+                              file=first.file, line=first.line, layer=first.name)
+    return order
+
+
+def _find_cycle(nodes: Mapping[str, Node], candidates: set[str]) -> list[str]:
+    start = next(iter(candidates))
+    path: list[str] = []
+    position: dict[str, int] = {}
+    current = start
+    while current not in position:
+        position[current] = len(path)
+        path.append(current)
+        current = next(src for src in nodes[current].inputs if src in candidates)
+    return list(reversed(path[position[current]:]))

@@ -1,0 +1,135 @@
+"""Resolving what the user names — a zoo model, a definition file, or an importable model — to a
+layer graph, and parsing ``--input``.
+
+Importers register themselves in ``SOURCES`` (see cnnstat/importers); the definition format and
+the zoo are built in. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+from .errors import UsageError
+from .graph import Graph
+from .spec import Definition, build_graph, load_definition
+
+
+@dataclass(frozen=True)
+class Source:
+    """A kind of model reference an importer understands (e.g. ``*.onnx``, ``torchvision:NAME``)."""
+    name: str
+    matches: Callable[[str], bool]
+    load: Callable[..., Graph]   # load(model, input_shape=..., overrides=..., **options) -> Graph
+    help: str = ""
+
+
+SOURCES: list[Source] = []
+
+
+def register_source(source: Source) -> None:
+    if any(s.name == source.name for s in SOURCES):
+        raise RuntimeError(f"model source '{source.name}' is registered twice")
+    SOURCES.append(source)
+
+
+def _load_importers() -> None:
+    """Importers live in cnnstat.importers (registered lazily so the static path stays light)."""
+    try:
+        from . import importers  # noqa: F401
+    except ImportError:  # pragma: no cover - no importers installed yet
+        pass
+
+
+_INPUT = re.compile(r"^\s*(\d+)\s*(?:[x×,]\s*(\d+)\s*(?:[x×,]\s*(\d+)\s*)?)?$")
+
+
+def parse_input(text: str | int | tuple | list | None) -> tuple[int | None, int, int] | None:
+    """``224`` → (None, 224, 224); ``160x224`` → (None, 160, 224) (H×W); ``3x224x224`` → (3, 224, 224).
+    A channel count of None keeps the definition's."""
+    if text is None:
+        return None
+    if isinstance(text, int) and not isinstance(text, bool):
+        text = str(text)
+    if isinstance(text, (tuple, list)):
+        text = "x".join(str(v) for v in text)
+    m = _INPUT.match(str(text))
+    if not m:
+        raise UsageError(f"--input '{text}' is not a size: write 224, 160x224 (HxW) or 3x224x224")
+    values = [int(v) for v in m.groups() if v is not None]
+    if any(v <= 0 for v in values):
+        raise UsageError(f"--input '{text}': sizes must be positive")
+    if any(v > 1_000_000 for v in values):
+        raise UsageError(f"--input '{text}': a size over 1,000,000 is not a real input")
+    if len(values) == 1:
+        return (None, values[0], values[0])
+    if len(values) == 2:
+        return (None, values[0], values[1])
+    return (values[0], values[1], values[2])
+
+
+def parse_sets(items: list[str] | dict | None) -> dict[str, str]:
+    """``--set alpha=0.5`` items → {name: expression source}."""
+    if not items:
+        return {}
+    if isinstance(items, dict):
+        return {str(k): (v if isinstance(v, str) else repr(v)) for k, v in items.items()}
+    out: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise UsageError(f"--set '{item}' must be NAME=VALUE, e.g. --set alpha=0.5")
+        out[name.strip()] = value.strip()
+    return out
+
+
+def load_graph(model: str | Graph | Definition, *, variant: str | None = None,
+               overrides: dict[str, str] | None = None,
+               input_shape: tuple[int | None, int, int] | None = None, **options) -> Graph:
+    """A layer graph from a zoo name, a definition path, an importable model, a parsed Definition
+    or a Graph (whose input shape is then replaced if asked)."""
+    if isinstance(model, Graph):
+        if overrides:
+            raise UsageError("--set only applies to definition files and zoo models")
+        if input_shape is None:
+            return model
+        c = input_shape[0] if input_shape[0] is not None else model.input_shape[0]
+        return model.with_input_shape((c, input_shape[1], input_shape[2]))
+    if isinstance(model, Definition):
+        return build_graph(model, variant, overrides, input_shape)
+    if not isinstance(model, str) or not model.strip():
+        raise UsageError("no model given: name a zoo model (cnnstat list) or a definition file")
+    if model.endswith((".yaml", ".yml")) or (os.path.isfile(model) and not _has_importer(model)):
+        if not os.path.exists(model):
+            raise UsageError(f"definition file '{model}' does not exist")
+        return build_graph(load_definition(model), variant, overrides, input_shape)
+    source = _find_source(model)
+    if source is not None:
+        return source.load(model, input_shape=input_shape, overrides=overrides, variant=variant,
+                           **options)
+    from . import zoo
+    entry = zoo.lookup(model)
+    if entry is None:
+        close = difflib.get_close_matches(model, zoo.names(), n=3)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise UsageError(f"unknown model '{model}'{hint}; 'cnnstat list' shows the zoo, or give "
+                         "a definition file")
+    if variant is not None and variant != entry.variant:
+        raise UsageError(f"'{model}' is already a variant; --variant applies to definition files")
+    return build_graph(zoo.definition(entry.path), entry.variant, overrides, input_shape)
+
+
+def _has_importer(model: str) -> bool:
+    return _find_source(model) is not None
+
+
+def _find_source(model: str) -> Source | None:
+    if not SOURCES:
+        _load_importers()
+    for source in SOURCES:
+        if source.matches(model):
+            return source
+    return None

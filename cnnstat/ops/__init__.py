@@ -1,0 +1,14 @@
+"""Operator rules: one pure rule per operator, registered once.
+
+``REGISTRY`` maps an operator name (as written in definitions) to its rule. Importing this package
+loads every operator family. A new operator is one class in the family's module plus its tests.
+"""
+
+from .base import (MAC_KINDS, REGISTRY, Eval, Op, Param, Shape, Transfer, Window,  # noqa: F401
+                   WHOLE, register)
+from . import activation, conv, linear, merge, norm, pool, spatial  # noqa: F401  (registration)
+
+
+def get(name: str) -> Op:
+    """The rule of an operator, or KeyError."""
+    return REGISTRY[name]

@@ -1,0 +1,141 @@
+"""Activations and softmax: element-wise functions of their input.
+
+Convention: one operation per element (kind "activation", not counted by default), whatever the
+function costs on real hardware; no parameters except PReLU's slopes (1 shared, or 1 per channel).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from ..errors import ShapeError
+from .base import (ACTIVATION, WHOLE, Eval, Op, Param, Shape, Transfer, any_int, choice,
+                   fmt_shape, number, numel, positive_int, register)
+
+
+class _Elementwise(Op):
+    torch_name = ""
+
+    def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
+        return Eval(shape=inputs[0], macs={ACTIVATION: numel(inputs[0])})
+
+    def describe(self, a, inputs) -> str:
+        return f"{self.torch_name}({self.torch_args(a)})"
+
+    def torch_args(self, a) -> str:
+        return ""
+
+
+def _simple(name: str, torch_name: str, summary: str) -> type[Op]:
+    cls = type(torch_name, (_Elementwise,), {"name": name, "torch_name": torch_name,
+                                             "summary": summary, "__module__": __name__})
+    return register(cls)
+
+
+ReLU = _simple("relu", "ReLU", "max(0, x)")
+ReLU6 = _simple("relu6", "ReLU6", "min(max(0, x), 6) (MobileNet)")
+Sigmoid = _simple("sigmoid", "Sigmoid", "1 / (1 + exp(-x))")
+Tanh = _simple("tanh", "Tanh", "hyperbolic tangent")
+Hardswish = _simple("hardswish", "Hardswish", "x * relu6(x + 3) / 6 (MobileNetV3)")
+Hardsigmoid = _simple("hardsigmoid", "Hardsigmoid", "relu6(x + 3) / 6 (MobileNetV3)")
+SiLU = _simple("silu", "SiLU", "x * sigmoid(x), a.k.a. swish (EfficientNet)")
+Mish = _simple("mish", "Mish", "x * tanh(softplus(x))")
+
+
+@register
+class LeakyReLU(_Elementwise):
+    name = "leaky_relu"
+    torch_name = "LeakyReLU"
+    summary = "max(0, x) + negative_slope * min(0, x)"
+    params = (Param("negative_slope", number, 0.01),)
+
+    def torch_args(self, a) -> str:
+        return f"negative_slope={a['negative_slope']}"
+
+
+@register
+class ELU(_Elementwise):
+    name = "elu"
+    torch_name = "ELU"
+    summary = "exponential linear unit"
+    params = (Param("alpha", number, 1.0),)
+
+    def torch_args(self, a) -> str:
+        return f"alpha={a['alpha']}"
+
+
+@register
+class Hardtanh(_Elementwise):
+    name = "hardtanh"
+    torch_name = "Hardtanh"
+    summary = "clamp(x, min, max)"
+    params = (Param("min", number, -1.0), Param("max", number, 1.0))
+
+    def torch_args(self, a) -> str:
+        return f"min_val={a['min']}, max_val={a['max']}"
+
+
+@register
+class GELU(_Elementwise):
+    name = "gelu"
+    torch_name = "GELU"
+    summary = "Gaussian error linear unit"
+    params = (Param("approximate", choice("none", "tanh"), "none"),)
+
+    def torch_args(self, a) -> str:
+        return f"approximate='{a['approximate']}'"
+
+
+@register
+class PReLU(Op):
+    name = "prelu"
+    summary = "leaky ReLU with learned slopes: 1 shared, or one per channel"
+    params = (Param("num_parameters", positive_int, 1, "1, or the number of channels"),)
+
+    def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
+        shape = inputs[0]
+        k = a["num_parameters"]
+        if k != 1 and (len(shape) < 2 or shape[1] != k):
+            raise ShapeError(f"prelu: num_parameters={k} must be 1 or the number of channels "
+                             f"({shape[1] if len(shape) > 1 else 'none'})")
+        return Eval(shape=shape, params=k, connections=numel(shape[1:]),
+                    macs={ACTIVATION: numel(shape)})
+
+    def describe(self, a, inputs) -> str:
+        return f"PReLU(num_parameters={a['num_parameters']})"
+
+
+class _Softmax(Op):
+    torch_name = ""
+    params = (Param("dim", any_int, 1, "the dimension to normalize (1 = channels)"),)
+
+    def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
+        shape = inputs[0]
+        dim = a["dim"] + len(shape) if a["dim"] < 0 else a["dim"]
+        if not 0 <= dim < len(shape):
+            raise ShapeError(f"{self.name}: dim {a['dim']} is out of range for shape {fmt_shape(shape)}")
+        if dim == 0:
+            raise ShapeError(f"{self.name}: dim 0 is the batch dimension")
+        rf = Transfer()
+        if len(shape) == 4 and dim == 2:
+            rf = Transfer(WHOLE, rf.w)
+        elif len(shape) == 4 and dim == 3:
+            rf = Transfer(rf.h, WHOLE)
+        return Eval(shape=shape, macs={ACTIVATION: numel(shape)}, rf=rf)
+
+    def describe(self, a, inputs) -> str:
+        return f"{self.torch_name}(dim={a['dim']})"
+
+
+@register
+class Softmax(_Softmax):
+    name = "softmax"
+    torch_name = "Softmax"
+    summary = "softmax along a dimension (default: channels)"
+
+
+@register
+class LogSoftmax(_Softmax):
+    name = "log_softmax"
+    torch_name = "LogSoftmax"
+    summary = "log of softmax along a dimension"

@@ -1,0 +1,437 @@
+"""The operator framework: argument schemas, the result of a rule, receptive-field transfers, registry.
+
+An operator is a subclass of :class:`Op` registered once with :func:`register`. It declares its
+arguments (:class:`Param`, in positional order) and implements :meth:`Op.evaluate`, a pure function
+of its normalized attributes and input shapes that returns an :class:`Eval`: the output shape, the
+parameter/buffer/connection counts, the multiply-accumulates by kind, and how the layer transforms
+receptive fields. Nothing here imports torch.
+
+Shapes always include the batch dimension: ``(N, C, H, W)`` for feature maps, ``(N, F)`` for vectors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any, Callable, ClassVar, Mapping, Sequence
+
+from ..errors import DefinitionError, ShapeError
+
+Shape = tuple[int, ...]
+
+# --------------------------------------------------------------------------------------------
+# Kinds of multiply-accumulates. A rule reports its work split by kind; the counting convention
+# (cnnstat.convention) decides which kinds a total includes. "weight" is the multiply-adds of
+# convolutions and fully connected layers, the only kind counted by default.
+# --------------------------------------------------------------------------------------------
+WEIGHT = "weight"          # conv / linear / matmul multiply-adds (always counted)
+BIAS = "bias"              # one add per output element of a layer with a bias
+NORM = "norm"              # batch norm (folded: one multiply-add per element), LRN
+ACTIVATION = "activation"  # one operation per element
+POOL = "pool"              # one operation per window element per output element
+ELEMENTWISE = "elementwise"  # merges: (inputs - 1) operations per output element
+RESIZE = "resize"          # upsampling: fvcore's weights (nearest 1, bilinear 4 per output element)
+MAC_KINDS = (WEIGHT, BIAS, NORM, ACTIVATION, POOL, ELEMENTWISE, RESIZE)
+
+
+# --------------------------------------------------------------------------------------------
+# Receptive-field transfer of one layer, per spatial axis (Araujo, Norris & Sim, Distill 2019).
+# A layer whose output unit u reads input units [u*stride - padding, u*stride - padding + kernel - 1]
+# is a Window. kernel is the *effective* kernel: dilation*(k-1)+1. Upsampling layers have fractional
+# strides (1/scale); their windows are then exact only on average and the result is marked inexact.
+# --------------------------------------------------------------------------------------------
+Number = int | Fraction
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    kernel: Number = 1
+    stride: Number = 1
+    padding: Number = 0
+    exact: bool = True
+
+
+IDENTITY = Window()
+WHOLE = "whole"  # the output unit sees the whole input along this axis (global pooling, linear)
+AxisTransfer = Window | str
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """Receptive-field transfer along H and W. ``None`` axes of a non-spatial tensor are ignored."""
+    h: AxisTransfer = IDENTITY
+    w: AxisTransfer = IDENTITY
+
+    @staticmethod
+    def window(kernel: Sequence[Number], stride: Sequence[Number], padding: Sequence[Number],
+               exact: bool = True) -> "Transfer":
+        return Transfer(Window(kernel[0], stride[0], padding[0], exact),
+                        Window(kernel[1], stride[1], padding[1], exact))
+
+
+POINTWISE = Transfer()
+GLOBAL = Transfer(WHOLE, WHOLE)
+
+
+@dataclass(slots=True)
+class Eval:
+    """What one layer does, as integers. ``trainable`` defaults to ``params``."""
+    shape: Shape
+    params: int = 0
+    buffers: int = 0
+    connections: int = 0
+    macs: dict[str, int] = field(default_factory=dict)
+    rf: Transfer = POINTWISE
+    trainable: int | None = None
+    notes: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if self.trainable is None:
+            self.trainable = self.params
+
+
+# --------------------------------------------------------------------------------------------
+# Argument schema
+# --------------------------------------------------------------------------------------------
+REQUIRED = object()
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    convert: Callable[[Any], Any]
+    default: Any = REQUIRED
+    doc: str = ""
+
+
+class ArgumentError(ValueError):
+    """A value cannot be converted to what a parameter needs (message says why)."""
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def as_int(value: Any, what: str = "an integer") -> int:
+    if _is_int(value):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, Fraction) and value.denominator == 1:
+        return int(value)
+    raise ArgumentError(f"must be {what}, got {value!r}")
+
+
+def positive_int(value: Any) -> int:
+    v = as_int(value, "a positive integer")
+    if v <= 0:
+        raise ArgumentError(f"must be a positive integer, got {v}")
+    return v
+
+
+def nonneg_int(value: Any) -> int:
+    v = as_int(value, "a non-negative integer")
+    if v < 0:
+        raise ArgumentError(f"must be a non-negative integer, got {v}")
+    return v
+
+
+def any_int(value: Any) -> int:
+    return as_int(value)
+
+
+def pair(convert: Callable[[Any], int]) -> Callable[[Any], tuple[int, int]]:
+    """An int for both axes, or [h, w]."""
+    def convert_pair(value: Any) -> tuple[int, int]:
+        if isinstance(value, (list, tuple)):
+            if len(value) != 2:
+                raise ArgumentError(f"must be one value or [height, width], got {list(value)!r}")
+            return (convert(value[0]), convert(value[1]))
+        v = convert(value)
+        return (v, v)
+    return convert_pair
+
+
+positive_pair = pair(positive_int)
+nonneg_pair = pair(nonneg_int)
+
+
+def optional(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def convert_optional(value: Any) -> Any:
+        return None if value is None else convert(value)
+    return convert_optional
+
+
+def boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise ArgumentError(f"must be true or false, got {value!r}")
+
+
+def number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, Fraction)):
+        raise ArgumentError(f"must be a number, got {value!r}")
+    return float(value)
+
+
+def choice(*options: str) -> Callable[[Any], str]:
+    def convert_choice(value: Any) -> str:
+        if value not in options:
+            raise ArgumentError(f"must be one of {', '.join(repr(o) for o in options)}, got {value!r}")
+        return value
+    return convert_choice
+
+
+def padding2d(value: Any) -> tuple[tuple[int, int], tuple[int, int]] | str:
+    """Padding: an int, [h, w], [[top, bottom], [left, right]], 'same' or 'valid'.
+
+    Stored as ``((top, bottom), (left, right))``, or the string 'same' (resolved per layer from
+    the kernel, as PyTorch does: the extra pixel of an even total goes to the bottom/right).
+    """
+    if value == "valid":
+        return ((0, 0), (0, 0))
+    if value == "same":
+        return "same"
+    if isinstance(value, (list, tuple)) and len(value) == 2 and all(
+            isinstance(v, (list, tuple)) for v in value):
+        (t, b), (l, r) = (_two(v) for v in value)
+        return ((t, b), (l, r))
+    if isinstance(value, (list, tuple)) and len(value) == 4:
+        raise ArgumentError("asymmetric padding is written [[top, bottom], [left, right]], "
+                            f"got {list(value)!r}")
+    try:
+        ph, pw = nonneg_pair(value)
+    except ArgumentError:
+        raise ArgumentError("must be an int, [h, w], [[top, bottom], [left, right]], 'same' or "
+                            f"'valid', got {value!r}") from None
+    return ((ph, ph), (pw, pw))
+
+
+def _two(value: Any) -> tuple[int, int]:
+    if len(value) != 2:
+        raise ArgumentError(f"padding pairs are [before, after], got {list(value)!r}")
+    return (nonneg_int(value[0]), nonneg_int(value[1]))
+
+
+def int_list(value: Any) -> tuple[int, ...]:
+    if not isinstance(value, (list, tuple)):
+        raise ArgumentError(f"must be a list of integers, got {value!r}")
+    return tuple(as_int(v) for v in value)
+
+
+# --------------------------------------------------------------------------------------------
+# Operators
+# --------------------------------------------------------------------------------------------
+class Op:
+    """Base class of operator rules. Subclasses set ``name``, ``params``, and implement evaluate."""
+
+    name: ClassVar[str]
+    params: ClassVar[tuple[Param, ...]] = ()
+    #: number of tensor inputs: an int, or ``None`` for "one or more" (merges)
+    arity: ClassVar[int | None] = 1
+    #: smallest number of inputs when ``arity`` is None
+    min_inputs: ClassVar[int] = 1
+    #: a one-line summary for docs and ``--help``
+    summary: ClassVar[str] = ""
+
+    def bind(self, args: Sequence[Any] = (), kwargs: Mapping[str, Any] | None = None) -> dict:
+        """Match positional and keyword arguments to the schema; convert and validate them."""
+        kwargs = dict(kwargs or {})
+        if len(args) > len(self.params):
+            raise DefinitionError(f"{self.name} takes at most {len(self.params)} positional "
+                                  f"argument(s) ({self.signature()}), got {len(args)}")
+        attrs: dict[str, Any] = {}
+        for param, value in zip(self.params, args):
+            attrs[param.name] = value
+        known = {p.name for p in self.params}
+        for key, value in kwargs.items():
+            if key not in known:
+                hint = _close_match(key, known)
+                raise DefinitionError(f"{self.name} has no argument '{key}'"
+                                      + (f" (did you mean '{hint}'?)" if hint else "")
+                                      + f"; it takes {self.signature()}")
+            if key in attrs:
+                raise DefinitionError(f"{self.name} got two values for '{key}'")
+            attrs[key] = value
+        out: dict[str, Any] = {}
+        for param in self.params:
+            if param.name in attrs:
+                try:
+                    out[param.name] = param.convert(attrs[param.name])
+                except ArgumentError as exc:
+                    raise DefinitionError(f"{self.name}: '{param.name}' {exc}") from None
+            elif param.default is REQUIRED:
+                raise DefinitionError(f"{self.name} needs '{param.name}' ({self.signature()})")
+            else:
+                out[param.name] = self._defaults()[param.name]
+        self.validate(out)
+        return out
+
+    def _defaults(self) -> dict[str, Any]:
+        """Defaults converted like given values (``stride=1`` becomes ``(1, 1)``), computed once."""
+        cached = self.__dict__.get("_converted_defaults")
+        if cached is None:
+            cached = {p.name: (None if p.default is None else p.convert(p.default))
+                      for p in self.params if p.default is not REQUIRED}
+            self.__dict__["_converted_defaults"] = cached
+        return cached
+
+    def signature(self) -> str:
+        parts = [p.name if p.default is REQUIRED else f"{p.name}={_show(p.default)}"
+                 for p in self.params]
+        return f"{self.name}({', '.join(parts)})"
+
+    def validate(self, attrs: dict) -> None:
+        """Cross-argument checks that do not depend on shapes (override where needed)."""
+
+    def evaluate(self, attrs: Mapping[str, Any], inputs: Sequence[Shape]) -> Eval:
+        raise NotImplementedError
+
+    def describe(self, attrs: Mapping[str, Any], inputs: Sequence[Shape]) -> str:
+        """The operation as PyTorch prints the matching module (for tables)."""
+        return self.name
+
+    def check_arity(self, inputs: Sequence[Shape]) -> None:
+        if self.arity is None:
+            if len(inputs) < self.min_inputs:
+                raise ShapeError(f"{self.name} needs at least {self.min_inputs} inputs, "
+                                 f"got {len(inputs)}")
+        elif len(inputs) != self.arity:
+            raise ShapeError(f"{self.name} takes {self.arity} input(s), got {len(inputs)}")
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(value)
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple) and len(value) == 2 and value[0] == value[1] and not isinstance(value[0], tuple):
+        return str(value[0])
+    return str(value)
+
+
+def _close_match(word: str, options: set[str]) -> str | None:
+    import difflib
+    matches = difflib.get_close_matches(word, sorted(options), n=1)
+    return matches[0] if matches else None
+
+
+REGISTRY: dict[str, Op] = {}
+
+
+def register(cls: type[Op]) -> type[Op]:
+    """Register an operator rule. Registering a name twice is an error (one rule per operator)."""
+    name = cls.name
+    if name in REGISTRY:
+        raise RuntimeError(f"operator '{name}' is registered twice "
+                           f"({type(REGISTRY[name]).__module__} and {cls.__module__})")
+    REGISTRY[name] = cls()
+    return cls
+
+
+# --------------------------------------------------------------------------------------------
+# Shape helpers shared by rules
+# --------------------------------------------------------------------------------------------
+def numel(shape: Shape) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def fmt_shape(shape: Shape) -> str:
+    """A shape without its batch dimension, as 64x56x56."""
+    return "x".join(str(d) for d in shape[1:]) or "scalar"
+
+
+def need_feature_map(op: str, shape: Shape) -> tuple[int, int, int, int]:
+    if len(shape) != 4:
+        raise ShapeError(f"{op} needs a (C, H, W) feature map, got "
+                         + (f"a vector of {shape[1]} features" if len(shape) == 2
+                            else f"shape {fmt_shape(shape)}"))
+    return shape  # type: ignore[return-value]
+
+
+def window_out(size: int, kernel: int, stride: int, pad_lo: int, pad_hi: int, dilation: int = 1,
+               ceil_mode: bool = False) -> int:
+    """Output length of a sliding window (PyTorch's rule).
+
+    out = floor((size + pad_lo + pad_hi - dilation*(kernel-1) - 1) / stride) + 1, or ceil with
+    ceil_mode, where the last window must start inside the input or the left padding:
+    if (out - 1) * stride >= size + pad_lo, drop it.
+    """
+    span = size + pad_lo + pad_hi - dilation * (kernel - 1) - 1
+    if span < 0:  # the (dilated) window is larger than the padded input: nothing fits
+        return 0
+    if ceil_mode:
+        out = -(-span // stride) + 1
+        if (out - 1) * stride >= size + pad_lo:
+            out -= 1
+    else:
+        out = span // stride + 1
+    return out
+
+
+def check_positive_size(op: str, out_hw: tuple[int, int], in_shape: Shape, why: str = "") -> None:
+    if out_hw[0] <= 0 or out_hw[1] <= 0:
+        raise ShapeError(f"{op} would produce an empty output ({out_hw[0]}x{out_hw[1]}) from input "
+                         f"{fmt_shape(in_shape)}{why}: the input is too small for this layer")
+
+
+def ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def frac(a: int, b: int = 1) -> Number:
+    """An exact rational that stays an int when it can."""
+    f = Fraction(a, b)
+    return int(f) if f.denominator == 1 else f
+
+
+
+def sliding_output(op: str, shape: Shape, kernel: tuple[int, int], stride: tuple[int, int],
+                   padding: tuple[tuple[int, int], tuple[int, int]],
+                   dilation: tuple[int, int] = (1, 1), ceil_mode: bool = False) -> tuple[int, int]:
+    """(H_out, W_out) of a 2-D sliding window over a feature map, or a ShapeError that says why."""
+    _, _, h, w = shape
+    out = []
+    for size, k, s, (lo, hi), d, axis in zip((h, w), kernel, stride, padding, dilation,
+                                             ("height", "width")):
+        n = window_out(size, k, s, lo, hi, d, ceil_mode)
+        if n <= 0:
+            eff = d * (k - 1) + 1
+            raise ShapeError(f"{op}: the {'dilated ' if d > 1 else ''}window of {eff} is larger than "
+                             f"the padded input {axis} {size + lo + hi} (input {fmt_shape(shape)}): "
+                             "the input is too small for this layer")
+        out.append(n)
+    return out[0], out[1]
+
+
+def taps_inside(n_out: int, size: int, kernel: int, stride: int, pad: int, dilation: int) -> int:
+    """Number of (output position, kernel tap) pairs of a convolution along one axis whose input
+    position o*stride - pad + j*dilation lies inside the input (not in the zero padding).
+    Without padding this is n_out * kernel. Closed form per tap, so it costs O(kernel)."""
+    total = 0
+    for j in range(kernel):
+        offset = j * dilation - pad                       # input index = o*stride + offset
+        first = max(0, ceil_div(-offset, stride))          # o*stride + offset >= 0
+        last = min(n_out - 1, (size - 1 - offset) // stride)  # o*stride + offset <= size-1
+        if last >= first:
+            total += last - first + 1
+    return total
+
+
+def taps_inside_transposed(size_in: int, n_out: int, kernel: int, stride: int, pad: int,
+                           dilation: int) -> int:
+    """Like taps_inside for a transposed convolution: pairs (input i, tap j) whose output position
+    i*stride - pad + j*dilation lies inside the output."""
+    total = 0
+    for j in range(kernel):
+        offset = j * dilation - pad
+        first = max(0, ceil_div(-offset, stride))
+        last = min(size_in - 1, (n_out - 1 - offset) // stride)
+        if last >= first:
+            total += last - first + 1
+    return total

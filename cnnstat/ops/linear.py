@@ -1,0 +1,154 @@
+"""Fully connected layers and shape plumbing: linear, LeNet-5's RBF output, flatten, reshape,
+dropout, identity.
+
+Conventions:
+- linear: applied to the last dimension, as torch.nn.Linear; weight MACs = elements of the output
+  x in_features; connections (per sample) = out_units * (in_features + 1 with bias).
+- rbf (LeCun et al. 1998, eq. 7): y_i = sum_j (x_j - w_ij)^2 with fixed, hand-chosen prototypes w:
+  out*in parameters that are not trainable; one multiply-add per (i, j) pair.
+- flatten, reshape, dropout (at inference) and identity move no data through weights: zero MACs of
+  every kind, stated, not guessed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from ..errors import ShapeError
+from .base import (BIAS, WEIGHT, WHOLE, ArgumentError, Eval, Op, Param, Shape, Transfer, any_int,
+                   boolean, fmt_shape, number, numel, positive_int, register)
+
+
+@register
+class Linear(Op):
+    name = "linear"
+    summary = "fully connected layer on the last dimension"
+    params = (Param("out", positive_int, doc="output features"), Param("bias", boolean, True))
+
+    def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
+        shape = inputs[0]
+        if len(shape) < 2:
+            raise ShapeError("linear needs at least N x F input")
+        n_in, out = shape[-1], a["out"]
+        out_shape = shape[:-1] + (out,)
+        bias = 1 if a["bias"] else 0
+        units = numel(out_shape)
+        # A linear layer mixes the whole last axis: on N x F vectors that is everything.
+        rf = Transfer(WHOLE, WHOLE) if len(shape) != 4 else Transfer(w=WHOLE)
+        return Eval(
+            shape=out_shape,
+            params=out * n_in + bias * out,
+            connections=numel(out_shape[1:]) * (n_in + bias),
+            macs={WEIGHT: units * n_in, BIAS: units * bias},
+            rf=rf,
+        )
+
+    def describe(self, a, inputs) -> str:
+        return f"Linear(in_features={inputs[0][-1]}, out_features={a['out']}, bias={a['bias']})"
+
+
+@register
+class RBF(Op):
+    name = "rbf"
+    summary = "Euclidean radial basis function units with fixed prototypes (LeNet-5 output)"
+    params = (Param("out", positive_int),)
+
+    def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
+        shape = inputs[0]
+        if len(shape) != 2:
+            raise ShapeError(f"rbf needs a vector (N x F), got {fmt_shape(shape)}")
+        n, n_in = shape
+        out = a["out"]
+        return Eval(shape=(n, out), params=out * n_in, trainable=0, connections=out * n_in,
+                    macs={WEIGHT: n * out * n_in}, rf=Transfer(WHOLE, WHOLE))
+
+    def describe(self, a, inputs) -> str:
+        return f"RBF(in_features={inputs[0][-1]}, out_features={a['out']})"
+
+
+@register
+class Flatten(Op):
+    name = "flatten"
+    summary = "flatten dimensions start..end into one (default: all but the batch)"
+    params = (Param("start", any_int, 1), Param("end", any_int, -1))
+
+    def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
+        shape = inputs[0]
+        rank = len(shape)
+        start = a["start"] + rank if a["start"] < 0 else a["start"]
+        end = a["end"] + rank if a["end"] < 0 else a["end"]
+        if not (0 <= start < rank and 0 <= end < rank) or start > end:
+            raise ShapeError(f"flatten: dims {a['start']}..{a['end']} do not fit shape "
+                             f"{fmt_shape(shape)}")
+        if start == 0:
+            raise ShapeError("flatten: start 0 would merge the batch dimension")
+        out = shape[:start] + (numel(shape[start:end + 1]),) + shape[end + 1:]
+        return Eval(shape=out)
+
+    def describe(self, a, inputs) -> str:
+        return f"Flatten(start_dim={a['start']}, end_dim={a['end']})"
+
+
+def _target_shape(value: Any) -> tuple[int, ...]:
+    if not isinstance(value, (list, tuple)) or not value:
+        raise ArgumentError(f"must be a list of sizes (without the batch), got {value!r}")
+    dims = tuple(any_int(v) for v in value)
+    if sum(1 for d in dims if d == -1) > 1 or any(d == 0 or d < -1 for d in dims):
+        raise ArgumentError(f"must hold positive sizes and at most one -1, got {list(dims)}")
+    return dims
+
+
+@register
+class Reshape(Op):
+    name = "reshape"
+    summary = "reshape to the given sizes (batch kept; one size may be -1)"
+    params = (Param("shape", _target_shape, doc="sizes after the batch, e.g. [30, 7, 7]"),)
+
+    def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
+        shape = inputs[0]
+        total = numel(shape[1:])
+        dims = list(a["shape"])
+        known = numel([d for d in dims if d != -1])
+        if -1 in dims:
+            if total % known:
+                raise ShapeError(f"reshape: {total} elements cannot be arranged as {a['shape']}")
+            dims[dims.index(-1)] = total // known
+        elif known != total:
+            raise ShapeError(f"reshape: {fmt_shape(shape)} has {total} elements, "
+                             f"{list(a['shape'])} needs {known}")
+        return Eval(shape=(shape[0],) + tuple(dims))
+
+    def describe(self, a, inputs) -> str:
+        return f"Reshape({', '.join(str(d) for d in a['shape'])})"
+
+
+def probability(value: Any) -> float:
+    p = number(value)
+    if not 0.0 <= p <= 1.0:
+        raise ArgumentError(f"must be a probability between 0 and 1, got {p}")
+    return p
+
+
+@register
+class Dropout(Op):
+    name = "dropout"
+    summary = "dropout (identity at inference)"
+    params = (Param("p", probability, 0.5),)
+
+    def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
+        return Eval(shape=inputs[0])
+
+    def describe(self, a, inputs) -> str:
+        return f"Dropout(p={a['p']}, inplace=False)"
+
+
+@register
+class Identity(Op):
+    name = "identity"
+    summary = "passes its input through"
+
+    def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
+        return Eval(shape=inputs[0])
+
+    def describe(self, a, inputs) -> str:
+        return "Identity()"

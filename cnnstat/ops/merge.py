@@ -1,0 +1,105 @@
+"""Merges of several tensors: add, multiply (with PyTorch broadcasting) and concat.
+
+Conventions: add and multiply cost (inputs - 1) operations per output element (kind
+"elementwise", not counted by default); concat moves data and costs zero operations of every kind.
+Squeeze-and-excitation's rescaling is ``multiply`` of an N x C x H x W map by an N x C x 1 x 1
+gate (broadcast). ``concat(..., crop='center')`` is U-Net's crop-and-concatenate (Ronneberger et
+al. 2015): every input is center-cropped to the smallest height and width before concatenation.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from ..errors import DefinitionError, ShapeError
+from .base import (ELEMENTWISE, Eval, Op, Param, Shape, Transfer, Window, any_int, choice,
+                   fmt_shape, numel, optional, register)
+
+
+def broadcast(op: str, shapes: Sequence[Shape]) -> Shape:
+    """PyTorch's broadcasting: align trailing dims; each pair must be equal or 1."""
+    rank = max(len(s) for s in shapes)
+    out = []
+    for i in range(rank):
+        sizes = {s[len(s) - rank + i] for s in shapes if len(s) - rank + i >= 0}
+        sizes.discard(1)
+        if len(sizes) > 1:
+            raise ShapeError(f"{op}: shapes {' and '.join(fmt_shape(s) for s in shapes)} do not "
+                             "match (nor broadcast)")
+        out.append(sizes.pop() if sizes else 1)
+    return tuple(out)
+
+
+class _Elementwise(Op):
+    arity = None
+    min_inputs = 2
+    torch_name = ""
+
+    def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
+        shape = broadcast(self.name, inputs)
+        return Eval(shape=shape, macs={ELEMENTWISE: (len(inputs) - 1) * numel(shape)},
+                    rf=tuple(Transfer() for _ in inputs))
+
+    def describe(self, a, inputs) -> str:
+        return f"{self.torch_name}({len(inputs)} inputs)"
+
+
+@register
+class Add(_Elementwise):
+    name = "add"
+    torch_name = "Add"
+    summary = "element-wise sum of two or more tensors (residual connections)"
+
+
+@register
+class Multiply(_Elementwise):
+    name = "multiply"
+    torch_name = "Mul"
+    summary = "element-wise product with broadcasting (squeeze-and-excitation)"
+
+
+@register
+class Concat(Op):
+    name = "concat"
+    arity = None
+    summary = "concatenation along a dimension (default: channels); crop='center' for U-Net"
+    params = (
+        Param("dim", any_int, 1),
+        Param("crop", optional(choice("center")), None, "center-crop inputs to the smallest H, W"),
+    )
+
+    def validate(self, a: dict) -> None:
+        if a["crop"] and a["dim"] not in (1, -3):
+            raise DefinitionError("concat: crop='center' is for channel concatenation (dim 1)")
+
+    def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
+        rank = len(inputs[0])
+        if any(len(s) != rank for s in inputs):
+            raise ShapeError("concat: inputs " + ", ".join(fmt_shape(s) for s in inputs)
+                             + " have different ranks")
+        dim = a["dim"] + rank if a["dim"] < 0 else a["dim"]
+        if not 1 <= dim < rank:
+            raise ShapeError(f"concat: dim {a['dim']} is out of range for rank {rank}")
+        shapes = list(inputs)
+        transfers = [Transfer() for _ in inputs]
+        if a["crop"]:
+            if rank != 4:
+                raise ShapeError("concat: crop='center' needs feature maps")
+            h = min(s[2] for s in shapes)
+            w = min(s[3] for s in shapes)
+            # A crop by (top, left) is a window with negative padding: unit u reads u + top.
+            transfers = [Transfer(Window(1, 1, -((s[2] - h) // 2)), Window(1, 1, -((s[3] - w) // 2)))
+                         for s in shapes]
+            shapes = [s[:2] + (h, w) for s in shapes]
+        for i in range(rank):
+            if i != dim and len({s[i] for s in shapes}) > 1:
+                raise ShapeError("concat: inputs " + ", ".join(fmt_shape(s) for s in inputs)
+                                 + f" differ outside dimension {dim}"
+                                 + ("" if a["crop"] or rank != 4 else
+                                    " (U-Net-style skips need crop='center')"))
+        out = list(shapes[0])
+        out[dim] = sum(s[dim] for s in shapes)
+        return Eval(shape=tuple(out), macs={ELEMENTWISE: 0}, rf=tuple(transfers))
+
+    def describe(self, a, inputs) -> str:
+        return f"Concat(dim={a['dim']}" + (", crop='center')" if a["crop"] else ")")

@@ -1,0 +1,224 @@
+"""Pooling: max/avg pooling, adaptive and global pooling, and LeNet-5's trainable subsampling.
+
+Conventions: pooling has no weights; its work (kind "pool", not counted by default) is one
+operation per window element per output element: N * C * H_out * W_out * k_h * k_w.
+Output sizes follow PyTorch, including ceil_mode's rule that the last window must start inside the
+input or the left padding (cnnstat.ops.base.window_out).
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Sequence
+
+from ..errors import DefinitionError
+from .base import (POOL, ArgumentError, WEIGHT, WHOLE, Eval, Op, Param, Shape, Transfer, Window, boolean,
+                   ceil_div, need_feature_map, nonneg_pair, optional, positive_int,
+                   positive_pair, register, sliding_output)
+
+
+def _int_or_pair(p) -> str:
+    return str(p[0]) if p[0] == p[1] else f"({p[0]}, {p[1]})"
+
+
+def _pool_pads(a) -> tuple[tuple[int, int], tuple[int, int]]:
+    ph, pw = a["padding"]
+    return ((ph, ph), (pw, pw))
+
+
+def _stride(a) -> tuple[int, int]:
+    return a["stride"] if a["stride"] is not None else a["kernel"]
+
+
+class _WindowPool(Op):
+    kind = ""
+
+    def validate(self, a: dict) -> None:
+        # PyTorch: "pad should be at most half of effective kernel size"
+        dil = a.get("dilation", (1, 1))
+        for k, p, d in zip(a["kernel"], a["padding"], dil):
+            if p > (d * (k - 1) + 1) // 2:
+                raise DefinitionError(f"{self.name}: padding {p} is more than half the kernel "
+                                      f"{d * (k - 1) + 1} (PyTorch rejects it)")
+
+    def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
+        n, c, h, w = need_feature_map(self.name, inputs[0])
+        kh, kw = a["kernel"]
+        dil = a.get("dilation", (1, 1))
+        stride = _stride(a)
+        ho, wo = sliding_output(self.name, inputs[0], a["kernel"], stride, _pool_pads(a), dil,
+                                a["ceil_mode"])
+        return Eval(
+            shape=(n, c, ho, wo),
+            macs={POOL: n * c * ho * wo * kh * kw},
+            rf=Transfer.window((dil[0] * (kh - 1) + 1, dil[1] * (kw - 1) + 1), stride, a["padding"]),
+        )
+
+
+@register
+class MaxPool2d(_WindowPool):
+    name = "maxpool2d"
+    summary = "2-D max pooling (stride defaults to the kernel; ceil_mode as in PyTorch)"
+    params = (
+        Param("kernel", positive_pair),
+        Param("stride", optional(positive_pair), None, "defaults to the kernel"),
+        Param("padding", nonneg_pair, 0),
+        Param("dilation", positive_pair, 1),
+        Param("ceil_mode", boolean, False),
+    )
+
+    def describe(self, a, inputs) -> str:
+        return (f"MaxPool2d(kernel_size={_int_or_pair(a['kernel'])}, "
+                f"stride={_int_or_pair(_stride(a))}, padding={_int_or_pair(a['padding'])}, "
+                f"dilation={_int_or_pair(a['dilation'])}, ceil_mode={a['ceil_mode']})")
+
+
+@register
+class AvgPool2d(_WindowPool):
+    name = "avgpool2d"
+    summary = "2-D average pooling"
+    params = (
+        Param("kernel", positive_pair),
+        Param("stride", optional(positive_pair), None, "defaults to the kernel"),
+        Param("padding", nonneg_pair, 0),
+        Param("ceil_mode", boolean, False),
+        Param("count_include_pad", boolean, True),
+    )
+
+    def describe(self, a, inputs) -> str:
+        s = (f"AvgPool2d(kernel_size={_int_or_pair(a['kernel'])}, "
+             f"stride={_int_or_pair(_stride(a))}, padding={_int_or_pair(a['padding'])}")
+        if a["ceil_mode"]:
+            s += ", ceil_mode=True"
+        if not a["count_include_pad"]:
+            s += ", count_include_pad=False"
+        return s + ")"
+
+
+def adaptive_windows(size: int, out: int) -> tuple[int, int]:
+    """(sum of window lengths, longest window) of PyTorch's adaptive pooling along one axis:
+    window i spans [floor(i*size/out), ceil((i+1)*size/out))."""
+    total = longest = 0
+    for i in range(out):
+        length = ceil_div((i + 1) * size, out) - (i * size) // out
+        total += length
+        longest = max(longest, length)
+    return total, longest
+
+
+def _adaptive_size(value):
+    if value is None:
+        return (None, None)
+    if isinstance(value, (list, tuple)):
+        if len(value) != 2:
+            raise ArgumentError(f"must be one size or [height, width], got {list(value)!r}")
+        return tuple(None if v is None else positive_int(v) for v in value)
+    v = positive_int(value)
+    return (v, v)
+
+
+class _AdaptivePool(Op):
+    torch_name = ""
+
+    def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
+        n, c, h, w = need_feature_map(self.name, inputs[0])
+        oh = a["output"][0] or h
+        ow = a["output"][1] or w
+        axes = []
+        work = n * c
+        for size, o in ((h, oh), (w, ow)):
+            total, longest = adaptive_windows(size, o)
+            work *= total
+            if o == 1:
+                axes.append(WHOLE)
+            elif size % o == 0:
+                axes.append(Window(size // o, size // o, 0))
+            else:  # windows of unequal length: stride size/o on average, longest window shown
+                axes.append(Window(longest, Fraction(size, o), 0, exact=False))
+        return Eval(shape=(n, c, oh, ow), macs={POOL: work}, rf=Transfer(axes[0], axes[1]))
+
+    def describe(self, a, inputs) -> str:
+        o = a["output"]
+        shown = o[0] if o[0] == o[1] else f"({o[0]}, {o[1]})"
+        return f"{self.torch_name}(output_size={shown})"
+
+
+@register
+class AdaptiveAvgPool2d(_AdaptivePool):
+    name = "adaptive_avgpool2d"
+    torch_name = "AdaptiveAvgPool2d"
+    summary = "adaptive average pooling to a fixed output size"
+    params = (Param("output", _adaptive_size, doc="output size: s or [h, w]"),)
+
+
+@register
+class AdaptiveMaxPool2d(_AdaptivePool):
+    name = "adaptive_maxpool2d"
+    torch_name = "AdaptiveMaxPool2d"
+    summary = "adaptive max pooling to a fixed output size"
+    params = (Param("output", _adaptive_size),)
+
+
+class _GlobalPool(Op):
+    torch_name = ""
+
+    def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
+        n, c, h, w = need_feature_map(self.name, inputs[0])
+        shape = (n, c, 1, 1) if a["keepdim"] else (n, c)
+        return Eval(shape=shape, macs={POOL: n * c * h * w}, rf=Transfer(WHOLE, WHOLE))
+
+    def describe(self, a, inputs) -> str:
+        if a["keepdim"]:
+            return f"{self.torch_name}(output_size=1)"
+        return f"{'Mean' if 'Avg' in self.torch_name else 'Amax'}(dim=(2, 3))"
+
+
+@register
+class GlobalAvgPool(_GlobalPool):
+    name = "global_avgpool"
+    torch_name = "AdaptiveAvgPool2d"
+    summary = "mean over H and W (keepdim: N x C x 1 x 1, else N x C)"
+    params = (Param("keepdim", boolean, True),)
+
+
+@register
+class GlobalMaxPool(_GlobalPool):
+    name = "global_maxpool"
+    torch_name = "AdaptiveMaxPool2d"
+    summary = "max over H and W (keepdim: N x C x 1 x 1, else N x C)"
+    params = (Param("keepdim", boolean, True),)
+
+
+@register
+class Subsample(Op):
+    """LeNet-5's subsampling layers S2 and S4 (LeCun et al. 1998, §II-B): the k x k inputs of each
+    window are added, multiplied by one trainable coefficient per map and a trainable bias per map
+    is added. Counted as the depthwise convolution with a tied k x k kernel that computes it:
+    N * C * H_out * W_out * k_h * k_w weight MACs; connections C*H_out*W_out*(k_h*k_w + 1)
+    (S2: 6*14*14*5 = 5,880)."""
+
+    name = "subsample"
+    summary = "LeNet-5 trainable subsampling: window sum x coefficient + bias, per map"
+    params = (
+        Param("kernel", positive_pair),
+        Param("stride", optional(positive_pair), None, "defaults to the kernel"),
+        Param("bias", boolean, True),
+    )
+
+    def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
+        n, c, h, w = need_feature_map(self.name, inputs[0])
+        kh, kw = a["kernel"]
+        stride = _stride(a)
+        ho, wo = sliding_output(self.name, inputs[0], a["kernel"], stride, ((0, 0), (0, 0)))
+        bias = 1 if a["bias"] else 0
+        return Eval(
+            shape=(n, c, ho, wo),
+            params=c * (1 + bias),
+            connections=c * ho * wo * (kh * kw + bias),
+            macs={WEIGHT: n * c * ho * wo * kh * kw},
+            rf=Transfer.window(a["kernel"], stride, (0, 0)),
+        )
+
+    def describe(self, a, inputs) -> str:
+        return (f"Subsample({inputs[0][1]}, kernel_size={_int_or_pair(a['kernel'])}, "
+                f"stride={_int_or_pair(_stride(a))})")

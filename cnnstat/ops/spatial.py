@@ -1,0 +1,145 @@
+"""Spatial and channel plumbing: upsampling, zero padding, channel shuffle.
+
+Conventions:
+- upsample: output = floor(H * scale) (PyTorch), or the given size. Work (kind "resize", not
+  counted by default) follows fvcore: 1 per output element for nearest, 4 for bilinear (and 16 for
+  bicubic: its 4x4 taps). Receptive fields through upsampling have fractional strides (1/scale) and
+  are marked inexact.
+- zero_pad2d and channel_shuffle move data only: zero operations of every kind.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from typing import Any, Sequence
+
+from ..errors import DefinitionError, ShapeError
+from .base import (RESIZE, ArgumentError, Eval, Op, Param, Shape, Transfer, Window, choice,
+                   need_feature_map, number, optional, padding2d, positive_int, register)
+
+_RESIZE_COST = {"nearest": 1, "nearest-exact": 1, "bilinear": 4, "bicubic": 16}
+
+
+def _scale(value: Any) -> tuple[float, float]:
+    if isinstance(value, (list, tuple)):
+        if len(value) != 2:
+            raise ArgumentError(f"must be one factor or [h, w], got {list(value)!r}")
+        out = (number(value[0]), number(value[1]))
+    else:
+        out = (number(value),) * 2
+    if min(out) <= 0:
+        raise ArgumentError(f"must be positive, got {value!r}")
+    return out
+
+
+def _size(value: Any) -> tuple[int, int]:
+    if isinstance(value, (list, tuple)):
+        if len(value) != 2:
+            raise ArgumentError(f"must be one size or [h, w], got {list(value)!r}")
+        return (positive_int(value[0]), positive_int(value[1]))
+    v = positive_int(value)
+    return (v, v)
+
+
+def _upsample_window(mode: str, size_in: int, size_out: int, align_corners: bool | None) -> Window:
+    ratio = Fraction(size_in, size_out)          # input units per output unit (stride)
+    exact = size_in == size_out
+    if mode in ("nearest", "nearest-exact"):
+        pad = 0 if mode == "nearest" else Fraction(1, 2) - ratio / 2
+        return Window(1, ratio, pad, exact)
+    taps = 2 if mode == "bilinear" else 4
+    if align_corners:
+        stride = Fraction(size_in - 1, size_out - 1) if size_out > 1 else Fraction(0)
+        return Window(taps, stride, (taps - 2) // 2, exact)
+    # source coordinate x = (v + 1/2) * ratio - 1/2; taps start at floor(x) - (taps - 2)/2
+    return Window(taps, ratio, Fraction(1, 2) - ratio / 2 + (taps - 2) // 2, exact)
+
+
+@register
+class Upsample(Op):
+    name = "upsample"
+    summary = "upsampling by a scale factor or to a size (nearest, bilinear, bicubic)"
+    params = (
+        Param("scale", optional(_scale), None, "factor or [h, w] factors"),
+        Param("size", optional(_size), None, "output size or [h, w]"),
+        Param("mode", choice("nearest", "nearest-exact", "bilinear", "bicubic"), "nearest"),
+        Param("align_corners", optional(lambda v: bool(v)), None),
+    )
+
+    def validate(self, a: dict) -> None:
+        if (a["scale"] is None) == (a["size"] is None):
+            raise DefinitionError("upsample needs exactly one of 'scale' and 'size'")
+        if a["align_corners"] is not None and a["mode"] not in ("bilinear", "bicubic"):
+            raise DefinitionError("upsample: align_corners only applies to bilinear and bicubic")
+
+    def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
+        n, c, h, w = need_feature_map(self.name, inputs[0])
+        if a["size"] is not None:
+            ho, wo = a["size"]
+        else:
+            ho = math.floor(h * a["scale"][0])
+            wo = math.floor(w * a["scale"][1])
+        if ho <= 0 or wo <= 0:
+            raise ShapeError(f"upsample would produce an empty output ({ho}x{wo})")
+        mode = a["mode"]
+        return Eval(
+            shape=(n, c, ho, wo),
+            macs={RESIZE: n * c * ho * wo * _RESIZE_COST[mode]},
+            rf=Transfer(_upsample_window(mode, h, ho, a["align_corners"]),
+                        _upsample_window(mode, w, wo, a["align_corners"])),
+        )
+
+    def describe(self, a, inputs) -> str:
+        if a["size"] is not None:
+            h, w = a["size"]
+            what = f"size={h if h == w else (h, w)}"
+        else:
+            h, w = a["scale"]
+            what = f"scale_factor={h if h == w else (h, w)}"
+        s = f"Upsample({what}, mode='{a['mode']}'"
+        if a["align_corners"] is not None:
+            s += f", align_corners={a['align_corners']}"
+        return s + ")"
+
+
+@register
+class ZeroPad2d(Op):
+    name = "zero_pad2d"
+    summary = "pad with zeros: int, [h, w] or [[top, bottom], [left, right]]"
+    params = (Param("padding", padding2d),)
+
+    def validate(self, a: dict) -> None:
+        if a["padding"] == "same":
+            raise DefinitionError("zero_pad2d: 'same' is not a padding amount")
+
+    def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
+        n, c, h, w = need_feature_map(self.name, inputs[0])
+        (t, b), (l, r) = a["padding"]
+        return Eval(shape=(n, c, h + t + b, w + l + r),
+                    rf=Transfer(Window(1, 1, t), Window(1, 1, l)))
+
+    def describe(self, a, inputs) -> str:
+        (t, b), (l, r) = a["padding"]
+        return f"ZeroPad2d(({l}, {r}, {t}, {b}))"
+
+
+@register
+class ChannelShuffle(Op):
+    """ShuffleNet's channel shuffle (Zhang et al. 2018): reshape C into (groups, C/groups),
+    transpose, flatten back."""
+
+    name = "channel_shuffle"
+    summary = "ShuffleNet channel shuffle"
+    params = (Param("groups", positive_int),)
+
+    def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
+        shape = need_feature_map(self.name, inputs[0])
+        if shape[1] % a["groups"]:
+            raise ShapeError(f"channel_shuffle: {shape[1]} channels are not divisible by "
+                             f"groups={a['groups']}")
+        return Eval(shape=shape)
+
+    def describe(self, a, inputs) -> str:
+        return f"ChannelShuffle(groups={a['groups']})"
+

@@ -1,0 +1,160 @@
+"""YAML → plain Python values that remember their line numbers.
+
+Mappings become :class:`LocDict` and sequences :class:`LocList`; both know the line of each key or
+item, so every later error can point at the line the user wrote. Duplicate keys (which PyYAML
+silently overwrites) are errors. The reader is bounded: a file over ``MAX_BYTES``, binary data, or
+aliases that expand into more than ``MAX_VALUES`` values are rejected with one line.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import yaml
+
+from ..errors import DefinitionError
+
+MAX_BYTES = 4 * 1024 * 1024      # a definition is text a person wrote: 4 MB is generous
+MAX_VALUES = 1_000_000           # after alias expansion
+
+try:  # libyaml is ~10x faster; fall back to the pure-Python parser
+    _Loader = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover
+    _Loader = yaml.SafeLoader
+
+
+class LocDict(dict):
+    """A mapping with ``line`` (of the mapping) and ``lines[key]`` (of each key)."""
+    __slots__ = ("line", "lines")
+
+    def line_of(self, key: Any) -> int | None:
+        return self.lines.get(key, self.line)
+
+
+class LocList(list):
+    """A sequence with ``line`` and ``lines[i]`` (of each item)."""
+    __slots__ = ("line", "lines")
+
+    def line_of(self, index: int) -> int | None:
+        return self.lines[index] if 0 <= index < len(self.lines) else self.line
+
+
+def read_text(path: str) -> str:
+    """Read a definition file, refusing huge or binary files before parsing them."""
+    try:
+        size = os.path.getsize(path)
+    except OSError as exc:
+        raise DefinitionError(f"cannot read the definition: {exc.strerror or exc}", file=path) from None
+    if size > MAX_BYTES:
+        raise DefinitionError(f"the file is {size / 1e6:.1f} MB; cnnstat reads definitions up to "
+                              f"{MAX_BYTES // (1024 * 1024)} MB", file=path)
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise DefinitionError(f"cannot read the definition: {exc.strerror or exc}", file=path) from None
+    if b"\x00" in data:
+        raise DefinitionError("this is a binary file, not a YAML definition", file=path)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise DefinitionError("the file is not UTF-8 text", file=path, line=line) from None
+
+
+def load(text: str, filename: str | None = None) -> Any:
+    """Parse YAML text into LocDict/LocList/scalars."""
+    if len(text) > MAX_BYTES:
+        raise DefinitionError(f"the definition is over {MAX_BYTES // (1024 * 1024)} MB", file=filename)
+    if not text.strip():
+        raise DefinitionError("the definition is empty", file=filename)
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise DefinitionError(f"invalid YAML: {problem}", file=filename,
+                              line=mark.line + 1 if mark else None) from None
+    except yaml.YAMLError as exc:
+        raise DefinitionError(f"invalid YAML: {exc}", file=filename) from None
+    except RecursionError:
+        raise DefinitionError("invalid YAML: nested too deeply", file=filename) from None
+    if node is None:
+        raise DefinitionError("the definition is empty", file=filename)
+    return _Converter(filename).convert(node)
+
+
+class _Converter:
+    def __init__(self, filename: str | None):
+        self.filename = filename
+        self.count = 0
+        self.memo: dict[int, Any] = {}
+        self.scalars = yaml.constructor.SafeConstructor()
+
+    def error(self, message: str, node: yaml.Node) -> DefinitionError:
+        return DefinitionError(message, file=self.filename, line=node.start_mark.line + 1)
+
+    def convert(self, root: yaml.Node) -> Any:
+        # Iterative depth-first conversion: no recursion limit on deeply nested input.
+        result_holder: list[Any] = []
+        stack: list[tuple[yaml.Node, Any, Any]] = [(root, result_holder, None)]
+        while stack:
+            node, parent, key = stack.pop()
+            value = self.memo.get(id(node))
+            if value is None:
+                self.count += 1
+                if self.count > MAX_VALUES:
+                    raise self.error(f"the definition expands to more than {MAX_VALUES:,} values "
+                                     "(aliases referring to aliases?)", node)
+                value, children = self._shallow(node)
+                self.memo[id(node)] = value
+                stack.extend(reversed(children))
+            if isinstance(parent, list):
+                if key is None:
+                    parent.append(value)
+                else:
+                    parent[key] = value
+            else:
+                parent[key] = value
+        return result_holder[0]
+
+    def _shallow(self, node: yaml.Node) -> tuple[Any, list]:
+        line = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            out = LocDict()
+            out.line, out.lines = line, {}
+            children = []
+            for key_node, value_node in node.value:
+                if not isinstance(key_node, yaml.ScalarNode):
+                    raise self.error("mapping keys must be plain names", key_node)
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    raise self.error("YAML merge keys (<<) are not supported; use a block", key_node)
+                key = self._scalar(key_node)
+                if isinstance(key, list):
+                    raise self.error("mapping keys must be plain names", key_node)
+                if key in out.lines:
+                    raise self.error(f"key '{key}' appears twice (first on line {out.lines[key]})",
+                                     key_node)
+                out.lines[key] = key_node.start_mark.line + 1
+                out[key] = None
+                children.append((value_node, out, key))
+            return out, children
+        if isinstance(node, yaml.SequenceNode):
+            out_list = LocList([None] * len(node.value))
+            out_list.line = line
+            out_list.lines = [item.start_mark.line + 1 for item in node.value]
+            return out_list, [(item, out_list, i) for i, item in enumerate(node.value)]
+        return self._scalar(node), []
+
+    def _scalar(self, node: yaml.Node) -> Any:
+        if node.tag in ("tag:yaml.org,2002:binary", "tag:yaml.org,2002:timestamp",
+                        "tag:yaml.org,2002:set", "tag:yaml.org,2002:omap",
+                        "tag:yaml.org,2002:pairs"):
+            if node.tag == "tag:yaml.org,2002:timestamp":
+                return node.value
+            raise self.error(f"unsupported YAML type {node.tag.rsplit(':', 1)[-1]}", node)
+        try:
+            return self.scalars.construct_object(node, deep=True)
+        except yaml.YAMLError as exc:
+            raise self.error(f"invalid YAML value: {exc}", node) from None
