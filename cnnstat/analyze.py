@@ -100,16 +100,16 @@ class Analysis:
     def dtype_bytes(self) -> int:
         return DTYPE_BYTES[self.dtype]
 
+    @cached_property
+    def by_name(self) -> dict[str, LayerRecord]:
+        return {r.name: r for r in self.records}
+
     def record(self, name: str) -> LayerRecord:
-        for r in self.records:
-            if r.name == name:
-                return r
-        raise KeyError(name)
+        return self.by_name[name]
 
     @property
     def output_shapes(self) -> list[Shape]:
-        by_name = {r.name: r for r in self.records}
-        return [by_name[o].output_shape for o in self.graph.outputs]
+        return [self.by_name[o].output_shape for o in self.graph.outputs]
 
     @cached_property
     def totals(self) -> Totals:

@@ -30,4 +30,9 @@ def build_graph(definition: Definition, variant: str | None = None,
     return GraphBuilder(definition, variant, overrides, input_shape).build()
 
 
-__all__ = ["Definition", "parse_definition", "load_definition", "build_graph"]
+def describe_variant(definition: Definition, variant: str | None = None) -> dict:
+    """Metadata and input shape of one variant (evaluates variables only, builds no layers)."""
+    return GraphBuilder(definition, variant).header()
+
+
+__all__ = ["Definition", "parse_definition", "load_definition", "build_graph", "describe_variant"]

@@ -143,6 +143,18 @@ class GraphBuilder:
         name = self.variant or str(doc.get("name", "model"))
         return Graph(self.nodes, outputs, name=name, meta=meta)
 
+    def header(self) -> dict:
+        """Variables, input shape and metadata of the chosen variant, without building layers."""
+        variant_values, variant_meta = self._select_variant()
+        self._read_blocks()
+        self._read_vars(variant_values)
+        meta = {k: self.doc[k] for k in ("name", "title", "description", "paper", "year", "url",
+                                         "notes", "family", "reference") if k in self.doc}
+        meta.update({k: v for k, v in variant_meta.items() if k != "input"})
+        meta["input"] = self._input_shape(variant_meta)
+        meta["variant"] = self.variant
+        return meta
+
     # -- header: variants, blocks, vars, input -----------------------------------------------
     def _select_variant(self) -> tuple[dict, dict]:
         variants = self.doc.get("variants")

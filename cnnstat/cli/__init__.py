@@ -1,0 +1,24 @@
+"""The ``cnnstat`` command line: thin typer commands over the library.
+
+Each command module registers its commands on ``app`` when imported; command modules import
+nothing heavy at import time (torch, matplotlib and pandas are imported inside the commands that
+need them), so ``cnnstat params vgg16`` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from .app import app
+
+# Command modules, in the order their commands appear in --help.
+from . import static  # noqa: F401,E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the app; user errors print one line and exit with status 2."""
+    from .app import run
+    return run(argv if argv is not None else sys.argv[1:])
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,66 @@
+"""The columns of each view. A column has a machine key (CSV), a header that names its unit, a
+raw getter (ints stay ints) and a display formatter."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from . import numbers as fmt
+from .rows import Row
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    header: str
+    raw: Callable[[Row, dict], Any]
+    show: Callable[[Row, dict], str]
+    numeric: bool = False
+
+
+def _int_col(key: str, header: str, attr: str) -> Column:
+    return Column(key, header, lambda r, c: getattr(r, attr),
+                  lambda r, c: fmt.grouped(getattr(r, attr)), numeric=True)
+
+
+def _pct(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.2f}%" if whole else "-"
+
+
+INDEX = Column("index", "#", lambda r, c: r.index, lambda r, c: str(r.index), numeric=True)
+LAYER = Column("layer", "layer", lambda r, c: r.name, lambda r, c: r.name)
+OP = Column("op", "op", lambda r, c: r.op, lambda r, c: r.op)
+OPERATION = Column("operation", "operation (as PyTorch prints it)", lambda r, c: r.description,
+                   lambda r, c: r.description)
+SHAPE = Column("output_shape", "output shape", lambda r, c: "x".join(map(str, r.output_shape)),
+               lambda r, c: fmt.shape(r.output_shape, c.get("layout", "nchw")))
+PARAMS = _int_col("params", "params", "params")
+BUFFERS = _int_col("buffers", "buffers", "buffers")
+CONNECTIONS = _int_col("connections", "connections", "connections")
+MACS = _int_col("macs", "MACs", "macs")
+FLOPS = _int_col("flops", "FLOPs", "flops")
+MACS_SHARE = Column("macs_share", "% of MACs", lambda r, c: r.macs / c["total_macs"] if c["total_macs"] else 0.0,
+                    lambda r, c: _pct(r.macs, c["total_macs"]), numeric=True)
+ACTIVATIONS = _int_col("activations", "activations (elements)", "activations")
+MEMORY = Column("activation_bytes", "activation memory", lambda r, c: r.activations * c["dtype_bytes"],
+                lambda r, c: fmt.human_bytes(r.activations * c["dtype_bytes"]), numeric=True)
+RF_SIZE = Column("rf_size", "RF size (px)", lambda r, c: fmt.rf_size(r.rf), lambda r, c: fmt.rf_size(r.rf))
+RF_STRIDE = Column("rf_stride", "RF stride (px)", lambda r, c: fmt.rf_stride(r.rf),
+                   lambda r, c: fmt.rf_stride(r.rf))
+RF_PADDING = Column("rf_padding", "RF padding (px)", lambda r, c: fmt.rf_padding(r.rf),
+                    lambda r, c: fmt.rf_padding(r.rf))
+RF_NOTE = Column("rf_note", "note", lambda r, c: fmt.rf_note(r.rf), lambda r, c: fmt.rf_note(r.rf))
+
+VIEWS: dict[str, list[Column]] = {
+    "summary": [INDEX, LAYER, OPERATION, SHAPE, PARAMS, MACS, RF_SIZE],
+    "params": [INDEX, LAYER, OPERATION, SHAPE, PARAMS],
+    "shapes": [INDEX, LAYER, OP, SHAPE, ACTIVATIONS, MEMORY],
+    "flops": [INDEX, LAYER, OPERATION, SHAPE, MACS, FLOPS, MACS_SHARE],
+    "rf": [INDEX, LAYER, OP, SHAPE, RF_SIZE, RF_STRIDE, RF_PADDING, RF_NOTE],
+    "full": [INDEX, LAYER, OP, OPERATION, SHAPE, PARAMS, BUFFERS, CONNECTIONS, MACS, FLOPS,
+             ACTIVATIONS, MEMORY, RF_SIZE, RF_STRIDE, RF_PADDING, RF_NOTE],
+}
+#: columns whose total is shown in the last row of tables (sums of the rows)
+SUMMED = {"params", "buffers", "connections", "macs", "flops", "activations", "activation_bytes",
+          "macs_share"}

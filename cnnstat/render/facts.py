@@ -1,0 +1,45 @@
+"""The header facts printed above every table and report: model, input, totals, convention."""
+
+from __future__ import annotations
+
+from ..analyze import Analysis
+from . import numbers as fmt
+
+
+def model_title(a: Analysis) -> str:
+    meta = a.graph.meta
+    title = meta.get("title")
+    return f"{a.name} — {title}" if title else a.name
+
+
+def facts(a: Analysis, layout: str = "nchw") -> list[tuple[str, str]]:
+    """(label, value) pairs, in the order people read them."""
+    t = a.totals
+    meta = a.graph.meta
+    c, h, w = a.input_shape
+    out: list[tuple[str, str]] = [("model", model_title(a))]
+    if meta.get("paper"):
+        out.append(("paper", str(meta["paper"])))
+    out.append(("input", f"{c}×{h}×{w}, batch {a.batch}, {a.dtype}"))
+    outputs = ", ".join(fmt.shape(s, layout) for s in a.output_shapes)
+    out.append(("output", outputs))
+    out.append(("parameters", f"{fmt.grouped(t.params)} ({fmt.human(t.params)})"
+                + (f", of which trainable {fmt.grouped(t.trainable_params)}"
+                   if t.trainable_params != t.params else "")))
+    out.append(("buffers", f"{fmt.grouped(t.buffers)} (batch-norm running statistics)"
+                if t.buffers else "0"))
+    out.append(("MACs", f"{fmt.grouped(t.macs)} ({fmt.human(t.macs, 'MAC')})"))
+    out.append(("FLOPs", f"{fmt.grouped(t.flops)} ({fmt.human(t.flops, 'FLOP')})"))
+    out.append(("connections", fmt.grouped(t.connections)))
+    out.append(("activations", f"{fmt.grouped(t.activations)} elements, "
+                f"{fmt.human_bytes(t.activation_bytes)} in all; peak live "
+                f"{fmt.human_bytes(t.peak_activation_bytes)}"))
+    if a.records:
+        text = ", ".join(fmt.rf_size(a.by_name[o].rf) for o in a.graph.outputs) + " at the output"
+        local = [r for r in a.records if not r.rf.whole and not (r.rf.h.whole or r.rf.w.whole)]
+        if local:
+            widest = max(local, key=lambda r: (r.rf.h.size * r.rf.w.size, -r.index))
+            text += f"; largest local field {fmt.rf_size(widest.rf)} px ({widest.name})"
+        out.append(("receptive field", text))
+    out.append(("convention", a.convention.describe()))
+    return out

@@ -1,0 +1,100 @@
+"""The JSON contract (docs/json.md). Stable keys; integers as integers; schema version 1."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..analyze import Analysis
+from ..convention import FLOPS_PER_MAC
+from ..ops.base import MAC_KINDS
+from .numbers import rf_value
+from .rows import Row, rows
+
+SCHEMA_VERSION = 1
+
+
+def _rf(rf) -> dict[str, Any]:
+    return {
+        "size": [rf_value(rf.h.size), rf_value(rf.w.size)],
+        "stride": [rf_value(rf.h.stride), rf_value(rf.w.stride)],
+        "padding": [rf_value(rf.h.padding), rf_value(rf.w.padding)],
+        "whole_input": [rf.h.whole, rf.w.whole],
+        "exact": rf.exact,
+        "aligned": rf.aligned,
+        "note": rf.note,
+    }
+
+
+def _attr(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_attr(v) for v in value]
+    return value
+
+
+def layer_dict(row: Row, a: Analysis) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "name": row.name,
+        "op": row.op,
+        "description": row.description,
+        "output_shape": list(row.output_shape),
+        "params": row.params,
+        "trainable_params": row.trainable_params,
+        "buffers": row.buffers,
+        "macs": row.macs,
+        "flops": row.flops,
+        "macs_by_kind": {k: row.macs_by_kind.get(k, 0) for k in MAC_KINDS},
+        "connections": row.connections,
+        "activations": row.activations,
+        "activation_bytes": row.activations * a.dtype_bytes,
+        "rf": _rf(row.rf),
+    }
+    if row.layers == 1:
+        record = a.by_name.get(row.name)
+        if record is not None:
+            out["inputs"] = list(record.inputs)
+            out["attrs"] = {k: _attr(v) for k, v in record.attrs.items()}
+            if record.line:
+                out["line"] = record.line
+    else:
+        out["layers"] = row.layers
+    return out
+
+
+def analysis_to_dict(a: Analysis, depth: int | None = None) -> dict[str, Any]:
+    t = a.totals
+    c = a.convention
+    return {
+        "schema": SCHEMA_VERSION,
+        "model": a.name,
+        "title": a.graph.meta.get("title"),
+        "input": list(a.input_shape),
+        "batch": a.batch,
+        "dtype": a.dtype,
+        "convention": {
+            "unit": "MAC",
+            "mac": "one fused multiply-add",
+            "counted": list(c.kinds),
+            "flops_per_mac": FLOPS_PER_MAC,
+            "description": c.describe(),
+        },
+        "totals": {
+            "params": t.params,
+            "trainable_params": t.trainable_params,
+            "buffers": t.buffers,
+            "macs": t.macs,
+            "flops": t.flops,
+            "macs_by_kind": t.macs_by_kind,
+            "connections": t.connections,
+            "activations": t.activations,
+            "activation_bytes": t.activation_bytes,
+            "peak_activation_bytes": t.peak_activation_bytes,
+            "layers": t.layers,
+        },
+        "outputs": [{"name": o, "shape": list(s)} for o, s in zip(a.graph.outputs, a.output_shapes)],
+        "layers": [layer_dict(r, a) for r in rows(a, depth)],
+    }
+
+
+def to_json(a: Analysis, depth: int | None = None) -> str:
+    return json.dumps(analysis_to_dict(a, depth), indent=2) + "\n"

@@ -1,0 +1,86 @@
+"""Formatting integers, shapes and receptive fields for people. Only rendering code calls this."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Sequence
+
+from ..receptive import RF, AxisRF
+
+_SI = ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K"))
+
+
+def grouped(n: int) -> str:
+    """138357544 → '138,357,544'."""
+    return f"{n:,}"
+
+
+def human(n: int, unit: str = "") -> str:
+    """138357544 → '138.36 M' (decimal prefixes, as torchvision and papers quote counts)."""
+    for scale, prefix in _SI:
+        if abs(n) >= scale:
+            return f"{n / scale:.2f} {prefix}{unit}"
+    return f"{n} {unit}".strip()
+
+
+def human_bytes(n: int) -> str:
+    """Binary prefixes for memory: 6.42 MiB."""
+    for scale, prefix in ((2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
+        if n >= scale:
+            return f"{n / scale:.2f} {prefix}"
+    return f"{n} B"
+
+
+def shape(shape: Sequence[int], layout: str = "nchw") -> str:
+    """[1, 64, 112, 112]; NHWC permutes feature maps to [1, 112, 112, 64]."""
+    dims = list(shape)
+    if layout == "nhwc" and len(dims) == 4:
+        dims = [dims[0], dims[2], dims[3], dims[1]]
+    return "[" + ", ".join(str(d) for d in dims) + "]"
+
+
+def number(x) -> str:
+    if isinstance(x, Fraction):
+        return str(int(x)) if x.denominator == 1 else f"{float(x):.4g}"
+    return str(x)
+
+
+def _axis_pair(h: str, w: str) -> str:
+    return h if h == w else f"{h}×{w}"
+
+
+def rf_size(rf: RF) -> str:
+    if rf.whole:
+        return "whole input"
+    text = _axis_pair(_axis(rf.h, "size"), _axis(rf.w, "size"))
+    return text if rf.exact else "~" + text
+
+
+def _axis(a: AxisRF, field: str) -> str:
+    if a.whole:
+        return "all"
+    return number(getattr(a, field))
+
+
+def rf_stride(rf: RF) -> str:
+    return "-" if rf.whole else _axis_pair(_axis(rf.h, "stride"), _axis(rf.w, "stride"))
+
+
+def rf_padding(rf: RF) -> str:
+    return "-" if rf.whole else _axis_pair(_axis(rf.h, "padding"), _axis(rf.w, "padding"))
+
+
+def rf_note(rf: RF) -> str:
+    notes = []
+    if not rf.exact:
+        notes.append("inexact (fractional stride after upsampling)")
+    if rf.note:
+        notes.append(rf.note)
+    return "; ".join(notes)
+
+
+def rf_value(x):
+    """A receptive-field number for JSON: int, or float for fractional values."""
+    if isinstance(x, Fraction):
+        return int(x) if x.denominator == 1 else float(x)
+    return x

@@ -1,0 +1,38 @@
+"""Shared test configuration: the --regen-golden flag and common fixtures."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_addoption(parser):
+    parser.addoption("--regen-golden", action="store_true", default=False,
+                     help="rewrite golden files (tests/golden/, reports/) instead of comparing")
+
+
+@pytest.fixture
+def regen_golden(request) -> bool:
+    return bool(request.config.getoption("--regen-golden"))
+
+
+def check_golden(path: Path, text: str, regen: bool) -> None:
+    """Compare text with a committed golden file, or rewrite it with --regen-golden."""
+    if regen:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        return
+    assert path.exists(), f"{path} is missing: run pytest --regen-golden"
+    expected = path.read_text(encoding="utf-8")
+    assert text == expected, f"{path} is out of date: run pytest --regen-golden and review the diff"
+
+
+@pytest.fixture(autouse=True)
+def _quiet_torch_threads():
+    # Two cores, two xdist workers: keep torch to one thread per worker.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    yield
