@@ -1,0 +1,340 @@
+"""The torch module of every cnnstat operator: ``MODULES[op](attrs, input_shapes) -> nn.Module``.
+
+Each factory builds the standard PyTorch module where one exists, so the running model is what a
+PyTorch user would write and third-party counters (fvcore, FlopCounterMode) see the usual aten ops.
+cnnstat-specific operators (LeNet-5's partial connections, subsampling and RBF units, U-Net's
+crop-and-concatenate, merges) are small modules defined here. Every registered operator must have
+an entry (a test checks).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+Factory = Callable[[Mapping[str, Any], Sequence[tuple[int, ...]]], nn.Module]
+MODULES: dict[str, Factory] = {}
+
+
+def module_for(*names: str):
+    def register(fn: Factory) -> Factory:
+        for name in names:
+            if name in MODULES:
+                raise RuntimeError(f"torch module for '{name}' is registered twice")
+            MODULES[name] = fn
+        return fn
+    return register
+
+
+# -- convolutions ---------------------------------------------------------------------------------
+def _conv_padding(a) -> tuple[Any, tuple[int, int, int, int] | None]:
+    """(padding for nn.Conv2d, extra ZeroPad2d (l, r, t, b) for asymmetric padding or None)."""
+    pad = a["padding"]
+    if pad == "same":
+        return "same", None
+    (t, b), (l, r) = pad
+    if t == b and l == r:
+        return (t, l), None
+    return 0, (l, r, t, b)
+
+
+@module_for("conv2d")
+def _conv2d(a, shapes):
+    padding, extra = _conv_padding(a)
+    if extra is not None and a["padding_mode"] != "zeros":
+        raise ValueError("asymmetric padding is only supported with padding_mode='zeros'")
+    conv = nn.Conv2d(shapes[0][1], a["out"], a["kernel"], stride=a["stride"], padding=padding,
+                     dilation=a["dilation"], groups=a["groups"], bias=a["bias"],
+                     padding_mode=a["padding_mode"])
+    return conv if extra is None else nn.Sequential(nn.ZeroPad2d(extra), conv)
+
+
+@module_for("conv_transpose2d")
+def _conv_transpose2d(a, shapes):
+    return nn.ConvTranspose2d(shapes[0][1], a["out"], a["kernel"], stride=a["stride"],
+                              padding=a["padding"], output_padding=a["output_padding"],
+                              groups=a["groups"], bias=a["bias"], dilation=a["dilation"])
+
+
+class PartialConv2d(nn.Module):
+    """LeNet-5 C3: output map j is a convolution over the input maps table[j] only. One small
+    Conv2d per output map, so parameters are exactly sum_j |table[j]| * k_h * k_w (+ 1 bias)."""
+
+    def __init__(self, table, kernel, stride, padding, bias):
+        super().__init__()
+        self.table = [list(row) for row in table]
+        self.convs = nn.ModuleList(nn.Conv2d(len(row), 1, kernel, stride=stride, padding=padding,
+                                             bias=bias) for row in table)
+
+    def forward(self, x):
+        return torch.cat([conv(x[:, row]) for conv, row in zip(self.convs, self.table)], dim=1)
+
+
+@module_for("partial_conv2d")
+def _partial_conv2d(a, shapes):
+    return PartialConv2d(a["table"], a["kernel"], a["stride"], a["padding"], a["bias"])
+
+
+# -- pooling --------------------------------------------------------------------------------------
+def _stride(a):
+    return a["stride"] if a["stride"] is not None else a["kernel"]
+
+
+@module_for("maxpool2d")
+def _maxpool(a, shapes):
+    return nn.MaxPool2d(a["kernel"], stride=_stride(a), padding=a["padding"],
+                        dilation=a["dilation"], ceil_mode=a["ceil_mode"])
+
+
+@module_for("avgpool2d")
+def _avgpool(a, shapes):
+    return nn.AvgPool2d(a["kernel"], stride=_stride(a), padding=a["padding"],
+                        ceil_mode=a["ceil_mode"], count_include_pad=a["count_include_pad"])
+
+
+@module_for("adaptive_avgpool2d")
+def _adaptive_avg(a, shapes):
+    return nn.AdaptiveAvgPool2d(a["output"])
+
+
+@module_for("adaptive_maxpool2d")
+def _adaptive_max(a, shapes):
+    return nn.AdaptiveMaxPool2d(a["output"])
+
+
+class GlobalPool(nn.Module):
+    def __init__(self, kind: str, keepdim: bool):
+        super().__init__()
+        self.kind, self.keepdim = kind, keepdim
+
+    def forward(self, x):
+        if self.kind == "avg":
+            return x.mean(dim=(2, 3), keepdim=self.keepdim)
+        return x.amax(dim=(2, 3), keepdim=self.keepdim)
+
+
+@module_for("global_avgpool")
+def _global_avg(a, shapes):
+    return nn.AdaptiveAvgPool2d(1) if a["keepdim"] else GlobalPool("avg", False)
+
+
+@module_for("global_maxpool")
+def _global_max(a, shapes):
+    return nn.AdaptiveMaxPool2d(1) if a["keepdim"] else GlobalPool("max", False)
+
+
+class Subsample(nn.Module):
+    """LeNet-5 S2/S4: (sum of a k×k window) × coefficient + bias, per map. Computed as a depthwise
+    convolution whose k×k kernel is the map's single coefficient repeated (tied weights)."""
+
+    def __init__(self, channels, kernel, stride, bias):
+        super().__init__()
+        self.kernel, self.stride = tuple(kernel), tuple(stride)
+        self.coefficient = nn.Parameter(torch.rand(channels) + 0.5)
+        self.bias = nn.Parameter(torch.zeros(channels)) if bias else None
+
+    def forward(self, x):
+        c = x.shape[1]
+        weight = self.coefficient.view(c, 1, 1, 1).expand(c, 1, *self.kernel)
+        return F.conv2d(x, weight, self.bias, stride=self.stride, groups=c)
+
+
+@module_for("subsample")
+def _subsample(a, shapes):
+    return Subsample(shapes[0][1], a["kernel"], _stride(a), a["bias"])
+
+
+# -- normalization ----------------------------------------------------------------------------------
+@module_for("batchnorm2d")
+def _bn2d(a, shapes):
+    return nn.BatchNorm2d(shapes[0][1], eps=a["eps"], momentum=a["momentum"], affine=a["affine"],
+                          track_running_stats=a["track_running_stats"])
+
+
+@module_for("batchnorm1d")
+def _bn1d(a, shapes):
+    return nn.BatchNorm1d(shapes[0][1], eps=a["eps"], momentum=a["momentum"], affine=a["affine"],
+                          track_running_stats=a["track_running_stats"])
+
+
+@module_for("lrn")
+def _lrn(a, shapes):
+    return nn.LocalResponseNorm(a["size"], alpha=a["alpha"], beta=a["beta"], k=a["k"])
+
+
+# -- activations ----------------------------------------------------------------------------------
+_SIMPLE = {"relu": nn.ReLU, "relu6": nn.ReLU6, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh,
+           "hardswish": nn.Hardswish, "hardsigmoid": nn.Hardsigmoid, "silu": nn.SiLU,
+           "mish": nn.Mish, "identity": nn.Identity}
+for _name, _cls in _SIMPLE.items():
+    module_for(_name)(lambda a, shapes, _cls=_cls: _cls())
+
+
+@module_for("leaky_relu")
+def _leaky(a, shapes):
+    return nn.LeakyReLU(a["negative_slope"])
+
+
+@module_for("elu")
+def _elu(a, shapes):
+    return nn.ELU(a["alpha"])
+
+
+@module_for("hardtanh")
+def _hardtanh(a, shapes):
+    return nn.Hardtanh(a["min"], a["max"])
+
+
+@module_for("gelu")
+def _gelu(a, shapes):
+    return nn.GELU(approximate=a["approximate"])
+
+
+@module_for("prelu")
+def _prelu(a, shapes):
+    return nn.PReLU(a["num_parameters"])
+
+
+@module_for("softmax")
+def _softmax(a, shapes):
+    return nn.Softmax(dim=a["dim"])
+
+
+@module_for("log_softmax")
+def _log_softmax(a, shapes):
+    return nn.LogSoftmax(dim=a["dim"])
+
+
+# -- linear and shape plumbing --------------------------------------------------------------------
+@module_for("linear")
+def _linear(a, shapes):
+    return nn.Linear(shapes[0][-1], a["out"], bias=a["bias"])
+
+
+class RBF(nn.Module):
+    """LeNet-5's output: y_i = sum_j (x_j - w_ij)^2 with fixed prototypes w (not trained).
+    Expanded as |x|^2 - 2 x.w_i + |w_i|^2 so the out*in multiply-adds run as one matmul."""
+
+    def __init__(self, n_in, n_out):
+        super().__init__()
+        self.prototypes = nn.Parameter(torch.sign(torch.randn(n_out, n_in)), requires_grad=False)
+
+    def forward(self, x):
+        w = self.prototypes
+        return (x * x).sum(1, keepdim=True) - 2 * x @ w.t() + (w * w).sum(1)
+
+
+@module_for("rbf")
+def _rbf(a, shapes):
+    return RBF(shapes[0][-1], a["out"])
+
+
+@module_for("flatten")
+def _flatten(a, shapes):
+    return nn.Flatten(a["start"], a["end"])
+
+
+class Reshape(nn.Module):
+    def __init__(self, shape):
+        super().__init__()
+        self.shape = tuple(shape)
+
+    def forward(self, x):
+        return x.reshape(x.shape[0], *self.shape)
+
+    def extra_repr(self) -> str:
+        return str(self.shape)
+
+
+@module_for("reshape")
+def _reshape(a, shapes):
+    return Reshape(a["shape"])
+
+
+@module_for("dropout")
+def _dropout(a, shapes):
+    return nn.Dropout(a["p"])
+
+
+@module_for("upsample")
+def _upsample(a, shapes):
+    scale = None
+    if a["scale"] is not None:
+        scale = a["scale"][0] if a["scale"][0] == a["scale"][1] else tuple(a["scale"])
+    return nn.Upsample(size=a["size"], scale_factor=scale, mode=a["mode"],
+                       align_corners=a["align_corners"])
+
+
+@module_for("zero_pad2d")
+def _zero_pad(a, shapes):
+    (t, b), (l, r) = a["padding"]
+    return nn.ZeroPad2d((l, r, t, b))
+
+
+class ChannelShuffle(nn.Module):
+    """ShuffleNet (Zhang et al. 2018): view C as (groups, C/groups), transpose, flatten."""
+
+    def __init__(self, groups):
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x):
+        n, c, h, w = x.shape
+        return x.view(n, self.groups, c // self.groups, h, w).transpose(1, 2).reshape(n, c, h, w)
+
+
+@module_for("channel_shuffle")
+def _shuffle(a, shapes):
+    return ChannelShuffle(a["groups"])
+
+
+# -- merges ---------------------------------------------------------------------------------------
+class Add(nn.Module):
+    def forward(self, *xs):
+        out = xs[0]
+        for x in xs[1:]:
+            out = out + x
+        return out
+
+
+class Multiply(nn.Module):
+    def forward(self, *xs):
+        out = xs[0]
+        for x in xs[1:]:
+            out = out * x
+        return out
+
+
+class Concat(nn.Module):
+    """torch.cat along ``dim``; with ``crop='center'`` every input is first center-cropped to the
+    smallest height and width (U-Net's crop-and-concatenate)."""
+
+    def __init__(self, dim: int, crop: str | None):
+        super().__init__()
+        self.dim, self.crop = dim, crop
+
+    def forward(self, *xs):
+        if self.crop:
+            h = min(x.shape[2] for x in xs)
+            w = min(x.shape[3] for x in xs)
+            xs = tuple(x[:, :, (x.shape[2] - h) // 2:(x.shape[2] - h) // 2 + h,
+                         (x.shape[3] - w) // 2:(x.shape[3] - w) // 2 + w] for x in xs)
+        return torch.cat(xs, dim=self.dim)
+
+
+@module_for("add")
+def _add(a, shapes):
+    return Add()
+
+
+@module_for("multiply")
+def _mul(a, shapes):
+    return Multiply()
+
+
+@module_for("concat")
+def _concat(a, shapes):
+    return Concat(a["dim"], a["crop"])
