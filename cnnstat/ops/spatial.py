@@ -1,11 +1,11 @@
-"""Spatial and channel plumbing: upsampling, zero padding, channel shuffle.
+"""Spatial and channel plumbing: upsampling, zero padding, channel shuffle, slicing (slice, chunk).
 
 Conventions:
 - upsample: output = floor(H * scale) (PyTorch), or the given size. Work (kind "resize", not
   counted by default) follows fvcore: 1 per output element for nearest, 4 for bilinear (and 16 for
   bicubic: its 4x4 taps). Receptive fields through upsampling have fractional strides (1/scale) and
   are marked inexact.
-- zero_pad2d and channel_shuffle move data only: zero operations of every kind.
+- zero_pad2d, channel_shuffle, slice and chunk move data only: zero operations of every kind.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from fractions import Fraction
 from typing import Any, Sequence
 
 from ..errors import DefinitionError, ShapeError
-from .base import (RESIZE, ArgumentError, Eval, Op, Param, Shape, Transfer, Window, choice,
-                   need_feature_map, number, optional, padding2d, positive_int, register)
+from .base import (RESIZE, ArgumentError, Eval, Op, Param, Shape, Transfer, Window, any_int,
+                   choice, fmt_shape, need_feature_map, nonneg_int, number, optional, padding2d,
+                   positive_int, register)
 
 _RESIZE_COST = {"nearest": 1, "nearest-exact": 1, "bilinear": 4, "bicubic": 16}
 
@@ -143,3 +144,93 @@ class ChannelShuffle(Op):
     def describe(self, a, inputs) -> str:
         return f"ChannelShuffle(groups={a['groups']})"
 
+
+# -- slicing: one part of a tensor along one dimension ----------------------------------------------
+def _slice_dim(op: str, dim: int, shape: Shape) -> int:
+    """The dimension to slice, counted with the batch (1 = channels, 2 = height, 3 = width)."""
+    rank = len(shape)
+    d = dim + rank if dim < 0 else dim
+    if not 1 <= d < rank:
+        raise ShapeError(f"{op}: dim {dim} is out of range for input {fmt_shape(shape)} "
+                         f"(1 .. {rank - 1}; the batch cannot be sliced)")
+    return d
+
+
+def _sliced(shape: Shape, dim: int, start: int, size: int, step: int = 1) -> Eval:
+    """The Eval of taking ``size`` elements start, start+step, ... along ``dim``. Along a spatial
+    axis of a feature map, output unit u reads input unit u*step + start: a window of 1 with
+    stride ``step`` and padding ``-start`` (the receptive-field rule of a crop)."""
+    out = list(shape)
+    out[dim] = size
+    rf = Transfer()
+    if len(shape) == 4 and dim == 2:
+        rf = Transfer(h=Window(1, step, -start))
+    elif len(shape) == 4 and dim == 3:
+        rf = Transfer(w=Window(1, step, -start))
+    return Eval(shape=tuple(out), rf=rf)
+
+
+@register
+class Slice(Op):
+    """``x[:, start:end:step]`` along ``dim`` (default 1, the channels), with Python's slice
+    semantics: negative ``start``/``end`` count from the end, both are clamped to [0, size], and
+    ``end=none`` means the end. The output has len(range(start, end, step)) elements along ``dim``
+    (an empty result is an error). Covers ONNX Slice and, one node per output, ONNX Split and
+    Caffe Slice. Moves data only: zero operations of every kind."""
+
+    name = "slice"
+    summary = "x[:, start:end:step] along a dimension (default: channels)"
+    params = (
+        Param("start", any_int, doc="first index (negative: from the end)"),
+        Param("end", optional(any_int), None, "index after the last (negative: from the end)"),
+        Param("dim", any_int, 1, "1 = channels, 2 = height, 3 = width"),
+        Param("step", positive_int, 1),
+    )
+
+    def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
+        shape = inputs[0]
+        dim = _slice_dim(self.name, a["dim"], shape)
+        start, stop, step = slice(a["start"], a["end"], a["step"]).indices(shape[dim])
+        size = len(range(start, stop, step))
+        if size == 0:
+            raise ShapeError(f"slice: [{a['start']}:{'' if a['end'] is None else a['end']}] of "
+                             f"dimension {dim} (size {shape[dim]}) of input {fmt_shape(shape)} "
+                             "is empty")
+        return _sliced(shape, dim, start, size, step)
+
+    def describe(self, a, inputs) -> str:
+        end = "None" if a["end"] is None else a["end"]
+        step = f", step={a['step']}" if a["step"] != 1 else ""
+        return f"Slice(dim={a['dim']}, start={a['start']}, end={end}{step})"
+
+
+@register
+class Chunk(Op):
+    """Part ``index`` of ``torch.chunk(x, chunks, dim)`` (ShuffleNet V2's channel split, Ma et al.
+    2018, Fig. 3c). Like torch: every part has ceil(size / chunks) elements except a smaller last
+    one, so there may be fewer than ``chunks`` parts (torch.chunk(x, 4) of 6 channels gives 2, 2,
+    2); asking for a part that does not exist is an error. Moves data only: zero operations."""
+
+    name = "chunk"
+    summary = "one part of torch.chunk along a dimension (ShuffleNet V2 channel split)"
+    params = (
+        Param("chunks", positive_int, doc="number of parts"),
+        Param("index", nonneg_int, doc="which part, from 0"),
+        Param("dim", any_int, 1, "1 = channels, 2 = height, 3 = width"),
+    )
+
+    def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
+        shape = inputs[0]
+        dim = _slice_dim(self.name, a["dim"], shape)
+        total = shape[dim]
+        part = -(-total // a["chunks"])                 # ceil(size / chunks), torch's rule
+        parts = -(-total // part)                       # parts that exist
+        if a["index"] >= parts:
+            raise ShapeError(f"chunk: part {a['index']} does not exist: {total} elements in "
+                             f"chunks of {part} make {parts} part(s) (dimension {dim} of "
+                             f"input {fmt_shape(shape)})")
+        start = a["index"] * part
+        return _sliced(shape, dim, start, min(part, total - start))
+
+    def describe(self, a, inputs) -> str:
+        return f"Chunk(chunks={a['chunks']}, index={a['index']}, dim={a['dim']})"

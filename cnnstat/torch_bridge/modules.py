@@ -291,6 +291,46 @@ def _shuffle(a, shapes):
     return ChannelShuffle(a["groups"])
 
 
+class Slice(nn.Module):
+    """x[:, start:end:step] along ``dim`` (ONNX Slice; one output of ONNX Split / Caffe Slice)."""
+
+    def __init__(self, start: int, end: int | None, dim: int, step: int):
+        super().__init__()
+        self.start, self.end, self.dim, self.step = start, end, dim, step
+
+    def forward(self, x):
+        index = [slice(None)] * x.dim()
+        index[self.dim] = slice(self.start, self.end, self.step)
+        return x[tuple(index)]
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, start={self.start}, end={self.end}, step={self.step}"
+
+
+@module_for("slice")
+def _slice(a, shapes):
+    return Slice(a["start"], a["end"], a["dim"], a["step"])
+
+
+class Chunk(nn.Module):
+    """Part ``index`` of torch.chunk(x, chunks, dim) (ShuffleNet V2's channel split)."""
+
+    def __init__(self, chunks: int, index: int, dim: int):
+        super().__init__()
+        self.chunks, self.index, self.dim = chunks, index, dim
+
+    def forward(self, x):
+        return x.chunk(self.chunks, dim=self.dim)[self.index]
+
+    def extra_repr(self) -> str:
+        return f"chunks={self.chunks}, index={self.index}, dim={self.dim}"
+
+
+@module_for("chunk")
+def _chunk(a, shapes):
+    return Chunk(a["chunks"], a["index"], a["dim"])
+
+
 # -- merges ---------------------------------------------------------------------------------------
 class Add(nn.Module):
     def forward(self, *xs):
