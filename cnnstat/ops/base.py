@@ -356,21 +356,19 @@ def need_feature_map(op: str, shape: Shape) -> tuple[int, int, int, int]:
 
 def window_out(size: int, kernel: int, stride: int, pad_lo: int, pad_hi: int, dilation: int = 1,
                ceil_mode: bool = False) -> int:
-    """Output length of a sliding window (PyTorch's rule).
+    """Output length of a sliding window (PyTorch's ``pooling_output_shape``).
 
-    out = floor((size + pad_lo + pad_hi - dilation*(kernel-1) - 1) / stride) + 1, or ceil with
-    ceil_mode, where the last window must start inside the input or the left padding:
-    if (out - 1) * stride >= size + pad_lo, drop it.
+    span = size + pad_lo + pad_hi - dilation*(kernel-1) - 1
+    out  = floor(span / stride) + 1, or with ceil_mode floor((span + stride - 1) / stride) + 1,
+    where the last window must start inside the input or the left padding:
+    if (out - 1) * stride >= size + pad_lo, drop it. A result <= 0 means nothing fits.
     """
     span = size + pad_lo + pad_hi - dilation * (kernel - 1) - 1
-    if span < 0:  # the (dilated) window is larger than the padded input: nothing fits
-        return 0
-    if ceil_mode:
-        out = -(-span // stride) + 1
-        if (out - 1) * stride >= size + pad_lo:
-            out -= 1
-    else:
-        out = span // stride + 1
+    if not ceil_mode:
+        return span // stride + 1
+    out = (span + stride - 1) // stride + 1
+    if (out - 1) * stride >= size + pad_lo:
+        out -= 1
     return out
 
 
@@ -393,14 +391,17 @@ def frac(a: int, b: int = 1) -> Number:
 
 def sliding_output(op: str, shape: Shape, kernel: tuple[int, int], stride: tuple[int, int],
                    padding: tuple[tuple[int, int], tuple[int, int]],
-                   dilation: tuple[int, int] = (1, 1), ceil_mode: bool = False) -> tuple[int, int]:
-    """(H_out, W_out) of a 2-D sliding window over a feature map, or a ShapeError that says why."""
+                   dilation: tuple[int, int] = (1, 1), ceil_mode: bool = False,
+                   must_fit: bool = False) -> tuple[int, int]:
+    """(H_out, W_out) of a 2-D sliding window over a feature map, or a ShapeError that says why.
+    ``must_fit``: the dilated kernel must fit in the padded input (PyTorch's convolutions require
+    it; pooling with ceil_mode accepts a single overhanging window)."""
     _, _, h, w = shape
     out = []
     for size, k, s, (lo, hi), d, axis in zip((h, w), kernel, stride, padding, dilation,
                                              ("height", "width")):
         n = window_out(size, k, s, lo, hi, d, ceil_mode)
-        if n <= 0:
+        if n <= 0 or (must_fit and size + lo + hi < d * (k - 1) + 1):
             eff = d * (k - 1) + 1
             raise ShapeError(f"{op}: the {'dilated ' if d > 1 else ''}window of {eff} is larger than "
                              f"the padded input {axis} {size + lo + hi} (input {fmt_shape(shape)}): "

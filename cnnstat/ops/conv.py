@@ -59,6 +59,19 @@ def conv_repr(cls: str, c_in: int, a: Mapping[str, Any], transposed: bool = Fals
     return s + ")"
 
 
+def _check_padding_mode(mode: str, pad, h: int, w: int) -> None:
+    """PyTorch pads by reflection only by less than the input size, circularly by at most it."""
+    if mode == "zeros":
+        return
+    for (lo, hi), size, axis in zip(pad, (h, w), ("height", "width")):
+        if mode == "reflect" and max(lo, hi) >= size:
+            raise ShapeError(f"conv2d: reflect padding {max(lo, hi)} must be smaller than the "
+                             f"input {axis} {size}")
+        if mode == "circular" and max(lo, hi) > size:
+            raise ShapeError(f"conv2d: circular padding {max(lo, hi)} must not exceed the input "
+                             f"{axis} {size}")
+
+
 def _check_groups(op: str, c_in: int, c_out: int, groups: int) -> None:
     if c_in % groups:
         raise ShapeError(f"{op}: {c_in} input channels are not divisible by groups={groups}")
@@ -92,7 +105,9 @@ class Conv2d(Op):
         kh, kw = a["kernel"]
         dh, dw = a["dilation"]
         pad = resolve_padding(a["padding"], a["kernel"], a["dilation"])
-        ho, wo = sliding_output(self.name, inputs[0], a["kernel"], a["stride"], pad, a["dilation"])
+        _check_padding_mode(a["padding_mode"], pad, h, w)
+        ho, wo = sliding_output(self.name, inputs[0], a["kernel"], a["stride"], pad, a["dilation"],
+                                must_fit=True)
         per_output = (c // g) * kh * kw               # multiply-adds per output element
         bias = 1 if a["bias"] else 0
         links = (out * (c // g) * taps_inside(ho, h, kh, a["stride"][0], pad[0][0], dh)
@@ -214,7 +229,8 @@ class PartialConv2d(Op):
                              f"has only {c} maps (0..{c - 1})")
         kh, kw = a["kernel"]
         (sh, sw), (ph, pw) = a["stride"], a["padding"]
-        ho, wo = sliding_output(self.name, inputs[0], a["kernel"], a["stride"], ((ph, ph), (pw, pw)))
+        ho, wo = sliding_output(self.name, inputs[0], a["kernel"], a["stride"], ((ph, ph), (pw, pw)),
+                                must_fit=True)
         pairs = sum(len(row) for row in table)        # LeNet-5 C3: 60 map pairs
         out = len(table)
         bias = 1 if a["bias"] else 0

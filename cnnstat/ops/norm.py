@@ -38,6 +38,11 @@ class _BatchNorm(Op):
     def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
         shape = inputs[0]
         c = self.channels(shape)
+        if not a["track_running_stats"] and numel(shape) == c:
+            # Without running statistics PyTorch normalizes with the batch's own statistics, even
+            # at inference, and needs more than one value per channel.
+            raise ShapeError(f"{self.name} without running statistics needs more than one value "
+                             f"per channel (input {fmt_shape(shape)}, batch {shape[0]})")
         affine = 1 if a["affine"] else 0
         per_sample = numel(shape[1:])
         return Eval(

@@ -34,12 +34,12 @@ class _WindowPool(Op):
     kind = ""
 
     def validate(self, a: dict) -> None:
-        # PyTorch: "pad should be at most half of effective kernel size"
-        dil = a.get("dilation", (1, 1))
-        for k, p, d in zip(a["kernel"], a["padding"], dil):
-            if p > (d * (k - 1) + 1) // 2:
+        # PyTorch: "pad should be smaller than or equal to half of kernel size" (kW / 2, integer
+        # division, on the kernel itself, not the dilated one)
+        for k, p in zip(a["kernel"], a["padding"]):
+            if p > k // 2:
                 raise DefinitionError(f"{self.name}: padding {p} is more than half the kernel "
-                                      f"{d * (k - 1) + 1} (PyTorch rejects it)")
+                                      f"size {k} (PyTorch rejects it)")
 
     def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
         n, c, h, w = need_feature_map(self.name, inputs[0])

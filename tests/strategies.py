@@ -1,0 +1,286 @@
+"""Hypothesis strategies: one random, mostly valid, case per operator.
+
+``CASES[op]`` is a strategy of ``(args, input_shapes)``: keyword arguments for the operator (as a
+definition would write them) and the shapes (batch included) of its inputs. Sizes are small so a
+torch forward pass is cheap. Cases are *mostly* valid: some land outside what the operator
+accepts (a window larger than the input, padding beyond the input for reflect mode...) on purpose,
+so tests can check that cnnstat rejects exactly what torch rejects.
+
+Every registered operator needs an entry here (tests/test_ops_torch.py checks it).
+"""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+small = st.integers(1, 4)
+size = st.integers(1, 14)
+batch = st.integers(1, 2)
+
+
+@st.composite
+def feature_map(draw, channels=None, min_size=1):
+    c = draw(channels if channels is not None else st.integers(1, 6))
+    return (draw(batch), c, draw(st.integers(min_size, 14)), draw(st.integers(min_size, 14)))
+
+
+@st.composite
+def pair_or_int(draw, values):
+    if draw(st.booleans()):
+        return draw(values)
+    return [draw(values), draw(values)]
+
+
+@st.composite
+def conv2d(draw):
+    groups = draw(st.sampled_from([1, 1, 2, 3]))
+    c_in = groups * draw(st.integers(1, 3))
+    out = groups * draw(st.integers(1, 3))
+    if draw(st.booleans()) and groups == 1:       # depthwise
+        groups = c_in
+        out = c_in * draw(st.integers(1, 2))
+    kernel = draw(pair_or_int(st.integers(1, 5)))
+    stride = draw(pair_or_int(st.integers(1, 3)))
+    dilation = draw(pair_or_int(st.integers(1, 2)))
+    style = draw(st.sampled_from(["int", "pair", "asym", "same", "valid"]))
+    if style == "int":
+        padding = draw(st.integers(0, 3))
+    elif style == "pair":
+        padding = [draw(st.integers(0, 3)), draw(st.integers(0, 3))]
+    elif style == "asym":
+        padding = [[draw(st.integers(0, 3)), draw(st.integers(0, 3))],
+                   [draw(st.integers(0, 3)), draw(st.integers(0, 3))]]
+    else:
+        padding = style
+    if padding == "same":
+        stride = 1
+    args = {"out": out, "kernel": kernel, "stride": stride, "padding": padding,
+            "dilation": dilation, "groups": groups, "bias": draw(st.booleans())}
+    if style in ("int", "pair", "same") and draw(st.integers(0, 3)) == 0:
+        args["padding_mode"] = draw(st.sampled_from(["reflect", "replicate", "circular"]))
+    return args, [draw(feature_map(st.just(c_in)))]
+
+
+@st.composite
+def conv_transpose2d(draw):
+    groups = draw(st.sampled_from([1, 1, 2]))
+    c_in = groups * draw(st.integers(1, 3))
+    out = groups * draw(st.integers(1, 3))
+    stride = draw(st.integers(1, 3))
+    dilation = draw(st.integers(1, 2))
+    output_padding = draw(st.integers(0, max(stride, dilation) - 1))
+    args = {"out": out, "kernel": draw(pair_or_int(st.integers(1, 4))), "stride": stride,
+            "padding": draw(st.integers(0, 2)), "output_padding": output_padding,
+            "groups": groups, "bias": draw(st.booleans()), "dilation": dilation}
+    return args, [draw(feature_map(st.just(c_in)))]
+
+
+@st.composite
+def partial_conv2d(draw):
+    c_in = draw(st.integers(1, 6))
+    rows = draw(st.lists(st.lists(st.integers(0, c_in - 1), min_size=1, max_size=c_in, unique=True),
+                         min_size=1, max_size=5))
+    args = {"table": rows, "kernel": draw(pair_or_int(st.integers(1, 4))),
+            "stride": draw(st.integers(1, 2)), "padding": draw(st.integers(0, 2)),
+            "bias": draw(st.booleans())}
+    return args, [draw(feature_map(st.just(c_in)))]
+
+
+@st.composite
+def maxpool2d(draw):
+    k = draw(st.integers(1, 4))
+    d = draw(st.integers(1, 2))
+    args = {"kernel": k, "stride": draw(st.one_of(st.none(), st.integers(1, 3))),
+            "padding": draw(st.integers(0, k // 2 + 1)), "dilation": d,
+            "ceil_mode": draw(st.booleans())}
+    return args, [draw(feature_map())]
+
+
+@st.composite
+def avgpool2d(draw):
+    k = draw(pair_or_int(st.integers(1, 4)))
+    kmin = min(k) if isinstance(k, list) else k
+    args = {"kernel": k, "stride": draw(st.one_of(st.none(), st.integers(1, 3))),
+            "padding": draw(st.integers(0, kmin // 2)), "ceil_mode": draw(st.booleans()),
+            "count_include_pad": draw(st.booleans())}
+    return args, [draw(feature_map())]
+
+
+@st.composite
+def adaptive_pool(draw):
+    out = draw(st.one_of(st.integers(1, 6),
+                         st.lists(st.one_of(st.none(), st.integers(1, 6)), min_size=2, max_size=2)))
+    return {"output": out}, [draw(feature_map())]
+
+
+@st.composite
+def global_pool(draw):
+    return {"keepdim": draw(st.booleans())}, [draw(feature_map())]
+
+
+@st.composite
+def subsample(draw):
+    k = draw(st.integers(1, 3))
+    return ({"kernel": k, "stride": draw(st.one_of(st.none(), st.integers(1, 3))),
+             "bias": draw(st.booleans())}, [draw(feature_map())])
+
+
+@st.composite
+def batchnorm2d(draw):
+    return ({"affine": draw(st.booleans()), "track_running_stats": draw(st.booleans()),
+             "eps": 1e-3}, [draw(feature_map())])
+
+
+@st.composite
+def batchnorm1d(draw):
+    shape = draw(st.one_of(st.tuples(batch, st.integers(1, 8)),
+                           st.tuples(batch, st.integers(1, 8), st.integers(1, 6))))
+    return ({"affine": draw(st.booleans()), "track_running_stats": draw(st.booleans())}, [shape])
+
+
+@st.composite
+def lrn(draw):
+    return {"size": draw(st.integers(1, 5))}, [draw(feature_map())]
+
+
+@st.composite
+def any_tensor(draw):
+    if draw(st.booleans()):
+        return draw(feature_map())
+    return (draw(batch), draw(st.integers(1, 12)))
+
+
+@st.composite
+def no_args(draw):
+    return {}, [draw(any_tensor())]
+
+
+@st.composite
+def leaky_relu(draw):
+    return {"negative_slope": draw(st.sampled_from([0.01, 0.2]))}, [draw(any_tensor())]
+
+
+@st.composite
+def prelu(draw):
+    shape = draw(any_tensor())
+    return {"num_parameters": draw(st.sampled_from([1, shape[1], shape[1] + 1]))}, [shape]
+
+
+@st.composite
+def softmax(draw):
+    shape = draw(any_tensor())
+    dim = draw(st.integers(-len(shape) + 1, len(shape) - 1).filter(lambda d: d != 0))
+    return {"dim": dim}, [shape]
+
+
+@st.composite
+def linear(draw):
+    return {"out": draw(st.integers(1, 10)), "bias": draw(st.booleans())}, [draw(any_tensor())]
+
+
+@st.composite
+def rbf(draw):
+    return {"out": draw(st.integers(1, 10))}, [(draw(batch), draw(st.integers(1, 12)))]
+
+
+@st.composite
+def flatten(draw):
+    shape = draw(feature_map())
+    start = draw(st.integers(1, 3))
+    end = draw(st.sampled_from([-1, 3, start]))
+    return {"start": start, "end": end}, [shape]
+
+
+@st.composite
+def reshape(draw):
+    n, c, h, w = draw(feature_map())
+    target = draw(st.sampled_from([[c * h * w], [c, h * w], [-1, w], [c * h, -1, 1], [h, w, c]]))
+    return {"shape": target}, [(n, c, h, w)]
+
+
+@st.composite
+def dropout(draw):
+    return {"p": draw(st.sampled_from([0.0, 0.2, 0.5]))}, [draw(any_tensor())]
+
+
+@st.composite
+def merge(draw):
+    shape = draw(feature_map())
+    k = draw(st.integers(2, 3))
+    shapes = []
+    for _ in range(k):
+        # some inputs broadcast: a dimension of 1 (as squeeze-and-excitation's N x C x 1 x 1)
+        shapes.append(tuple(1 if (i >= 2 and draw(st.integers(0, 3)) == 0) else d
+                            for i, d in enumerate(shape)))
+    return {}, shapes
+
+
+@st.composite
+def concat(draw):
+    n, c, h, w = draw(feature_map())
+    k = draw(st.integers(1, 3))
+    if draw(st.booleans()):
+        shapes = [(n, draw(st.integers(1, 4)), draw(st.integers(1, 12)), draw(st.integers(1, 12)))
+                  for _ in range(k)]
+        return {"crop": "center"}, shapes
+    return {"dim": 1}, [(n, draw(st.integers(1, 4)), h, w) for _ in range(k)]
+
+
+@st.composite
+def channel_shuffle(draw):
+    g = draw(st.integers(1, 4))
+    return {"groups": g}, [draw(feature_map(st.sampled_from([g, 2 * g, 3 * g])))]
+
+
+@st.composite
+def upsample(draw):
+    mode = draw(st.sampled_from(["nearest", "nearest-exact", "bilinear", "bicubic"]))
+    if draw(st.booleans()):
+        args = {"scale": draw(st.sampled_from([2, 3, 1.5, [2, 1]]))}
+    else:
+        args = {"size": draw(pair_or_int(st.integers(1, 16)))}
+    args["mode"] = mode
+    if mode in ("bilinear", "bicubic") and draw(st.booleans()):
+        args["align_corners"] = draw(st.booleans())
+    return args, [draw(feature_map())]
+
+
+@st.composite
+def zero_pad2d(draw):
+    padding = draw(st.one_of(st.integers(0, 3),
+                             st.lists(st.lists(st.integers(0, 3), min_size=2, max_size=2),
+                                      min_size=2, max_size=2)))
+    return {"padding": padding}, [draw(feature_map())]
+
+
+CASES = {
+    "conv2d": conv2d(),
+    "conv_transpose2d": conv_transpose2d(),
+    "partial_conv2d": partial_conv2d(),
+    "maxpool2d": maxpool2d(),
+    "avgpool2d": avgpool2d(),
+    "adaptive_avgpool2d": adaptive_pool(),
+    "adaptive_maxpool2d": adaptive_pool(),
+    "global_avgpool": global_pool(),
+    "global_maxpool": global_pool(),
+    "subsample": subsample(),
+    "batchnorm2d": batchnorm2d(),
+    "batchnorm1d": batchnorm1d(),
+    "lrn": lrn(),
+    "relu": no_args(), "relu6": no_args(), "sigmoid": no_args(), "tanh": no_args(),
+    "hardswish": no_args(), "hardsigmoid": no_args(), "silu": no_args(), "mish": no_args(),
+    "gelu": no_args(), "elu": no_args(), "hardtanh": no_args(), "identity": no_args(),
+    "leaky_relu": leaky_relu(),
+    "prelu": prelu(),
+    "softmax": softmax(), "log_softmax": softmax(),
+    "linear": linear(),
+    "rbf": rbf(),
+    "flatten": flatten(),
+    "reshape": reshape(),
+    "dropout": dropout(),
+    "add": merge(), "multiply": merge(),
+    "concat": concat(),
+    "channel_shuffle": channel_shuffle(),
+    "upsample": upsample(),
+    "zero_pad2d": zero_pad2d(),
+}
