@@ -147,6 +147,13 @@ class Analysis:
 def peak_live_elements(graph: Graph, records: list[LayerRecord], input_elements: int) -> int:
     """Largest number of activation elements alive at once when the layers run in graph order and
     each tensor is freed after its last reader (graph outputs stay alive). The input counts."""
+    return max([len(graph.inputs) * input_elements]
+               + live_elements(graph, records, input_elements))
+
+
+def live_elements(graph: Graph, records: list[LayerRecord], input_elements: int) -> list[int]:
+    """Activation elements alive while each layer runs (its inputs and its output), in graph order,
+    when each tensor is freed after its last reader (graph outputs stay alive)."""
     last_use: dict[str, int] = {}
     for i, r in enumerate(records):
         for src in r.inputs:
@@ -154,17 +161,17 @@ def peak_live_elements(graph: Graph, records: list[LayerRecord], input_elements:
     keep = set(graph.outputs)
     sizes = {name: input_elements for name in graph.inputs}
     live = sum(sizes.values())
-    peak = live
+    profile = []
     for i, r in enumerate(records):
         sizes[r.name] = r.activations
         live += r.activations
-        peak = max(peak, live)
+        profile.append(live)
         for src in set(r.inputs):
             if last_use.get(src) == i and src not in keep:
                 live -= sizes[src]
         if r.name not in last_use and r.name not in keep:
             live -= r.activations
-    return peak
+    return profile
 
 
 def analyze_graph(graph: Graph, *, batch: int = 1, convention: Convention | None = None,
