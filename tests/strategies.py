@@ -253,6 +253,12 @@ def zero_pad2d(draw):
     return {"padding": padding}, [draw(feature_map())]
 
 
+@st.composite
+def pad_shortcut(draw):
+    shape = draw(feature_map())
+    return {"out": shape[1] + draw(st.integers(-1, 5)), "stride": draw(st.integers(1, 3))}, [shape]
+
+
 CASES = {
     "conv2d": conv2d(),
     "conv_transpose2d": conv_transpose2d(),
@@ -283,4 +289,5 @@ CASES = {
     "channel_shuffle": channel_shuffle(),
     "upsample": upsample(),
     "zero_pad2d": zero_pad2d(),
+    "pad_shortcut": pad_shortcut(),
 }

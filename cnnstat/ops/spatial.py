@@ -234,3 +234,38 @@ class Chunk(Op):
 
     def describe(self, a, inputs) -> str:
         return f"Chunk(chunks={a['chunks']}, index={a['index']}, dim={a['dim']})"
+
+
+@register
+class PadShortcut(Op):
+    """ResNet's option-A shortcut (He et al. 2016, §3.3 and §4.2): "the shortcut still performs
+    identity mapping, with extra zero entries padded for increasing dimensions", and it subsamples
+    by the stride of the block it bypasses. Output unit (c, y, x) is input unit
+    (c - before, y*stride, x*stride) for the input's channels and zero for the added ones:
+
+        H_out = ceil(H / stride),  W_out = ceil(W / stride)   (x[:, :, ::stride, ::stride])
+        before = (out - C) // 2 zero channels in front, out - C - before behind
+
+    (the zero channels split evenly around the input's, as in the widely used CIFAR reference
+    implementation F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, planes // 4, planes // 4))). Where the
+    zeros go changes no count. Data movement only: no parameters, no connections and zero
+    operations of every kind."""
+
+    name = "pad_shortcut"
+    summary = "ResNet option-A shortcut: identity subsampled by stride, zero channels up to out"
+    params = (
+        Param("out", positive_int, doc="output channels (at least the input's)"),
+        Param("stride", positive_int, 1, "spatial subsampling: keeps every stride-th row/column"),
+    )
+
+    def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
+        n, c, h, w = need_feature_map(self.name, inputs[0])
+        if a["out"] < c:
+            raise ShapeError(f"pad_shortcut: out={a['out']} is fewer than the {c} input channels "
+                             "(option A only adds zero channels)")
+        s = a["stride"]
+        return Eval(shape=(n, a["out"], -(-h // s), -(-w // s)),
+                    rf=Transfer(Window(1, s, 0), Window(1, s, 0)))
+
+    def describe(self, a, inputs) -> str:
+        return f"PadShortcut({inputs[0][1]}, {a['out']}, stride={a['stride']})"

@@ -389,7 +389,9 @@ class GraphBuilder:
             if not condition:
                 if len(inputs) != 1:
                     raise DefinitionError("a skipped entry ('if' false) must have one input")
-                return inputs[0], side
+                # A skipped extra output (an optional auxiliary head) is no output at all: its
+                # input must not become one of the model's outputs.
+                return inputs[0], False
         if "repeat" in spec:
             count = self.value(spec["repeat"], frame)
             if isinstance(count, float) and count.is_integer():

@@ -274,6 +274,30 @@ def _zero_pad(a, shapes):
     return nn.ZeroPad2d((l, r, t, b))
 
 
+class PadShortcut(nn.Module):
+    """ResNet option A (He et al. 2016, §4.2): x[:, :, ::stride, ::stride] with zero channels
+    added up to ``out``, (out - C) // 2 in front and the rest behind."""
+
+    def __init__(self, c_in: int, out: int, stride: int):
+        super().__init__()
+        self.c_in, self.out, self.stride = c_in, out, stride
+
+    def forward(self, x):
+        before = (self.out - self.c_in) // 2
+        after = self.out - self.c_in - before
+        return F.pad(x[:, :, ::self.stride, ::self.stride], (0, 0, 0, 0, before, after))
+
+    def extra_repr(self) -> str:
+        return f"{self.c_in}, {self.out}, stride={self.stride}"
+
+
+@module_for("pad_shortcut")
+def _pad_shortcut(a, shapes):
+    if a["out"] < shapes[0][1]:      # F.pad would crop channels instead: not option A
+        raise ValueError(f"pad_shortcut: out={a['out']} is fewer than {shapes[0][1]} channels")
+    return PadShortcut(shapes[0][1], a["out"], a["stride"])
+
+
 class ChannelShuffle(nn.Module):
     """ShuffleNet (Zhang et al. 2018): view C as (groups, C/groups), transpose, flatten."""
 
