@@ -132,6 +132,129 @@ def test_resnext_grouped_width():
 
 
 # --------------------------------------------------------------------------------------------
+# LeNet-5 (LeCun et al. 1998, section II-B)
+# --------------------------------------------------------------------------------------------
+LENET5 = {
+    # layer: (trainable parameters, connections), with the paper's arithmetic
+    "C1": (156, 122_304),     # 6*(5*5+1) = 156; 6*28*28*(25+1) = 122,304
+    "S2": (12, 5_880),        # 6*(1 coefficient + 1 bias); 6*14*14*(2*2+1) = 5,880
+    "C3": (1_516, 151_600),   # 60 pairs*25 + 16 biases = 1,516; 1,516*10*10 = 151,600
+    "S4": (32, 2_000),        # 16*2; 16*5*5*(4+1) = 2,000
+    "C5": (48_120, 48_120),   # 120*(16*25+1) on a 1x1 output
+    "F6": (10_164, 10_164),   # 84*(120+1)
+}
+
+
+def test_lenet5_reproduces_the_papers_six_figures():
+    a = cnnstat.analyze("lenet5")
+    got = {name: (a.record(name).trainable_params, a.record(name).connections) for name in LENET5}
+    assert got == LENET5
+    table = a.record("C3").attrs["table"]
+    assert len(table) == 16 and sum(len(row) for row in table) == 60
+    # RBF: 10 x 84 fixed prototypes, 840 connections; in all 60,000 trainable parameters and
+    # 340,908 connections (section II-B)
+    out = a.record("OUTPUT")
+    assert (out.params, out.trainable_params, out.connections) == (840, 0, 840)
+    assert (a.totals.trainable_params, a.totals.connections) == (60_000, 340_908)
+    assert a.output_shapes == [(1, 10)]
+
+
+def test_lenet5_modern():
+    # 6*(25+1) + 16*(6*25+1) + 120*(400+1) + 84*(120+1) + 10*(84+1) = 61,706
+    a = cnnstat.analyze("lenet5-modern")
+    assert a.totals.params == 156 + 2_416 + 48_120 + 10_164 + 850 == 61_706
+    assert not {"tanh", "subsample", "partial_conv2d", "rbf"} & {r.op for r in a.records}
+
+
+# --------------------------------------------------------------------------------------------
+# AlexNet (Krizhevsky et al. 2012)
+# --------------------------------------------------------------------------------------------
+def test_alexnet_paper_layers():
+    a = cnnstat.analyze("alexnet-paper")
+    assert a.input_shape == (3, 227, 227)
+    params = {r.name: r.params for r in a.records if r.params}
+    assert params == {
+        "conv1": 11 * 11 * 3 * 96 + 96,             # 34,944
+        "conv2": 5 * 5 * 48 * 256 + 256,            # two groups: 48 input maps each, 307,456
+        "conv3": 3 * 3 * 256 * 384 + 384,           # reads both GPUs: 885,120
+        "conv4": 3 * 3 * 192 * 384 + 384,           # 663,936
+        "conv5": 3 * 3 * 192 * 256 + 256,           # 442,624
+        "fc6": 6 * 6 * 256 * 4096 + 4096,           # 37,752,832
+        "fc7": 4096 * 4096 + 4096,
+        "fc8": 4096 * 1000 + 1000,
+    }
+    assert a.totals.params == 60_965_224            # "60 million parameters"
+    neurons = [r.activations for r in a.records if r.op in ("conv2d", "linear")]
+    # Figure 2: 55*55*96 (printed 253,440), 27*27*256, 13*13*384 twice, 13*13*256, 4096, 4096, 1000
+    assert neurons == [290_400, 186_624, 64_896, 64_896, 43_264, 4096, 4096, 1000]
+    assert sum(neurons) == 659_272                   # "650,000 neurons"
+    assert [r.name for r in a.records if r.op == "lrn"] == ["norm1", "norm2"]
+
+
+def test_alexnet_paper_needs_227():
+    # at the paper's stated 224: conv1 gives floor((224 - 11)/4) + 1 = 54, and fc6 reads 5x5x256
+    a = cnnstat.analyze("alexnet-paper", input=224)
+    assert a.record("conv1").output_shape == (1, 96, 54, 54)
+    assert a.record("fc6").params == 5 * 5 * 256 * 4096 + 4096
+
+
+# --------------------------------------------------------------------------------------------
+# GoogLeNet (Szegedy et al. 2015, Table 1)
+# --------------------------------------------------------------------------------------------
+def test_googlenet_paper_inception_3a():
+    a = cnnstat.analyze("googlenet-paper", set={"aux_logits": False})
+    # weights: 192*64 + 192*96 + 96*9*128 + 192*16 + 16*25*32 + 192*32 = 163,328 (Table 1: 159K,
+    # K = 1024); biases 64 + 96 + 128 + 16 + 32 + 32 = 368
+    assert layer_sum(a, "inception3a") == 163_328 + 368
+    assert a.record("inception3a.0.concat").output_shape == (1, 256, 28, 28)
+    # the paper's true 5x5 branch against torchvision's 3x3
+    assert a.record("inception3a.0.branch3.1.conv").attrs["kernel"] == (5, 5)
+    tv = cnnstat.analyze("googlenet")
+    assert tv.record("inception3a.0.branch3.1.conv").attrs["kernel"] == (3, 3)
+    # ops: 163,328 weights x 28*28 positions = 128,049,152 multiply-adds (Table 1: 128M)
+    assert layer_sum(a, "inception3a", "macs") == 128_049_152
+    assert [r.name for r in a.records if r.op == "lrn"] == ["norm1", "norm2"]
+    assert a.record("maxpool4").attrs["kernel"] == (3, 3)
+    assert tv.record("maxpool4").attrs["kernel"] == (2, 2)
+
+
+def test_googlenet_aux_logits():
+    plain, aux = cnnstat.analyze("googlenet"), cnnstat.analyze("googlenet", set={"aux_logits": True})
+    assert plain.totals.params == 6_624_904 and len(plain.output_shapes) == 1
+    # each head: 1x1 conv 512→128 (or 528→128) without bias + BN (2*128), FC 2048→1024, FC 1024→1000
+    head = lambda c: c * 128 + 256 + 2048 * 1024 + 1024 + 1024 * 1000 + 1000
+    assert aux.totals.params - plain.totals.params == head(512) + head(528) == 6_379_984
+    assert aux.output_shapes == [(1, 1000)] * 3
+    assert aux.graph.outputs == ("fc", "aux1.fc2", "aux2.fc2")
+
+
+# --------------------------------------------------------------------------------------------
+# MobileNet V1 (Howard et al. 2017, Tables 6 and 7)
+# --------------------------------------------------------------------------------------------
+def test_mobilenet_v1_tables_6_and_7():
+    # (alpha, resolution): (million mult-adds, million parameters) as printed
+    published = {(1.0, 224): (569, 4.2), (0.75, 224): (325, 2.6), (0.5, 224): (149, 1.3),
+                 (0.25, 224): (41, 0.5), (1.0, 192): (418, 4.2), (1.0, 128): (186, 4.2)}
+    for (alpha, res), (macs, params) in published.items():
+        t = totals("mobilenet_v1", set={"alpha": alpha}, input=res)
+        assert round(t.macs / 1e6) == macs and round(t.params / 1e6, 1) == params, (alpha, res)
+    # 1.0 MobileNet-160: 290,675,200 multiply-adds, printed 290 (not 291): see cnnstat paper
+    assert totals("mobilenet_v1", input=160).macs == 290_675_200
+
+
+def test_mobilenet_v1_width_and_resolution():
+    a = cnnstat.analyze("mobilenet_v1", set={"alpha": 0.5}, input=160)
+    # conv0: 3x3x3x16 on 80x80; the last pointwise layer 512→512 channels on 5x5
+    assert a.record("conv0.conv").output_shape == (1, 16, 80, 80)
+    assert a.record("conv13.pointwise.conv").output_shape == (1, 512, 5, 5)
+    assert a.totals.params == totals("mobilenet_v1_050").params == 1_331_592
+    # depthwise: groups = channels, 3*3 weights per channel
+    dw = a.record("conv1.depthwise.conv")
+    assert dw.attrs["groups"] == 16 and dw.params == 16 * 9
+    assert totals("mobilenet_v1", set={"resolution": 160}).macs == 290_675_200
+
+
+# --------------------------------------------------------------------------------------------
 # Differential tests against torchvision (random weights, no downloads)
 # --------------------------------------------------------------------------------------------
 TORCHVISION = {
@@ -144,6 +267,8 @@ TORCHVISION = {
     "resnext50_32x4d": ({}, {}, 160), "resnext101_32x8d": ({}, {}, 96),
     "resnext101_64x4d": ({}, {}, 96), "wide_resnet50_2": ({}, {}, 128),
     "wide_resnet101_2": ({}, {}, 96),
+    "alexnet": ({}, {}, 160),
+    "googlenet": ({"aux_logits": False, "init_weights": True}, {}, 160),
 }
 
 
@@ -187,8 +312,14 @@ def test_matches_torchvision_metadata(name):
 # --------------------------------------------------------------------------------------------
 PAPER_LAYOUTS = {
     # zoo name: (--set overrides, input size or None for the default)
-    "vgg-a": ({}, None), "vgg-a-lrn": ({}, None), "vgg-c": ({}, None),
-    "resnet50-paper": ({}, None), "resnet18-paper": ({}, 160),
+    "lenet5": ({}, None), "lenet5-modern": ({}, None),
+    "alexnet-paper": ({}, None),
+    "googlenet-paper": ({"aux_logits": True}, None),
+    "mobilenet_v1": ({"alpha": 0.5}, 160), "mobilenet_v1_025": ({}, None),
+    "vgg-a": ({}, None), "vgg-a-lrn": ({}, None), "vgg-b": ({}, 64), "vgg-c": ({}, None),
+    "vgg-d": ({}, 64), "vgg-e": ({}, 64),
+    "resnet50-paper": ({}, None), "resnet18-paper": ({}, 160), "resnet34-paper": ({}, 96),
+    "resnet101-paper": ({}, 96), "resnet152-paper": ({}, 64),
 }
 
 
@@ -205,9 +336,31 @@ def test_paper_layout_runs_in_torch(name):
     assert ref.output_shapes == a.output_shapes
     assert (ref.params, ref.trainable_params, ref.buffers) == (
         a.totals.params, a.totals.trainable_params, a.totals.buffers)
-    # the hooks count the multiply-adds of nn.Conv2d / nn.Linear modules
-    counted = sum(r.macs for r in a.records if r.op in ("conv2d", "linear"))
+    # the hooks count the multiply-adds of nn.Conv2d / nn.Linear modules (a partial convolution
+    # is one nn.Conv2d per output map)
+    counted = sum(r.macs for r in a.records if r.op in ("conv2d", "linear", "partial_conv2d"))
     assert ref.macs == counted
+
+
+@pytest.mark.torch
+def test_googlenet_aux_logits_matches_torchvision_class_default():
+    """torchvision's GoogLeNet class defaults to aux_logits=True (13,004,888 parameters); its heads
+    only run in training, so their multiply-adds are measured by running them directly."""
+    import torch
+    from cnnstat.torch_bridge.reference import torch_counts, torchvision_model
+    module = torchvision_model("googlenet", init_weights=True)
+    assert module.aux_logits
+    a = cnnstat.analyze("googlenet", set={"aux_logits": True})
+    ref = torch_counts(module, (3, 224, 224))
+    assert (a.totals.params, a.totals.buffers) == (ref.params, ref.buffers)
+    for head, feature in (("aux1", "inception4a.0.concat"), ("aux2", "inception4d.0.concat")):
+        shape = a.record(feature).output_shape[1:]
+        head_ref = torch_counts(getattr(module, head), shape)
+        assert layer_sum(a, head, "macs") == head_ref.macs
+        assert [a.record(o).output_shape for o in a.graph.outputs if o.startswith(head)] == \
+            head_ref.output_shapes
+    assert a.totals.macs == ref.macs + sum(layer_sum(a, h, "macs") for h in ("aux1", "aux2"))
+    del torch
 
 
 def test_bad_override_is_a_one_line_error():
