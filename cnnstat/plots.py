@@ -1,0 +1,522 @@
+"""Plots (matplotlib, Agg backend). The only module that imports matplotlib, and only inside its
+functions, so importing cnnstat never loads it.
+
+Each ``*_figure`` function returns a matplotlib Figure; :func:`render` turns it into PNG or SVG
+bytes, reproducibly: fixed fonts (matplotlib's bundled DejaVu Sans), no creation date or software
+version in the file, a fixed SVG id salt, text kept as text in SVG. Running twice gives identical
+bytes with the same matplotlib. Which numbers are plotted is decided in cnnstat.report.series.
+
+Units: parameters in M (10⁶), multiply-adds in GMACs or MMACs (1 MAC = one fused multiply-add),
+memory in binary units (KiB, MiB, GiB), receptive fields and strides in input pixels.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import TYPE_CHECKING, Any, Sequence
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .analyze import Analysis
+
+PNG_DPI = 110
+OP_COLORS = {"conv": "#3b6fb6", "linear": "#d1762f", "other": "#7f7f7f"}
+LIVE_COLOR = "#c03d3e"
+BAND_SHADE = "#eef1f6"
+
+_STYLE = {
+    "font.family": "DejaVu Sans",
+    "font.size": 10,
+    "axes.titlesize": 12,
+    "axes.titleweight": "bold",
+    "axes.labelsize": 10,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "axes.axisbelow": True,
+    "grid.color": "#dddddd",
+    "grid.linewidth": 0.6,
+    "legend.fontsize": 9,
+    "legend.frameon": False,
+    "svg.fonttype": "none",          # text stays text: smaller, searchable, diffable
+    "svg.hashsalt": "cnnstat",       # ids in the SVG are the same on every run
+    "path.simplify": False,
+    "figure.dpi": PNG_DPI,
+}
+
+
+def _plt():
+    import matplotlib
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+    matplotlib.rcParams.update(_STYLE)
+    return plt
+
+
+def _new(plt, *args, **kwargs):
+    fig = plt.figure(*args, **kwargs)
+    return fig
+
+
+#: PNG text chunk naming the SVG drawn from the same figure (see docs/reports.md: a PNG is current
+#: when the SVG it records is current, which is checked byte for byte)
+SVG_HASH_KEY = "cnnstat-svg-sha256"
+
+
+def render(fig, fmt: str, svg_sha256: str | None = None) -> bytes:
+    """PNG or SVG bytes of a figure. Reproducible: no date, no software version."""
+    plt = _plt()
+    buffer = io.BytesIO()
+    if fmt == "png":
+        meta = {"Software": None}
+        if svg_sha256:
+            meta[SVG_HASH_KEY] = svg_sha256
+        fig.savefig(buffer, format="png", dpi=PNG_DPI, metadata=meta)
+    elif fmt == "svg":
+        with plt.rc_context(_STYLE):
+            fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": "cnnstat"})
+    else:
+        raise ValueError(f"unknown plot format '{fmt}'")
+    return buffer.getvalue()
+
+
+def render_svg(fig) -> bytes:
+    """SVG bytes of a figure, which is then closed."""
+    plt = _plt()
+    try:
+        return render(fig, "svg")
+    finally:
+        plt.close(fig)
+
+
+def render_all(fig) -> dict[str, bytes]:
+    """{"png": ..., "svg": ...} of one figure, which is then closed."""
+    import hashlib
+    plt = _plt()
+    try:
+        svg = render(fig, "svg")
+        return {"svg": svg, "png": render(fig, "png", hashlib.sha256(svg).hexdigest())}
+    finally:
+        plt.close(fig)
+
+
+# -- units -------------------------------------------------------------------------------------
+def _decimal_unit(values: Sequence[float], unit: str) -> tuple[float, str]:
+    """Scale and label for counts: the largest prefix that keeps the maximum at or above 1."""
+    top = max((abs(v) for v in values), default=0)
+    for scale, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if top >= scale:
+            return scale, prefix + unit
+    return 1.0, unit
+
+
+def _binary_unit(values: Sequence[float]) -> tuple[float, str]:
+    top = max((abs(v) for v in values), default=0)
+    for scale, prefix in ((2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
+        if top >= scale:
+            return float(scale), prefix
+    return 1.0, "B"
+
+
+def _wide_range(values: Sequence[float], ratio: float = 100.0) -> bool:
+    positive = [v for v in values if v > 0]
+    return bool(positive) and max(positive) / min(positive) > ratio
+
+
+def _plain_ticks(axis) -> None:
+    """Log axes labelled 0.01, 1, 100 instead of 10^-2, 10^0, 10^2; on an axis spanning less
+    than two decades, the 2s and 5s in between are labelled too."""
+    import math
+    from matplotlib.ticker import FuncFormatter
+
+    def minor(v: float, _pos) -> str:
+        lo, hi = sorted(axis.get_view_interval())
+        if lo <= 0 or math.log10(hi / lo) >= 2:
+            return ""
+        lead = round(v / 10 ** math.floor(math.log10(v) + 1e-9), 6)
+        return f"{v:g}" if lead in (2, 5) else ""
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(FuncFormatter(minor))
+
+
+def _short(name: str, most: int = 28) -> str:
+    return name if len(name) <= most else "…" + name[-(most - 1):]
+
+
+def _x_layers(axes, names: list[str], bands, label_each: bool, xlabel: str) -> None:
+    """Layer axis: every layer's name when there are few, else blocks of layers, shaded in turn,
+    separated by lines and named under the last panel."""
+    ax = axes[-1]
+    for a in axes:
+        a.set_xlim(-0.6, len(names) - 0.4)
+        a.grid(axis="x", visible=False)
+    if label_each:
+        ax.set_xticks(range(len(names)), [_short(n) for n in names], rotation=90, fontsize=7)
+    else:
+        ax.set_xticks([])
+    if bands and not label_each:
+        trans = ax.get_xaxis_transform()
+        width_px = ax.figure.get_figwidth() * ax.figure.dpi * 0.85
+        for i, b in enumerate(bands):
+            for a in axes:
+                if i % 2 == 0:
+                    a.axvspan(b.start - 0.5, b.stop - 0.5, color=BAND_SHADE, zorder=0, lw=0)
+                if i:
+                    a.axvline(b.start - 0.5, color="#b8bec8", lw=0.7, zorder=0.5)
+            span = (b.stop - b.start) / len(names) * width_px
+            label = _short(b.label, 16)
+            if span > 7 * len(label):                   # fits horizontally
+                ax.text((b.start + b.stop - 1) / 2, -0.02, label, transform=trans,
+                        ha="center", va="top", fontsize=8)
+            elif span > 9:                              # room for vertical text
+                ax.text((b.start + b.stop - 1) / 2, -0.02, label, transform=trans,
+                        ha="center", va="top", fontsize=7, rotation=90)
+    ax.set_xlabel(xlabel, labelpad=22 if bands and not label_each else 4)
+
+
+def _op_family(op: str) -> str:
+    if "conv" in op:
+        return "conv"
+    if op in ("linear", "rbf"):
+        return "linear"
+    return "other"
+
+
+# -- per model ---------------------------------------------------------------------------------
+def layer_work_figure(a: "Analysis"):
+    """Parameters and MACs of each conv/linear layer (two panels over the same layers)."""
+    from .report.series import bands, weighted_layers
+    from .render.numbers import human
+    plt = _plt()
+    layers = weighted_layers(a)
+    names = [r.name for r in layers]
+    label_each = len(layers) <= 48
+    fig = _new(plt, figsize=(11, 7.2 if label_each else 6.2))
+    ax_p, ax_m = fig.subplots(2, 1, sharex=True)
+    colors = [OP_COLORS[_op_family(r.op)] for r in layers]
+    params = [r.params for r in layers]
+    macs = [r.macs_by_kind.get("weight", 0) for r in layers]
+    any_log = False
+    for ax, values, unit, what, total in (
+            (ax_p, params, "", "parameters", f"{human(a.totals.params)} parameters in all"),
+            (ax_m, macs, "MACs", "multiply-adds",
+             f"{human(a.totals.macs_by_kind['weight'], 'MACs')} (conv + linear) in all")):
+        scale, label = _decimal_unit(values, unit)
+        scaled = [v / scale for v in values]
+        ax.bar(range(len(values)), scaled, color=colors, width=0.8, zorder=2)
+        if _wide_range(values):
+            any_log = True
+            ax.set_yscale("log")
+            _plain_ticks(ax.yaxis)
+            ax.set_ylim(min(v for v in scaled if v > 0) / 2, max(scaled) * 2)
+        else:
+            ax.set_ylim(0, max(scaled) * 1.1)
+        ax.set_ylabel(f"{what} ({label or 'count'})")
+        ax.set_title(total, loc="right", fontsize=9, fontweight="normal")
+    families = sorted({_op_family(r.op) for r in layers}, key=list(OP_COLORS).index)
+    from matplotlib.patches import Patch
+    ax_p.legend([Patch(color=OP_COLORS[f]) for f in families],
+                [{"conv": "convolution", "linear": "fully connected", "other": "other"}[f]
+                 for f in families], loc="lower left", bbox_to_anchor=(0, 1.0), ncol=len(families),
+                borderaxespad=0.2)
+    _x_layers([ax_p, ax_m], names, bands(names), label_each,
+              f"convolution and fully connected layers, in order ({len(layers)})")
+    fig.suptitle(f"{a.name}: parameters and multiply-adds per layer", fontweight="bold")
+    fig.text(0.5, 0.948, _input_text(a) + ("; log scale where values span more than 100×"
+                                           if any_log else ""),
+             ha="center", va="top", fontsize=9, color="#555555")
+    fig.align_ylabels()
+    fig.tight_layout(rect=(0, 0, 1, 0.955))
+    return fig
+
+
+def _input_text(a: "Analysis") -> str:
+    c, h, w = a.input_shape
+    return f"input {c}×{h}×{w}" + (f", batch {a.batch}" if a.batch != 1 else "")
+
+
+def memory_figure(a: "Analysis"):
+    """Each layer's output memory (bars) and the memory alive while each layer runs (line)."""
+    from .report.series import bands, memory_series
+    from .render.numbers import human_bytes
+    plt = _plt()
+    s = memory_series(a)
+    n = len(s.names)
+    label_each = n <= 48
+    fig = _new(plt, figsize=(11, 6.2 if label_each else 5.4))
+    ax = fig.subplots()
+    scale, unit = _binary_unit(s.live_bytes + s.output_bytes)
+    xs = range(n)
+    outputs = [v / scale for v in s.output_bytes]
+    if n <= 120:
+        ax.bar(xs, outputs, width=0.85, color=OP_COLORS["conv"], alpha=0.75, zorder=2,
+               label="output of the layer")
+    else:                                    # too many bars to draw one by one: an area
+        ax.fill_between(xs, outputs, step="mid", color=OP_COLORS["conv"], alpha=0.6, lw=0,
+                        zorder=2, label="output of the layer")
+    ax.step(xs, [v / scale for v in s.live_bytes], where="mid", color=LIVE_COLOR, lw=1.4,
+            zorder=3, label="alive while the layer runs (inputs, output, tensors still needed)")
+    p = s.peak_index
+    peak = s.live_bytes[p] / scale
+    ax.plot([p], [peak], "o", color=LIVE_COLOR, ms=7, zorder=4)
+    frac = (p + 0.6) / (n + 0.2)
+    right = frac < 0.7
+    ax.annotate(f"peak {human_bytes(s.live_bytes[p])} while {_short(s.names[p], 36)} runs",
+                (p, peak), xytext=(frac + (0.03 if right else -0.03), 0.95),
+                textcoords="axes fraction", ha="left" if right else "right", va="top",
+                fontsize=9, color=LIVE_COLOR,
+                bbox={"facecolor": "white", "edgecolor": LIVE_COLOR, "lw": 0.6, "pad": 3},
+                arrowprops={"arrowstyle": "->", "color": LIVE_COLOR, "lw": 0.8}, zorder=5)
+    ax.set_ylim(0, max(s.live_bytes + s.output_bytes) / scale * 1.25)
+    ax.set_ylabel(f"activation memory ({unit}, {a.dtype})")
+    ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=2, borderaxespad=0.2)
+    _x_layers([ax], s.names, bands(s.names), label_each, f"layers, in execution order ({n})")
+    fig.suptitle(f"{a.name}: activation memory per layer ({_input_text(a)}, {a.dtype})",
+                 fontweight="bold")
+    fig.tight_layout()
+    return fig
+
+
+def rf_figure(a: "Analysis"):
+    """Receptive-field size and effective stride against depth."""
+    from .report.series import rf_series
+    plt = _plt()
+    s = rf_series(a)
+    fig = _new(plt, figsize=(10, 5.4))
+    ax = fig.subplots()
+    depths = [p.depth for p in s.points]
+    ax.plot(depths, [p.size for p in s.points], "o-", color=OP_COLORS["conv"], ms=4, lw=1.8,
+            label="receptive field size (px)")
+    ax.axhline(s.input_size, color="#555555", ls="--", lw=1)
+    ax.text(0.01, s.input_size, f"input size {s.input_size} px", va="bottom", ha="left",
+            fontsize=9, color="#555555", transform=ax.get_yaxis_transform())
+    last = s.points[-1]
+    ax.annotate(f"{last.size:g} px at {_short(last.name, 30)}", (last.depth, last.size),
+                xytext=(-8, 6), textcoords="offset points", ha="right", va="bottom", fontsize=9,
+                bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85, "pad": 1},
+                zorder=5)
+    end = max(p.depth for p in s.points)
+    if s.whole_at is not None:
+        end = s.whole_at
+        ax.axvline(s.whole_at, color="#999999", ls=":", lw=1)
+        ax.text(s.whole_at, 0.5, f"whole input from {_short(s.whole_name or '', 26)} on",
+                transform=ax.get_xaxis_transform(), fontsize=8, color="#555555", ha="center",
+                va="center", rotation=90, zorder=6,
+                bbox={"facecolor": "white", "edgecolor": "none", "pad": 1.5})
+    top = max(max(p.size for p in s.points), s.input_size)
+    ax.set_ylim(0, top * 1.12)
+    ax.set_xlim(-0.5, end + 0.5)
+    from matplotlib.ticker import MaxNLocator
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("depth: layers that change the receptive field, along the longest path")
+    ax.set_ylabel("receptive field size (input pixels)")
+    ax2 = ax.twinx()
+    ax2.step(depths + [end], [p.stride for p in s.points] + [s.points[-1].stride], where="post",
+             color=OP_COLORS["linear"], lw=1.4, label="effective stride (px, right axis)")
+    ax2.set_yscale("log", base=2)
+    _plain_ticks(ax2.yaxis)
+    ax2.set_ylabel("effective stride (input pixels, log scale)")
+    ax2.grid(False)
+    ax2.spines["right"].set_visible(True)
+    lines = ax.get_lines()[:1] + ax2.get_lines()[:1]
+    ax.legend(lines, [l.get_label() for l in lines], loc="lower right",
+              bbox_to_anchor=(0.97, 0.02), frameon=True, facecolor="white", edgecolor="none")
+    title = f"{a.name}: receptive-field growth with depth ({_input_text(a)})"
+    if not s.exact:
+        title += "\napproximate after upsampling (fractional strides)"
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+# -- across models -----------------------------------------------------------------------------
+def compare_figure(rows: Sequence[Any], title: str = "Models side by side"):
+    """Horizontal bars per model: parameters, multiply-adds and peak activation memory.
+    ``rows`` carry ``label``, ``params``, ``macs``, ``peak_activation_bytes``."""
+    plt = _plt()
+    n = len(rows)
+    fig = _new(plt, figsize=(12, max(3.0, 0.9 + 0.3 * n)))
+    axes = fig.subplots(1, 3, sharey=True)
+    labels = [r.label for r in rows]
+    panels = (("params", "parameters", _decimal_unit([r.params for r in rows], "")),
+              ("macs", "multiply-adds", _decimal_unit([r.macs for r in rows], "MACs")),
+              ("peak_activation_bytes", "peak activation memory",
+               _binary_unit([r.peak_activation_bytes for r in rows])))
+    ys = range(n)
+    for ax, (key, what, (scale, unit)), color in zip(
+            axes, panels, (OP_COLORS["conv"], OP_COLORS["linear"], LIVE_COLOR)):
+        values = [getattr(r, key) / scale for r in rows]
+        ax.barh(ys, values, color=color, height=0.7)
+        log = _wide_range(values)
+        if log:
+            ax.set_xscale("log")
+            _plain_ticks(ax.xaxis)
+        ax.set_xlabel(f"{what} ({unit or 'count'}{', log scale' if log else ''})")
+        ax.grid(axis="y", visible=False)
+        for y, v in zip(ys, values):
+            ax.text(v, y, f" {v:.3g}", va="center", ha="left", fontsize=8)
+        right = max(values) if values else 1
+        if log:
+            ax.set_xlim(min(v for v in values if v > 0) / 2, right * 8)
+        else:
+            ax.set_xlim(0, right * 1.25)
+    axes[0].set_yticks(list(ys), labels)
+    axes[0].invert_yaxis()
+    fig.suptitle(title, fontweight="bold")
+    fig.tight_layout()
+    return fig
+
+
+def tradeoff_figure(rows: Sequence[Any], title: str):
+    """Multiply-adds against parameters, colour = published ImageNet top-1 (Canziani, Paszke &
+    Culurciello 2017, "An Analysis of Deep Neural Network Models for Practical Applications", plot
+    accuracy against operations with size = parameters; here the two costs are the axes and
+    accuracy is the colour). ``rows`` carry ``label``, ``params``, ``macs``, ``top1`` (or None)."""
+    plt = _plt()
+    from matplotlib import colormaps
+    from matplotlib.colors import Normalize
+    fig = _new(plt, figsize=(12, 8.5) if len(rows) < 30 else (15, 11))
+    ax = fig.subplots()
+    known = [r for r in rows if r.top1 is not None]
+    unknown = [r for r in rows if r.top1 is None]
+    cmap = colormaps["viridis"]
+    if known:
+        tops = [r.top1 for r in known]
+        lo, hi = min(tops), max(tops)
+        norm = Normalize(vmin=lo - 1 if lo == hi else lo, vmax=hi + 1 if lo == hi else hi)
+        sc = ax.scatter([r.macs / 1e9 for r in known], [r.params / 1e6 for r in known],
+                        c=tops, cmap=cmap, norm=norm, s=70, edgecolors="black", linewidths=0.5,
+                        zorder=3)
+        bar = fig.colorbar(sc, ax=ax, pad=0.02)
+        bar.set_label("published ImageNet-1K top-1 accuracy (%)")
+    if unknown:
+        ax.scatter([r.macs / 1e9 for r in unknown], [r.params / 1e6 for r in unknown], s=55,
+                   facecolors="white", edgecolors="#777777", linewidths=1.0, zorder=3,
+                   label="no published ImageNet top-1 in cnnstat/data/accuracy.yaml")
+        ax.legend(loc="lower right")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    _plain_ticks(ax.xaxis)
+    _plain_ticks(ax.yaxis)
+    ax.set_xlabel("multiply-adds per image (GMACs, log scale)")
+    ax.set_ylabel("parameters (M, log scale)")
+    ax.set_title(title)
+    xs = [r.macs / 1e9 for r in rows]
+    ys = [r.params / 1e6 for r in rows]
+    if xs:
+        ax.set_xlim(min(xs) / 2.5, max(xs) * 2.5)
+        ax.set_ylim(min(ys) / 2.5, max(ys) * 2.5)
+    texts = [r.label if r.top1 is None else f"{r.label} {r.top1:.1f}%" for r in rows]
+    fig.tight_layout()
+    place_labels(ax, list(zip(xs, ys)), texts, fontsize=8 if len(rows) < 30 else 7.5,
+                 first=[r.top1 is not None for r in rows])
+    return fig
+
+
+def sweep_figure(grid: Any):
+    """Totals over a grid: multiply-adds and peak activation memory against the swept axis, one
+    line per combination of the other settings. ``grid`` is a cnnstat.report.sweep.Sweep."""
+    plt = _plt()
+    fig = _new(plt, figsize=(12, 5.2))
+    ax_m, ax_a = fig.subplots(1, 2)
+    lines = grid.lines()
+    macs = [c.macs for line in lines for c in line.cells if c.ok]
+    mems = [c.peak_activation_bytes for line in lines for c in line.cells if c.ok]
+    m_scale, m_unit = _decimal_unit(macs, "MACs")
+    a_scale, a_unit = _binary_unit(mems)
+    cmap_colors = ["#3b6fb6", "#d1762f", "#2e8b57", "#c03d3e", "#7b52ab", "#8c6d31", "#1f9ea8",
+                   "#d45fa0", "#555555"]
+    for i, line in enumerate(lines):
+        ok = [c for c in line.cells if c.ok]
+        if not ok:
+            continue
+        color = cmap_colors[i % len(cmap_colors)]
+        style = "-" if i < len(cmap_colors) else "--"
+        xs = [c.x for c in ok]
+        ax_m.plot(xs, [c.macs / m_scale for c in ok], "o" + style, color=color, label=line.label)
+        ax_a.plot(xs, [c.peak_activation_bytes / a_scale for c in ok], "o" + style, color=color,
+                  label=line.label)
+    for ax, what, unit, values in ((ax_m, "multiply-adds", m_unit, macs),
+                                   (ax_a, "peak activation memory", a_unit, mems)):
+        ax.set_xlabel(grid.x_label)
+        ax.set_ylabel(f"{what} ({unit})")
+        if grid.x_numeric:
+            ax.set_xticks(sorted({c.x for line in lines for c in line.cells}))
+        if _wide_range(values):
+            ax.set_yscale("log")
+            _plain_ticks(ax.yaxis)
+    if len(lines) > 1:
+        # legend entries from the highest line at the right end down, as the lines lie
+        handles, labels = ax_m.get_legend_handles_labels()
+        ends = [h.get_ydata()[-1] for h in handles]
+        order = sorted(range(len(handles)), key=lambda i: -ends[i])
+        ax_m.legend([handles[i] for i in order], [labels[i] for i in order], loc="upper left",
+                    fontsize=8)
+    ax_m.set_title("multiply-adds")
+    ax_a.set_title(f"peak activation memory ({grid.dtype}, batch {grid.batch})")
+    fig.suptitle(grid.title, fontweight="bold")
+    fig.tight_layout()
+    return fig
+
+
+# -- labels that do not overlap ----------------------------------------------------------------
+def place_labels(ax, points: list[tuple[float, float]], texts: list[str], fontsize: float = 8,
+                 first: list[bool] | None = None) -> None:
+    """Label points without overlaps: for each point (``first`` ones, then the most crowded,
+    first), try positions on rings of growing radius around it and take the first whose box
+    overlaps no marker, no earlier label and stays inside the axes; a label placed away from its
+    point gets a thin leader line. Boxes are computed arithmetically (one text measure each)."""
+    import math
+    fig = ax.figure
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    px_per_pt = fig.dpi / 72
+    marks = [tuple(ax.transData.transform(p)) for p in points]
+    frame = ax.get_window_extent(renderer)
+    sizes = []
+    for text in texts:
+        probe = ax.text(0, 0, text, fontsize=fontsize)
+        box = probe.get_window_extent(renderer)
+        sizes.append((box.width + 4, box.height + 2))
+        probe.remove()
+    marker_r = 6
+    occupied = [(x - marker_r, y - marker_r, x + marker_r, y + marker_r) for x, y in marks]
+
+    def overlaps(b, others) -> int:
+        return sum(1 for o in others if b[0] < o[2] and o[0] < b[2] and b[1] < o[3] and o[1] < b[3])
+
+    def crowd(i: int) -> int:
+        x, y = marks[i]
+        return sum(1 for (u, v) in marks if abs(u - x) < 80 and abs(v - y) < 30)
+
+    firsts = first or [False] * len(points)
+    order = sorted(range(len(points)), key=lambda k: (not firsts[k], -crowd(k), k))
+    angles = [0, 180, 90, 270, 30, 150, 210, 330, 60, 120, 240, 300]
+    rings = [7, 14, 24, 36, 50, 66, 84, 104, 126, 150]
+    for i in order:
+        w, h = sizes[i]
+        x, y = marks[i]
+        best = None
+        for r in rings:
+            for a in angles:
+                c, s_ = math.cos(math.radians(a)), math.sin(math.radians(a))
+                ax_, ay = x + r * c, y + r * s_
+                x0 = ax_ if c > 0.3 else ax_ - w if c < -0.3 else ax_ - w / 2
+                y0 = ay if s_ > 0.3 else ay - h if s_ < -0.3 else ay - h / 2
+                box = (x0, y0, x0 + w, y0 + h)
+                inside = (frame.x0 <= box[0] and box[2] <= frame.x1 and frame.y0 <= box[1]
+                          and box[3] <= frame.y1)
+                cost = overlaps(box, occupied) + (0 if inside else 100)
+                if best is None or cost < best[0]:
+                    best = (cost, box, r)
+                if cost == 0:
+                    break
+            if best[0] == 0:
+                break
+        _, box, r = best
+        occupied.append(box)
+        # the text's lower-left corner, as an offset in points from the data point
+        dx, dy = (box[0] + 2 - x) / px_per_pt, (box[1] + 1 - y) / px_per_pt
+        arrow = {"arrowstyle": "-", "color": "#888888", "lw": 0.6, "shrinkA": 0, "shrinkB": 4} \
+            if r > 14 else None
+        ax.annotate(texts[i], points[i], xytext=(dx, dy), textcoords="offset points", ha="left",
+                    va="bottom", fontsize=fontsize, zorder=4, arrowprops=arrow)

@@ -1,0 +1,295 @@
+"""``cnnstat report``: every file of a set of reports, built in memory, then written together.
+
+Layout under the output folder::
+
+    README.md                     index: one line per model, links, the comparison
+    <model>/<model>.md            the report (plots linked next to it)
+    <model>/<model>.html          the same report, one self-contained page
+    <model>/<model>.csv           every layer, raw integers (the `full` view)
+    <model>/<model>.json          the JSON contract (docs/json.md)
+    <model>/<model>-layers.png|svg, -memory.png|svg, -rf.png|svg   the plots
+    <model>/<model>-graph.html    the interactive layer graph (cnnstat view), with md or html
+    comparison/comparison.md|html|csv|json, -totals.png|svg, -tradeoff.png|svg
+
+Nothing is written until every model has been analysed and every file rendered; then all files
+are written at once (cnnstat.fileio.atomic_write_many): an error or Ctrl-C leaves the folder as it
+was, or, past that point, fully updated.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ..analyze import Analysis
+from ..errors import UsageError
+from ..render import numbers as fmt
+from ..render.facts import model_title
+from . import compare as cmp
+from .document import Block, Facts, Heading, Para, Table, figures, to_html, to_markdown
+from .model import FORMATS, PLOTS, model_blocks, slug
+
+COMPARE_CHOICES = ("auto", "models", "zoo", "none")
+
+
+def parse_formats(text: str | None) -> tuple[str, ...]:
+    if not text:
+        return FORMATS
+    items = tuple(dict.fromkeys(t.strip().lower() for t in text.split(",") if t.strip()))
+    bad = [t for t in items if t not in FORMATS]
+    if bad or not items:
+        raise UsageError(f"--format: unknown format '{bad[0] if bad else text}'; choose from "
+                         f"{', '.join(FORMATS)} (comma-separated)")
+    return items
+
+
+@dataclass
+class Options:
+    """How the models are analysed (the same for all of them)."""
+    input: str | None = None
+    batch: int = 1
+    set: list[str] | None = None
+    count: str | None = None
+    dtype: str = "fp32"
+
+    @property
+    def as_published(self) -> bool:
+        """Analysed as the model is published, so that a published accuracy applies."""
+        return self.input is None and not self.set
+
+    def command_args(self) -> str:
+        parts = []
+        if self.input:
+            parts.append(f"--input {self.input}")
+        if self.batch != 1:
+            parts.append(f"--batch {self.batch}")
+        for s in self.set or []:
+            parts.append(f"--set {s}")
+        if self.count:
+            parts.append(f"--count {self.count}")
+        if self.dtype != "fp32":
+            parts.append(f"--dtype {self.dtype}")
+        return " ".join(parts)
+
+
+def analyse(model: str, opts: Options) -> Analysis:
+    from .. import analyze
+    return analyze(model, opts.input, batch=opts.batch, set=opts.set, count=opts.count,
+                   dtype=opts.dtype)
+
+
+@dataclass
+class Built:
+    """Files by path relative to the output folder, plus what the index needs. Built with
+    ``png=False``, PNGs are not rasterised: ``png_svg`` records, for each PNG path, the SHA-256
+    of the SVG drawn from the same figure (which the PNG carries; see docs/reports.md)."""
+    files: dict[str, str | bytes] = field(default_factory=dict)
+    entries: list[tuple[str, Analysis, str]] = field(default_factory=list)  # (label, analysis, dir)
+    comparison: str | None = None      # the comparison's folder, if any
+    png: bool = True
+    png_svg: dict[str, str] = field(default_factory=dict)
+
+    def add(self, folder: str, name: str, data: str | bytes) -> None:
+        path = f"{folder}/{name}" if folder else name
+        if path in self.files:
+            raise UsageError(f"two reports would write '{path}': give models different names")
+        self.files[path] = data
+
+
+def _render_figures(figs: dict[str, object], stem: str, formats: tuple[str, ...],
+                    built: Built, folder: str) -> dict[str, bytes]:
+    """Render figures once each; PNG and SVG files when Markdown is asked (it links them), the
+    SVGs returned for the HTML page (which inlines them)."""
+    import hashlib
+    from .. import plots
+    svgs = {}
+    for suffix, fig in figs.items():
+        name = f"{stem}-{suffix}"
+        if "md" in formats and built.png:
+            out = plots.render_all(fig)
+            built.add(folder, f"{name}.png", out["png"])
+        else:
+            out = {"svg": plots.render_svg(fig)}
+        if "md" in formats:
+            built.add(folder, f"{name}.svg", out["svg"])
+            if not built.png:
+                path = f"{folder}/{name}.png" if folder else f"{name}.png"
+                built.png_svg[path] = hashlib.sha256(out["svg"]).hexdigest()
+        svgs[name] = out["svg"]
+    return svgs
+
+
+def _graph_view(a: Analysis) -> str | None:
+    """The interactive layer graph (cnnstat view), when that package is installed."""
+    try:
+        from ..view import render_view
+    except ImportError:                       # pragma: no cover - view not part of this install
+        return None
+    return render_view(a)
+
+
+def model_files(a: Analysis, label: str, formats: tuple[str, ...], built: Built,
+                folder: str, *, published: bool = True) -> None:
+    stem = slug(label)
+    view = _graph_view(a) if ("md" in formats or "html" in formats) else None
+    extra: list[Block] = []
+    if view is not None:
+        extra = [Heading("Interactive graph"),
+                 Para(f"[{stem}-graph.html]({stem}-graph.html): the layer graph, blocks "
+                      "collapsible, coloured by MACs, parameters, memory or receptive field "
+                      "(`cnnstat view`). Open it in a browser.")]
+    if published:
+        from .accuracy import lookup
+        acc = lookup(label)
+    else:
+        acc = None
+    blocks = model_blocks(a, stem, formats, extra=extra, accuracy=acc)
+    if "md" in formats or "html" in formats:
+        from .. import plots
+        figs = {suffix: getattr(plots, fn)(a) for suffix, _, fn in PLOTS}
+        svgs = _render_figures(figs, stem, formats, built, folder)
+        if view is not None:
+            built.add(folder, f"{stem}-graph.html", view)
+    if "md" in formats:
+        built.add(folder, f"{stem}.md", to_markdown(blocks))
+    if "csv" in formats:
+        from ..render.text import csv_text
+        built.add(folder, f"{stem}.csv", csv_text(a, "full"))
+    if "json" in formats:
+        from ..render.jsonout import to_json
+        built.add(folder, f"{stem}.json", to_json(a))
+    if "html" in formats:
+        built.add(folder, f"{stem}.html", to_html(model_title(a), blocks, svgs))
+
+
+def comparison_files(rows: list[cmp.CompareRow], convention, formats: tuple[str, ...],
+                     built: Built, folder: str, title: str) -> None:
+    stem = "comparison"
+    blocks = cmp.compare_blocks(rows, convention, stem, title)
+    others = [f"[{stem}.{ext}]({stem}.{ext})" for ext in ("csv", "json", "html", "md")
+              if ext in formats]
+    if others:
+        blocks.insert(2, Para("Files: " + " · ".join(others) + "."))
+    svgs = {}
+    if "md" in formats or "html" in formats:
+        svgs = _render_figures(cmp.figures(rows, title), stem, formats, built, folder)
+    if "md" in formats:
+        built.add(folder, f"{stem}.md", to_markdown(blocks))
+    if "csv" in formats:
+        built.add(folder, f"{stem}.csv", cmp.csv_text(rows))
+    if "json" in formats:
+        built.add(folder, f"{stem}.json", cmp.to_json(rows, convention))
+    if "html" in formats:
+        built.add(folder, f"{stem}.html", to_html(title, blocks, svgs))
+    built.comparison = folder
+
+
+def zoo_models() -> list[str]:
+    """Every zoo name (cnnstat list), in the zoo's order."""
+    from .. import zoo
+    return zoo.names()
+
+
+def index_markdown(built: Built, opts: Options, models: list[str], compare: str,
+                   formats: tuple[str, ...]) -> str:
+    """README.md of the output folder: what is there, with headline numbers and links."""
+    blocks: list[Block] = [Heading("cnnstat reports", 1)]
+    command = " ".join(["cnnstat report", *models, opts.command_args(),
+                        f"--format {','.join(formats)}" if formats != FORMATS else "",
+                        f"--compare {compare}" if compare != "auto" else "", "--out DIR"])
+    blocks.append(Para(f"Made by `{' '.join(command.split())}`. Every number is computed "
+                       "statically from the model's definition; published accuracies are cited "
+                       "where shown."))
+    rows = []
+    for label, a, folder in built.entries:
+        stem = slug(label)
+        links = " · ".join(f"[{ext}]({folder}/{stem}.{ext})" for ext in formats)
+        t = a.totals
+        c, h, w = a.input_shape
+        rows.append([f"[{label}]({folder}/{stem}.{'md' if 'md' in formats else formats[0]})",
+                     model_title(a).split(" — ", 1)[-1], f"{c}×{h}×{w}", fmt.human(t.params),
+                     fmt.human(t.macs, "MAC"), fmt.human_bytes(t.peak_activation_bytes), links])
+    blocks += [Heading("Models"),
+               Table(["model", "title", "input", "params", "MACs", "peak activation memory",
+                      "files"], rows, [False, False, False, True, True, True, False])]
+    if built.comparison:
+        ext = "md" if "md" in formats else formats[0]
+        blocks += [Heading("Comparison"),
+                   Para(f"[{built.comparison}/comparison.{ext}]({built.comparison}/comparison.{ext})"
+                        ": every model's totals side by side, and multiply-adds against "
+                        "parameters coloured by published ImageNet top-1 accuracy.")]
+    convention = built.entries[0][1].convention if built.entries else None
+    if convention is not None:
+        blocks += [Heading("Counting convention"), Para(convention.describe() + ".")]
+    blocks += [Heading("Files of a report"),
+               Facts([("MODEL.md", "summary, totals, convention, plots, receptive-field and "
+                                   "per-layer tables"),
+                      ("MODEL.html", "the same, as one self-contained page"),
+                      ("MODEL.csv", "every layer, raw integers"),
+                      ("MODEL.json", "the JSON contract (docs/json.md)"),
+                      ("MODEL-*.png, .svg", "the plots (click a plot in the Markdown for the SVG)"),
+                      ("MODEL-graph.html", "the interactive layer graph")])]
+    return to_markdown(blocks)
+
+
+def build(models: list[str], opts: Options, formats: tuple[str, ...] = FORMATS,
+          compare: str = "auto", progress: Callable[[str], None] | None = None, *,
+          png: bool = True, only: set[str] | None = None) -> Built:
+    """Analyse every model and render every file, in memory. Raises before anything is written.
+    ``only``: render just these parts — model names, "comparison", "index" (the freshness test
+    checks the committed reports part by part)."""
+    if compare not in COMPARE_CHOICES:
+        raise UsageError(f"--compare: choose from {', '.join(COMPARE_CHOICES)}, got '{compare}'")
+    if not models and compare != "zoo":
+        raise UsageError("no model given: name models (cnnstat list), or --compare zoo")
+    built = Built(png=png)
+    wanted = (lambda part: True) if only is None else (lambda part: part in only)
+    analyses: dict[str, Analysis] = {}
+    for model in models:                      # every analysis first: a bad model fails early
+        if model in analyses:
+            continue
+        analyses[model] = analyse(model, opts)
+    folders: dict[str, str] = {}
+    for model, a in analyses.items():
+        folder = slug(model)
+        if folder in folders.values() or folder == "comparison":
+            raise UsageError(f"two reports would be written to the folder '{folder}/': "
+                             "give models different names")
+        folders[model] = folder
+    for model, a in analyses.items():
+        if wanted(model):
+            if progress:
+                progress(model)
+            model_files(a, model, formats, built, folders[model], published=opts.as_published)
+        built.entries.append((model, a, folders[model]))
+    comparing = compare == "zoo" or (compare == "auto" and len(analyses) > 1) or \
+        (compare == "models" and analyses)
+    if comparing and not wanted("comparison"):
+        built.comparison = "comparison"
+    elif comparing:
+        if compare == "zoo":
+            names = zoo_models()
+            title = f"Comparison across the zoo ({len(names)} models)"
+        else:
+            names = list(analyses)
+            title = f"Comparison of {len(names)} models"
+        if progress:
+            progress("comparison")
+        rows = [cmp.compare_row(analyses.get(n) or analyse(n, opts), n,
+                                published=opts.as_published) for n in names]
+        convention = (next(iter(analyses.values())) if analyses else analyse(names[0], opts)).convention
+        comparison_files(rows, convention, formats, built, "comparison", title)
+    if wanted("index"):
+        built.files["README.md"] = index_markdown(built, opts, models, compare, formats)
+    return built
+
+
+def write(built: Built, out_dir: str | os.PathLike) -> list[Path]:
+    """Write every built file under out_dir, all together (see the module docstring)."""
+    from ..fileio import atomic_write_many
+    root = Path(out_dir)
+    if root.exists() and not root.is_dir():
+        raise UsageError(f"--out '{out_dir}' is a file, not a folder")
+    return atomic_write_many({root / rel: data for rel, data in built.files.items()})

@@ -1,0 +1,142 @@
+"""Several models side by side: one row of totals per model, a table, a chart, and the
+multiply-adds vs parameters chart with published accuracy as colour."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import asdict, dataclass
+
+from ..analyze import Analysis
+from ..render import numbers as fmt
+from ..render.facts import model_title
+from .accuracy import lookup
+from .document import Block, Figure, Heading, Para, SideBySide, Table
+
+
+@dataclass(frozen=True)
+class CompareRow:
+    label: str                      # the model as named on the command line
+    title: str
+    input: tuple[int, int, int]
+    outputs: tuple[tuple[int, ...], ...]
+    params: int
+    macs: int
+    flops: int
+    activation_bytes: int           # all layer outputs
+    peak_activation_bytes: int
+    rf_local: str                   # the largest local receptive field, as displayed
+    rf_local_px: int | float | None  # its size along the larger axis (None: no local field)
+    layers: int
+    top1: float | None              # published ImageNet-1K top-1 (%), None if not known
+    top1_source: str | None
+
+
+def compare_row(a: Analysis, label: str | None = None, *, published: bool = True) -> CompareRow:
+    """One model's totals. ``published``: attach the published accuracy of ``label`` (only true
+    when the model is analysed as published: no --set, its default input)."""
+    label = label or a.name
+    t = a.totals
+    local = [r for r in a.records if not (r.rf.h.whole or r.rf.w.whole)]
+    widest = max(local, key=lambda r: (r.rf.h.size * r.rf.w.size, -r.index)) if local else None
+    acc = lookup(label) if published else None
+    return CompareRow(
+        label=label, title=model_title(a), input=tuple(a.input_shape),
+        outputs=tuple(tuple(s) for s in a.output_shapes), params=t.params, macs=t.macs,
+        flops=t.flops, activation_bytes=t.activation_bytes,
+        peak_activation_bytes=t.peak_activation_bytes,
+        rf_local=fmt.rf_size(widest.rf) if widest else "-",
+        rf_local_px=fmt.rf_value(max(widest.rf.h.size, widest.rf.w.size)) if widest else None,
+        layers=t.layers, top1=acc.top1 if acc else None, top1_source=acc.source if acc else None)
+
+
+def _shape(s: tuple[int, ...]) -> str:
+    return "×".join(str(d) for d in s)
+
+
+HEADERS = ["model", "input", "output", "params", "MACs", "FLOPs", "peak activation memory",
+           "largest local RF (px)", "ImageNet top-1 (%)"]
+NUMERIC = [False, False, False, True, True, True, True, True, True]
+
+
+def table(rows: list[CompareRow]) -> Table:
+    body = [[r.label, _shape(r.input), ", ".join(_shape(s) for s in r.outputs),
+             fmt.human(r.params), fmt.human(r.macs), fmt.human(r.flops),
+             fmt.human_bytes(r.peak_activation_bytes), r.rf_local,
+             f"{r.top1:.2f}" if r.top1 is not None else "-"] for r in rows]
+    return Table(HEADERS, body, NUMERIC)
+
+
+def csv_text(rows: list[CompareRow]) -> str:
+    """Raw integers; column names carry the unit."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["model", "input", "outputs", "params", "macs", "flops", "activation_bytes",
+                     "peak_activation_bytes", "rf_local_px", "layers", "top1_percent",
+                     "top1_source"])
+    for r in rows:
+        writer.writerow([r.label, "x".join(map(str, r.input)),
+                         " ".join("x".join(map(str, s)) for s in r.outputs), r.params, r.macs,
+                         r.flops, r.activation_bytes, r.peak_activation_bytes,
+                         "" if r.rf_local_px is None else r.rf_local_px, r.layers,
+                         "" if r.top1 is None else r.top1, r.top1_source or ""])
+    return buffer.getvalue()
+
+
+def to_json(rows: list[CompareRow], convention) -> str:
+    data = {"schema": 1, "convention": {"unit": "MAC", "counted": list(convention.kinds),
+                                        "description": convention.describe()},
+            "models": [{**asdict(r), "input": list(r.input),
+                        "outputs": [list(s) for s in r.outputs]} for r in rows]}
+    return json.dumps(data, indent=2) + "\n"
+
+
+def sources_text(rows: list[CompareRow], full: bool = True) -> str:
+    """The sources of the accuracies shown, once each (``full``: the whole citation)."""
+    from .accuracy import table as accuracies
+    known = accuracies()
+    used: dict[str, list[str]] = {}
+    for r in rows:
+        if r.top1 is not None:
+            acc = known[r.label]
+            used.setdefault(acc.citation if full else acc.short, []).append(r.label)
+    if not used:
+        return "No model here has a published ImageNet-1K top-1 in `cnnstat/data/accuracy.yaml`."
+    parts = [f"{cite} ({', '.join(names)})" for cite, names in used.items()]
+    return ("Top-1: published ImageNet-1K accuracy, not computed by cnnstat (protocols differ "
+            "between sources): " + "; ".join(parts) + ".")
+
+
+def compare_blocks(rows: list[CompareRow], convention, stem: str, title: str,
+                   tradeoff: bool = True) -> list[Block]:
+    """Heading, the table and the chart side by side, the trade-off chart, sources."""
+    blocks: list[Block] = [
+        Heading(title, 1),
+        Para(f"{len(rows)} models, each at its default input unless stated, batch 1. "
+             f"{convention.describe()}. Memory: fp32 activations; the peak is the most memory "
+             "alive at once when each tensor is freed after its last reader."),
+        SideBySide([table(rows), Figure(f"{stem}-totals", "parameters, multiply-adds and peak "
+                                        "activation memory per model")]),
+    ]
+    if tradeoff:
+        blocks += [Heading("Cost and accuracy"),
+                   Para("Multiply-adds against parameters, both log scales, coloured by published "
+                        "ImageNet-1K top-1 accuracy: a chart in the style of Canziani, Paszke & "
+                        "Culurciello 2017, \"An Analysis of Deep Neural Network Models for "
+                        "Practical Applications\" (which plots accuracy against operations, sized "
+                        "by parameters)."),
+                   Figure(f"{stem}-tradeoff", "multiply-adds against parameters, coloured by "
+                          "published top-1 accuracy"),
+                   Para(sources_text(rows))]
+    return blocks
+
+
+def figures(rows: list[CompareRow], title: str, tradeoff: bool = True) -> dict[str, object]:
+    """Figure objects by stem suffix ('totals', 'tradeoff')."""
+    from .. import plots
+    out = {"totals": plots.compare_figure(rows, title)}
+    if tradeoff:
+        out["tradeoff"] = plots.tradeoff_figure(
+            rows, f"{title}: multiply-adds vs parameters, colour = published top-1")
+    return out

@@ -1,0 +1,207 @@
+"""A report as a list of blocks, rendered two ways: Markdown (figures linked as files next to it)
+and one self-contained HTML page (inline CSS, figures inlined as SVG data URIs).
+
+Text in blocks is plain, with two inline marks understood by both renderers: `code` and
+[label](relative-link). Everything else is escaped.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import re
+from dataclasses import dataclass, field
+from typing import Union
+
+
+@dataclass
+class Heading:
+    text: str
+    level: int = 2
+
+
+@dataclass
+class Para:
+    text: str
+
+
+@dataclass
+class Facts:
+    """Label/value pairs, read as a bulleted list."""
+    items: list[tuple[str, str]]
+
+
+@dataclass
+class Table:
+    headers: list[str]
+    rows: list[list[str]]
+    numeric: list[bool]
+    total: list[str] | None = None     # a last, bold row (cells may already carry **bold**)
+
+
+@dataclass
+class Figure:
+    """A plot written as ``<stem>.png`` and ``<stem>.svg`` next to the report."""
+    stem: str
+    alt: str
+    caption: str = ""
+
+
+@dataclass
+class Details:
+    """A collapsed section (HTML <details>, which GitHub's Markdown also renders)."""
+    summary: str
+    blocks: list["Block"] = field(default_factory=list)
+
+
+@dataclass
+class SideBySide:
+    """Blocks shown next to each other where the page is wide enough (HTML); stacked in Markdown."""
+    blocks: list["Block"]
+
+
+Block = Union[Heading, Para, Facts, Table, Figure, Details, SideBySide]
+
+_INLINE = re.compile(r"`([^`]+)`|\[([^\]]+)\]\(([^)\s]+)\)")
+
+
+# -- Markdown ----------------------------------------------------------------------------------
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _md_table(t: Table) -> str:
+    lines = ["| " + " | ".join(_md_cell(h) for h in t.headers) + " |",
+             "|" + "|".join("---:" if n else "---" for n in t.numeric) + "|"]
+    lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in t.rows]
+    if t.total:
+        lines.append("| " + " | ".join(_md_cell(c) for c in t.total) + " |")
+    return "\n".join(lines)
+
+
+def _md_block(b: Block) -> str:
+    if isinstance(b, Heading):
+        return "#" * b.level + " " + b.text
+    if isinstance(b, Para):
+        return b.text
+    if isinstance(b, Facts):
+        return "\n".join(f"- **{label}**: {value}" for label, value in b.items)
+    if isinstance(b, Table):
+        return _md_table(b)
+    if isinstance(b, Figure):
+        # The PNG shows inline; clicking it opens the SVG (sharp at any zoom).
+        text = f"[![{b.alt}]({b.stem}.png)]({b.stem}.svg)"
+        return text + (f"\n\n*{b.caption}*" if b.caption else "")
+    if isinstance(b, Details):
+        inner = "\n\n".join(_md_block(x) for x in b.blocks)
+        return f"<details>\n<summary>{html.escape(b.summary)}</summary>\n\n{inner}\n\n</details>"
+    if isinstance(b, SideBySide):
+        return "\n\n".join(_md_block(x) for x in b.blocks)
+    raise TypeError(f"not a report block: {b!r}")
+
+
+def to_markdown(blocks: list[Block]) -> str:
+    return "\n\n".join(_md_block(b) for b in blocks) + "\n"
+
+
+# -- HTML --------------------------------------------------------------------------------------
+_CSS = """
+body { font: 15px/1.5 -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: #1f2328;
+       max-width: 1280px; margin: 2em auto; padding: 0 1.5em; }
+h1 { font-size: 1.7em; border-bottom: 1px solid #d0d7de; padding-bottom: .3em; }
+h2 { font-size: 1.3em; border-bottom: 1px solid #d0d7de; padding-bottom: .2em; margin-top: 1.8em; }
+code { background: #f6f8fa; padding: .1em .3em; border-radius: 4px; font-size: 90%; }
+ul.facts { list-style: none; padding-left: 0; }
+ul.facts li { margin: .15em 0; }
+ul.facts b { display: inline-block; min-width: 9em; }
+.scroll { overflow-x: auto; }
+table { border-collapse: collapse; font-size: 13px; margin: .5em 0; }
+th, td { border: 1px solid #d0d7de; padding: 3px 8px; white-space: nowrap; }
+th { background: #f6f8fa; position: sticky; top: 0; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+tr.total td { font-weight: 600; background: #f6f8fa; }
+tbody tr:nth-child(even) td { background: #fbfbfc; }
+figure { margin: 1em 0; }
+figure img { max-width: 100%; height: auto; border: 1px solid #eaeef2; }
+figcaption { color: #59636e; font-size: 13px; }
+details { margin: 1em 0; }
+summary { cursor: pointer; font-weight: 600; }
+.side { display: flex; flex-wrap: wrap; gap: 1.5em; align-items: flex-start; }
+.side > * { flex: 1 1 480px; min-width: 0; }
+"""
+
+
+def _inline_html(text: str) -> str:
+    out, last = [], 0
+    for m in _INLINE.finditer(text):
+        out.append(html.escape(text[last:m.start()]))
+        if m.group(1) is not None:
+            out.append(f"<code>{html.escape(m.group(1))}</code>")
+        else:
+            out.append(f'<a href="{html.escape(m.group(3))}">{html.escape(m.group(2))}</a>')
+        last = m.end()
+    out.append(html.escape(text[last:]))
+    return "".join(out)
+
+
+def _cell_html(text: str) -> str:
+    bold = text.startswith("**") and text.endswith("**") and len(text) > 4
+    inner = _inline_html(text[2:-2] if bold else text)
+    return f"<b>{inner}</b>" if bold else inner
+
+
+def _html_table(t: Table) -> str:
+    def row(cells: list[str], tag: str = "td") -> str:
+        opens = [f'<{tag} class="num">' if n and tag == "td" else f"<{tag}>" for n in t.numeric]
+        return "<tr>" + "".join(f"{o}{_cell_html(c)}</{tag}>"
+                                for o, c in zip(opens, cells)) + "</tr>"
+    parts = ['<div class="scroll"><table>', "<thead>" + row(t.headers, "th") + "</thead>", "<tbody>"]
+    parts += [row(r) for r in t.rows]
+    if t.total:
+        parts.append(row(t.total).replace("<tr>", '<tr class="total">', 1))
+    parts.append("</tbody></table></div>")
+    return "\n".join(parts)
+
+
+def _html_block(b: Block, images: dict[str, bytes]) -> str:
+    if isinstance(b, Heading):
+        return f"<h{b.level}>{_inline_html(b.text)}</h{b.level}>"
+    if isinstance(b, Para):
+        return f"<p>{_inline_html(b.text)}</p>"
+    if isinstance(b, Facts):
+        items = "".join(f"<li><b>{html.escape(k)}</b> {_inline_html(v)}</li>" for k, v in b.items)
+        return f'<ul class="facts">{items}</ul>'
+    if isinstance(b, Table):
+        return _html_table(b)
+    if isinstance(b, Figure):
+        # An <img> with a data URI keeps each SVG a separate document (no id clashes between plots).
+        data = base64.b64encode(images[b.stem]).decode("ascii")
+        cap = f"<figcaption>{_inline_html(b.caption)}</figcaption>" if b.caption else ""
+        return (f'<figure><img alt="{html.escape(b.alt)}" '
+                f'src="data:image/svg+xml;base64,{data}">{cap}</figure>')
+    if isinstance(b, Details):
+        inner = "\n".join(_html_block(x, images) for x in b.blocks)
+        return f"<details><summary>{html.escape(b.summary)}</summary>\n{inner}\n</details>"
+    if isinstance(b, SideBySide):
+        inner = "\n".join(f"<div>{_html_block(x, images)}</div>" for x in b.blocks)
+        return f'<div class="side">\n{inner}\n</div>'
+    raise TypeError(f"not a report block: {b!r}")
+
+
+def to_html(title: str, blocks: list[Block], images: dict[str, bytes]) -> str:
+    """One self-contained page; ``images`` maps each figure's stem to its SVG bytes."""
+    body = "\n".join(_html_block(b, images) for b in blocks)
+    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            f"<title>{html.escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+            f"{body}\n</body>\n</html>\n")
+
+
+def figures(blocks: list[Block]) -> list[Figure]:
+    """Every figure in the blocks, nested ones included, in order."""
+    out: list[Figure] = []
+    for b in blocks:
+        if isinstance(b, Figure):
+            out.append(b)
+        elif isinstance(b, (Details, SideBySide)):
+            out += figures(b.blocks)
+    return out

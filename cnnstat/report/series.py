@@ -1,0 +1,119 @@
+"""The numbers behind each plot, chosen here (pure Python, tested) and drawn by cnnstat.plots.
+
+- per-layer work: the layers that do convolution or fully connected multiply-adds, in graph order;
+- activation memory: every layer's output, and the memory alive while each layer runs;
+- receptive-field growth: the receptive field against depth, where depth counts the layers that
+  change the receptive field along the longest path from the input (1×1 stride-1 convolutions,
+  normalisations and activations do not);
+- bands: consecutive runs of layers of the same block, to label the x axis of long models.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+from ..analyze import Analysis, LayerRecord, live_elements
+from ..ops.base import WEIGHT
+from ..receptive import INPUT_RF
+
+
+@dataclass(frozen=True)
+class Band:
+    label: str
+    start: int          # first position (0-based) on the x axis
+    stop: int           # one past the last
+
+
+def weighted_layers(a: Analysis) -> list[LayerRecord]:
+    """Layers with convolution or fully connected multiply-adds (the default convention's work)."""
+    return [r for r in a.records if r.macs_by_kind.get(WEIGHT, 0) > 0]
+
+
+def bands(names: list[str], most: int = 16) -> list[Band]:
+    """Runs of consecutive names sharing their first d dotted parts. d = 1, or deeper while that
+    splits the layers into more runs, at most ``most`` of them. Empty when there is only one run
+    (a band that covers everything labels nothing)."""
+    best: list[Band] = []
+    for depth in range(1, 1 + max((n.count(".") + 1 for n in names), default=0)):
+        runs: list[Band] = []
+        for i, name in enumerate(names):
+            key = ".".join(name.split(".")[:depth])
+            if runs and runs[-1].label == key:
+                runs[-1] = Band(key, runs[-1].start, i + 1)
+            else:
+                runs.append(Band(key, i, i + 1))
+        if depth > 1 and (len(runs) > most or len(runs) <= len(best)):
+            break
+        best = runs
+    return best if len(best) >= 2 else []
+
+
+@dataclass(frozen=True)
+class MemorySeries:
+    names: list[str]
+    output_bytes: list[int]     # each layer's output tensor
+    live_bytes: list[int]       # alive while the layer runs: its inputs, its output, kept tensors
+    peak_index: int             # position of the (first) peak
+
+
+def memory_series(a: Analysis) -> MemorySeries:
+    size = a.dtype_bytes
+    live = live_elements(a.graph, a.records, a.totals.input_elements)
+    live_b = [n * size for n in live]
+    peak = max(range(len(live_b)), key=lambda i: (live_b[i], -i)) if live_b else 0
+    return MemorySeries([r.name for r in a.records], [r.activations * size for r in a.records],
+                        live_b, peak)
+
+
+@dataclass(frozen=True)
+class RFPoint:
+    depth: int
+    size: float          # receptive-field size in input pixels (the larger of the two axes)
+    stride: float        # effective stride along that axis
+    name: str            # the layer where this depth's largest field is first reached
+
+
+@dataclass(frozen=True)
+class RFSeries:
+    points: list[RFPoint]
+    whole_at: int | None       # depth of the first layer that sees the whole input (global pooling)
+    whole_name: str | None
+    input_size: int            # the larger input side, in pixels
+    exact: bool                # False when upsampling made some fields fractional
+
+
+def _axis_size(r: LayerRecord) -> tuple[Fraction, Fraction]:
+    h, w = r.rf.h, r.rf.w
+    return (Fraction(h.size), Fraction(h.stride)) if h.size >= w.size else \
+        (Fraction(w.size), Fraction(w.stride))
+
+
+def rf_series(a: Analysis) -> RFSeries:
+    """Largest local receptive field at each depth (see the module docstring for depth)."""
+    depth: dict[str, int] = {name: 0 for name in a.graph.inputs}
+    rf = {name: INPUT_RF for name in a.graph.inputs}
+    best: dict[int, RFPoint] = {}
+    whole_at = whole_name = None
+    exact = True
+    for r in a.records:
+        changed = all(r.rf != rf[s] for s in r.inputs)
+        depth[r.name] = d = max((depth[s] for s in r.inputs), default=0) + (1 if changed else 0)
+        rf[r.name] = r.rf
+        if r.rf.h.whole or r.rf.w.whole:
+            if whole_at is None or d < whole_at:
+                whole_at, whole_name = d, r.name
+            continue
+        if len(r.output_shape) != 4:
+            continue
+        exact = exact and r.rf.exact
+        size, stride = _axis_size(r)
+        old = best.get(d)
+        if old is None or size > old.size:
+            best[d] = RFPoint(d, float(size), float(stride), r.name)
+    points = [best[k] for k in sorted(best)]
+    # The input itself: a 1-pixel field with stride 1, at depth 0.
+    if 0 not in best:
+        points.insert(0, RFPoint(0, 1.0, 1.0, "input"))
+    c, h, w = a.input_shape
+    return RFSeries(points, whole_at, whole_name, max(h, w), exact)
