@@ -162,9 +162,10 @@ def test_cifar_resnet_stage_shapes():
 
 
 def test_resnet1202_analysis_is_fast():
-    start = time.perf_counter()
+    # CPU time of this process: the machine running the suite is shared (parallel workers)
+    start = time.process_time()
     a = analyze("resnet_cifar.yaml", "resnet1202")
-    elapsed = time.perf_counter() - start
+    elapsed = time.process_time() - start
     assert a.totals.params == 19_421_274             # 97,216 * 200 - 21,926
     assert elapsed < 1.0, f"resnet1202 took {elapsed:.2f} s"
 
