@@ -1,0 +1,34 @@
+"""``cnnstat paper NAME``: a paper's published table beside cnnstat's figures. No torch."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from .app import Format, FormatOpt, OutOpt, app, console, emit
+
+
+@app.command("paper")
+def paper(
+    name: Annotated[str, typer.Argument(
+        help="The paper: lenet5, alexnet, vgg, googlenet, resnet or mobilenet.",
+        show_default=False)],
+    format: FormatOpt = Format.table,
+    out: OutOpt = None,
+) -> None:
+    """A paper's table in its own layout: each published figure, cnnstat's, the relative
+    difference, and a note wherever they differ and why."""
+    from .. import papers
+    from ..papers import render
+    tables = papers.tables(name)
+    key = papers.get(name).name
+    heading = papers.citation(key)
+    if format is Format.json:
+        emit(render.json_text(key, heading, tables), out)
+    elif format is Format.csv:
+        emit(render.csv_text(tables), out)
+    elif format is Format.md or out:
+        emit(render.markdown(tables, heading), out)
+    else:
+        console().print(render.rich(tables, heading))

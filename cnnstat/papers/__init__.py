@@ -1,0 +1,74 @@
+"""Published tables of the classic CNN papers, reproduced: each printed figure beside cnnstat's.
+
+``tables(name)`` returns the :class:`~cnnstat.papers.model.PaperTable` list of one paper (its
+rows, cells and notes), for ``cnnstat paper NAME`` and for reports. The published figures live in
+data files next to this module (``cnnstat/papers/<paper>.yaml``), each with its citation; every
+computed figure comes from :func:`cnnstat.analyze` on a zoo definition. Nothing here imports torch.
+
+    >>> from cnnstat import papers
+    >>> [t.key for t in papers.tables("vgg")]
+    ['vgg-table1', 'vgg-table2', 'vgg16-layers']
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from importlib import import_module
+from typing import Callable
+
+from ..errors import UsageError
+from .model import Cell, Column, PaperTable, Published, Row
+
+
+@dataclass(frozen=True)
+class Paper:
+    name: str          # what users type: cnnstat paper NAME
+    module: str        # the module under cnnstat.papers that lays out its tables
+    data: str          # its data file (cnnstat/papers/<data>.yaml)
+    summary: str
+
+
+PAPERS: dict[str, Paper] = {p.name: p for p in (
+    Paper("lenet5", "lenet", "lenet", "LeNet-5: per-layer trainable parameters and connections"),
+    Paper("alexnet", "alexnet", "alexnet", "AlexNet: neurons per layer and total parameters"),
+    Paper("vgg", "vgg", "vgg", "VGG: Table 1 (configurations A-E), Table 2 (parameters), "
+                               "VGG-16 layer by layer"),
+    Paper("googlenet", "googlenet", "googlenet", "GoogLeNet: Table 1, every column"),
+    Paper("resnet", "resnet", "resnet", "ResNet: Table 1 (architectures, FLOPs), paper and "
+                                        "torchvision layouts"),
+    Paper("mobilenet", "mobilenet", "mobilenet", "MobileNet V1: Tables 6 and 7 (width and "
+                                                 "resolution multipliers)"),
+)}
+
+
+def names() -> list[str]:
+    return list(PAPERS)
+
+
+def get(name: str) -> Paper:
+    paper = PAPERS.get(name.lower().strip())
+    if paper is None:
+        close = difflib.get_close_matches(name.lower(), names(), n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise UsageError(f"no paper table for '{name}'{hint}; choose from {', '.join(names())}")
+    return paper
+
+
+def builder(name: str) -> Callable[[], list[PaperTable]]:
+    return import_module(f".{get(name).module}", __name__).tables
+
+
+def tables(name: str) -> list[PaperTable]:
+    """The tables of one paper (``vgg``, ``googlenet``, ``resnet``, ``lenet5``, ``alexnet``,
+    ``mobilenet``), computed from the zoo models."""
+    return builder(name)()
+
+
+def citation(name: str) -> str:
+    from .common import data
+    return str(data(get(name).data)["paper"])
+
+
+__all__ = ["PAPERS", "Paper", "names", "get", "tables", "citation", "PaperTable", "Row", "Cell",
+           "Column", "Published"]
