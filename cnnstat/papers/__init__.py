@@ -18,6 +18,7 @@ from importlib import import_module
 from typing import Callable
 
 from ..errors import UsageError
+from . import render  # noqa: F401  (papers.render.markdown, csv_text, json_text, rich)
 from .model import Cell, Column, PaperTable, Published, Row
 
 
