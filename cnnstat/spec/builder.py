@@ -379,7 +379,8 @@ class GraphBuilder:
             unknown = [k for k in spec if k not in ENTRY_KEYS]
             if unknown:
                 raise DefinitionError(f"unknown key '{unknown[0]}'{_hint(unknown[0], ENTRY_KEYS)}")
-        side = bool(self.value(spec.get("output", False), frame))
+        own = _op_arguments(spec)
+        side = "output" not in own and bool(self.value(spec.get("output", False), frame))
         inputs = self._inputs(spec, frame)
         self._entry_has_from = "from" in spec
         if "if" in spec:
@@ -400,7 +401,7 @@ class GraphBuilder:
                 raise DefinitionError(f"'repeat' must be a non-negative integer, got {count!r}")
             if count > MAX_REPEAT:
                 raise DefinitionError(f"'repeat: {count}' is more than {MAX_REPEAT:,}")
-            index = spec.get("index", "i")
+            index = "i" if "index" in own else spec.get("index", "i")
             if not isinstance(index, str) or not _IDENT.match(index):
                 raise DefinitionError(f"'index' must be a name, got {index!r}")
             if len(inputs) != 1:
@@ -440,7 +441,9 @@ class GraphBuilder:
             op = spec["op"]
             if not isinstance(op, str):
                 raise DefinitionError(f"'op' must be an operator name, got {op!r}")
-            kwargs = {k: self.value(v, frame) for k, v in spec.items() if k not in ENTRY_KEYS}
+            own = _op_arguments(spec)
+            kwargs = {k: self.value(v, frame) for k, v in spec.items()
+                      if k not in ENTRY_KEYS or k in own}
             return self._call(self._callee(op, frame), [], kwargs, frame, full, inputs, line)
         call = spec["call"]
         if not isinstance(call, str):
@@ -636,6 +639,14 @@ def _parse_signature(header: str, file: str | None, line: int | None) -> tuple[s
     defaults: list[str | None] = [None] * (len(names) - len(a.defaults)) + [
         ast.unparse(d) for d in a.defaults]
     return fn.name, list(zip(names, defaults))
+
+
+def _op_arguments(spec: dict) -> set[str]:
+    """Keys of a long-form ``op`` entry that are entry keys by name but the operator's own
+    arguments (adaptive pooling's ``output``, chunk's ``index``): there they go to the operator."""
+    op = spec.get("op")
+    rule = REGISTRY.get(op) if isinstance(op, str) else None
+    return {p.name for p in rule.params} & ENTRY_KEYS if rule is not None else set()
 
 
 def _body_label(spec: dict) -> str:

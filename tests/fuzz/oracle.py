@@ -1,0 +1,256 @@
+"""The differential oracle: what cnnstat must do with a definition, checked against torch.
+
+``check_definition(text, batch)`` parses, builds and analyses the definition with cnnstat, then:
+
+- **accepted**: the torch module built from the graph (``build_module``) runs, and for every layer
+  its forward hook sees cnnstat's output shape; the layer's module holds cnnstat's parameters
+  (all and trainable) and buffers; ``FlopCounterMode`` counts 2 x cnnstat's weight multiply-adds
+  for the layer (it counts conv and matmul FLOPs only); with ``fvcore=True`` fvcore's per-module
+  counts (one per multiply-add) equal cnnstat's weight MACs, and its upsampling counts equal
+  cnnstat's resize work; the model's outputs have cnnstat's output shapes.
+- **rejected**: the error is one line, ``FILE:LINE: layer NAME: ...``, for a layer of the graph, and
+  torch rejects that layer too: the layers before it run in torch, then the rejected layer's module
+  (built from the same arguments, with cnnstat's argument cross-checks switched off when the
+  rejection was one of those) must raise on the tensors they produce. The real CLI prints the
+  error as one ``error:`` line and exits with status 2.
+
+Two documented exceptions, both by design of the definition format:
+- an empty output: torch computes a tensor with a zero dimension, cnnstat rejects it (a layer
+  whose output is empty is a mistake in a network);
+- a 2-D operator given a tensor that is not N x C x H x W: torch runs some of them on unbatched
+  (C, H, W) input or pads whatever the last two dimensions are; cnnstat's tensors always carry the
+  batch, so it rejects them.
+Front-end rejections other than an argument cross-check are failures: the generator writes only
+well-formed definitions with well-typed arguments.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tempfile
+import torch
+
+from cnnstat.analyze import analyze_graph
+from cnnstat.errors import CnnstatError
+from cnnstat.graph import Graph
+from cnnstat.ops import REGISTRY
+from cnnstat.ops.base import RESIZE, WEIGHT
+from cnnstat.spec import build_graph, parse_definition
+from cnnstat.torch_bridge.build import build_module
+from cnnstat.torch_bridge.modules import MODULES
+
+FILE = "fuzz.yaml"
+FVCORE_WEIGHT_OPS = {"conv", "linear", "matmul", "addmm", "bmm", "mm", "einsum"}
+# conv2d with padding='same' runs as aten::_convolution_mode, which fvcore does not count
+FVCORE_UNSUPPORTED = {"aten::_convolution_mode"}
+FVCORE_RESIZE_OPS = {"upsample_nearest2d": "nearest", "upsample_bilinear2d": "bilinear"}
+# torch stand-ins whose output does not depend on their inputs' values (jit tracing then drops
+# the layers that feed them)
+DATA_INDEPENDENT = {"not_counted"}
+RANK_MESSAGES = ("needs a (C, H, W) feature map",)
+
+
+class Mismatch(AssertionError):
+    """cnnstat and torch disagree about a definition."""
+
+
+def check_definition(text: str, batch: int, *, fvcore: bool = False, cli: bool = True) -> str:
+    """Check one definition; returns 'accepted' or 'rejected' (for statistics)."""
+    definition = parse_definition(text, FILE)     # the generator writes valid YAML
+    try:
+        graph = build_graph(definition)
+    except CnnstatError as exc:
+        _check_error_line(exc)
+        graph = _build_unvalidated(text, exc)
+        _check_torch_rejects(graph, batch, exc)
+        if cli:
+            _check_cli(text, batch, exc)
+        return "rejected"
+    try:
+        analysis = analyze_graph(graph, batch=batch)
+    except CnnstatError as exc:
+        _check_error_line(exc)
+        _check_torch_rejects(graph, batch, exc)
+        if cli:
+            _check_cli(text, batch, exc)
+        return "rejected"
+    _check_accepted(graph, analysis, batch, fvcore)
+    return "accepted"
+
+
+# -- accepted graphs -----------------------------------------------------------------------------
+def _check_accepted(graph: Graph, analysis, batch: int, fvcore: bool) -> None:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    try:
+        module = build_module(graph, batch=batch)
+    except CnnstatError as exc:
+        raise Mismatch(f"cnnstat accepts the graph, torch cannot build it: {exc}") from None
+    seen: dict[str, tuple[int, ...]] = {}
+    hooks = [m.register_forward_hook(lambda mod, i, o, name=name: seen.__setitem__(
+        name, tuple(o.shape))) for name, m in module.node_modules.items()]
+    x = torch.rand((batch,) + tuple(graph.input_shape)) + 0.1
+    counter = FlopCounterMode(display=False)
+    try:
+        with torch.no_grad(), counter:
+            out = module(x)
+    except Exception as exc:
+        failed = next((r.name for r in analysis.records if r.name not in seen), "?")
+        raise Mismatch(f"cnnstat accepts layer {failed}, torch rejects it: "
+                       f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+    finally:
+        for h in hooks:
+            h.remove()
+    flops = {k.split(".", 1)[1]: sum(v.values()) for k, v in counter.get_flop_counts().items()
+             if k.startswith("GraphModule.")}
+    for r in analysis.records:
+        m = module.node_modules[r.name]
+        params = list(m.parameters())
+        got = {
+            "output shape": seen.get(r.name),
+            "parameters": sum(p.numel() for p in params),
+            "trainable parameters": sum(p.numel() for p in params if p.requires_grad),
+            "buffers": sum(b.numel() for b in m.buffers()),
+            "weight FLOPs (FlopCounterMode)": flops.get(r.name, 0),
+        }
+        want = {
+            "output shape": r.output_shape,
+            "parameters": r.params,
+            "trainable parameters": r.trainable_params,
+            "buffers": r.buffers,
+            "weight FLOPs (FlopCounterMode)": 2 * r.macs_by_kind.get(WEIGHT, 0),
+        }
+        for key in want:
+            if got[key] != want[key]:
+                raise Mismatch(f"layer {r.name} ({r.op}): {key}: cnnstat {want[key]}, "
+                               f"torch {got[key]}")
+    outs = out if isinstance(out, tuple) else (out,)
+    if [tuple(o.shape) for o in outs] != list(analysis.output_shapes):
+        raise Mismatch(f"model outputs: cnnstat {analysis.output_shapes}, "
+                       f"torch {[tuple(o.shape) for o in outs]}")
+    if fvcore:
+        _check_fvcore(module, x, analysis)
+
+
+def _check_fvcore(module, x, analysis) -> None:
+    from fvcore.nn import FlopCountAnalysis
+
+    counts = (FlopCountAnalysis(module, x).unsupported_ops_warnings(False)
+              .uncalled_modules_warnings(False).tracer_warnings("none"))
+    by_module = counts.by_module_and_operator()
+    live = _ancestors(analysis.graph, analysis.graph.outputs)
+    for r in analysis.records:
+        if r.name not in live:
+            continue                 # jit tracing drops layers no output depends on
+        ops = by_module.get(r.name, {})
+        if FVCORE_UNSUPPORTED & set(counts.unsupported_ops(r.name)):
+            continue                 # fvcore has no handle for this aten op: it counts nothing
+        weight = sum(v for k, v in ops.items() if k in FVCORE_WEIGHT_OPS)
+        if weight != r.macs_by_kind.get(WEIGHT, 0):
+            raise Mismatch(f"layer {r.name} ({r.op}): weight MACs: cnnstat "
+                           f"{r.macs_by_kind.get(WEIGHT, 0)}, fvcore {weight} ({dict(ops)})")
+        for op_name, mode in FVCORE_RESIZE_OPS.items():
+            if r.op == "upsample" and r.attrs["mode"] == mode and \
+                    ops.get(op_name, 0) != r.macs_by_kind.get(RESIZE, 0):
+                raise Mismatch(f"layer {r.name}: resize work: cnnstat "
+                               f"{r.macs_by_kind.get(RESIZE, 0)}, fvcore {ops.get(op_name, 0)}")
+
+
+def _ancestors(graph: Graph, names) -> set[str]:
+    seen: set[str] = set()
+    stack = list(names)
+    while stack:
+        name = stack.pop()
+        if name not in seen:
+            seen.add(name)
+            if graph[name].op not in DATA_INDEPENDENT:
+                stack.extend(graph[name].inputs)
+    return seen
+
+
+# -- rejected graphs -----------------------------------------------------------------------------
+def _check_error_line(exc: CnnstatError) -> None:
+    text = str(exc)
+    if "\n" in text or not text.startswith(f"{FILE}:") or not exc.layer \
+            or f"layer {exc.layer}: " not in text:
+        raise Mismatch(f"the error is not one located line naming the layer: {text!r}")
+
+
+@contextlib.contextmanager
+def _no_cross_checks():
+    """Switch off every rule's argument cross-checks (Op.validate) for a while."""
+    for rule in REGISTRY.values():
+        rule.validate = lambda attrs: None
+    try:
+        yield
+    finally:
+        for rule in REGISTRY.values():
+            del rule.validate
+
+
+def _build_unvalidated(text: str, exc: CnnstatError) -> Graph:
+    """The graph of a definition rejected by an argument cross-check, built without them: the
+    rejected layer is then a node with the arguments as given. Any other front-end rejection is
+    a failure (see the module docstring)."""
+    with _no_cross_checks():
+        try:
+            return build_graph(parse_definition(text, FILE))
+        except CnnstatError:
+            raise Mismatch(f"cnnstat rejects a well-formed definition: {exc}") from None
+
+
+def _check_torch_rejects(graph: Graph, batch: int, exc: CnnstatError) -> None:
+    if exc.layer not in graph:
+        raise Mismatch(f"the error names layer {exc.layer!r}, which is not a layer: {exc}")
+    node = graph[exc.layer]
+    before = []
+    for n in graph:
+        if n.name == node.name:
+            break
+        before.append(n)
+    needed = list(dict.fromkeys(node.inputs))
+    prefix = Graph(before, needed, name="prefix")
+    try:
+        module = build_module(prefix, batch=batch)
+        x = torch.rand((batch,) + tuple(prefix.input_shape)) + 0.1
+        with torch.no_grad():
+            outs = module(x)
+    except Exception as err:
+        raise Mismatch(f"cnnstat accepts the layers before {node.name}, torch does not: "
+                       f"{type(err).__name__}: {str(err).splitlines()[0]}") from None
+    outs = outs if isinstance(outs, tuple) else (outs,)
+    tensors = dict(zip(needed, outs))
+    inputs = [tensors[s] for s in node.inputs]
+    if any(m in exc.message for m in RANK_MESSAGES) and any(t.dim() != 4 for t in inputs):
+        return                       # a 2-D operator on a tensor without N, C, H, W: by design
+    try:
+        layer = MODULES[node.op](node.attrs, [tuple(t.shape) for t in inputs]).eval()
+        with torch.no_grad():
+            result = layer(*inputs)
+    except Exception:
+        return                       # torch rejects it too
+    if isinstance(result, torch.Tensor) and result.numel() == 0:
+        return                       # torch computes an empty tensor: cnnstat rejects those
+    raise Mismatch(f"cnnstat rejects layer {node.name} ({exc.message}), torch accepts it: "
+                   f"{[tuple(t.shape) for t in inputs]} -> "
+                   f"{tuple(result.shape) if isinstance(result, torch.Tensor) else type(result)}")
+
+
+def _check_cli(text: str, batch: int, exc: CnnstatError) -> None:
+    """The real CLI (in process) prints the error as one 'error:' line and exits with 2."""
+    from cnnstat.cli import main
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, FILE)
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            status = main(["params", path, "--batch", str(batch)])
+    lines = err.getvalue().splitlines()
+    if status != 2 or len(lines) != 1 or not lines[0].startswith("error: ") \
+            or f"layer {exc.layer}:" not in lines[0]:
+        raise Mismatch(f"the CLI exits with {status} and prints {err.getvalue()!r} "
+                       f"for: {exc}")
