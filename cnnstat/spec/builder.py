@@ -24,6 +24,7 @@ from .yamlsrc import LocDict, LocList
 MAX_NODES = 500_000
 MAX_REPEAT = 100_000
 MAX_BLOCK_DEPTH = 64
+MAX_LIST_VALUES = 100_000       # list elements evaluated while building, after alias expansion
 
 TOP_KEYS = {"name", "title", "description", "paper", "year", "url", "notes", "reference", "family",
             "default", "input", "vars", "variants", "blocks", "layers", "outputs"}
@@ -109,6 +110,7 @@ class GraphBuilder:
         self.blocks: dict[str, Block] = {}
         self.global_frame = Frame()
         self._entry_has_from = False
+        self._budget = MAX_LIST_VALUES
         self.group_labels: dict[str, str] = {}
         self._variant_lines: LocDict = LocDict()
 
@@ -286,6 +288,10 @@ class GraphBuilder:
         if isinstance(raw, str):
             return Evaluator(self.lookup(frame), raw)(parse(raw))
         if isinstance(raw, list):
+            self._budget -= len(raw)
+            if self._budget < 0:  # YAML aliases can nest lists into billions of elements
+                raise DefinitionError(f"the definition's lists expand to more than "
+                                      f"{MAX_LIST_VALUES:,} values (aliases of aliases?)")
             return [self.value(v, frame) for v in raw]
         if isinstance(raw, dict):
             raise DefinitionError("a mapping is not a value here")
