@@ -1,0 +1,179 @@
+"""A definition against torchvision's implementation of the same network
+(``cnnstat check MODEL --against torchvision[:NAME]``).
+
+Two parts:
+
+1. totals — parameters, buffers, conv+linear MACs and output shape of cnnstat's static analysis
+   against torchvision's module (parameters and buffers from the module, MACs from
+   FlopCounterMode's FLOPs ÷ 2, output shapes from a forward pass);
+2. structure — both modules are run and reduced to their comparable layers
+   (``structure.extract``), aligned, and every difference in kind, channels, kernel, stride,
+   padding, dilation, groups, bias or normalization is listed.
+
+Nothing numeric is needed, so the default device is ``meta``: the largest networks compare in a
+second. torchvision's GoogLeNet and Inception v3 compute their auxiliary classifiers only in
+training; when the definition has auxiliary outputs, torchvision's model is built with
+``aux_logits=True`` and run in training mode (at batch ≥ 2, which batch norm needs in training),
+so that both sides run the same layers.
+"""
+
+from __future__ import annotations
+
+import difflib
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import UsageError
+from ..ops.base import WEIGHT
+from .check import (BUFFERS, FLOP_COUNTER, FLOP_COUNTER_WEIGHT_OPS, FLOPS_PER_MAC_FLOP_COUNTER,
+                    KIND_QUANTITY, OUTPUT_SHAPE, PARAMETERS, Comparison, Prepared, _convert,
+                    _packet_name, _shapes_of, prepare)
+from .structure import Layer, StructureDiff, diff_structures, extract
+
+TORCHVISION = "torchvision"
+# torchvision's models with auxiliary classifiers (``aux_logits``; run in training mode only)
+AUX_MODELS = {"googlenet", "inception_v3"}
+
+
+@dataclass
+class AgainstReport:
+    model: str
+    reference: str                 # torchvision:NAME
+    input_shape: tuple[int, ...]
+    batch: int
+    device: str
+    totals: list[Comparison]
+    diff: StructureDiff
+    left: list[Layer] = field(default_factory=list)
+    right: list[Layer] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.totals) and self.diff.same
+
+    def to_dict(self) -> dict:
+        def layer(x: Layer | None):
+            return None if x is None else {"name": x.name, "layer": x.describe()}
+        return {
+            "model": self.model, "against": self.reference, "input": list(self.input_shape),
+            "batch": self.batch, "device": self.device, "agree": self.ok,
+            "totals": [{"quantity": c.quantity, "cnnstat": _plain(c.static),
+                        "torchvision": _plain(c.measured), "agree": c.ok} for c in self.totals],
+            "summary": [{"difference": d, "layers": n, "names": names}
+                        for d, n, names in self.diff.summary()],
+            "differences": [{"status": s.status, "cnnstat": layer(s.left),
+                             "torchvision": layer(s.right),
+                             "changes": [{"attribute": a, "cnnstat": _plain(x),
+                                          "torchvision": _plain(y)} for a, x, y in s.changes]}
+                            for s in self.diff.differing],
+            "layers": {"cnnstat": len(self.left), "torchvision": len(self.right)},
+            "notes": self.notes,
+        }
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, (tuple, list)):
+        return [_plain(x) for x in v]
+    return v
+
+
+def parse_against(spec: str) -> str | None:
+    """``torchvision`` → None (the name follows the model), ``torchvision:NAME`` → NAME."""
+    kind, _, name = spec.strip().partition(":")
+    if kind != TORCHVISION:
+        raise UsageError(f"--against '{spec}': only torchvision is supported: write "
+                         "--against torchvision or --against torchvision:NAME")
+    if _ and not name.strip():
+        raise UsageError(f"--against '{spec}': name the torchvision model after the colon")
+    return name.strip() or None
+
+
+def torchvision_name(model_name: str, name: str | None = None) -> str:
+    """The torchvision model to compare with: ``name``, else the model's own name, else the name
+    without a layout suffix (``resnet50-paper`` → ``resnet50``)."""
+    import torchvision
+    available = set(torchvision.models.list_models())
+    candidates = [name] if name else [model_name, model_name.split("-")[0]]
+    for c in candidates:
+        if c in available:
+            return c
+    wanted = candidates[0]
+    close = difflib.get_close_matches(wanted, sorted(available), n=3, cutoff=0.8)
+    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    raise UsageError(f"torchvision has no model '{wanted}'{hint}; name one with "
+                     "--against torchvision:NAME")
+
+
+def build_torchvision(name: str, *, device: str = "meta", seed: int = 0,
+                      aux_logits: bool | None = None) -> nn.Module:
+    """torchvision's model ``name`` with random weights (no download), built on ``device``."""
+    import torchvision
+    builder = torchvision.models.get_model_builder(name)
+    kwargs: dict[str, Any] = {"weights": None}
+    if aux_logits is not None and name in AUX_MODELS:
+        kwargs["aux_logits"] = aux_logits
+    torch.manual_seed(seed)
+    with warnings.catch_warnings(), torch.device(device):
+        warnings.simplefilter("ignore")      # GoogLeNet/Inception's init_weights FutureWarning
+        return builder(**kwargs).eval()
+
+
+def _fcm_macs(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> tuple[int, list]:
+    """conv+linear MACs (FlopCounterMode FLOPs ÷ 2) and output shapes of one forward pass."""
+    from torch.utils.flop_counter import FlopCounterMode
+    mode = FlopCounterMode(display=False)
+    with torch.no_grad(), mode:
+        out = module(*inputs)
+    if hasattr(out, "_asdict"):                       # GoogLeNetOutputs / InceptionOutputs
+        out = tuple(v for v in out._asdict().values() if v is not None)
+    elif isinstance(out, dict):
+        out = tuple(out.values())
+    flops = sum(n for op, n in mode.get_flop_counts().get("Global", {}).items()
+                if _packet_name(op) in FLOP_COUNTER_WEIGHT_OPS)
+    return _convert(flops, FLOPS_PER_MAC_FLOP_COUNTER), _shapes_of(out)
+
+
+def against_torchvision(model: Any, name: str | None = None, *, input: Any = None,
+                        batch: int = 1, set: Any = None, variant: str | None = None,
+                        device: str = "meta", seed: int = 0) -> AgainstReport:
+    """Compare a definition (zoo name, file, graph) with torchvision's model ``name``."""
+    p = prepare(model, input=input, batch=batch, set=set, variant=variant, device=device,
+                seed=seed)
+    notes: list[str] = []
+    aux = len(p.graph.outputs) > 1
+    if aux and p.batch < 2:   # training mode (auxiliary heads) needs batch statistics: 2 samples
+        p = prepare(p.graph, batch=2, device=device, seed=seed)
+        notes.append("auxiliary outputs: torchvision's model runs in training mode, at batch 2")
+    tv_name = torchvision_name(p.graph.name, name)
+    tv = build_torchvision(tv_name, device=p.device, seed=seed, aux_logits=aux)
+    if aux:
+        tv.train()
+    return compare_with(p, tv, f"{TORCHVISION}:{tv_name}", notes)
+
+
+def compare_with(p: Prepared, reference: nn.Module, reference_name: str,
+                 notes: list[str] | None = None) -> AgainstReport:
+    """Totals and structural diff of a prepared definition against any reference module."""
+    notes = list(notes or [])
+    t = p.analysis.totals
+    macs, shapes = _fcm_macs(reference, p.inputs)
+    params = {id(x): x for x in reference.parameters()}
+    totals = [
+        Comparison(PARAMETERS, reference_name, t.params, sum(x.numel() for x in params.values())),
+        Comparison(BUFFERS, reference_name, t.buffers,
+                   sum(b.numel() for b in reference.buffers())),
+        Comparison(KIND_QUANTITY[WEIGHT], reference_name, t.macs_by_kind.get(WEIGHT, 0), macs,
+                   f"{FLOP_COUNTER} FLOPs ÷ {FLOPS_PER_MAC_FLOP_COUNTER}"),
+        Comparison(OUTPUT_SHAPE, reference_name,
+                   sorted(tuple(s) for s in p.analysis.output_shapes), sorted(shapes)),
+    ]
+    left = extract(p.module, p.inputs)
+    right = extract(reference, p.inputs)
+    diff = diff_structures(left, right, p.graph.name, reference_name)
+    return AgainstReport(p.graph.name, reference_name, tuple(p.graph.input_shape), p.batch,
+                         p.device, totals, diff, left, right, notes)
