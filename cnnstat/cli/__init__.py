@@ -14,6 +14,7 @@ from .app import app
 # Command modules, in the order their commands appear in --help.
 from . import static  # noqa: F401,E402
 from . import check  # noqa: F401,E402
+from . import report  # noqa: F401,E402
 from . import paper  # noqa: F401,E402
 
 
