@@ -36,3 +36,13 @@ def _quiet_torch_threads():
     # Two cores, two xdist workers: keep torch to one thread per worker.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     yield
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked slow (long profiles) run only on demand: scripts/test.sh -m slow."""
+    if "slow" in (config.getoption("-m") or ""):
+        return
+    skip = pytest.mark.skip(reason="slow: run on demand with -m slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

@@ -122,7 +122,7 @@ def compare(
     title = f"Comparison of {len(rows)} models" if models else \
         f"Comparison across the zoo ({len(rows)} models)"
     if plot:
-        _write_plot(cmp.figures(rows, title, tradeoff=False)["totals"], plot)
+        _write_plot(cmp.figures(rows, title, tradeoff=False)["totals"](), plot)
     table = cmp.table(rows)
     if format is TableFormat.json:
         emit(cmp.to_json(rows, convention), out)
@@ -132,7 +132,7 @@ def compare(
         from .. import plots
         from ..report.document import to_html
         figs = cmp.figures(rows, title)
-        svgs = {f"compare-{k}": plots.render_all(f)["svg"] for k, f in figs.items()}
+        svgs = {f"compare-{k}": plots.render_svg(make()) for k, make in figs.items()}
         emit(to_html(title, cmp.compare_blocks(rows, convention, "compare", title), svgs), out)
     elif format is TableFormat.md or out:
         from ..report.document import Para, to_markdown
@@ -186,7 +186,7 @@ def sweep(
     elif format is TableFormat.html:
         from .. import plots
         from ..report.document import Figure, Heading, Para, SideBySide, to_html
-        svg = plots.render_all(plots.sweep_figure(s))["svg"]
+        svg = plots.render_svg(plots.sweep_figure(s))
         blocks = [Heading(s.title, 1), Para(s.convention.describe() + "."),
                   SideBySide([table, Figure("sweep", s.title)])]
         emit(to_html(s.title, blocks, {"sweep": svg}), out)

@@ -98,14 +98,16 @@ class Built:
         self.files[path] = data
 
 
-def _render_figures(figs: dict[str, object], stem: str, formats: tuple[str, ...],
+def _render_figures(figs: dict[str, Callable[[], object]], stem: str, formats: tuple[str, ...],
                     built: Built, folder: str) -> dict[str, bytes]:
-    """Render figures once each; PNG and SVG files when Markdown is asked (it links them), the
-    SVGs returned for the HTML page (which inlines them)."""
+    """Draw and render each figure in turn (``figs``: suffix → function making the figure); PNG
+    and SVG files when Markdown is asked (it links them), the SVGs returned for the HTML page
+    (which inlines them)."""
     import hashlib
     from .. import plots
     svgs = {}
-    for suffix, fig in figs.items():
+    for suffix, make in figs.items():
+        fig = make()
         name = f"{stem}-{suffix}"
         if "md" in formats and built.png:
             out = plots.render_all(fig)
@@ -134,9 +136,10 @@ def model_files(a: Analysis, label: str, formats: tuple[str, ...], built: Built,
                 folder: str, *, published: bool = True) -> None:
     stem = slug(label)
     view = _graph_view(a) if ("md" in formats or "html" in formats) else None
-    extra: list[Block] = []
+    from .paper import paper_blocks
+    extra: list[Block] = paper_blocks(label, not a.convention.extra) if published else []
     if view is not None:
-        extra = [Heading("Interactive graph"),
+        extra += [Heading("Interactive graph"),
                  Para(f"[{stem}-graph.html]({stem}-graph.html): the layer graph, blocks "
                       "collapsible, coloured by MACs, parameters, memory or receptive field "
                       "(`cnnstat view`). Open it in a browser.")]
@@ -148,7 +151,7 @@ def model_files(a: Analysis, label: str, formats: tuple[str, ...], built: Built,
     blocks = model_blocks(a, stem, formats, extra=extra, accuracy=acc)
     if "md" in formats or "html" in formats:
         from .. import plots
-        figs = {suffix: getattr(plots, fn)(a) for suffix, _, fn in PLOTS}
+        figs = {suffix: (lambda fn=fn: getattr(plots, fn)(a)) for suffix, _, fn in PLOTS}
         svgs = _render_figures(figs, stem, formats, built, folder)
         if view is not None:
             built.add(folder, f"{stem}-graph.html", view)

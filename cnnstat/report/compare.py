@@ -133,10 +133,10 @@ def compare_blocks(rows: list[CompareRow], convention, stem: str, title: str,
 
 
 def figures(rows: list[CompareRow], title: str, tradeoff: bool = True) -> dict[str, object]:
-    """Figure objects by stem suffix ('totals', 'tradeoff')."""
+    """Functions drawing the figures, by stem suffix ('totals', 'tradeoff')."""
     from .. import plots
-    out = {"totals": plots.compare_figure(rows, title)}
+    out = {"totals": lambda: plots.compare_figure(rows, title)}
     if tradeoff:
-        out["tradeoff"] = plots.tradeoff_figure(
+        out["tradeoff"] = lambda: plots.tradeoff_figure(
             rows, f"{title}: multiply-adds vs parameters, colour = published top-1")
     return out
