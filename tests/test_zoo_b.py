@@ -29,10 +29,24 @@ TORCHVISION = {
     "mobilenet_v2_140": ("mobilenet_v2", {"width_mult": 1.4}, 96),
     "mobilenet_v3_large": ("mobilenet_v3_large", {}, 96),
     "mobilenet_v3_small": ("mobilenet_v3_small", {}, 128),
+    "shufflenet_v2_x0_5": ("shufflenet_v2_x0_5", {}, 160),
+    "shufflenet_v2_x1_0": ("shufflenet_v2_x1_0", {}, 96),
+    "shufflenet_v2_x1_5": ("shufflenet_v2_x1_5", {}, 96),
+    "shufflenet_v2_x2_0": ("shufflenet_v2_x2_0", {}, 64),
+    "mnasnet0_5": ("mnasnet0_5", {}, 100),
+    "mnasnet0_75": ("mnasnet0_75", {}, 96),
+    "mnasnet1_0": ("mnasnet1_0", {}, 128),
+    "mnasnet1_3": ("mnasnet1_3", {}, 64),
+    **{f"efficientnet_b{i}": (f"efficientnet_b{i}", {}, size)
+       for i, size in enumerate([128, 96, 112, 64, 96, 64, 48, 64])},
+    "efficientnet_v2_s": ("efficientnet_v2_s", {}, 96),
+    "efficientnet_v2_m": ("efficientnet_v2_m", {}, 64),
+    "efficientnet_v2_l": ("efficientnet_v2_l", {}, 64),
 }
 WEIGHTS = {name: tv for name, (tv, kwargs, _) in TORCHVISION.items() if not kwargs}
 
-MY_FILES = ["mobilenet_v2.yaml", "mobilenet_v3.yaml"]
+MY_FILES = ["mobilenet_v2.yaml", "mobilenet_v3.yaml", "shufflenet_v2.yaml", "mnasnet.yaml",
+            "efficientnet.yaml", "efficientnet_v2.yaml"]
 
 
 def analysis(name: str, size: int | None = None, **sets):
@@ -77,12 +91,10 @@ def tv_reference(request):
     name = request.param
     builder, kwargs, other = TORCHVISION[name]
     shape = load_graph(name).input_shape
-    with torch.device("meta"):
-        meta_model = torchvision.models.get_model(builder, weights=None, **kwargs)
-    full = torch_counts(meta_model, shape, device="meta")
     torch.manual_seed(0)
     model = torchvision.models.get_model(builder, weights=None, **kwargs)
     small = torch_counts(model, (shape[0], other, other))
+    full = torch_counts(model, shape, device="meta")        # moves the module to meta: last use
     return name, full, small, other
 
 
@@ -177,3 +189,112 @@ def test_mobilenet_v3_squeeze_excite_hand_derived():
     # the last 1x1 convolution: 160 -> 960 on 7 x 7: 960 * 160 weights, 960*49*160 MACs
     last = a.record("conv_last.conv")
     assert (last.params, last.macs) == (153_600, 7_526_400)
+
+
+def test_shufflenet_v2_hand_derived():
+    a = analysis("shufflenet_v2_x1_0")
+    # stage 2, unit 1 (Figure 3c): 116 channels split in 58 + 58; the right half: 1x1 58 -> 58
+    # (3,364 weights), 3x3 depthwise (58 * 9 = 522), 1x1 (3,364), each followed by BN (116 each)
+    assert a.record("stage2.1.paths.branch1.split").output_shape == (1, 58, 28, 28)
+    unit = sum(r.params for r in a.records if r.name.startswith("stage2.1."))
+    assert unit == 58 * 58 + 58 * 9 + 58 * 58 + 3 * 2 * 58
+    # unit 0 (Figure 3d, stride 2): left 3x3 depthwise 24 (216) + BN (48), 1x1 24 -> 58 (1,392)
+    # + BN (116); right 1x1 24 -> 58 (1,392) + BN, 3x3 depthwise 58 (522) + BN, 1x1 58 -> 58
+    # (3,364) + BN
+    unit0 = sum(r.params for r in a.records if r.name.startswith("stage2.0."))
+    assert unit0 == 216 + 48 + 1392 + 116 + 1392 + 116 + 522 + 116 + 3364 + 116
+    assert a.record("stage2.0.shuffle").output_shape == (1, 116, 28, 28)
+
+
+# Papers' headline figures, and what the notes say cnnstat computes for the same architectures.
+SHUFFLENET_V2_PAPER = {  # Ma et al. 2018: (MFLOPs as multiply-adds, M params); notes: (MMACs, params)
+    "shufflenet_v2_x0_5": ((41, 1.4), (40.5, 1_366_792)),
+    "shufflenet_v2_x1_0": ((146, 2.3), (144.9, 2_278_604)),
+    "shufflenet_v2_x1_5": ((299, 3.5), (295.8, 3_503_624)),
+    "shufflenet_v2_x2_0": ((591, 7.4), (583.3, 7_393_996)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SHUFFLENET_V2_PAPER))
+def test_shufflenet_v2_against_paper(name):
+    (paper_mflops, paper_mparams), (notes_mmacs, notes_params) = SHUFFLENET_V2_PAPER[name]
+    a = analysis(name)
+    assert round(a.totals.macs / 1e6, 1) == notes_mmacs and a.totals.params == notes_params
+    # the paper's figures are within 1.5% (multiply-adds) and 0.1M (parameters)
+    assert abs(a.totals.macs / 1e6 / paper_mflops - 1) < 0.015
+    assert abs(a.totals.params / 1e6 - paper_mparams) <= 0.1
+
+
+# Tan & Le 2019, Table 2: parameters (M) and FLOPs (B, multiply-adds) of B0-B7
+EFFICIENTNET_TABLE2 = [(5.3, 0.39), (7.8, 0.70), (9.2, 1.0), (12, 1.8), (19, 4.2), (30, 9.9),
+                       (43, 19), (66, 37)]
+
+
+def test_efficientnet_against_table2():
+    """The notes: parameters within 2% of Table 2 for every model; multiply-adds within 2.5% except
+    B4 (+4.6%) and B5 (+3.7%)."""
+    off = {}
+    for phi, (mparams, gflops) in enumerate(EFFICIENTNET_TABLE2):
+        a = analysis(f"efficientnet_b{phi}")
+        assert a.graph.input_shape[1] == [224, 240, 260, 300, 380, 456, 528, 600][phi]
+        assert abs(a.totals.params / 1e6 / mparams - 1) < 0.02
+        rel = a.totals.macs / 1e9 / gflops - 1
+        if abs(rel) >= 0.025:
+            off[phi] = round(rel, 3)
+    assert off == {4: 0.046, 5: 0.037}
+
+
+def test_efficientnet_compound_scaling():
+    """B0 -> B4 by the coefficients (width 1.4, depth 1.8): stage widths make_divisible(c * 1.4, 8),
+    repeats ceil(L * 1.8)."""
+    a = analysis("efficientnet_b4")
+    # stage 6 of B0: 4 x MBConv6 k5, 192 channels -> ceil(4 * 1.8) = ceil(7.2) = 8 blocks of
+    # make_divisible(192 * 1.4 = 268.8, 8) = int(272.8) // 8 * 8 = 272 channels
+    blocks = {r.name.split(".")[1] for r in a.records if r.name.startswith("stage6.")}
+    assert len(blocks) == 8
+    assert a.record("stage6.7.project.conv").output_shape[1] == 272
+    # the head: 4 x make_divisible(320 * 1.4 = 448, 8) = 1792 channels on 380/32 -> 12 x 12
+    assert a.record("head.conv").output_shape == (1, 1792, 12, 12)
+    # --set phi=4 on B0's definition is B4
+    b0_as_b4 = analysis("efficientnet_b0", phi=4)
+    assert (b0_as_b4.totals.params, b0_as_b4.totals.macs) == (a.totals.params, a.totals.macs)
+
+
+def test_efficientnet_mbconv_hand_derived():
+    a = analysis("efficientnet_b0")
+    # stage 2, block 0 (MBConv6 k3, 16 -> 24, stride 2) on 112 x 112: expand 16 -> 96 (1,536),
+    # depthwise 3x3 96 (864) at 56 x 56, SE 96 -> max(1, 16 // 4) = 4 -> 96 with biases
+    # (96*4 + 4 = 388, 4*96 + 96 = 480), project 96 -> 24 (2,304); 4 batch norms 2*(96+96+24)...
+    assert a.record("stage2.0.se.fc1").params == 96 * 4 + 4
+    assert a.record("stage2.0.se.fc2").params == 4 * 96 + 96
+    assert a.record("stage2.0.depthwise.conv").macs == 96 * 56 * 56 * 9
+    assert a.record("stage2.0.project.conv").macs == 24 * 56 * 56 * 96
+    assert "stage2.0.add" not in a.by_name and "stage2.1.add" in a.by_name
+
+
+def test_efficientnet_v2_fused_mbconv_hand_derived():
+    a = analysis("efficientnet_v2_s")
+    # stage 1 (Fused-MBConv1, k3, 24 -> 24): one 3x3 conv with SiLU, residual: 24*24*9 = 5,184
+    assert a.record("stages.stage1.0.conv.conv").params == 5184
+    assert "stages.stage1.0.expand" not in {r.name.rsplit(".", 1)[0] for r in a.records}
+    # stage 2 block 0 (Fused-MBConv4, k3, s2, 24 -> 48): fused 3x3 24 -> 96 at 96 x 96
+    # (384 / 2 / 2), then 1x1 96 -> 48 without activation
+    expand = a.record("stages.stage2.0.expand.conv")
+    assert (expand.params, expand.output_shape) == (24 * 96 * 9, (1, 96, 96, 96))
+    assert a.record("stages.stage2.0.project.conv").params == 96 * 48
+    assert "stages.stage2.0.project.silu" not in a.by_name
+
+
+def test_mnasnet_hand_derived():
+    a = analysis("mnasnet0_5")
+    # alpha 0.5: widths make_divisible(w * 0.5, 8) of [32, 16, 24, 40, 80, 96, 192, 320]
+    # = [16, 8, 16, 24, 40, 48, 96, 160] (16*0.5 = 8; 24*0.5 = 12 -> 16; 40*0.5 = 20 -> 24)
+    assert a.record("stem.conv1.conv").output_shape[1] == 16
+    assert a.record("stem.project.conv").output_shape[1] == 8
+    assert a.record("stack1.0.project.conv").output_shape[1] == 16
+    assert a.record("stack2.0.project.conv").output_shape[1] == 24
+    # stack 1, block 0: expansion 3 of 8 input channels = 24 (no rounding), k3, stride 2
+    assert a.record("stack1.0.expand.conv").output_shape == (1, 24, 112, 112)
+    assert a.record("stack1.0.depthwise.conv").output_shape == (1, 24, 56, 56)
+    # the head is not scaled: 1280 channels
+    assert a.record("head.conv").output_shape == (1, 1280, 7, 7)
