@@ -360,7 +360,7 @@ def compare_figure(rows: Sequence[Any], title: str = "Models side by side"):
         else:
             ax.set_xlim(0, right * 1.25)
     axes[0].set_yticks(list(ys), labels)
-    axes[0].invert_yaxis()
+    axes[0].set_ylim(n - 0.5, -0.5)             # first model on top, no empty margin
     fig.suptitle(title, fontweight="bold")
     fig.tight_layout()
     return fig

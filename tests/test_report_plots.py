@@ -48,7 +48,7 @@ def test_units():
     assert plots._decimal_unit([15_470_264_320], "MACs") == (1e9, "GMACs")
     assert plots._decimal_unit([999], "MACs") == (1.0, "MACs")
     assert plots._binary_unit([25_690_112]) == (2.0**20, "MiB")      # 24.5 MiB
-    assert plots._wide_range([1_728, 102_764_544])                      # VGG16 conv1 vs fc1
+    assert plots._wide_range([1_792, 102_764_544])                      # VGG16 conv1 vs fc1
     assert not plots._wide_range([51_380_224, 115_605_504])
 
 

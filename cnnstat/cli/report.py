@@ -138,14 +138,18 @@ def compare(
         from ..report.document import Para, to_markdown
         blocks = [table, Para(convention.describe() + "."),
                   Para(cmp.sources_text(rows))]
+        if any(r.global_context for r in rows):
+            blocks.insert(1, Para(cmp.GLOBAL_NOTE))
         if plot and out:
             import os
             rel = os.path.relpath(plot, os.path.dirname(os.path.abspath(out)) or ".")
             blocks.insert(1, Para(f"[![{title}]({rel})]({rel})"))
         emit(to_markdown(blocks), out)
     else:
-        console().print(_rich_table(table, title, convention.describe() + "\n"
-                                    + cmp.sources_text(rows, full=False).replace("`", "")))
+        notes = [convention.describe(), cmp.sources_text(rows, full=False).replace("`", "")]
+        if any(r.global_context for r in rows):
+            notes.insert(0, cmp.GLOBAL_NOTE)
+        console().print(_rich_table(table, title, "\n".join(notes)))
         if not plot:
             _note("(the chart: add --plot FILE.png or .svg; one page with both: --format html)")
 

@@ -28,6 +28,7 @@ class CompareRow:
     peak_activation_bytes: int
     rf_local: str                   # the largest local receptive field, as displayed
     rf_local_px: int | float | None  # its size along the larger axis (None: no local field)
+    global_context: bool            # some feature map (larger than 1x1) sees the whole input
     layers: int
     top1: float | None              # published ImageNet-1K top-1 (%), None if not known
     top1_source: str | None
@@ -47,8 +48,21 @@ def compare_row(a: Analysis, label: str | None = None, *, published: bool = True
         flops=t.flops, activation_bytes=t.activation_bytes,
         peak_activation_bytes=t.peak_activation_bytes,
         rf_local=fmt.rf_size(widest.rf) if widest else "-",
+        global_context=global_context(a),
         rf_local_px=fmt.rf_value(max(widest.rf.h.size, widest.rf.w.size)) if widest else None,
         layers=t.layers, top1=acc.top1 if acc else None, top1_source=acc.source if acc else None)
+
+
+def global_context(a: Analysis) -> bool:
+    """Whether a feature map larger than 1x1 sees the whole input: global context mixed back into
+    the features (squeeze-and-excitation gates), after which local fields stop growing."""
+    return any(r.rf.whole and len(r.output_shape) == 4 and r.output_shape[2] * r.output_shape[3] > 1
+               for r in a.records)
+
+
+GLOBAL_NOTE = ("† the model mixes global context into its feature maps (e.g. squeeze-and-excitation "
+               "gates): from there on every unit sees the whole input, so the largest local field "
+               "is that of the layers before.")
 
 
 def _shape(s: tuple[int, ...]) -> str:
@@ -63,7 +77,8 @@ NUMERIC = [False, False, False, True, True, True, True, True, True]
 def table(rows: list[CompareRow]) -> Table:
     body = [[r.label, _shape(r.input), ", ".join(_shape(s) for s in r.outputs),
              fmt.human(r.params), fmt.human(r.macs), fmt.human(r.flops),
-             fmt.human_bytes(r.peak_activation_bytes), r.rf_local,
+             fmt.human_bytes(r.peak_activation_bytes),
+             r.rf_local + (" †" if r.global_context else ""),
              f"{r.top1:.2f}" if r.top1 is not None else "-"] for r in rows]
     return Table(HEADERS, body, NUMERIC)
 
@@ -73,13 +88,14 @@ def csv_text(rows: list[CompareRow]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["model", "input", "outputs", "params", "macs", "flops", "activation_bytes",
-                     "peak_activation_bytes", "rf_local_px", "layers", "top1_percent",
-                     "top1_source"])
+                     "peak_activation_bytes", "rf_local_px", "global_context", "layers",
+                     "top1_percent", "top1_source"])
     for r in rows:
         writer.writerow([r.label, "x".join(map(str, r.input)),
                          " ".join("x".join(map(str, s)) for s in r.outputs), r.params, r.macs,
                          r.flops, r.activation_bytes, r.peak_activation_bytes,
-                         "" if r.rf_local_px is None else r.rf_local_px, r.layers,
+                         "" if r.rf_local_px is None else r.rf_local_px,
+                         str(r.global_context).lower(), r.layers,
                          "" if r.top1 is None else r.top1, r.top1_source or ""])
     return buffer.getvalue()
 
@@ -119,6 +135,8 @@ def compare_blocks(rows: list[CompareRow], convention, stem: str, title: str,
         SideBySide([table(rows), Figure(f"{stem}-totals", "parameters, multiply-adds and peak "
                                         "activation memory per model")]),
     ]
+    if any(r.global_context for r in rows):
+        blocks.append(Para(GLOBAL_NOTE))
     if tradeoff:
         blocks += [Heading("Cost and accuracy"),
                    Para("Multiply-adds against parameters, both log scales, coloured by published "
