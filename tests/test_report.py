@@ -56,7 +56,7 @@ def test_report_markdown_content(lenet_report):
         assert (lenet_report / "lenet5" / link).is_file()
     assert len(re.findall(r"\[!\[", md)) == 3
     # the receptive-field table and the layer table: one row per layer (14 layers)
-    rf = md.split("### Receptive field per layer")[1].split("## Layers")[0]
+    rf = md.split("## Receptive field per layer")[1].split("## Layers")[0]
     assert len([l for l in rf.splitlines() if re.match(r"\| \d+ \|", l)]) == 14
     assert "| 9 | C5 | conv2d | [1, 120, 1, 1] | 32 |" in rf        # C5 sees the whole 32x32
     layers = md.split("## Layers")[1]
@@ -226,3 +226,15 @@ def test_cli_report_errors(args, message, tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err and err.count("\n") == 1
     assert not (tmp_path / "X").exists()
+
+
+def test_paper_section():
+    from cnnstat.report.paper import paper_blocks
+    # LeNet-5: section II-B's table, computed from lenet5 itself, every figure matching
+    md = to_markdown(paper_blocks("lenet5"))
+    assert md.startswith("## Compared with the paper\n\n### LeNet-5")
+    assert "| **total** |  | **60,000** | **60,000** | **+0.0%** | **340,908** | **340,908** |" in md
+    # GoogLeNet: Table 1 is computed from the paper layout, googlenet-paper: a pointer only
+    md = to_markdown(paper_blocks("googlenet"))
+    assert "`cnnstat paper googlenet`, models googlenet-paper" in md and "|" not in md
+    assert paper_blocks("mobilenet_v2") == []                  # no paper table in cnnstat paper

@@ -137,18 +137,12 @@ def model_files(a: Analysis, label: str, formats: tuple[str, ...], built: Built,
     stem = slug(label)
     view = _graph_view(a) if ("md" in formats or "html" in formats) else None
     from .paper import paper_blocks
-    extra: list[Block] = paper_blocks(label, not a.convention.extra) if published else []
-    if view is not None:
-        extra += [Heading("Interactive graph"),
-                 Para(f"[{stem}-graph.html]({stem}-graph.html): the layer graph, blocks "
-                      "collapsible, coloured by MACs, parameters, memory or receptive field "
-                      "(`cnnstat view`). Open it in a browser.")]
+    paper = paper_blocks(label, not a.convention.extra) if published else []
+    acc = None
     if published:
         from .accuracy import lookup
         acc = lookup(label)
-    else:
-        acc = None
-    blocks = model_blocks(a, stem, formats, extra=extra, accuracy=acc)
+    blocks = model_blocks(a, stem, formats, paper=paper, graph=view is not None, accuracy=acc)
     if "md" in formats or "html" in formats:
         from .. import plots
         figs = {suffix: (lambda fn=fn: getattr(plots, fn)(a)) for suffix, _, fn in PLOTS}

@@ -131,9 +131,12 @@ def _variables(a: Analysis) -> str:
 
 
 def model_blocks(a: Analysis, stem: str, formats: tuple[str, ...], *,
-                 extra: list[Block] | None = None, accuracy=None) -> list[Block]:
-    """The report of one model, as blocks. ``stem`` names the files next to it; ``accuracy``
-    (cnnstat.report.accuracy.Accuracy) is the published top-1, when it applies."""
+                 paper: list[Block] | None = None, graph: bool = False,
+                 accuracy=None) -> list[Block]:
+    """The report of one model, as blocks. ``stem`` names the files next to it; ``paper``: the
+    section comparing with the paper (cnnstat.report.paper); ``graph``: the interactive view
+    ``<stem>-graph.html`` is written too; ``accuracy`` (cnnstat.report.accuracy.Accuracy): the
+    published top-1, when it applies."""
     t = a.totals
     blocks: list[Block] = [Heading(model_title(a), 1)]
     notes = " ".join(str(a.graph.meta.get("notes", "")).split())
@@ -156,6 +159,10 @@ def model_blocks(a: Analysis, stem: str, formats: tuple[str, ...], *,
               (("csv", "every layer, raw integers"), ("json", "the JSON contract, docs/json.md"),
                ("html", "this report as one self-contained page"), ("md", "this report in Markdown"))
               if ext in formats]
+    if graph:
+        others.insert(0, f"[{stem}-graph.html]({stem}-graph.html) (the interactive layer graph: "
+                         "blocks collapsible, coloured by MACs, parameters, memory or receptive "
+                         "field; `cnnstat view`)")
     if others:
         blocks.append(Para("Files: " + " · ".join(others) + "."))
 
@@ -191,13 +198,11 @@ def model_blocks(a: Analysis, stem: str, formats: tuple[str, ...], *,
                     f"it{whole}. Sizes, strides and paddings per Araujo, Norris & Sim (Distill "
                     "2019), over every branch."),
                Figure(f"{stem}-rf", f"{a.name}: {PLOTS[2][1]}")]
+    blocks += paper or []
     depth = table_depth(a)
     blocks += _table_section(a, "Receptive field per layer" if depth is None else
-                             "Receptive field per block", RF_COLUMNS, depth, level=3)
-    blocks += [Heading("Layers")]
-    blocks += _table_section(a, None, LAYER_COLUMNS, depth, level=3)
-    if extra:
-        blocks += extra
+                             "Receptive field per block", RF_COLUMNS, depth, level=2)
+    blocks += _table_section(a, "Layers", LAYER_COLUMNS, depth, level=2)
     return blocks
 
 
