@@ -15,6 +15,7 @@ from .app import app
 from . import static  # noqa: F401,E402
 from . import check  # noqa: F401,E402
 from . import report  # noqa: F401,E402
+from . import view  # noqa: F401,E402
 from . import paper  # noqa: F401,E402
 
 
