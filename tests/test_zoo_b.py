@@ -45,8 +45,8 @@ TORCHVISION = {
 }
 WEIGHTS = {name: tv for name, (tv, kwargs, _) in TORCHVISION.items() if not kwargs}
 
-MY_FILES = ["mobilenet_v2.yaml", "mobilenet_v3.yaml", "shufflenet_v2.yaml", "mnasnet.yaml",
-            "efficientnet.yaml", "efficientnet_v2.yaml"]
+MY_FILES = ["mobilenet_v2.yaml", "mobilenet_v3.yaml", "shufflenet_v1.yaml", "shufflenet_v2.yaml",
+            "mnasnet.yaml", "efficientnet.yaml", "efficientnet_v2.yaml", "unet.yaml", "yolo.yaml"]
 
 
 def analysis(name: str, size: int | None = None, **sets):
@@ -298,3 +298,155 @@ def test_mnasnet_hand_derived():
     assert a.record("stack1.0.depthwise.conv").output_shape == (1, 24, 56, 56)
     # the head is not scaled: 1280 channels
     assert a.record("head.conv").output_shape == (1, 1280, 7, 7)
+
+
+# -- models without torchvision: papers' figures ---------------------------------------------------------
+# Zhang et al. 2018, Table 1: complexity (MFLOPs = multiply-adds) of ShuffleNet 1x for g = 1, 2, 3, 4, 8
+SHUFFLENET_V1_TABLE1 = {1: 143, 2: 140, 3: 137, 4: 133, 8: 137}
+
+
+@pytest.mark.parametrize("groups", sorted(SHUFFLENET_V1_TABLE1))
+def test_shufflenet_v1_against_table1(groups):
+    """Table 1's complexities are this architecture's multiply-adds without the classifier,
+    rounded to millions (the notes give 142.50 / 140.04 / 136.50 / 133.25 / 136.83M)."""
+    name = "shufflenet_v1" if groups == 3 else f"shufflenet_v1_g{groups}"
+    a = analysis(name)
+    fc = a.record("fc")
+    # the classifier: (width of stage 4) x 1000 multiply-adds, e.g. 960 x 1000 for g = 3
+    assert fc.macs == a.record("stage4.3.relu").output_shape[1] * 1000
+    assert round((a.totals.macs - fc.macs) / 1e6) == SHUFFLENET_V1_TABLE1[groups]
+    assert a.output_shapes == [(1, 1000)]
+
+
+def test_shufflenet_v1_unit_hand_derived():
+    a = analysis("shufflenet_v1")                        # g = 3, 1x: widths 240, 480, 960
+    # stage 2 unit 0 (stride 2): 24 -> 240. The first 1x1 is not grouped (the paper's exception):
+    # 24 -> 60 (240 / 4), 1,440 weights; 3x3 depthwise 60 (540); 1x1 group conv g = 3 to
+    # 240 - 24 = 216 channels: 60/3 * 216 = 4,320 weights; shortcut 3x3 avg pool of the 24 input
+    # channels, concatenated: 24 + 216 = 240
+    assert a.record("stage2.0.gconv1").params == 24 * 60
+    assert a.record("stage2.0.dwconv").params == 60 * 9
+    assert a.record("stage2.0.gconv2").params == 60 // 3 * 216
+    assert a.record("stage2.0.concat").output_shape == (1, 240, 28, 28)
+    # stage 3 unit 1 (stride 1): 480 -> 120 grouped (480/3 * 120 = 19,200), 3x3 dw 120 (1,080),
+    # 120 -> 480 grouped (120/3 * 480 = 19,200); added to the input
+    assert a.record("stage3.1.gconv1").params == 480 // 3 * 120
+    assert a.record("stage3.1.gconv2").params == 120 // 3 * 480
+    assert a.record("stage3.1.add").output_shape == (1, 480, 14, 14)
+    assert a.record("stage3.1.shuffle").op == "channel_shuffle"
+    # g = 1 has no channel shuffle at all
+    assert not any(r.op == "channel_shuffle" for r in analysis("shufflenet_v1_g1").records)
+
+
+# megvii-model/ShuffleNet-Series README (g = 3): (MFLOPs, M params); the notes' cnnstat figures
+SHUFFLENET_V1_OFFICIAL = {
+    "shufflenet_v1_x0_5": ((38, 0.7), (37.6, 0.72)),
+    "shufflenet_v1": ((138, 1.9), (137.5, 1.87)),
+    "shufflenet_v1_x1_5": ((292, 3.4), (292.4, 3.44)),
+    "shufflenet_v1_x2_0": ((524, 5.4), (524.0, 5.45)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SHUFFLENET_V1_OFFICIAL))
+def test_shufflenet_v1_scales_against_official_code(name):
+    (mflops, mparams), (notes_mmacs, notes_mparams) = SHUFFLENET_V1_OFFICIAL[name]
+    a = analysis(name)
+    assert round(a.totals.macs / 1e6, 1) == notes_mmacs
+    assert round(a.totals.params / 1e6, 2) == notes_mparams
+    assert abs(a.totals.macs / 1e6 - mflops) < 1              # within rounding to 1M
+    assert abs(a.totals.params / 1e6 - mparams) < 0.06         # 0.1M rounding (+ 1,000 biases)
+
+
+def test_shufflenet_v1_scaled_widths():
+    # 0.5x, g = 8: stage widths make_divisible(192, 32) = 192 ...; the stem make_divisible(12, 8)
+    # = 16 (12 + 4 -> 16: a multiple of g, so 192 - 16 = 176 splits into 8 groups of 22)
+    a = analysis("shufflenet_v1", alpha=0.5, groups=8)
+    assert a.record("conv1").output_shape[1] == 16
+    assert a.record("stage2.0.gconv2").output_shape[1] == 192 - 16
+    # a group count Table 1 does not have is an error, not a guess
+    from cnnstat.errors import CnnstatError
+    with pytest.raises(CnnstatError):
+        analysis("shufflenet_v1", groups=5)
+
+
+def test_unet_paper_shapes():
+    """Figure 1: a 572 x 572 tile gives a 388 x 388 x 2 segmentation map; 23 convolutions."""
+    a = analysis("unet")
+    assert a.output_shapes == [(1, 2, 388, 388)]
+    convs = [r for r in a.records if r.op in ("conv2d", "conv_transpose2d")]
+    assert len(convs) == 23                 # 18 3x3 convs, 4 up-convs, the final 1x1
+    # contracting path: 572 - 2 - 2 = 568; the bottom: 28 x 28 x 1024
+    assert a.record("enc1.relu2").output_shape == (1, 64, 568, 568)
+    assert a.record("enc5.relu2").output_shape == (1, 1024, 28, 28)
+    # the first up-convolution: 28 -> 56, 1024 -> 512; its skip, 64 x 64 x 512, is cropped to 56
+    assert a.record("dec4.upconv").output_shape == (1, 512, 56, 56)
+    assert a.record("dec4.concat").output_shape == (1, 1024, 56, 56)
+    # up-conv parameters: 2 x 2 x 1024 x 512 + 512 = 2,097,664
+    assert a.record("dec4.upconv").params == 2 * 2 * 1024 * 512 + 512
+    # the notes: 31,030,658 parameters, 150.4G multiply-adds
+    assert a.totals.params == 31_030_658
+    assert round(a.totals.macs / 1e8) / 10 == 150.4
+
+
+def test_unet_padded_keeps_the_size():
+    assert analysis("unet-padded").output_shapes == [(1, 2, 512, 512)]
+    assert analysis("unet-padded", 256).output_shapes == [(1, 2, 256, 256)]
+    # same parameters as the paper's U-Net: padding adds none
+    assert analysis("unet-padded").totals.params == analysis("unet").totals.params
+
+
+def test_yolov1_paper_shapes():
+    """Figure 3: 448 x 448 x 3 in, 24 convolutional and 2 fully connected layers, 7 x 7 x 30 out
+    (S x S x (B * 5 + C) with S = 7, B = 2, C = 20), written channels first."""
+    a = analysis("yolov1")
+    assert a.output_shapes == [(1, 2 * 5 + 20, 7, 7)]
+    assert sum(r.op == "conv2d" for r in a.records) == 24
+    assert sum(r.op == "linear" for r in a.records) == 2
+    # after the convolutions: 448 / 64 = 7 -> 7 x 7 x 1024; fc1: 50,176 x 4,096 + 4,096
+    assert a.record("group6.1.leaky").output_shape == (1, 1024, 7, 7)
+    assert a.record("fc1").params == 7 * 7 * 1024 * 4096 + 4096
+    assert a.record("fc2").params == 4096 * 1470 + 1470
+    # the notes: 271.7M parameters (205.5M in fc1), 20.3G multiply-adds
+    assert round(a.totals.params / 1e5) / 10 == 271.7
+    assert round(a.record("fc1").params / 1e5) / 10 == 205.5
+    assert round(a.totals.macs / 1e8) / 10 == 20.3
+    # the first layer: 7x7x3 -> 64, stride 2, padding 3: 224 x 224; 64*147 + 64 = 9,472
+    first = a.record("group1.0.conv")
+    assert (first.output_shape, first.params) == ((1, 64, 224, 224), 9472)
+
+
+# -- every model through torch, built from cnnstat's own definition ----------------------------------------
+# (zoo name, input size for the CPU run): small inputs keep it fast; sizes the models accept
+OWN_BUILDS = [("shufflenet_v1", 96), ("shufflenet_v1_g8", 64), ("shufflenet_v1_x1_5", 64),
+              ("unet", 220), ("unet-padded", 96), ("yolov1", 128), ("shufflenet_v2_x1_0", 96),
+              ("mobilenet_v2", 64), ("mobilenet_v3_small", 64), ("mnasnet0_5", 64),
+              ("efficientnet_b0", 64), ("efficientnet_v2_s", 64)]
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("name,size", OWN_BUILDS)
+def test_own_definition_runs_in_torch(name, size):
+    """The module built from the definition runs; its hooks count what cnnstat counts."""
+    from cnnstat.torch_bridge.build import build_module
+    from cnnstat.torch_bridge.reference import torch_counts
+    graph = load_graph(name, input_shape=(None, size, size))
+    a = analyze_graph(graph)
+    counts = torch_counts(build_module(graph), graph.input_shape)
+    assert counts.output_shapes == a.output_shapes
+    assert (counts.params, counts.buffers, counts.macs) == (a.totals.params, a.totals.buffers,
+                                                            a.totals.macs)
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("name", ["shufflenet_v1", "shufflenet_v1_g2", "shufflenet_v1_g4",
+                                  "shufflenet_v1_x0_5", "shufflenet_v1_x2_0", "unet",
+                                  "unet-padded", "yolov1"])
+def test_own_definition_at_default_input_on_meta(name):
+    """The models without torchvision at their default input, built on torch's meta device."""
+    from cnnstat.torch_bridge.build import build_module
+    from cnnstat.torch_bridge.reference import torch_counts
+    graph = load_graph(name)
+    a = analyze_graph(graph)
+    counts = torch_counts(build_module(graph, device="meta"), graph.input_shape, device="meta")
+    assert counts.output_shapes == a.output_shapes
+    assert (counts.params, counts.macs) == (a.totals.params, a.totals.macs)
