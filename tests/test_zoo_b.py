@@ -450,3 +450,36 @@ def test_own_definition_at_default_input_on_meta(name):
     counts = torch_counts(build_module(graph, device="meta"), graph.input_shape, device="meta")
     assert counts.output_shapes == a.output_shapes
     assert (counts.params, counts.macs) == (a.totals.params, a.totals.macs)
+
+
+# -- on demand (-m slow): real CPU forward passes at full resolution -------------------------------------
+@pytest.mark.slow
+@pytest.mark.torch
+@pytest.mark.parametrize("name", sorted(TORCHVISION))
+def test_torchvision_full_resolution_on_cpu(name):
+    """The meta-device comparison above, repeated with real arithmetic (the big EfficientNets take
+    tens of seconds each)."""
+    import torch
+    import torchvision
+    from cnnstat.torch_bridge.reference import torch_counts
+    builder, kwargs, _ = TORCHVISION[name]
+    torch.manual_seed(0)
+    model = torchvision.models.get_model(builder, weights=None, **kwargs)
+    a = analysis(name)
+    counts = torch_counts(model, a.input_shape)
+    assert (counts.params, counts.buffers, counts.macs) == (a.totals.params, a.totals.buffers,
+                                                            a.totals.macs)
+    assert counts.output_shapes == a.output_shapes
+
+
+@pytest.mark.slow
+@pytest.mark.torch
+@pytest.mark.parametrize("name", ["unet", "unet-padded", "yolov1", "shufflenet_v1_x2_0"])
+def test_own_definition_full_resolution_on_cpu(name):
+    from cnnstat.torch_bridge.build import build_module
+    from cnnstat.torch_bridge.reference import torch_counts
+    graph = load_graph(name)
+    a = analyze_graph(graph)
+    counts = torch_counts(build_module(graph), graph.input_shape)
+    assert counts.output_shapes == a.output_shapes
+    assert (counts.params, counts.macs) == (a.totals.params, a.totals.macs)
