@@ -42,6 +42,7 @@ class LayerRecord:
     attrs: Mapping[str, Any]
     file: str | None = None
     line: int | None = None
+    shares: str | None = None     # weights reused from this layer (counted there)
 
     @property
     def flops(self) -> int:
@@ -50,7 +51,8 @@ class LayerRecord:
     @property
     def description(self) -> str:
         """The layer as PyTorch prints the equivalent module."""
-        return REGISTRY[self.op].describe(self.attrs, self.input_shapes)
+        text = REGISTRY[self.op].describe(self.attrs, self.input_shapes)
+        return f"{text} (weights shared with {self.shares})" if self.shares else text
 
     @property
     def group(self) -> tuple[str, ...]:
@@ -221,10 +223,12 @@ def _evaluate(node: Node, shapes: dict[str, Shape], rfs: dict[str, RF], conventi
                          f"{' and '.join(str(list(s)) for s in in_shapes)}: {exc}",
                          file=node.file, line=node.line, layer=node.name) from None
     rf = receptive.propagate([rfs[src] for src in node.inputs], ev.rf, input_hw)
+    if node.shares:  # the weights are counted once, at the layer that owns them
+        ev.params = ev.trainable = ev.buffers = 0
     return LayerRecord(
         index=index, name=node.name, op=node.op, inputs=node.inputs, input_shapes=in_shapes,
         output_shape=ev.shape, params=ev.params, trainable_params=ev.trainable or 0,
         buffers=ev.buffers, connections=ev.connections, macs_by_kind=ev.macs,
         macs=convention.macs(ev.macs), activations=numel(ev.shape), rf=rf, attrs=node.attrs,
-        file=node.file, line=node.line,
+        file=node.file, line=node.line, shares=node.shares,
     )

@@ -7,11 +7,15 @@ the torch builder) reads only this structure.
 Node names are dotted paths (``layer1.0.conv1``); the dots express the block nesting that
 ``--depth`` collapses. Graph inputs are nodes with ``op == "input"`` and an ``attrs["shape"]``
 of ``(C, H, W)`` (no batch dimension).
+
+A node whose ``shares`` names an earlier node reuses that node's weights (a module called twice,
+tied weights in an imported model): it does its work again, but its parameters and buffers are
+counted once, at the node it shares them with.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Iterator, Mapping
 
 from .errors import DefinitionError
@@ -25,6 +29,7 @@ class Node:
     attrs: Mapping[str, Any] = field(default_factory=dict)
     file: str | None = None
     line: int | None = None
+    shares: str | None = None   # the node whose weights this one reuses (counted there, once)
 
     @property
     def group(self) -> tuple[str, ...]:
@@ -47,6 +52,12 @@ class Graph:
                                       file=node.file, line=node.line, layer=node.name)
             self._nodes[node.name] = node
         self._order = _topological_order(self._nodes)
+        for node in self._nodes.values():
+            owner = self._nodes.get(node.shares) if node.shares else None
+            if node.shares and (owner is None or owner.op != node.op or owner.shares):
+                raise DefinitionError(f"layer '{node.name}' shares the weights of '{node.shares}', "
+                                      "which is not a layer of the same operator",
+                                      file=node.file, line=node.line, layer=node.name)
         consumed = {src for n in self._nodes.values() for src in n.inputs}
         if outputs is None:
             outputs = [n for n in self._order if n not in consumed and self._nodes[n].op != "input"]
@@ -89,7 +100,7 @@ class Graph:
     def with_input_shape(self, shape: tuple[int, ...], input_name: str | None = None) -> "Graph":
         """A copy of the graph whose (first, or named) input has another shape."""
         target = input_name or self.inputs[0]
-        nodes = [Node(n.name, n.op, n.inputs, {**n.attrs, "shape": tuple(shape)}, n.file, n.line)
+        nodes = [replace(n, attrs={**n.attrs, "shape": tuple(shape)})
                  if n.name == target else n for n in self]
         return Graph(nodes, self.outputs, name=self.name, meta=self.meta)
 

@@ -67,7 +67,7 @@ def _apply_axis(rf: AxisRF, t: Window | str, input_size: int) -> AxisRF:
     if t == WHOLE:
         return AxisRF(input_size, 1, 0, rf.exact, True)
     assert isinstance(t, Window)
-    if t.kernel == 1 and t.stride == 1 and t.padding == 0:
+    if t.kernel == 1 and t.stride == 1 and t.padding == 0 and (t.exact or not rf.exact):
         return rf
     return AxisRF(_norm(rf.size + (t.kernel - 1) * rf.stride), _norm(rf.stride * t.stride),
                   _norm(rf.padding + t.padding * rf.stride), rf.exact and t.exact)

@@ -227,6 +227,52 @@ def concat(draw):
 
 
 @st.composite
+def layernorm(draw):
+    shape = draw(st.one_of(feature_map(), st.tuples(batch, st.integers(1, 6), st.integers(1, 8))))
+    affine = draw(st.booleans())
+    # the batch is never normalized (cnnstat rejects it by design, torch would allow it)
+    return ({"dims": draw(st.integers(1, len(shape) - 1)), "affine": affine,
+             "bias": draw(st.booleans()), "eps": 1e-6}, [shape])
+
+
+@st.composite
+def layernorm2d(draw):
+    return {"affine": draw(st.booleans()), "bias": draw(st.booleans())}, [draw(feature_map())]
+
+
+@st.composite
+def scale(draw):
+    return {"bias": draw(st.booleans())}, [draw(any_tensor())]
+
+
+@st.composite
+def channel_linear(draw):
+    return {"out": draw(st.integers(1, 10)), "bias": draw(st.booleans())}, [draw(feature_map())]
+
+
+@st.composite
+def stochastic_depth(draw):
+    return ({"p": draw(st.sampled_from([0.0, 0.1, 0.5])),
+             "mode": draw(st.sampled_from(["row", "batch"]))}, [draw(any_tensor())])
+
+
+@st.composite
+def matmul(draw):
+    n, m, k, p = draw(batch), draw(small), draw(small), draw(small)
+    heads = draw(st.sampled_from([(), (1,), (3,)]))
+    inner = draw(st.sampled_from([k, k, k + 1]))        # a mismatch both must reject
+    return {}, [(n,) + heads + (m, k), (n,) + heads + (inner, p)]
+
+
+@st.composite
+def not_counted(draw):
+    shape = draw(any_tensor())
+    out = draw(st.lists(st.integers(1, 6), min_size=1, max_size=3))
+    return ({"what": "torch.roll", "shape": out, "params": draw(st.integers(0, 20)),
+             "buffers": draw(st.integers(0, 3))}, [shape] * draw(st.integers(1, 2)))
+
+
+@st.composite
 def channel_shuffle(draw):
     g = draw(st.integers(1, 4))
     return {"groups": g}, [draw(feature_map(st.sampled_from([g, 2 * g, 3 * g])))]
@@ -284,7 +330,10 @@ CASES = {
     "flatten": flatten(),
     "reshape": reshape(),
     "dropout": dropout(),
-    "add": merge(), "multiply": merge(),
+    "add": merge(), "multiply": merge(), "maximum": merge(),
+    "layernorm": layernorm(), "layernorm2d": layernorm2d(), "scale": scale(),
+    "stochastic_depth": stochastic_depth(), "matmul": matmul(), "not_counted": not_counted(),
+    "channel_linear": channel_linear(),
     "concat": concat(),
     "channel_shuffle": channel_shuffle(),
     "upsample": upsample(),

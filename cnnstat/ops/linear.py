@@ -6,8 +6,9 @@ Conventions:
   x in_features; connections (per sample) = out_units * (in_features + 1 with bias).
 - rbf (LeCun et al. 1998, eq. 7): y_i = sum_j (x_j - w_ij)^2 with fixed, hand-chosen prototypes w:
   out*in parameters that are not trainable; one multiply-add per (i, j) pair.
-- flatten, reshape, dropout (at inference) and identity move no data through weights: zero MACs of
-  every kind, stated, not guessed.
+- flatten, reshape, dropout and stochastic depth (at inference) and identity move no data through
+  weights: zero MACs of every kind, stated, not guessed.
+- matmul (two activations): output elements x inner size, kind "weight".
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from ..errors import ShapeError
-from .base import (BIAS, WEIGHT, WHOLE, ArgumentError, Eval, Op, Param, Shape, Transfer, any_int,
-                   boolean, fmt_shape, number, numel, positive_int, register)
+from .base import (BIAS, GLOBAL, WEIGHT, WHOLE, ArgumentError, Eval, Op, Param, Shape, Transfer,
+                   any_int, boolean, choice, fmt_shape, need_feature_map, number, numel,
+                   positive_int, register)
+from .merge import broadcast
 
 
 @register
@@ -152,3 +155,74 @@ class Identity(Op):
 
     def describe(self, a, inputs) -> str:
         return "Identity()"
+
+
+@register
+class ChannelLinear(Op):
+    """torch.nn.Linear applied to the channels at every position of a feature map: the
+    channels-last MLP of ConvNeXt (Liu et al. 2022) and Swin, written permute -> Linear ->
+    permute in PyTorch. Same numbers as a 1x1 conv2d: params out*C (+ out), weight MACs
+    N*H*W*out*C, connections H*W*out*(C + 1 with bias); pointwise in space."""
+
+    name = "channel_linear"
+    summary = "Linear over the channels at each position (channels-last MLP, ConvNeXt)"
+    params = (Param("out", positive_int, doc="output channels"), Param("bias", boolean, True))
+
+    def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
+        n, c, h, w = need_feature_map(self.name, inputs[0])
+        out, bias = a["out"], 1 if a["bias"] else 0
+        units = n * out * h * w
+        return Eval(shape=(n, out, h, w), params=out * c + bias * out,
+                    connections=out * h * w * (c + bias),
+                    macs={WEIGHT: units * c, BIAS: units * bias})
+
+    def describe(self, a, inputs) -> str:
+        return (f"Linear(in_features={inputs[0][1]}, out_features={a['out']}, bias={a['bias']}) "
+                "on channels")
+
+
+@register
+class StochasticDepth(Op):
+    """Stochastic depth (Huang et al. 2016), torchvision.ops.StochasticDepth: drops the whole
+    residual branch ('row': per sample, 'batch': for the batch) with probability p in training;
+    the identity at inference, so zero work of every kind."""
+
+    name = "stochastic_depth"
+    summary = "stochastic depth on a residual branch (identity at inference)"
+    params = (Param("p", probability, 0.0), Param("mode", choice("row", "batch"), "row"))
+
+    def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
+        return Eval(shape=inputs[0])
+
+    def describe(self, a, inputs) -> str:
+        return f"StochasticDepth(p={a['p']}, mode={a['mode']})"
+
+
+@register
+class MatMul(Op):
+    """torch.matmul of two activations (e.g. attention's Q K^T), batched and broadcast like torch:
+    (..., M, K) @ (..., K, N) -> (..., M, N). Weight MACs: elements of the output x K (the
+    convention of fvcore and FlopCounterMode for mm/bmm). No parameters: a product with a weight
+    matrix is a linear layer. Every output mixes whole rows and columns of its inputs, so the
+    receptive field is the whole input."""
+
+    name = "matmul"
+    arity = None            # its inputs are layers, written like a merge's: matmul(q, k)
+    min_inputs = 2
+    summary = "matrix product of two activations (batched, broadcasting)"
+
+    def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
+        if len(inputs) != 2:
+            raise ShapeError(f"matmul takes two inputs, got {len(inputs)}")
+        x, y = inputs
+        if len(x) < 2 or len(y) < 2:
+            raise ShapeError("matmul needs two tensors of rank 2 or more")
+        if x[-1] != y[-2]:
+            raise ShapeError(f"matmul: {fmt_shape(x)} @ {fmt_shape(y)}: inner sizes {x[-1]} and "
+                             f"{y[-2]} differ")
+        batch = broadcast("matmul", [x[:-2], y[:-2]]) if len(x) > 2 or len(y) > 2 else ()
+        out = tuple(batch) + (x[-2], y[-1])
+        return Eval(shape=out, macs={WEIGHT: numel(out) * x[-1]}, rf=(GLOBAL, GLOBAL))
+
+    def describe(self, a, inputs) -> str:
+        return "MatMul()"

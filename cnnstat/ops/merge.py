@@ -1,6 +1,6 @@
 """Merges of several tensors: add, multiply (with PyTorch broadcasting) and concat.
 
-Conventions: add and multiply cost (inputs - 1) operations per output element (kind
+Conventions: add, multiply and maximum cost (inputs - 1) operations per output element (kind
 "elementwise", not counted by default); concat moves data and costs zero operations of every kind.
 Squeeze-and-excitation's rescaling is ``multiply`` of an N x C x H x W map by an N x C x 1 x 1
 gate (broadcast). ``concat(..., crop='center')`` is U-Net's crop-and-concatenate (Ronneberger et
@@ -56,6 +56,16 @@ class Multiply(_Elementwise):
     name = "multiply"
     torch_name = "Mul"
     summary = "element-wise product with broadcasting (squeeze-and-excitation)"
+
+
+@register
+class Maximum(_Elementwise):
+    """Element-wise maximum (Caffe's Eltwise MAX, ONNX Max, torch.maximum): (inputs - 1)
+    comparisons per output element, kind "elementwise" like add."""
+
+    name = "maximum"
+    torch_name = "Maximum"
+    summary = "element-wise maximum of two or more tensors (Caffe Eltwise MAX, ONNX Max)"
 
 
 @register

@@ -7,6 +7,8 @@ Conventions:
   and one bias link per output unit when affine.
 - LRN (Krizhevsky et al. 2012, §3.3): no parameters; ``size`` multiply-adds per element for the
   sum of squares over neighbouring channels (kind "norm").
+- LayerNorm, LayerNorm2d and Scale: one multiply-add per element (kind "norm"); parameters as
+  stated in each rule.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from __future__ import annotations
 from typing import Sequence
 
 from ..errors import ShapeError
-from .base import (NORM, Eval, Op, Param, Shape, boolean, fmt_shape, need_feature_map, number,
-                   numel, positive_int, register)
+from .base import (GLOBAL, IDENTITY, NORM, WHOLE, Eval, Op, Param, Shape, Transfer, boolean,
+                   fmt_shape, need_feature_map, number, numel, positive_int, register)
 
 
 def _g(x: float) -> str:
@@ -99,3 +101,91 @@ class LocalResponseNorm(Op):
     def describe(self, a, inputs) -> str:
         return (f"LocalResponseNorm({a['size']}, alpha={_g(a['alpha'])}, beta={_g(a['beta'])}, "
                 f"k={_g(a['k'])})")
+
+
+@register
+class LayerNorm(Op):
+    """torch.nn.LayerNorm over the last ``dims`` dimensions (Ba, Kiros & Hinton 2016): per sample,
+    normalize over those dimensions, then (``affine``) multiply by a learned weight and add a
+    learned bias of that shape: params = prod(normalized shape) * (1 + bias) when affine. Work:
+    one multiply-add per element (kind "norm"). Receptive field: on a feature map (N, C, H, W)
+    normalizing the last dimension mixes a whole row (W), two dims mix H too; on other tensors
+    every output sees everything (as for linear)."""
+
+    name = "layernorm"
+    summary = "layer normalization over the last dims (torch.nn.LayerNorm)"
+    params = (
+        Param("dims", positive_int, 1, "how many trailing dimensions are normalized"),
+        Param("eps", number, 1e-5),
+        Param("affine", boolean, True, "learned weight (elementwise_affine)"),
+        Param("bias", boolean, True, "learned bias (with affine)"),
+    )
+
+    def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
+        shape = inputs[0]
+        if a["dims"] >= len(shape):
+            raise ShapeError(f"layernorm: cannot normalize the last {a['dims']} dimensions of "
+                             f"{fmt_shape(shape)} (the batch is not normalized)")
+        normalized = numel(shape[len(shape) - a["dims"]:])
+        per = (1 + (1 if a["bias"] else 0)) if a["affine"] else 0
+        if len(shape) == 4:
+            rf = Transfer(WHOLE if a["dims"] >= 2 else IDENTITY, WHOLE)
+        else:
+            rf = GLOBAL
+        return Eval(shape=shape, params=normalized * per, connections=numel(shape[1:]) * per,
+                    macs={NORM: numel(shape)}, rf=rf)
+
+    def describe(self, a, inputs) -> str:
+        dims = tuple(inputs[0][len(inputs[0]) - a["dims"]:])
+        bias = "" if a["bias"] or not a["affine"] else ", bias=False"
+        return f"LayerNorm({dims}, eps={_g(a['eps'])}, elementwise_affine={a['affine']}{bias})"
+
+
+@register
+class LayerNorm2d(Op):
+    """Layer normalization over the channels of a feature map, at every position: torchvision's
+    LayerNorm2d (ConvNeXt, Liu et al. 2022), i.e. LayerNorm over C of the N x H x W x C tensor.
+    params = 2C when affine (C without bias); one multiply-add per element (kind "norm");
+    pointwise in space, so receptive fields pass unchanged."""
+
+    name = "layernorm2d"
+    summary = "layer normalization over the channels at each position (ConvNeXt's LayerNorm2d)"
+    params = (
+        Param("eps", number, 1e-5),
+        Param("affine", boolean, True),
+        Param("bias", boolean, True),
+    )
+
+    def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
+        n, c, h, w = need_feature_map(self.name, inputs[0])
+        per = (1 + (1 if a["bias"] else 0)) if a["affine"] else 0
+        return Eval(shape=inputs[0], params=c * per, connections=c * h * w * per,
+                    macs={NORM: numel(inputs[0])})
+
+    def describe(self, a, inputs) -> str:
+        bias = "" if a["bias"] or not a["affine"] else ", bias=False"
+        return (f"LayerNorm2d(({inputs[0][1]},), eps={_g(a['eps'])}, "
+                f"elementwise_affine={a['affine']}{bias})")
+
+
+@register
+class Scale(Op):
+    """A learned per-channel multiplier, plus a learned per-channel bias with ``bias``: Caffe's
+    Scale layer (axis 1, num_axes 1), the affine half of Caffe's BatchNorm + Scale pair, and
+    ConvNeXt's layer scale (Liu et al. 2022). params = C * (1 + bias); one multiply-add per
+    element (kind "norm", like the batch norm it completes); pointwise."""
+
+    name = "scale"
+    summary = "learned per-channel scale (and bias): Caffe Scale, ConvNeXt layer scale"
+    params = (Param("bias", boolean, False),)
+
+    def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
+        shape = inputs[0]
+        if len(shape) < 2:
+            raise ShapeError("scale needs channels (N x C ...)")
+        per = 1 + (1 if a["bias"] else 0)
+        return Eval(shape=shape, params=shape[1] * per, connections=numel(shape[1:]) * per,
+                    macs={NORM: numel(shape)})
+
+    def describe(self, a, inputs) -> str:
+        return f"Scale({inputs[0][1]}, bias={a['bias']})"

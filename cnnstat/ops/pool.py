@@ -3,7 +3,8 @@
 Conventions: pooling has no weights; its work (kind "pool", not counted by default) is one
 operation per window element per output element: N * C * H_out * W_out * k_h * k_w.
 Output sizes follow PyTorch, including ceil_mode's rule that the last window must start inside the
-input or the left padding (cnnstat.ops.base.window_out).
+input or the left padding (cnnstat.ops.base.window_out). ``rounding='caffe'`` follows Caffe's
+Pooling layer instead (caffe_pool_out), which always rounds up.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Sequence
 
-from ..errors import DefinitionError
+from ..errors import DefinitionError, ShapeError
 from .base import (POOL, ArgumentError, WEIGHT, WHOLE, Eval, Op, Param, Shape, Transfer, Window, boolean,
-                   ceil_div, need_feature_map, nonneg_pair, optional, positive_int,
-                   positive_pair, register, sliding_output)
+                   ceil_div, choice, fmt_shape, need_feature_map, nonneg_pair, optional,
+                   positive_int, positive_pair, register, sliding_output)
 
 
 def _int_or_pair(p) -> str:
@@ -30,10 +31,41 @@ def _stride(a) -> tuple[int, int]:
     return a["stride"] if a["stride"] is not None else a["kernel"]
 
 
+def caffe_pool_out(size: int, kernel: int, stride: int, pad: int, padded: bool) -> int:
+    """Output length of Caffe's Pooling layer (BVLC caffe, src/caffe/layers/pooling_layer.cpp,
+    PoolingLayer::Reshape), which rounds up where PyTorch rounds down by default:
+
+        out = ceil((size + 2*pad - kernel) / stride) + 1
+        if the layer is padded (pad_h or pad_w non-zero) and (out - 1) * stride >= size + pad,
+        out -= 1          ("ensure that the last pooling starts strictly inside the image")
+
+    This is PyTorch's ceil_mode=True except that Caffe drops an overhanging last window only when
+    the layer has padding: unpadded, with a kernel smaller than the stride, Caffe keeps one more
+    output than PyTorch (e.g. size 5, kernel 1, stride 2: Caffe ceil(4/2)+1 = 3, PyTorch 3 too;
+    size 6, kernel 1, stride 4: Caffe ceil(5/4)+1 = 3, PyTorch drops the window at 8 >= 6: 2).
+    """
+    out = -(-(size + 2 * pad - kernel) // stride) + 1
+    if padded and (out - 1) * stride >= size + pad:
+        out -= 1
+    return out
+
+
 class _WindowPool(Op):
     kind = ""
 
     def validate(self, a: dict) -> None:
+        if a.get("rounding") == "caffe":
+            # Caffe: CHECK_LT(pad_h_, kernel_h_); no dilation; it always rounds up by itself
+            if a["ceil_mode"]:
+                raise DefinitionError(f"{self.name}: rounding='caffe' already rounds up; "
+                                      "leave ceil_mode false")
+            if a.get("dilation", (1, 1)) != (1, 1):
+                raise DefinitionError(f"{self.name}: Caffe's pooling has no dilation")
+            for k, p in zip(a["kernel"], a["padding"]):
+                if p >= k:
+                    raise DefinitionError(f"{self.name}: padding {p} must be smaller than the "
+                                          f"kernel {k} (Caffe's rule)")
+            return
         # PyTorch: "pad should be smaller than or equal to half of kernel size" (kW / 2, integer
         # division, on the kernel itself, not the dilated one)
         for k, p in zip(a["kernel"], a["padding"]):
@@ -46,13 +78,35 @@ class _WindowPool(Op):
         kh, kw = a["kernel"]
         dil = a.get("dilation", (1, 1))
         stride = _stride(a)
-        ho, wo = sliding_output(self.name, inputs[0], a["kernel"], stride, _pool_pads(a), dil,
-                                a["ceil_mode"])
+        if a.get("rounding") == "caffe":
+            ho, wo = caffe_output(self.name, inputs[0], a["kernel"], stride, a["padding"])
+        else:
+            ho, wo = sliding_output(self.name, inputs[0], a["kernel"], stride, _pool_pads(a), dil,
+                                    a["ceil_mode"])
         return Eval(
             shape=(n, c, ho, wo),
             macs={POOL: n * c * ho * wo * kh * kw},
             rf=Transfer.window((dil[0] * (kh - 1) + 1, dil[1] * (kw - 1) + 1), stride, a["padding"]),
         )
+
+
+def caffe_output(op: str, shape: Shape, kernel, stride, padding) -> tuple[int, int]:
+    _, _, h, w = shape
+    padded = padding != (0, 0)
+    out = tuple(caffe_pool_out(size, k, s, p, padded)
+                for size, k, s, p in zip((h, w), kernel, stride, padding))
+    if min(out) <= 0:
+        raise ShapeError(f"{op}: the window {kernel[0]}x{kernel[1]} is larger than the padded "
+                         f"input {fmt_shape(shape)}: the input is too small for this layer")
+    return out
+
+
+_ROUNDING = Param("rounding", choice("torch", "caffe"), "torch",
+                  "'caffe': Caffe's Pooling output size (always rounds up)")
+
+
+def _rounding_note(a) -> str:
+    return " [Caffe rounding]" if a.get("rounding") == "caffe" else ""
 
 
 @register
@@ -65,12 +119,14 @@ class MaxPool2d(_WindowPool):
         Param("padding", nonneg_pair, 0),
         Param("dilation", positive_pair, 1),
         Param("ceil_mode", boolean, False),
+        _ROUNDING,
     )
 
     def describe(self, a, inputs) -> str:
+        ceil = a["ceil_mode"] or a["rounding"] == "caffe"
         return (f"MaxPool2d(kernel_size={_int_or_pair(a['kernel'])}, "
                 f"stride={_int_or_pair(_stride(a))}, padding={_int_or_pair(a['padding'])}, "
-                f"dilation={_int_or_pair(a['dilation'])}, ceil_mode={a['ceil_mode']})")
+                f"dilation={_int_or_pair(a['dilation'])}, ceil_mode={ceil})" + _rounding_note(a))
 
 
 @register
@@ -83,16 +139,17 @@ class AvgPool2d(_WindowPool):
         Param("padding", nonneg_pair, 0),
         Param("ceil_mode", boolean, False),
         Param("count_include_pad", boolean, True),
+        _ROUNDING,
     )
 
     def describe(self, a, inputs) -> str:
         s = (f"AvgPool2d(kernel_size={_int_or_pair(a['kernel'])}, "
              f"stride={_int_or_pair(_stride(a))}, padding={_int_or_pair(a['padding'])}")
-        if a["ceil_mode"]:
+        if a["ceil_mode"] or a["rounding"] == "caffe":
             s += ", ceil_mode=True"
         if not a["count_include_pad"]:
             s += ", count_include_pad=False"
-        return s + ")"
+        return s + ")" + _rounding_note(a)
 
 
 def adaptive_windows(size: int, out: int) -> tuple[int, int]:

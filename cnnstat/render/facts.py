@@ -41,5 +41,17 @@ def facts(a: Analysis, layout: str = "nchw") -> list[tuple[str, str]]:
             widest = max(local, key=lambda r: (r.rf.h.size * r.rf.w.size, -r.index))
             text += f"; largest local field {fmt.rf_size(widest.rf)} px ({widest.name})"
         out.append(("receptive field", text))
+    missing = not_counted(a)
+    if missing:
+        calls = ", ".join(dict.fromkeys(r.attrs["what"] for r in missing))
+        out.append(("not counted", f"{len(missing)} layer(s) without a cnnstat rule ({calls}): "
+                    "their work is missing from the MACs and FLOPs"))
+    for warning in meta.get("warnings", ()):
+        out.append(("warning", str(warning)))
     out.append(("convention", a.convention.describe()))
     return out
+
+
+def not_counted(a: Analysis) -> list:
+    """The layers whose work cnnstat cannot count (imported calls without a rule)."""
+    return [r for r in a.records if r.op == "not_counted"]

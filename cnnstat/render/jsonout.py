@@ -53,6 +53,8 @@ def layer_dict(row: Row, a: Analysis) -> dict[str, Any]:
         record = a.by_name.get(row.name)
         if record is not None:
             out["inputs"] = list(record.inputs)
+            if record.shares:
+                out["shares"] = record.shares
             out["attrs"] = {k: _attr(v) for k, v in record.attrs.items()}
             if record.line:
                 out["line"] = record.line
@@ -92,6 +94,9 @@ def analysis_to_dict(a: Analysis, depth: int | None = None) -> dict[str, Any]:
             "layers": t.layers,
         },
         "outputs": [{"name": o, "shape": list(s)} for o, s in zip(a.graph.outputs, a.output_shapes)],
+        "not_counted": [{"name": r.name, "what": r.attrs["what"]}
+                        for r in a.records if r.op == "not_counted"],
+        "warnings": [str(w) for w in a.graph.meta.get("warnings", ())],
         "layers": [layer_dict(r, a) for r in rows(a, depth)],
     }
 

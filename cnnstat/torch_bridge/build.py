@@ -91,6 +91,9 @@ def build_module(graph: Graph, *, seed: int = 0, device: str | torch.device = "c
         for node in graph:
             if node.op == "input":
                 continue
+            if node.shares:         # the same module (same weights) called again
+                modules[node.name] = modules[node.shares]
+                continue
             factory = MODULES.get(node.op)
             if factory is None:
                 raise CnnstatError(f"no torch module for operator '{node.op}'", file=node.file,

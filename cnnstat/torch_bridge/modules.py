@@ -86,13 +86,29 @@ def _stride(a):
 @module_for("maxpool2d")
 def _maxpool(a, shapes):
     return nn.MaxPool2d(a["kernel"], stride=_stride(a), padding=a["padding"],
-                        dilation=a["dilation"], ceil_mode=a["ceil_mode"])
+                        dilation=a["dilation"], ceil_mode=_ceil_mode(a, shapes))
+
+
+def _ceil_mode(a, shapes) -> bool:
+    """Caffe's rounding is PyTorch's ceil_mode, except where Caffe keeps a last window that starts
+    outside an unpadded input (kernel smaller than stride) or pads more than half the kernel."""
+    if a.get("rounding") != "caffe":
+        return a["ceil_mode"]
+    from ..ops.base import window_out
+    from ..ops.pool import caffe_pool_out
+    padded = a["padding"] != (0, 0)
+    for size, k, s, p in zip(shapes[0][2:], a["kernel"], _stride(a), a["padding"]):
+        if p > k // 2 or caffe_pool_out(size, k, s, p, padded) != window_out(size, k, s, p, p, 1, True):
+            raise ValueError("this Caffe pooling (kernel, stride, padding) has no PyTorch "
+                             "equivalent: Caffe keeps an output PyTorch's ceil_mode drops")
+    return True
 
 
 @module_for("avgpool2d")
 def _avgpool(a, shapes):
+    # Caffe's AVE divides by the window clipped to the padded input, as count_include_pad=True
     return nn.AvgPool2d(a["kernel"], stride=_stride(a), padding=a["padding"],
-                        ceil_mode=a["ceil_mode"], count_include_pad=a["count_include_pad"])
+                        ceil_mode=_ceil_mode(a, shapes), count_include_pad=a["count_include_pad"])
 
 
 @module_for("adaptive_avgpool2d")
@@ -402,3 +418,108 @@ def _mul(a, shapes):
 @module_for("concat")
 def _concat(a, shapes):
     return Concat(a["dim"], a["crop"])
+
+
+class Maximum(nn.Module):
+    def forward(self, *xs):
+        out = xs[0]
+        for x in xs[1:]:
+            out = torch.maximum(out, x)
+        return out
+
+
+@module_for("maximum")
+def _maximum(a, shapes):
+    return Maximum()
+
+
+# -- imported models: layer norms, scale, stochastic depth, matmul, calls without a rule -------------
+@module_for("layernorm")
+def _layernorm(a, shapes):
+    return nn.LayerNorm(shapes[0][len(shapes[0]) - a["dims"]:], eps=a["eps"],
+                        elementwise_affine=a["affine"], bias=a["bias"])
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """torchvision's ConvNeXt LayerNorm2d: LayerNorm over the channels at every position."""
+
+    def forward(self, x):
+        x = x.permute(0, 2, 3, 1)
+        x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)
+
+
+@module_for("layernorm2d")
+def _layernorm2d(a, shapes):
+    return LayerNorm2d(shapes[0][1], eps=a["eps"], elementwise_affine=a["affine"], bias=a["bias"])
+
+
+class Scale(nn.Module):
+    """Caffe's Scale layer (axis 1): a learned multiplier per channel, and a learned bias."""
+
+    def __init__(self, channels: int, bias: bool):
+        super().__init__()
+        self.weight = nn.Parameter(torch.rand(channels) + 0.5)
+        self.bias = nn.Parameter(torch.zeros(channels)) if bias else None
+
+    def forward(self, x):
+        view = (1, -1) + (1,) * (x.dim() - 2)
+        out = x * self.weight.view(view)
+        return out if self.bias is None else out + self.bias.view(view)
+
+
+@module_for("scale")
+def _scale(a, shapes):
+    return Scale(shapes[0][1], a["bias"])
+
+
+class ChannelLinear(nn.Linear):
+    """nn.Linear over the channels of an N x C x H x W map (permute, Linear, permute back)."""
+
+    def forward(self, x):
+        return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+@module_for("channel_linear")
+def _channel_linear(a, shapes):
+    return ChannelLinear(shapes[0][1], a["out"], bias=a["bias"])
+
+
+@module_for("stochastic_depth")
+def _stochastic_depth(a, shapes):
+    from torchvision.ops import StochasticDepth
+    return StochasticDepth(a["p"], a["mode"])
+
+
+class MatMul(nn.Module):
+    def forward(self, x, y):
+        return torch.matmul(x, y)
+
+
+@module_for("matmul")
+def _matmul(a, shapes):
+    return MatMul()
+
+
+class NotCounted(nn.Module):
+    """Stand-in for an imported call cnnstat has no rule for: it holds as many parameters and
+    buffers as the source model does for that call and returns zeros of its output shape, so a
+    graph that contains one still runs; what the real call computes is not reproduced."""
+
+    def __init__(self, what: str, shape, params: int, buffers: int):
+        super().__init__()
+        self.what, self.shape = what, tuple(shape)
+        self.weight = nn.Parameter(torch.zeros(params)) if params else None
+        if buffers:
+            self.register_buffer("state", torch.zeros(buffers))
+
+    def forward(self, *xs):
+        return xs[0].new_zeros((xs[0].shape[0],) + self.shape)
+
+    def extra_repr(self) -> str:
+        return f"{self.what!r}, output={self.shape}"
+
+
+@module_for("not_counted")
+def _not_counted(a, shapes):
+    return NotCounted(a["what"], a["shape"], a["params"], a["buffers"])
