@@ -189,11 +189,18 @@ def test_squeezenet_fire_module_and_shapes():
     assert not any(r.op == "linear" for r in a.records)
 
 
-def test_squeezenet_1_1_is_cheaper():
-    # "2.4x less computation than SqueezeNet 1.0, without sacrificing accuracy"
-    ratio = (analyze("squeezenet.yaml", "squeezenet1_0").totals.macs
-             / analyze("squeezenet.yaml", "squeezenet1_1").totals.macs)
-    assert round(ratio, 1) == 2.3 or round(ratio, 1) == 2.4, ratio
+def test_squeezenet_1_1_differs_only_in_conv1_and_pooling():
+    a = analyze("squeezenet.yaml", "squeezenet1_0")
+    b = analyze("squeezenet.yaml", "squeezenet1_1")
+    # conv1: 96 * 3*7*7 + 96 = 14,208 against 64 * 3*3*3 + 64 = 1,792; fire2's squeeze reads 96
+    # instead of 64 channels: 32 * 16 = 512 more weights. The fire modules are the same.
+    assert a.totals.params - b.totals.params == (14_208 - 1_792) + 512 == 12_928
+    # 224: conv1 3x3/2 -> (224 - 3) // 2 + 1 = 111; pool: ceil((111 - 3) / 2) + 1 = 55;
+    # pool after fire3: ceil(52 / 2) + 1 = 27; after fire5: ceil(24 / 2) + 1 = 13
+    assert b.record("trunk.maxpool1").output_shape == (1, 64, 55, 55)
+    assert b.record("trunk.maxpool5").output_shape == (1, 256, 13, 13)
+    # release notes of v1.1: "2.4x less computation"; conv + linear multiply-adds at 224: 2.35x
+    assert round(a.totals.macs / b.totals.macs, 2) == 2.35
 
 
 # ==============================================================================================
@@ -476,6 +483,7 @@ def se_reference(layers, groups, width_per_group, stride_in_1x1):
     """SE-ResNet / SE-ResNeXt as in the authors' released Caffe models and their PyTorch port
     (pretrainedmodels' senet.py: SEModule, SEResNetBottleneck, SEResNeXtBottleneck, layer0 with a
     ceil_mode max pool), written directly in torch."""
+    import torch
     import torch.nn.functional as F
     from torch import nn
 
@@ -512,8 +520,6 @@ def se_reference(layers, groups, width_per_group, stride_in_1x1):
             out = self.se_module(self.bn3(self.conv3(out)))
             short = x if self.downsample is None else self.downsample(x)
             return F.relu(out + short)
-
-    import torch
 
     class Net(nn.Module):
         def __init__(self):
