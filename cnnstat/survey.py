@@ -26,15 +26,28 @@ class SurveyRow:
 
 
 def stage_sizes(a: Analysis) -> tuple[tuple[int, int], ...]:
-    """Distinct consecutive spatial sizes of the layers that lead to the first output."""
-    main = a.graph.outputs[0]
-    wanted = {main}
-    for r in reversed(a.records):
-        if r.name in wanted:
-            wanted.update(r.inputs)
-    sizes: list[tuple[int, int]] = []
+    """Distinct consecutive spatial sizes along the main path to the first output.
+
+    The main path is traced back from the output: at a merge it follows an input of the merge's
+    own size (not a broadcast squeeze-and-excitation gate, not a U-Net skip cropped to fit) and,
+    among those, the deepest one (the residual branch, not its shortcut; U-Net's decoder)."""
+    by_name = a.by_name
+    depth: dict[str, int] = {}
     for r in a.records:
-        if r.name in wanted and len(r.output_shape) == 4:
+        depth[r.name] = 1 + max((depth.get(i, 0) for i in r.inputs), default=0)
+    path = []
+    name = a.graph.outputs[0]
+    while name in by_name:
+        record = by_name[name]
+        path.append(record)
+        inputs = [i for i in record.inputs if i in by_name]
+        if not inputs:
+            break
+        same = [i for i in inputs if by_name[i].output_shape[2:] == record.output_shape[2:]]
+        name = max(same or inputs, key=lambda i: depth[i])
+    sizes: list[tuple[int, int]] = []
+    for r in reversed(path):
+        if len(r.output_shape) == 4:
             hw = (r.output_shape[2], r.output_shape[3])
             if not sizes or sizes[-1] != hw:
                 sizes.append(hw)
