@@ -9,6 +9,7 @@ block of a stage ("[1×1, 64; 3×3, 64; 1×1, 256]") and the number of blocks st
 from __future__ import annotations
 
 from ..analyze import Analysis
+from ..errors import CnnstatError
 from ..render.numbers import grouped
 from .common import (analysis, data, explain, number_cell, scaled, size_hw, text_cell, total,
                      under)
@@ -122,7 +123,8 @@ def table1() -> PaperTable:
                           f"{grouped(v15[n].totals.macs)} − {grouped(paper[n].totals.macs)}")
         elif (paper[n].totals.params, paper[n].totals.macs) != (v15[n].totals.params,
                                                                 v15[n].totals.macs):
-            raise AssertionError(f"resnet{n}: the layouts differ beyond the stride position")
+            raise CnnstatError(f"resnet{n}: the paper and torchvision layouts differ beyond the "
+                               "position of the stride")
     explain(t, tv, f"{d['v15_note']} {d['basic_note']} {'. '.join(shifts)}.")
     return t
 

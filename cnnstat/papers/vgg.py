@@ -9,6 +9,7 @@ paper writes it, "conv<kernel>-<channels>", each LRN as "LRN", fully connected l
 from __future__ import annotations
 
 from ..analyze import Analysis
+from ..errors import CnnstatError
 from ..render.numbers import grouped, shape as fmt_shape
 from .common import (analysis, data, explain, number_cell, size_hw, text_cell, weight_count,
                      weight_layers, weights_arithmetic)
@@ -46,6 +47,11 @@ def computed_stages(a: Analysis) -> list[list[str]]:
     return stages
 
 
+def image(a: Analysis) -> str:
+    c, h, w = a.input_shape
+    return f"{h} × {w} {'RGB' if c == 3 else f'{c}-channel'} image"
+
+
 def table1() -> PaperTable:
     d = data(PAPER)["table1"]
     configs = list(d["models"])
@@ -55,18 +61,15 @@ def table1() -> PaperTable:
     analyses = {c: analysis(d["models"][c]) for c in configs}
     computed = {c: computed_stages(a) for c, a in analyses.items()}
 
-    def row(label: str, cells: dict, emphasis: bool = False) -> None:
-        t.rows.append(Row({"part": text_cell(label, label), **cells}, label=label,
+    def row(label: str, cells: dict, emphasis: bool = False, shown: str | None = None) -> None:
+        text = label if shown is None else shown
+        t.rows.append(Row({"part": text_cell(text, text), **cells}, label=label,
                           emphasis=emphasis))
 
-    row("weight layers", {c: text_cell(f"{d['weight_layers'][c]} weight layers",
-                                       f"{len(weight_layers(analyses[c].records))} weight layers")
-                          for c in configs}, emphasis=True)
-    for c in configs:
-        _, h, w = analyses[c].input_shape
-        if f"input ({h} × {w} RGB image)" != d["input"]:
-            raise AssertionError(f"{c}: input {h}x{w} is not the paper's")
-    row(d["input"], {})
+    depth = {c: f"{len(weight_layers(a.records))} weight layers" for c, a in analyses.items()}
+    row("weight layers", {c: text_cell(f"{d['weight_layers'][c]} weight layers", depth[c])
+                          for c in configs}, emphasis=True, shown="")
+    row("input", {c: text_cell(d["input"], image(analyses[c])) for c in configs})
     for s in range(len(d["stages"][configs[0]])):
         depth = max(max(len(d["stages"][c][s]) for c in configs),
                     max(len(computed[c][s]) if s < len(computed[c]) else 0 for c in configs))
@@ -100,7 +103,8 @@ def table2() -> PaperTable:
     for c, spec in d["columns"].items():
         counts = {m: analysis(m).totals.params for m in spec["models"]}
         if len(set(counts.values())) != 1:
-            raise AssertionError(f"Table 2 column {c}: models differ: {counts}")
+            raise CnnstatError(f"VGG Table 2, column {c}: the zoo models {', '.join(counts)} "
+                               "should have the same parameters but do not")
         t.models.extend(spec["models"])
         cells[c] = number_cell(spec["published"], next(iter(counts.values())), d["scale"])
     row = Row(cells, label="Number of parameters")
@@ -137,7 +141,7 @@ def vgg16_layers() -> PaperTable:
     t.rows.append(Row({"module": text_cell("total", "total"),
                        "params": number_cell(d["total"], total)}, label="total", emphasis=True))
     if total != a.totals.params:
-        raise AssertionError("vgg16: parameters outside Conv2d/Linear layers")
+        raise CnnstatError(f"{d['model']}: parameters outside its Conv2d/Linear layers")
     return t
 
 
