@@ -609,7 +609,8 @@
     active = 0;
     if (!found.length) results.appendChild(h('li', { class: 'none' }, 'no layer or block matches'));
     found.slice(0, 60).forEach((e, i) => {
-      const li = h('li', { 'data-key': e.key }, e.name);
+      const li = h('li', { 'data-key': e.key });
+      li.appendChild(h('span', { class: 'nm' }, e.name));
       li.appendChild(h('small', null, e.what));
       if (i === 0) li.classList.add('active');
       li.addEventListener('mousedown', ev => { ev.preventDefault(); choose(e.key); });
@@ -734,6 +735,7 @@
   // One drawing of the input grid over rows [y0, y1) × columns [x0, x1) in input pixel
   // coordinates (pixel i covers [i, i+1)): padding hatched, the image, the field of the unit
   // (blue) and of the next unit (dashed).
+  const GRID_MAX = 100;   // most input pixels across a drawing that still shows the pixel grid
   function gridDrawing(box, geo, [y0, y1], [x0, x1], onPick, view) {
     const { H, W, rh, rw, nh, nw } = geo;
     const span = Math.max(y1 - y0, x1 - x0);
@@ -750,7 +752,7 @@
       el('rect', { x: X(cx0), y: Y(cy0), width: (cx1 - cx0) * k, height: (cy1 - cy0) * k, fill: '#e9eef8',
                    class: 'rf-input' }, s);
     }
-    if (span <= 100) {         // the pixel grid
+    if (span <= GRID_MAX) {    // the pixel grid
       const grid = [];
       for (let i = Math.ceil(y0); i <= y1; i++) grid.push(`M${X(x0)},${Y(i)}H${X(x1)}`);
       for (let j = Math.ceil(x0); j <= x1; j++) grid.push(`M${X(j)},${Y(y0)}V${Y(y1)}`);
@@ -812,10 +814,13 @@
     // The whole input with the field; then, when the field is small, a close-up with the pixels.
     const lo = (a, b) => Math.min(a.lo, geo.hasNext ? b.lo : a.lo);
     const hi = (a, b) => Math.max(a.hi, geo.hasNext ? b.hi : a.hi);
-    gridDrawing(box, geo, [Math.min(0, lo(rh, nh)), Math.max(H, hi(rh, nh) + 1)],
-                [Math.min(0, lo(rw, nw)), Math.max(W, hi(rw, nw) + 1)], pickUnit, 'whole input');
+    const whole = [[Math.min(0, lo(rh, nh)), Math.max(H, hi(rh, nh) + 1)],
+                   [Math.min(0, lo(rw, nw)), Math.max(W, hi(rw, nw) + 1)]];
+    gridDrawing(box, geo, whole[0], whole[1], pickUnit, 'whole input');
+    const span = Math.max(whole[0][1] - whole[0][0], whole[1][1] - whole[1][0]);
     const fieldSpan = Math.max(hi(rh, nh) - lo(rh, nh) + 1, hi(rw, nw) - lo(rw, nw) + 1);
-    if (!(rh.whole || rw.whole) && fieldSpan * 4 <= Math.max(H, W)) {
+    // a close-up when the whole drawing is too coarse for pixels and the field is small in it
+    if (!(rh.whole || rw.whole) && span > GRID_MAX && fieldSpan * 4 <= span) {
       const m = Math.max(2, Math.ceil(fieldSpan * 0.35));
       gridDrawing(box, geo, [lo(rh, nh) - m, hi(rh, nh) + 1 + m], [lo(rw, nw) - m, hi(rw, nw) + 1 + m],
                   pickUnit, 'close-up');
@@ -862,11 +867,18 @@
   render();
   home();
   showPanel();
+  // For scripts and tests: entities are named as in cnnstat's tables (layers) or by block path.
+  const keyOf = name => {
+    const j = G.findIndex(g => g.path === name);
+    if (j >= 0) return 'g' + j;
+    const i = N.findIndex(n => n.name === name);
+    return i >= 0 ? 'n' + i : null;
+  };
   window.cnnstatView = {
-    data: DATA, state: S,
+    data: DATA, state: S, keyOf,
     visibleCount: () => S.view.items.size,
-    select: key => reveal(key),
-    expand: path => { const j = G.findIndex(g => g.path === path); if (j >= 0) toggleBlock(j, true); },
+    reveal: name => reveal(keyOf(name)),
+    center: name => centerOn(keyOf(name)),
     layoutMs: () => S.lastLayoutMs,
   };
 })();
