@@ -76,6 +76,14 @@ def test_golden_markdown(all_tables, name, regen_golden):
 def test_unknown_paper_is_a_usage_error():
     with pytest.raises(UsageError, match="did you mean googlenet"):
         papers.get("googlenett")
+    with pytest.raises(UsageError, match="no paper table for 'densenet121'"):
+        papers.get("densenet121")
+
+
+def test_a_zoo_name_finds_its_paper():
+    assert [papers.get(n).name for n in ("vgg16", "resnet50-paper", "mobilenet_v1_050",
+                                         "googlenet", "lenet5", "alexnet-paper")] == [
+        "vgg", "resnet", "mobilenet", "googlenet", "lenet5", "alexnet"]
 
 
 # --- hand-derived cells --------------------------------------------------------------------------
@@ -187,6 +195,8 @@ def test_cli_unknown_paper(capsys):
     assert main(["paper", "lenet"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: no paper table for 'lenet'") and len(err.splitlines()) == 1
+    assert main(["paper"]) == 0
+    assert capsys.readouterr().out.splitlines()[0].startswith("lenet5 ")
 
 
 def test_static_path_does_not_import_torch():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -11,9 +11,9 @@ from .app import Format, FormatOpt, OutOpt, app, console, emit
 
 @app.command("paper")
 def paper(
-    name: Annotated[str, typer.Argument(
-        help="The paper: lenet5, alexnet, vgg, googlenet, resnet or mobilenet.",
-        show_default=False)],
+    name: Annotated[Optional[str], typer.Argument(
+        help="The paper: lenet5, alexnet, vgg, googlenet, resnet or mobilenet. Without it, the "
+             "list of papers.", show_default=False)] = None,
     format: FormatOpt = Format.table,
     out: OutOpt = None,
 ) -> None:
@@ -21,6 +21,10 @@ def paper(
     difference, and a note wherever they differ and why."""
     from .. import papers
     from ..papers import render
+    if name is None:
+        lines = [f"{p.name:<10} {p.summary}" for p in papers.PAPERS.values()]
+        emit("\n".join(lines) + "\n", out)
+        return
     tables = papers.tables(name)
     key = papers.get(name).name
     heading = papers.citation(key)

@@ -28,18 +28,22 @@ class Paper:
     module: str        # the module under cnnstat.papers that lays out its tables
     data: str          # its data file (cnnstat/papers/<data>.yaml)
     summary: str
+    zoo_file: str      # the zoo file of its models: a zoo name also finds the paper (vgg16 → vgg)
 
 
 PAPERS: dict[str, Paper] = {p.name: p for p in (
-    Paper("lenet5", "lenet", "lenet", "LeNet-5: per-layer trainable parameters and connections"),
-    Paper("alexnet", "alexnet", "alexnet", "AlexNet: neurons per layer and total parameters"),
+    Paper("lenet5", "lenet", "lenet", "LeNet-5: per-layer trainable parameters and connections",
+          "lenet.yaml"),
+    Paper("alexnet", "alexnet", "alexnet", "AlexNet: neurons per layer and total parameters",
+          "alexnet.yaml"),
     Paper("vgg", "vgg", "vgg", "VGG: Table 1 (configurations A-E), Table 2 (parameters), "
-                               "VGG-16 layer by layer"),
-    Paper("googlenet", "googlenet", "googlenet", "GoogLeNet: Table 1, every column"),
+                               "VGG-16 layer by layer", "vgg.yaml"),
+    Paper("googlenet", "googlenet", "googlenet", "GoogLeNet: Table 1, every column",
+          "googlenet.yaml"),
     Paper("resnet", "resnet", "resnet", "ResNet: Table 1 (architectures, FLOPs), paper and "
-                                        "torchvision layouts"),
+                                        "torchvision layouts", "resnet.yaml"),
     Paper("mobilenet", "mobilenet", "mobilenet", "MobileNet V1: Tables 6 and 7 (width and "
-                                                 "resolution multipliers)"),
+                                                 "resolution multipliers)", "mobilenet_v1.yaml"),
 )}
 
 
@@ -48,7 +52,13 @@ def names() -> list[str]:
 
 
 def get(name: str) -> Paper:
+    """A paper by its name, or by the zoo name of one of its models (``resnet50`` → resnet)."""
     paper = PAPERS.get(name.lower().strip())
+    if paper is None:
+        from .. import zoo
+        entry = zoo.lookup(name.strip())
+        if entry is not None:
+            paper = next((p for p in PAPERS.values() if p.zoo_file == entry.path.name), None)
     if paper is None:
         close = difflib.get_close_matches(name.lower(), names(), n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""

@@ -111,8 +111,12 @@ def grid(table: PaperTable) -> tuple[list[str], list[list[str]], list[bool]]:
     return headers, rows, [c[3] for c in cols]
 
 
-def _has_numbers(t: PaperTable) -> bool:
+def has_numbers(t: PaperTable) -> bool:
+    """Whether the table compares any published number (then the legend applies)."""
     return any(isinstance(c.published, Published) for r in t.rows for c in r.cells.values())
+
+
+_has_numbers = has_numbers    # the name cnnstat.report.paper uses
 
 
 def _md(text: str) -> str:
@@ -136,7 +140,7 @@ def markdown(tables: Iterable[PaperTable], heading: str = "") -> str:
             shown = [f"**{c}**" if row.emphasis and c else c for c in cells]
             lines.append("| " + " | ".join(_md(c) for c in shown) + " |")
         lines.append("")
-        if _has_numbers(t):
+        if has_numbers(t):
             lines += [LEGEND, ""]
         if t.notes:
             lines += ["Notes:", ""]
@@ -234,7 +238,7 @@ def rich(tables: Iterable[PaperTable], heading: str = ""):
         if t.models:
             parts.append(Text(f"cnnstat models: {', '.join(dict.fromkeys(t.models))}. "
                               f"{convention_text()}.", style="dim"))
-        if _has_numbers(t):
+        if has_numbers(t):
             parts.append(Text(LEGEND, style="dim"))
         for i, note in enumerate(t.notes, 1):
             parts.append(Text(f"[{i}] {note}"))
