@@ -27,12 +27,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import UsageError
+from ..errors import CnnstatError, UsageError
 from ..ops.base import WEIGHT
 from .check import (BUFFERS, FLOP_COUNTER, FLOP_COUNTER_WEIGHT_OPS, FLOPS_PER_MAC_FLOP_COUNTER,
                     KIND_QUANTITY, OUTPUT_SHAPE, PARAMETERS, Comparison, Prepared, _convert,
-                    _packet_name, _shapes_of, prepare)
-from .structure import Layer, StructureDiff, diff_structures, extract
+                    _first_line, _packet_name, _shapes_of, prepare)
+from .structure import Layer, StructureDiff, diff_structures, extract, run_recorded
 
 TORCHVISION = "torchvision"
 # torchvision's models with auxiliary classifiers (``aux_logits``; run in training mode only)
@@ -123,19 +123,19 @@ def build_torchvision(name: str, *, device: str = "meta", seed: int = 0,
         return builder(**kwargs).eval()
 
 
-def _fcm_macs(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> tuple[int, list]:
-    """conv+linear MACs (FlopCounterMode FLOPs ÷ 2) and output shapes of one forward pass."""
+def _measure(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> tuple[list[Layer], int, list]:
+    """Layers, conv+linear MACs (FlopCounterMode FLOPs ÷ 2) and output shapes, in one forward
+    pass."""
     from torch.utils.flop_counter import FlopCounterMode
     mode = FlopCounterMode(display=False)
-    with torch.no_grad(), mode:
-        out = module(*inputs)
+    layers, out = run_recorded(module, inputs, inside=mode)
     if hasattr(out, "_asdict"):                       # GoogLeNetOutputs / InceptionOutputs
         out = tuple(v for v in out._asdict().values() if v is not None)
     elif isinstance(out, dict):
         out = tuple(out.values())
     flops = sum(n for op, n in mode.get_flop_counts().get("Global", {}).items()
                 if _packet_name(op) in FLOP_COUNTER_WEIGHT_OPS)
-    return _convert(flops, FLOPS_PER_MAC_FLOP_COUNTER), _shapes_of(out)
+    return layers, _convert(flops, FLOPS_PER_MAC_FLOP_COUNTER), _shapes_of(out)
 
 
 def against_torchvision(model: Any, name: str | None = None, *, input: Any = None,
@@ -161,7 +161,17 @@ def compare_with(p: Prepared, reference: nn.Module, reference_name: str,
     """Totals and structural diff of a prepared definition against any reference module."""
     notes = list(notes or [])
     t = p.analysis.totals
-    macs, shapes = _fcm_macs(reference, p.inputs)
+    shape = "×".join(str(d) for d in p.graph.input_shape)
+    try:
+        right, macs, shapes = _measure(reference, p.inputs)
+    except Exception as exc:  # e.g. a 1-channel definition against a 3-channel network
+        raise UsageError(f"{reference_name} cannot run on the input of {p.graph.name} ({shape}): "
+                         f"{type(exc).__name__}: {_first_line(exc)}") from None
+    try:
+        left = extract(p.module, p.inputs)
+    except Exception as exc:
+        raise CnnstatError(f"torch cannot run {p.graph.name} on {shape} (try cnnstat check "
+                           f"{p.graph.name}): {type(exc).__name__}: {_first_line(exc)}") from None
     params = {id(x): x for x in reference.parameters()}
     totals = [
         Comparison(PARAMETERS, reference_name, t.params, sum(x.numel() for x in params.values())),
@@ -172,8 +182,6 @@ def compare_with(p: Prepared, reference: nn.Module, reference_name: str,
         Comparison(OUTPUT_SHAPE, reference_name,
                    sorted(tuple(s) for s in p.analysis.output_shapes), sorted(shapes)),
     ]
-    left = extract(p.module, p.inputs)
-    right = extract(reference, p.inputs)
     diff = diff_structures(left, right, p.graph.name, reference_name)
     return AgainstReport(p.graph.name, reference_name, tuple(p.graph.input_shape), p.batch,
                          p.device, totals, diff, left, right, notes)

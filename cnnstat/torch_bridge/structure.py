@@ -59,7 +59,7 @@ FAMILY = {"conv": "conv", "conv_transpose": "conv", "linear": "linear",
 class Layer:
     """One comparable layer of a running module, in execution order."""
     index: int
-    name: str                      # the innermost module that ran it (plus the function if inline)
+    name: str                      # the innermost module that ran it; inline calls: module.function
     kind: str                      # conv, conv_transpose, linear, maxpool, ..., upsample, norm
     in_channels: int | None = None
     out_channels: int | None = None
@@ -269,6 +269,14 @@ class _Recorder(TorchFunctionMode):
 def extract(module: nn.Module, inputs: Sequence[torch.Tensor] | torch.Tensor) -> list[Layer]:
     """Run ``module`` once (no grad, its current mode) and return its comparable layers in
     execution order."""
+    return run_recorded(module, inputs)[0]
+
+
+def run_recorded(module: nn.Module, inputs: Sequence[torch.Tensor] | torch.Tensor,
+                 inside: Any = None) -> tuple[list[Layer], Any]:
+    """Like :func:`extract`, also returning the module's output; ``inside`` is an optional
+    context manager (e.g. a FlopCounterMode) active during the same forward pass."""
+    import contextlib
     if isinstance(inputs, torch.Tensor):
         inputs = (inputs,)
     stack: list[str] = []
@@ -290,19 +298,19 @@ def extract(module: nn.Module, inputs: Sequence[torch.Tensor] | torch.Tensor) ->
             handles.append(sub.register_forward_hook(leave))
     recorder = _Recorder(stack)
     try:
-        with torch.no_grad(), recorder:
-            module(*inputs)
+        with torch.no_grad(), inside or contextlib.nullcontext(), recorder:
+            out = module(*inputs)
     finally:
         for h in handles:
             h.remove()
-    return _layers(recorder.calls, leaves)
+    return _layers(recorder.calls, leaves), out
 
 
 def _layers(calls: Iterable[tuple[str, dict, Any, str]], leaves: set[str]) -> list[Layer]:
     layers: list[Layer] = []
     pending_pad: tuple[tuple[int, int], tuple[int, int]] | None = None
     for fname, a, out, owner in calls:
-        name = owner if owner in leaves or not owner else f"{owner}:{fname}"
+        name = owner if owner in leaves else f"{owner}.{fname}" if owner else fname
         if fname == "pad":
             pad = tuple(int(p) for p in a["pad"])
             if a.get("mode", "constant") == "constant" and not a.get("value") and len(pad) == 4:
@@ -348,6 +356,11 @@ def differences(a: Layer, b: Layer) -> list[tuple[str, Any, Any]]:
     return out
 
 
+def _key(layer: Layer) -> tuple:
+    """The compared attributes of a layer (equal keys: the same layer)."""
+    return (layer.family,) + tuple(getattr(layer, attr) for attr, _ in ATTRIBUTES)
+
+
 def _cost(a: Layer, b: Layer) -> float:
     if a.family != b.family:
         return 3 * GAP                     # never cheaper than leaving both out
@@ -376,6 +389,18 @@ class Step:
 def align(left: Sequence[Layer], right: Sequence[Layer]) -> list[Step]:
     """Global alignment of two layer lists (Needleman–Wunsch); ties prefer matching."""
     n, m = len(left), len(right)
+    lkeys = [_key(x) for x in left]
+    rkeys = [_key(x) for x in right]
+    if lkeys == rkeys:                                 # the same structure: nothing to align
+        return [Step(a, b) for a, b in zip(left, right)]
+    costs: dict[tuple, float] = {}                     # layers repeat: cost once per key pair
+
+    def cost_of(i: int, j: int) -> float:
+        pair = (lkeys[i], rkeys[j])
+        c = costs.get(pair)
+        if c is None:
+            c = costs[pair] = _cost(left[i], right[j])
+        return c
     inf = float("inf")
     cost = [[inf] * (m + 1) for _ in range(n + 1)]
     move = [[0] * (m + 1) for _ in range(n + 1)]     # 0 match, 1 left only, 2 right only
@@ -387,11 +412,13 @@ def align(left: Sequence[Layer], right: Sequence[Layer]) -> list[Step]:
                 continue
             best, how = inf, 0
             if i and j:
-                best = prev[j - 1] + _cost(left[i - 1], right[j - 1])
-            if i and prev[j] + GAP < best - 1e-12:
-                best, how = prev[j] + GAP, 1
+                best = prev[j - 1] + cost_of(i - 1, j - 1)
+            # on ties: match, then "right only" (traced back first, so it prints after the
+            # "left only" steps next to it)
             if j and row[j - 1] + GAP < best - 1e-12:
                 best, how = row[j - 1] + GAP, 2
+            if i and prev[j] + GAP < best - 1e-12:
+                best, how = prev[j] + GAP, 1
             row[j], move[i][j] = best, how
     steps: list[Step] = []
     i, j = n, m
