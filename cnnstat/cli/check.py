@@ -56,21 +56,27 @@ def check_command(
 
 
 def _show(report, fmt: Format, out, differences: bool, text, table) -> None:
+    """``text(report, differences)`` gives (headers, rows, paragraphs): the paragraphs go before
+    the table, except the last (the verdict), which ends the output."""
     if fmt is Format.json:
         import json
         emit(json.dumps(report.to_dict(), indent=2) + "\n", out)
     elif fmt is Format.csv:
         import csv
         import io
+        import re
         headers, rows, _ = text(report, differences)
+        rows = [[c.replace(",", "") if re.fullmatch(r"[\d,]+", c) else c for c in row]
+                for row in rows]                         # plain integers in CSV
         buf = io.StringIO()
         csv.writer(buf, lineterminator="\n").writerows([headers] + rows)
         emit(buf.getvalue(), out)
     elif fmt is Format.md or out:
-        headers, rows, tail = text(report, differences)
+        headers, rows, head = text(report, differences)
         lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
-        emit("\n".join(lines) + "\n\n" + "\n\n".join(tail) + "\n", out)
+        parts = head[:-1] + (["\n".join(lines)] if rows else []) + head[-1:]
+        emit("\n\n".join(parts) + "\n", out)
     else:
         table(report, differences)
 
@@ -117,11 +123,13 @@ def _check_row(layer) -> list[str]:
     shape = layer.get(OUTPUT_SHAPE, TORCH)
     shape_text = "-" if shape is None else _shape(shape.static) + (
         "" if shape.ok else f" {DIFFER} torch {_shape(shape.measured)}")
-    counts = [layer.get(q, TORCH) for q in (PARAMETERS, TRAINABLE, BUFFERS)]
-    params_text = _n(counts[0].static) if counts[0] else "-"
-    for c in counts:
+    params = layer.get(PARAMETERS, TORCH)
+    params_text = "-" if params is None else _n(params.static) + (
+        "" if params.ok else f" {DIFFER} torch {_n(params.measured)}")
+    for word, q in (("trainable", TRAINABLE), ("buffers", BUFFERS)):
+        c = layer.get(q, TORCH)
         if c is not None and not c.ok:
-            params_text += f" {DIFFER} {c.quantity} {_n(c.static)} ≠ torch {_n(c.measured)}"
+            params_text += f"; {word} {_n(c.static)} {DIFFER} torch {_n(c.measured)}"
     fv = layer.get(KIND_QUANTITY[WEIGHT], FVCORE)
     fcm = layer.get(KIND_QUANTITY[WEIGHT], FLOP_COUNTER)
     macs = fv or fcm
