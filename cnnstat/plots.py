@@ -520,3 +520,168 @@ def place_labels(ax, points: list[tuple[float, float]], texts: list[str], fontsi
             if r > 14 else None
         ax.annotate(texts[i], points[i], xytext=(dx, dy), textcoords="offset points", ha="left",
                     va="bottom", fontsize=fontsize, zorder=4, arrowprops=arrow)
+
+
+# -- timing (cnnstat bench, cnnstat roofline) ----------------------------------------------------
+BOUND_COLORS = {"compute": "#3b6fb6", "memory": "#c03d3e"}
+SERIES_COLORS = ["#3b6fb6", "#d1762f", "#2e8b57", "#c03d3e", "#7b52ab", "#8c6d31", "#1f9ea8",
+                 "#d45fa0", "#555555"]
+
+
+def bench_figure(rows: Sequence[Any], title: str = "Latency and throughput against batch size"):
+    """Two panels over the batch sizes of a cnnstat bench sweep, one line per configuration
+    (model, dtype, memory format, compile): median latency with its p10–p90 range as error bars,
+    the roofline prediction dashed where there is one; throughput (images/s = batch / median).
+    ``rows`` are cnnstat.timing.sweep.Row; rows that failed are listed under the plot."""
+    plt = _plt()
+    from matplotlib.ticker import NullLocator
+    fig = _new(plt, figsize=(12, 5.4))
+    ax_l, ax_t = fig.subplots(1, 2)
+    series: dict[str, list] = {}
+    for r in rows:
+        if r.ok:
+            series.setdefault(r.series, []).append(r)
+    latencies = [r.stats.median * 1e3 for rs in series.values() for r in rs]
+    latencies += [r.predicted_s * 1e3 for rs in series.values() for r in rs if r.predicted_s]
+    throughputs = [r.throughput for rs in series.values() for r in rs]
+    predicted_label = False
+    for i, (label, rs) in enumerate(series.items()):
+        rs = sorted(rs, key=lambda r: r.batch)
+        color = SERIES_COLORS[i % len(SERIES_COLORS)]
+        style = "-" if i < len(SERIES_COLORS) else "--"
+        xs = [r.batch for r in rs]
+        med = [r.stats.median * 1e3 for r in rs]
+        err = [[m - r.stats.p10 * 1e3 for m, r in zip(med, rs)],
+               [r.stats.p90 * 1e3 - m for m, r in zip(med, rs)]]
+        ax_l.errorbar(xs, med, yerr=err, fmt="o" + style, color=color, capsize=3, label=label)
+        pred = [(r.batch, r.predicted_s * 1e3) for r in rs if r.predicted_s]
+        if pred:
+            ax_l.plot([p[0] for p in pred], [p[1] for p in pred], ":", marker="s", mfc="white",
+                      color=color, lw=1.2, ms=5,
+                      label=None if predicted_label else "roofline prediction (dotted)")
+            predicted_label = True
+        ax_t.plot(xs, [r.throughput for r in rs], "o" + style, color=color, label=label)
+    batches = sorted({r.batch for rs in series.values() for r in rs})
+    for ax, values, ylabel in ((ax_l, latencies, "latency per batch (ms), median, p10–p90"),
+                               (ax_t, throughputs, "throughput (images/s)")):
+        if len(batches) > 1 and batches[-1] / batches[0] >= 8:
+            ax.set_xscale("log", base=2)
+        if batches:
+            ax.set_xticks(batches, [str(b) for b in batches])
+            ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xlabel("batch size")
+        ax.set_ylabel(ylabel)
+        if _wide_range(values, 30):
+            ax.set_yscale("log")
+            _plain_ticks(ax.yaxis)
+    ax_l.set_title("latency")
+    ax_t.set_title("throughput")
+    if series:
+        handles, labels = ax_l.get_legend_handles_labels()
+        order = sorted(range(len(labels)), key=lambda i: labels[i].startswith("roofline"))
+        ax_l.legend([handles[i] for i in order], [labels[i] for i in order], loc="upper left",
+                    fontsize=8)
+    failed = [r for r in rows if not r.ok]
+    if failed:
+        shown = "; ".join(f"{r.series} batch {r.batch}: {r.status}" for r in failed[:4])
+        more = f" (+{len(failed) - 4} more)" if len(failed) > 4 else ""
+        fig.text(0.01, 0.01, f"not measured: {shown}{more}", fontsize=8, color=LIVE_COLOR)
+    fig.suptitle(title, fontweight="bold")
+    fig.tight_layout(rect=(0, 0.03 if failed else 0, 1, 1))
+    return fig
+
+
+def roofline_figure(prediction: Any, measured_s: float | None = None, title: str | None = None):
+    """The roofline model of one network on one device (Williams, Waterman & Patterson 2009).
+    Left: attainable FLOP/s against arithmetic intensity (FLOP/byte), log–log: the bandwidth
+    diagonal and the peaks the layers use; each layer at its intensity and predicted rate, marker
+    area ∝ its predicted time, colour = operator family; the whole model's predicted point, and
+    its measured point when ``measured_s`` (seconds per batch) is given. Right: predicted time
+    of every layer in execution order, coloured by what bounds it. Marker area grows with the
+    layer's predicted time (the slowest layer largest). ``prediction`` is a
+    cnnstat.roofline.Prediction."""
+    plt = _plt()
+    profile = prediction.profile
+    layers = [p for p in prediction.layers if not p.cost.view]
+    fig = _new(plt, figsize=(13, 5.6))
+    ax_r, ax_t = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.15, 1]})
+    placed = [p for p in layers if p.cost.flops and p.cost.bytes and p.time_s > 0]
+    peaks = {}
+    for p in layers:
+        if p.matrix_unit in profile.matrix:
+            peaks[p.matrix_unit] = profile.matrix[p.matrix_unit]
+    if not peaks:
+        peaks[prediction.dtype] = profile.matrix.get(prediction.dtype, profile.vector)
+    top = max(list(peaks.values()) + [profile.vector])
+    scale, unit = _decimal_unit([top], "FLOP/s")
+    intensities = [p.cost.intensity for p in placed] or [profile.ridge]
+    lo = min(min(intensities), profile.vector / profile.bandwidth, min(peaks.values())
+             / profile.bandwidth) / 4
+    hi = max(max(intensities), top / profile.bandwidth) * 4
+    xs = [lo * (hi / lo) ** (i / 200) for i in range(201)]
+    ax_r.plot(xs, [x * profile.bandwidth / scale for x in xs], color="#444444", lw=1.2,
+              label=f"memory: {profile.bandwidth / 1e9:.4g} GB/s")
+    for i, (name, peak) in enumerate(sorted(peaks.items(), key=lambda kv: -kv[1])):
+        ridge = peak / profile.bandwidth
+        ax_r.plot([ridge, hi], [peak / scale] * 2, color="#444444", lw=1.6 - 0.4 * i,
+                  ls="-" if i == 0 else "--",
+                  label=f"{name} matrix peak: {peak / scale:.4g} {unit} (ridge {ridge:.3g} FLOP/B)")
+    if all(abs(profile.vector - v) > 1e-9 * v for v in peaks.values()):
+        ridge = profile.vector / profile.bandwidth
+        ax_r.plot([ridge, hi], [profile.vector / scale] * 2, color="#888888", lw=1.0, ls=":",
+                  label=f"vector peak (element-wise work): {profile.vector / scale:.4g} {unit}")
+    slowest = max((p.time_s for p in placed), default=0.0) or 1.0
+    for family in ("other", "linear", "conv"):
+        group = [p for p in placed if _op_family(p.cost.op) == family]
+        if not group:
+            continue
+        ax_r.scatter([p.cost.intensity for p in group],
+                     [p.attained_flops / scale for p in group],
+                     s=[10 + 240 * p.time_s / slowest for p in group], color=OP_COLORS[family],
+                     alpha=0.55, edgecolors="white", linewidths=0.5, zorder=3,
+                     label={"conv": "convolution layers", "linear": "linear layers",
+                            "other": "other layers (norm, activation, pool, merge …)"}[family])
+    if prediction.bytes and prediction.flops:
+        model_x = prediction.flops / prediction.bytes
+        ax_r.scatter([model_x], [prediction.flops / prediction.total_s / scale], marker="D", s=60,
+                     color="black", zorder=4, label="whole model, predicted (with overhead)")
+        if measured_s:
+            ax_r.scatter([model_x], [prediction.flops / measured_s / scale], marker="*", s=180,
+                         color="#e0a800", edgecolors="black", linewidths=0.6, zorder=5,
+                         label="whole model, measured")
+    ax_r.set_xscale("log")
+    ax_r.set_yscale("log")
+    _plain_ticks(ax_r.xaxis)
+    _plain_ticks(ax_r.yaxis)
+    ax_r.set_xlim(lo, hi)
+    floor = min([p.attained_flops / scale for p in placed] + [top / scale / 1e3])
+    ax_r.set_ylim(floor / 3, top / scale * 3)
+    ax_r.set_xlabel("arithmetic intensity (FLOP per byte moved, log scale)")
+    ax_r.set_ylabel(f"attainable performance ({unit}, log scale)")
+    ax_r.set_title(f"roofline: {profile.title}, {prediction.dtype}")
+    ax_r.legend(loc="upper left", fontsize=7.5)
+
+    times = [p.time_s * 1e6 for p in prediction.layers]
+    colors = [BOUND_COLORS.get(p.bound, "#bbbbbb") for p in prediction.layers]
+    ax_t.bar(range(len(times)), times, width=1.0 if len(times) > 60 else 0.8, color=colors)
+    ax_t.set_xlim(-0.6, len(times) - 0.4)
+    ax_t.set_xlabel(f"layers in execution order ({len(times)})")
+    ax_t.set_ylabel("predicted time (µs)")
+    ax_t.grid(axis="x", visible=False)
+    if _wide_range([t for t in times if t > 0], 1000):
+        ax_t.set_yscale("log")
+        _plain_ticks(ax_t.yaxis)
+    share = prediction.time_by_bound()
+    from matplotlib.patches import Patch
+    ax_t.legend(handles=[Patch(color=BOUND_COLORS["compute"],
+                               label=f"compute-bound: {share['compute'] * 1e3:.3g} ms"),
+                         Patch(color=BOUND_COLORS["memory"],
+                               label=f"memory-bound: {share['memory'] * 1e3:.3g} ms")],
+                loc="upper right", fontsize=8)
+    ax_t.set_title(f"Σ layers {prediction.layers_s * 1e3:.3g} ms + {prediction.launches} launches "
+                   f"× {profile.launch_overhead * 1e6:.3g} µs = {prediction.total_s * 1e3:.3g} ms",
+                   fontsize=10.5)
+    fig.suptitle(title or f"{prediction.model}, batch {prediction.batch}: roofline prediction",
+                 fontweight="bold")
+    fig.tight_layout()
+    return fig
