@@ -255,9 +255,21 @@ def test_efficientnet_compound_scaling():
     assert a.record("stage6.7.project.conv").output_shape[1] == 272
     # the head: 4 x make_divisible(320 * 1.4 = 448, 8) = 1792 channels on 380/32 -> 12 x 12
     assert a.record("head.conv").output_shape == (1, 1792, 12, 12)
-    # --set phi=4 on B0's definition is B4
-    b0_as_b4 = analysis("efficientnet_b0", phi=4)
+    # the coefficients alone make B4 out of B0's definition
+    b0_as_b4 = analysis("efficientnet_b0", width_mult=1.4, depth_mult=1.8, resolution=380)
     assert (b0_as_b4.totals.params, b0_as_b4.totals.macs) == (a.totals.params, a.totals.macs)
+
+
+def test_efficientnet_equation3():
+    """Equation 3 with phi = 1: width 1.1^1 = 1.1, depth 1.2^1 = 1.2, resolution
+    round(224 * 1.15) = round(257.6) = 258: B2's coefficients at 258 pixels instead of 260."""
+    a = analysis("efficientnet_b0", phi=1)
+    b2 = analysis("efficientnet_b2", 258)
+    assert a.graph.input_shape == (3, 258, 258)
+    assert (a.totals.params, a.totals.macs) == (b2.totals.params, b2.totals.macs)
+    # phi = 0 is B0 itself; phi = 2 is deeper and wider than phi = 1
+    assert analysis("efficientnet_b0", phi=0).totals.macs == analysis("efficientnet_b0").totals.macs
+    assert analysis("efficientnet_b0", phi=2).totals.params > a.totals.params
 
 
 def test_efficientnet_mbconv_hand_derived():
