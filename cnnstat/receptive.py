@@ -16,7 +16,8 @@ what every input sees: with equal strides, from the smallest start to the larges
 the largest receptive field over the paths when the paths are aligned (same centre (r-1)/2 - P);
 when they are not, the union is still reported and the tensor is marked misaligned, with the
 offsets. Layers that mix all positions (global pooling, fully connected layers) see the whole input.
-Upsampling gives fractional strides; such receptive fields are marked inexact.
+Upsampling gives fractional strides; such receptive fields are marked inexact: they are envelopes
+that hold every input unit a unit reads, possibly more.
 """
 
 from __future__ import annotations
@@ -97,7 +98,8 @@ def _union_axis(axes: Sequence[AxisRF], label: str) -> tuple[AxisRF, str]:
         return first, ""
     start = min(-a.padding for a in axes)
     end = max(a.size - 1 - a.padding for a in axes)
-    exact = all(a.exact for a in axes)
+    # paths with different strides: (r, S, P) describes unit 0 only, so it is not exact
+    exact = all(a.exact for a in axes) and len({a.stride for a in axes}) == 1
     strides = {a.stride for a in axes}
     note = ""
     if len(strides) > 1:

@@ -2,7 +2,9 @@
 
 Each file is a definition that once exposed a bug (most shrunk by hypothesis from
 tests/test_fuzz_graphs.py); its header comment says what the bug was and, with ``# batch: N``,
-the batch size to analyse it with (default 1). The oracle (tests/fuzz/oracle.py) decides from
+the batch size to analyse it with (default 1); ``# oracle: receptive`` files go through the
+receptive-field oracle of tests/test_receptive_oracle.py instead. The differential oracle
+(tests/fuzz/oracle.py) decides from
 cnnstat's own answer what to check: an accepted definition must agree with torch layer by layer,
 a rejected one must be rejected by torch too, with one line naming the layer.
 """
@@ -37,6 +39,10 @@ def test_there_are_regressions():
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
 def test_regression(path: Path):
     text = path.read_text(encoding="utf-8")
+    if header(text, "oracle", "differential") == "receptive":
+        from .test_receptive_oracle import check_network
+        check_network(text)       # receptive fields against gradients of a linearised copy
+        return
     expected = header(text, "expect", "")
     outcome = check_definition(text, int(header(text, "batch", "1")), fvcore=True)
     if expected:

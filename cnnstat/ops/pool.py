@@ -190,8 +190,12 @@ class _AdaptivePool(Op):
                 axes.append(WHOLE)
             elif size % o == 0:
                 axes.append(Window(size // o, size // o, 0))
-            else:  # windows of unequal length: stride size/o on average, longest window shown
-                axes.append(Window(longest, Fraction(size, o), 0, exact=False))
+            else:  # windows of unequal length [floor(i*r), ceil((i+1)*r)), r = size/o = p/q:
+                # they start at or after i*r - (q-1)/q and end at or before i*r + r - 1/q, an
+                # envelope of every window (inexact)
+                r = Fraction(size, o)
+                edge = 1 - Fraction(1, r.denominator)
+                axes.append(Window(r + 2 * edge, r, edge, exact=False))
         return Eval(shape=(n, c, oh, ow), macs={POOL: work}, rf=Transfer(axes[0], axes[1]))
 
     def describe(self, a, inputs) -> str:

@@ -4,7 +4,7 @@ Conventions:
 - upsample: output = floor(H * scale) (PyTorch), or the given size. Work (kind "resize", not
   counted by default) follows fvcore: 1 per output element for nearest, 4 for bilinear (and 16 for
   bicubic: its 4x4 taps). Receptive fields through upsampling have fractional strides (1/scale) and
-  are marked inexact.
+  are marked inexact (~): they are envelopes, the unit reads nothing outside them (_upsample_window).
 - zero_pad2d, channel_shuffle, slice and chunk move data only: zero operations of every kind.
 """
 
@@ -43,18 +43,40 @@ def _size(value: Any) -> tuple[int, int]:
     return (v, v)
 
 
-def _upsample_window(mode: str, size_in: int, size_out: int, align_corners: bool | None) -> Window:
-    ratio = Fraction(size_in, size_out)          # input units per output unit (stride)
-    exact = size_in == size_out
-    if mode in ("nearest", "nearest-exact"):
-        pad = 0 if mode == "nearest" else Fraction(1, 2) - ratio / 2
-        return Window(1, ratio, pad, exact)
-    taps = 2 if mode == "bilinear" else 4
+def _source_ratio(mode: str, size_in: int, size_out: int, align_corners: bool | None,
+                  scale: float | None) -> Fraction:
+    """Input units per output unit as PyTorch maps them (aten/src/ATen/native/UpSample.h):
+    (in - 1)/(out - 1) with align_corners; nearest copies when out = in and halves the index when
+    out = 2*in; otherwise 1/scale when a scale is given, else in/out."""
     if align_corners:
-        stride = Fraction(size_in - 1, size_out - 1) if size_out > 1 else Fraction(0)
-        return Window(taps, stride, (taps - 2) // 2, exact)
-    # source coordinate x = (v + 1/2) * ratio - 1/2; taps start at floor(x) - (taps - 2)/2
-    return Window(taps, ratio, Fraction(1, 2) - ratio / 2 + (taps - 2) // 2, exact)
+        return Fraction(size_in - 1, size_out - 1) if size_out > 1 else Fraction(0)
+    if mode == "nearest" and size_out in (size_in, 2 * size_in):
+        return Fraction(size_in, size_out)
+    if scale is not None:
+        return 1 / Fraction(scale).limit_denominator(1 << 16)
+    return Fraction(size_in, size_out)
+
+
+def _upsample_window(mode: str, size_in: int, size_out: int, align_corners: bool | None,
+                     scale: float | None = None) -> Window:
+    """The input units output unit v reads, as a window: an envelope, exact only for a copy.
+
+    With r = _source_ratio and the source coordinate x = v*r + c, nearest reads floor(x) (c = 0;
+    nearest-exact: c = r/2), bilinear the taps floor(x), floor(x) + 1 and bicubic floor(x) - 1 ..
+    floor(x) + 2 (c = r/2 - 1/2; 0 with align_corners). floor(x) lies in (x - 1, x], so the window
+    [x - 1, x] (nearest), [x - 1, x + 1] (bilinear) or [x - 2, x + 2] (bicubic) holds every tap
+    of every output unit (PyTorch computes x in floating point: a rounding below an integer moves
+    floor(x) down by one, still inside). Its size overstates a unit's field by up to one input
+    unit per side: the result is marked inexact."""
+    r = _source_ratio(mode, size_in, size_out, align_corners, scale)
+    if r == 1 or (mode == "nearest" and size_in == size_out):
+        return Window()                              # a copy (interpolation weights 1 and 0)
+    if mode in ("nearest", "nearest-exact"):
+        c = 0 if mode == "nearest" else r / 2
+        return Window(2, r, 1 - c, exact=False)
+    c = 0 if align_corners else r / 2 - Fraction(1, 2)
+    reach = 1 if mode == "bilinear" else 2           # taps on each side of floor(x)
+    return Window(2 * reach + 1, r, reach - c, exact=False)
 
 
 @register
@@ -84,11 +106,12 @@ class Upsample(Op):
         if ho <= 0 or wo <= 0:
             raise ShapeError(f"upsample would produce an empty output ({ho}x{wo})")
         mode = a["mode"]
+        scale = a["scale"] or (None, None)
         return Eval(
             shape=(n, c, ho, wo),
             macs={RESIZE: n * c * ho * wo * _RESIZE_COST[mode]},
-            rf=Transfer(_upsample_window(mode, h, ho, a["align_corners"]),
-                        _upsample_window(mode, w, wo, a["align_corners"])),
+            rf=Transfer(_upsample_window(mode, h, ho, a["align_corners"], scale[0]),
+                        _upsample_window(mode, w, wo, a["align_corners"], scale[1])),
         )
 
     def describe(self, a, inputs) -> str:

@@ -1,0 +1,455 @@
+"""Receptive fields checked by gradients, independently of cnnstat's arithmetic (issue 8).
+
+For a random network (chains, and branches merged by add, multiply or concat) cnnstat reports,
+per layer and axis, a size r, an effective stride S and an effective padding P: output unit u sees
+input coordinates [u*S - P, u*S - P + r - 1]. The oracle is a *linearised copy* of the network
+built by cnnstat's torch bridge: positive weights (uniform in [0.5, 1.5]), no biases, identity
+activations and normalizations, max pooling replaced by the sum over the same windows, products
+by sums, and every other operator kept (they are linear with non-negative weights). On an all-ones input every
+activation is positive, so nothing cancels: the gradient of one output unit (summed over channels)
+with respect to the input is non-zero exactly on the input pixels that unit depends on.
+
+Checks, for every layer of every network, at a unit in the centre and at both corners:
+
+1. **Soundness on the real input.** The support lies inside the reported interval clipped to
+   the input, for exact and inexact fields alike: an inexact field (upsampling, transposed
+   convolution with stride > 1, adaptive pooling with unequal windows: fractional strides) is an
+   envelope, possibly larger than what any unit reads, never smaller.
+2. **Tightness in padded coordinates.** Zero padding hides what a unit would read outside the
+   input, and a layer may drop the last input rows; so the exact claim is checked on a *canvas*:
+   the same network on the input enlarged by a margin M (a multiple of every stride product) on
+   each side. Unit u then corresponds to canvas unit u + M/S (measured from the two output
+   sizes, not taken from cnnstat), everything it reads is real input, and for an exact field the
+   support's first and last pixels are exactly u*S - P and u*S - P + r - 1. Only
+   translation-equivariant networks are drawn on a canvas (no adaptive or global pooling,
+   resizing, centre crops or size-relative slices).
+3. **No holes.** When no layer can skip input pixels (dilation 1, every window at least as
+   large as its stride, no strided slicing, no merges) the support is the whole interval. With
+   dilation or strides larger than kernels the field has holes; then only its ends are claimed.
+4. **The left border.** For such hole-free chains without crops on the real input, the first
+   pixel a unit sees is max(0, u*S - P): the padding arithmetic at the border.
+
+Documented limits: a convolution with reflect, replicate or circular padding reads real pixels
+through its padding, so at the border its field is not the clipped interval (cnnstat reports the
+field of the padded coordinates; the canvas check covers those networks). Merges of paths with
+different strides have no single (r, S, P); cnnstat reports the union at unit 0 and marks it
+inexact; only unit 0 is checked there.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+torch = pytest.importorskip("torch")
+
+from cnnstat.analyze import analyze_graph  # noqa: E402
+from cnnstat.ops import REGISTRY  # noqa: E402
+from cnnstat.spec import build_graph, parse_definition  # noqa: E402
+from cnnstat.torch_bridge.build import build_module  # noqa: E402
+
+from .fuzz.graphs import ALL_CASES, Entry, definition_text, fit, try_rule  # noqa: E402
+
+pytestmark = pytest.mark.torch
+
+# -- the networks ------------------------------------------------------------------------------
+WINDOWED = ["conv2d", "conv2d", "conv2d", "maxpool2d", "avgpool2d", "subsample", "partial_conv2d",
+            "conv_transpose2d"]
+SHAPE_KEEPING = ["relu", "batchnorm2d", "sigmoid", "channel_shuffle", "lrn", "identity"]
+RESHAPING = ["zero_pad2d", "slice", "pad_shortcut", "upsample", "adaptive_avgpool2d",
+             "adaptive_maxpool2d", "chunk"]
+# operators whose output at unit u depends on the input around u*S only (not on its size)
+EQUIVARIANT = {"conv2d", "maxpool2d", "avgpool2d", "subsample", "partial_conv2d", "zero_pad2d",
+               "pad_shortcut", "add", "multiply", "concat", "input"} | set(SHAPE_KEEPING)
+MAX_STRIDES = 16          # product of all strides along an axis (the canvas margin's unit)
+
+
+def _available(ops):
+    return [op for op in ops if op in REGISTRY and op in ALL_CASES]
+
+
+@st.composite
+def rf_networks(draw, max_layers: int = 7):
+    c = draw(st.integers(1, 3))
+    h, w = draw(st.integers(4, 40)), draw(st.integers(4, 40))
+    shapes = {"input": (1, c, h, w)}
+    prev = "input"
+    entries: list[Entry] = []
+    strides = 1
+
+    def layer(name, source, ops):
+        nonlocal strides
+        op = draw(st.sampled_from(_available(ops)))
+        args, _ = draw(ALL_CASES[op])
+        args = fit(draw, op, args, shapes[source])
+        args.pop("padding_mode", None) if draw(st.integers(0, 3)) else None
+        if op in ("slice", "chunk"):
+            args["dim"] = draw(st.sampled_from([1, 2, 3]))
+        if op == "conv2d":
+            args["out"] = args["groups"] * max(1, min(args["out"] // args["groups"], 3))
+        step = _stride_product(op, args)
+        if strides * step > MAX_STRIDES:
+            return None
+        out, _ = try_rule(op, args, [shapes[source]])
+        if out is None or out[2] * out[3] > 4096:
+            return None
+        strides *= step
+        entry = Entry(name, op, args, [] if source == prev else [source], "call" if
+                      source == prev else "from")
+        return entry, out
+
+    for i in range(draw(st.integers(1, max_layers))):
+        name = f"l{i}"
+        kind = draw(st.sampled_from(["window"] * 4 + ["keep", "reshape", "branch"]))
+        if kind == "branch":                     # two paths from one tensor, merged
+            source = prev
+            made = layer(f"{name}a", source, WINDOWED + SHAPE_KEEPING)
+            if made is None:
+                continue
+            a, a_shape = made
+            entries.append(a)
+            shapes[a.name] = a_shape
+            other = draw(st.sampled_from([source, source, a.name]))
+            made = layer(f"{name}b", source, WINDOWED + SHAPE_KEEPING) \
+                if draw(st.booleans()) else None
+            if made is not None:
+                b, b_shape = made
+                b.inputs, b.style = [source], "from"
+                entries.append(b)
+                shapes[b.name] = b_shape
+                other = b.name
+            merge = draw(st.sampled_from(["add", "multiply", "concat"]))
+            args = {"crop": "center"} if merge == "concat" and draw(st.booleans()) else {}
+            out, _ = try_rule(merge, args, [shapes[a.name], shapes[other]])
+            if out is None:
+                prev = entries[-1].name          # what the next entry reads as prev
+                continue
+            entries.append(Entry(name, merge, args, [a.name, other]))
+            shapes[name], prev = out, name
+            continue
+        ops = {"window": WINDOWED, "keep": SHAPE_KEEPING, "reshape": RESHAPING}[kind]
+        made = layer(name, prev, ops)
+        if made is None:
+            continue
+        entry, out = made
+        entries.append(entry)
+        shapes[name], prev = out, name
+    if not entries:
+        entries.append(Entry("l0", "identity"))
+    return definition_text(entries, (c, h, w), "rf")
+
+
+def _stride_product(op: str, a: dict) -> int:
+    """How much a layer can multiply effective strides (bounds the canvas margin)."""
+    if op in ("conv2d", "maxpool2d", "avgpool2d", "subsample", "partial_conv2d"):
+        s = a.get("stride") or a.get("kernel")
+        return math.lcm(*s) if isinstance(s, (list, tuple)) else s
+    if op == "pad_shortcut":
+        return a.get("stride", 1)
+    if op == "slice":
+        return a.get("step", 1)
+    return 1
+
+
+# -- the linearised copy -----------------------------------------------------------------------
+IDENTITY_OPS = {"relu", "relu6", "sigmoid", "tanh", "hardswish", "hardsigmoid", "silu", "mish",
+                "gelu", "elu", "hardtanh", "leaky_relu", "prelu", "batchnorm2d", "batchnorm1d",
+                "lrn", "dropout", "identity", "layernorm2d", "stochastic_depth"}
+
+
+class WindowSum(torch.nn.Module):
+    """Max pooling linearised: a depthwise convolution with ones over the same windows (stride,
+    padding, dilation), with extra zero padding on the bottom/right where ceil_mode adds a last
+    window. The output size is the real pooling's, measured on the fly (not computed here)."""
+
+    def __init__(self, pool):
+        super().__init__()
+        self.pool = pool
+
+    def forward(self, x):
+        p = self.pool
+        k, s, pad, d = (torch.nn.modules.utils._pair(v) for v in
+                        (p.kernel_size, p.stride, p.padding, p.dilation))
+        with torch.no_grad():
+            out = p(x.detach()).shape[2:]
+        extra = [max(0, (o - 1) * st_ + dd * (kk - 1) + 1 - (n + 2 * pp))
+                 for o, st_, dd, kk, n, pp in zip(out, s, d, k, x.shape[2:], pad)]
+        x = torch.nn.functional.pad(x, (pad[1], pad[1] + extra[1], pad[0], pad[0] + extra[0]))
+        weight = torch.ones(x.shape[1], 1, *k, dtype=x.dtype)
+        return torch.nn.functional.conv2d(x, weight, stride=s, dilation=d, groups=x.shape[1])
+
+
+class Sum(torch.nn.Module):
+    def forward(self, *xs):
+        return sum(torch.broadcast_tensors(*xs))
+
+
+class FilledShortcut(torch.nn.Module):
+    """pad_shortcut with its added channels filled with the sum of the real ones instead of
+    zeros: cnnstat's fields are per position, whatever the channel, so every channel must carry
+    its position's dependence (a later layer may read only added channels)."""
+
+    def __init__(self, shortcut):
+        super().__init__()
+        self.shortcut = shortcut
+
+    def forward(self, x):
+        y = self.shortcut(x)
+        real = x[:, :, ::self.shortcut.stride, ::self.shortcut.stride]
+        return y + (y == 0) * real.sum(1, keepdim=True)
+
+
+def linearised(graph, seed: int = 0):
+    module = build_module(graph).double()
+    generator = torch.Generator().manual_seed(seed)
+    for node in graph:
+        if node.op == "input":
+            continue
+        m = module.node_modules[node.name]
+        if node.op in IDENTITY_OPS or (node.op in ("softmax", "log_softmax")
+                                        and node.attrs["dim"] in (1, -3)):
+            module.node_modules[node.name] = torch.nn.Identity()
+        elif node.op == "maxpool2d":
+            module.node_modules[node.name] = WindowSum(m)
+        elif node.op == "multiply":            # a product is not linear: its linearisation is
+            module.node_modules[node.name] = Sum()  # the sum (zeros would cancel the other factor)
+        elif node.op == "pad_shortcut":
+            module.node_modules[node.name] = FilledShortcut(m)
+        elif node.op == "adaptive_maxpool2d":
+            module.node_modules[node.name] = torch.nn.AdaptiveAvgPool2d(node.attrs["output"])
+        else:
+            with torch.no_grad():
+                for pname, p in m.named_parameters():
+                    if pname.endswith("bias"):
+                        p.zero_()
+                    else:
+                        p.copy_(torch.rand(p.shape, generator=generator, dtype=p.dtype) + 0.5)
+    return module
+
+
+# -- measuring a unit's support ----------------------------------------------------------------
+def supports(module, graph, shape, names, units_of):
+    """{(layer, unit): (rows, cols)}: the input rows and columns the unit's gradient touches."""
+    x = torch.ones((1,) + tuple(shape), dtype=torch.float64, requires_grad=True)
+    outs = {}
+    hooks = [module.node_modules[n].register_forward_hook(
+        lambda m, i, o, n=n: outs.__setitem__(n, o)) for n in names]
+    module(x)
+    for hook in hooks:
+        hook.remove()
+    found = {}
+    for n in names:
+        t = outs[n]
+        for unit in units_of(n, tuple(t.shape)):
+            (g,) = torch.autograd.grad(t[0, :, unit[0], unit[1]].sum(), x, retain_graph=True,
+                                       allow_unused=True)
+            g = torch.zeros_like(x) if g is None else g
+            mask = g[0].abs().sum(0) > 0
+            rows = torch.nonzero(mask.any(1)).flatten().tolist()
+            cols = torch.nonzero(mask.any(0)).flatten().tolist()
+            found[(n, unit)] = (rows, cols)
+    return found
+
+
+def corner_units(shape):
+    h, w = shape[2], shape[3]
+    return sorted({(0, 0), (h // 2, w // 2), (h - 1, w - 1)})
+
+
+def interval(axis, u: int) -> tuple[int, int]:
+    """The input pixels inside cnnstat's field of unit u along one axis (fractional ends of an
+    inexact field rounded inwards)."""
+    start = Fraction(u) * Fraction(axis.stride) - Fraction(axis.padding)
+    end = start + Fraction(axis.size) - 1
+    return math.ceil(start), math.floor(end)
+
+
+# -- network properties read from the graph (not from cnnstat's receptive fields) --------------
+def padding_modes(graph) -> bool:
+    return any(n.attrs.get("padding_mode", "zeros") != "zeros" for n in graph)
+
+
+def canvas_ok(graph) -> bool:
+    for n in graph:
+        if n.op not in EQUIVARIANT:
+            if n.op == "slice" and (n.attrs["dim"] in (1, -3) or (
+                    n.attrs["start"] >= 0 and n.attrs["end"] is None)):
+                continue
+            if n.op == "chunk" and n.attrs["dim"] in (1, -3):
+                continue
+            if n.op == "conv_transpose2d" and n.attrs["stride"] == (1, 1):
+                continue
+            return False
+        if n.op == "concat" and n.attrs.get("crop"):
+            return False
+    return True
+
+
+def hole_free(graph) -> bool:
+    """No layer can skip input pixels: windows at least as large as their stride, dilation 1, no
+    strided subsampling, no merges (whose paths may be misaligned)."""
+    for n in graph:
+        a = n.attrs
+        if n.op in ("add", "multiply", "concat", "pad_shortcut") or len(n.inputs) > 1:
+            return False
+        if n.op in ("conv2d", "maxpool2d", "avgpool2d", "subsample", "partial_conv2d",
+                    "conv_transpose2d"):
+            stride = a.get("stride") or a["kernel"]
+            if any(d != 1 for d in a.get("dilation", (1, 1))) or \
+                    any(s > k for s, k in zip(stride, a["kernel"])):
+                return False
+        if n.op == "slice" and a["step"] != 1 and a["dim"] not in (1, -3):
+            return False
+        if n.op not in EQUIVARIANT | {"slice", "chunk", "conv_transpose2d"}:
+            return False
+    return True
+
+
+def no_crops(graph) -> bool:
+    return not any(n.op in ("slice", "chunk") and n.attrs["dim"] not in (1, -3)
+                   or (n.op == "concat" and n.attrs.get("crop")) for n in graph)
+
+
+def stride_product(graph) -> int:
+    total = 1
+    for n in graph:
+        total *= _stride_product(n.op, {k: list(v) if isinstance(v, tuple) else v
+                                        for k, v in n.attrs.items()})
+    return total
+
+
+# -- the test ----------------------------------------------------------------------------------
+def check_network(text: str) -> None:
+    graph = build_graph(parse_definition(text, "rf.yaml"))
+    analysis = analyze_graph(graph)
+    records = [r for r in analysis.records if len(r.output_shape) == 4]
+    names = [r.name for r in records]
+    shape = graph.input_shape
+    module = linearised(graph)
+    real = supports(module, graph, shape, names, lambda n, s: corner_units(s))
+    sound_only_unit0 = lambda r: "different strides" in r.rf.note  # noqa: E731
+    for r in records:
+        for unit in corner_units(r.output_shape):
+            if sound_only_unit0(r) and unit != (0, 0):
+                continue
+            rows, cols = real[(r.name, unit)]
+            for axis, got, u, size in ((r.rf.h, rows, unit[0], shape[1]),
+                                       (r.rf.w, cols, unit[1], shape[2])):
+                lo, hi = (0, size - 1) if axis.whole else interval(axis, u)
+                if padding_modes(graph):
+                    continue
+                assert all(max(lo, 0) <= p <= min(hi, size - 1) for p in got), (
+                    f"{r.name} unit {unit}: input {got} outside cnnstat's field "
+                    f"[{lo}, {hi}] (r={axis.size}, S={axis.stride}, P={axis.padding})\n{text}")
+                if hole_free(graph) and no_crops(graph) and axis.exact and not axis.whole \
+                        and got:
+                    assert got[0] == max(lo, 0), (f"{r.name} unit {unit}: first input pixel "
+                                                  f"{got[0]}, cnnstat {max(lo, 0)}\n{text}")
+    broadcasts = any(len(set(r.input_shapes)) > 1 for r in analysis.records
+                     if r.op in ("add", "multiply"))
+    # a 1x1 map broadcast is not 1x1 on the canvas, and paths with different strides grow by
+    # different amounts there
+    if not canvas_ok(graph) or broadcasts or any(sound_only_unit0(r) for r in records):
+        return
+    # The margin: a multiple of every stride product, beyond every field's reach. It is sized
+    # from cnnstat's own numbers, so a field that reaches further than cnnstat says touches the
+    # canvas border, which fails below.
+    step = stride_product(graph)
+    reach = [1]
+    for r in records:
+        for a, n, size in ((r.rf.h, r.output_shape[2], shape[1]),
+                           (r.rf.w, r.output_shape[3], shape[2])):
+            if not a.whole:       # how far the fields of units 0 and n - 1 reach beyond the input
+                first, last = interval(a, 0)[0], interval(a, n - 1)[1]
+                reach += [-first, last - (size - 1)]
+    margin = step * math.ceil((max(reach) + 4) / step)
+    big = graph.with_input_shape((shape[0], shape[1] + 2 * margin, shape[2] + 2 * margin))
+    big_records = {r.name: r for r in analyze_graph(big).records}
+    offsets = {}
+    for r in records:
+        grown = [b - a for a, b in zip(r.output_shape[2:], big_records[r.name].output_shape[2:])]
+        assert all(g % 2 == 0 for g in grown), (r.name, grown)
+        offsets[r.name] = (grown[0] // 2, grown[1] // 2)
+    canvas = supports(linearised(big), big, big.input_shape, names,
+                      lambda n, s: [(u[0] + offsets[n][0], u[1] + offsets[n][1])
+                                    for u in corner_units(analysis.record(n).output_shape)])
+    dense = hole_free(graph)
+    for r in records:
+        if not r.rf.exact or sound_only_unit0(r):
+            continue
+        for unit in corner_units(r.output_shape):
+            moved = (unit[0] + offsets[r.name][0], unit[1] + offsets[r.name][1])
+            rows, cols = canvas[(r.name, moved)]
+            for axis, got, u, size in ((r.rf.h, rows, unit[0], shape[1] + 2 * margin),
+                                       (r.rf.w, cols, unit[1], shape[2] + 2 * margin)):
+                if axis.whole:
+                    continue
+                got = [p - margin for p in got]
+                lo, hi = interval(axis, u)
+                assert got, f"{r.name} unit {unit}: sees nothing on the canvas\n{text}"
+                assert 0 < got[0] + margin and got[-1] + margin < size - 1, "margin too small"
+                assert (got[0], got[-1]) == (lo, hi), (
+                    f"{r.name} unit {unit}: sees input [{got[0]}, {got[-1]}] (padded coordinates),"
+                    f" cnnstat says [{lo}, {hi}] (r={axis.size}, S={axis.stride}, "
+                    f"P={axis.padding})\n{text}")
+                if dense:
+                    assert got == list(range(lo, hi + 1)), (
+                        f"{r.name} unit {unit}: holes in {got}\n{text}")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, database=None,
+          suppress_health_check=list(HealthCheck))
+@given(rf_networks())
+def test_receptive_fields_match_gradients(text):
+    check_network(text)
+
+
+@pytest.mark.slow
+@settings(max_examples=3000, deadline=None, suppress_health_check=list(HealthCheck))
+@given(rf_networks(max_layers=10))
+def test_receptive_fields_match_gradients_long(text):
+    check_network(text)
+
+
+def test_oracle_sees_a_known_field():
+    # The oracle itself, on a hand-derived case: conv 3x3 pad 1 then maxpool 2 stride 2:
+    # r = 1 + 2 + (2-1)*1 = 4, S = 2, P = 1; unit 0 reads [-1, 2] -> clipped [0, 2].
+    text = ("input: [1, 8, 8]\nlayers:\n  - conv2d(1, 3, padding=1)\n  - maxpool2d(2)\n")
+    graph = build_graph(parse_definition(text, "t.yaml"))
+    rf = analyze_graph(graph).records[-1].rf
+    assert (rf.h.size, rf.h.stride, rf.h.padding) == (4, 2, 1)
+    found = supports(linearised(graph), graph, graph.input_shape, ["1"],
+                     lambda n, s: [(0, 0), (3, 3)])
+    assert found[("1", (0, 0))] == ([0, 1, 2], [0, 1, 2])
+    assert found[("1", (3, 3))] == ([5, 6, 7], [5, 6, 7])     # [3*2-1, 3*2-1+3] = [5, 8] clipped
+    check_network(text)
+
+
+def test_paths_with_different_strides_are_not_exact():
+    # Two paths to an 8-wide map of a 16-wide input: a 1x1 convolution with stride 2 (unit u reads
+    # column 2u) and a 1x9 convolution with stride 1 (columns u .. u + 8). Unit 0 of the sum reads
+    # [0, 8], but unit 7 reads [7, 15], not [14, 22] as one (r = 9, S = 2, P = 0) would say: no
+    # (r, S, P) describes every unit, so cnnstat marks the field inexact (it was marked exact).
+    text = ("input: [1, 1, 16]\nlayers:\n  - a: conv2d(1, [1, 1], stride=[1, 2])\n"
+            "  - b: {call: 'conv2d(1, [1, 9])', from: input}\n  - add: add(a, b)\n")
+    graph = build_graph(parse_definition(text, "t.yaml"))
+    rf = analyze_graph(graph).record("add").rf
+    assert (rf.w.size, rf.w.stride, rf.w.padding) == (9, 2, 0)
+    assert not rf.exact and "different strides" in rf.note
+    found = supports(linearised(graph), graph, graph.input_shape, ["add"],
+                     lambda n, s: [(0, 0), (0, 7)])
+    assert found[("add", (0, 0))][1] == list(range(0, 9))
+    assert found[("add", (0, 7))][1] == list(range(7, 16))
+    check_network(text)
