@@ -30,6 +30,7 @@ def analyze(model: Any, input: Any = None, *, batch: int = 1, set: Any = None,
     input: ``224``, ``"160x224"`` (H x W), ``"3x224x224"`` or ``(3, 224, 224)``; default: the model's.
     set: variable overrides, ``{"alpha": 0.5}`` or ``["alpha=0.5"]``.
     count: extra kinds of work to count in MACs (``"bias,norm"`` or ``"all"``); see Convention.
+    options: for imported models, ``args={"num_classes": 10}`` (the builder's arguments).
     """
     from .models import load_graph, parse_input, parse_sets
     convention = count if isinstance(count, Convention) else Convention.parse(count)

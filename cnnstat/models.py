@@ -86,11 +86,43 @@ def parse_sets(items: list[str] | dict | None) -> dict[str, str]:
     return out
 
 
+def parse_args(items: list[str] | dict | None) -> dict[str, object]:
+    """``--arg num_classes=10`` items → {name: value} for an imported model's builder. Values are
+    Python literals (10, 0.5, True, None, 'text', (1, 2)); true/false/none in any case too;
+    anything else is kept as text."""
+    if not items:
+        return {}
+    if isinstance(items, dict):
+        return dict(items)
+    import ast
+    out: dict[str, object] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        name = name.strip()
+        if not sep or not name.isidentifier():
+            raise UsageError(f"--arg '{item}' must be NAME=VALUE, e.g. --arg num_classes=10")
+        text = text.strip()
+        words = {"true": True, "false": False, "none": None}
+        if text.lower() in words:
+            out[name] = words[text.lower()]
+            continue
+        try:
+            out[name] = ast.literal_eval(text)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            out[name] = text
+    return out
+
+
 def load_graph(model: str | Graph | Definition, *, variant: str | None = None,
                overrides: dict[str, str] | None = None,
                input_shape: tuple[int | None, int, int] | None = None, **options) -> Graph:
     """A layer graph from a zoo name, a definition path, an importable model, a parsed Definition
-    or a Graph (whose input shape is then replaced if asked)."""
+    or a Graph (whose input shape is then replaced if asked). ``options`` go to an importer's
+    loader (``args``: the model builder's arguments, from ``--arg``)."""
+    if options.get("args") and not (isinstance(model, str) and _has_importer(model)):
+        raise UsageError("--arg passes arguments to an imported model's builder "
+                         "(torchvision:NAME, file.py:Name, package.module:factory)")
+    options = {k: v for k, v in options.items() if not (k == "args" and not v)}
     if isinstance(model, Graph):
         if overrides:
             raise UsageError("--set only applies to definition files and zoo models")

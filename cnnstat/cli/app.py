@@ -45,6 +45,9 @@ SetOpt = Annotated[Optional[list[str]], typer.Option(
 VariantOpt = Annotated[Optional[str], typer.Option(
     "--variant", help="Variant of a definition file with several (zoo names already are one).")]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+ArgOpt = Annotated[Optional[list[str]], typer.Option(
+    "--arg", "-a", help="Argument of an imported model's builder (torchvision:NAME, file.py:Name, "
+                        "module:factory): --arg num_classes=10 (repeatable).")]
 DepthOpt = Annotated[Optional[int], typer.Option(
     "--depth", "-d", min=1, help="Collapse blocks deeper than N name levels into one row.")]
 LayoutOpt = Annotated[Layout, typer.Option("--layout", help="Shape display: nchw or nhwc.")]

@@ -6,18 +6,20 @@ from typing import Annotated, Optional
 
 import typer
 
-from .app import (BatchOpt, CountOpt, DepthOpt, DtypeOpt, Format, FormatOpt, InputOpt, Layout,
-                  LayoutOpt, ModelArg, OutOpt, SetOpt, VariantOpt, app, console, emit)
+from .app import (ArgOpt, BatchOpt, CountOpt, DepthOpt, DtypeOpt, Format, FormatOpt, InputOpt,
+                  Layout, LayoutOpt, ModelArg, OutOpt, SetOpt, VariantOpt, app, console, emit)
 
 
-def _analyze(model, input, batch, set_, variant, count, dtype):
+def _analyze(model, input, batch, set_, variant, count, dtype, args=None):
     from .. import analyze
-    return analyze(model, input, batch=batch, set=set_, variant=variant, count=count, dtype=dtype)
+    from ..models import parse_args
+    return analyze(model, input, batch=batch, set=set_, variant=variant, count=count, dtype=dtype,
+                   args=parse_args(args))
 
 
 def _show(view: str, model: str, input, batch, set_, variant, fmt: Format, depth, layout: Layout,
-          count, dtype, out) -> None:
-    a = _analyze(model, input, batch, set_, variant, count, dtype)
+          count, dtype, out, args=None) -> None:
+    a = _analyze(model, input, batch, set_, variant, count, dtype, args)
     lay = layout.value
     if fmt is Format.json:
         from ..render.jsonout import to_json
@@ -49,8 +51,10 @@ def _view_command(view: str, doc: str):
         count: CountOpt = None,
         dtype: DtypeOpt = "fp32",
         out: OutOpt = None,
+        arg: ArgOpt = None,
     ) -> None:
-        _show(view, model, input, batch, set_, variant, format, depth, layout, count, dtype, out)
+        _show(view, model, input, batch, set_, variant, format, depth, layout, count, dtype, out,
+              arg)
     command.__doc__ = doc
     command.__name__ = view
     return command
@@ -80,10 +84,12 @@ def shapes(
     layout: LayoutOpt = Layout.nchw,
     dtype: DtypeOpt = "fp32",
     out: OutOpt = None,
+    arg: ArgOpt = None,
 ) -> None:
     """Output shape and activation memory per layer; without MODEL, every zoo model at --input."""
     if model is not None:
-        _show("shapes", model, input, batch, set_, variant, format, depth, layout, None, dtype, out)
+        _show("shapes", model, input, batch, set_, variant, format, depth, layout, None, dtype, out,
+              arg)
         return
     from ..errors import UsageError
     from ..models import parse_input

@@ -1,0 +1,105 @@
+"""Importers: analyze an existing model by importing it into cnnstat's layer graph.
+
+Each kind of model reference is a :class:`cnnstat.models.Source`, registered here:
+
+=========================  ===================================================================
+reference                  importer
+=========================  ===================================================================
+``torchvision:resnet50``   a torchvision model builder, traced with torch.fx (``--arg k=v``)
+``path/to/file.py:MyNet``  a class or factory in a Python file, traced with torch.fx
+``package.module:factory`` a class or factory in an importable module, traced with torch.fx
+``model.onnx``             an ONNX model, read with the ``onnx`` package
+``deploy.prototxt``        a Caffe network definition, read with cnnstat's own text-format reader
+=========================  ===================================================================
+
+This package imports neither torch nor onnx: each loader imports what it needs when it runs, so
+``cnnstat params vgg16`` stays light. See docs/importers.md for what each importer maps to which
+operator, and what it cannot count.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+from typing import Any, Callable
+
+from ..graph import Graph
+from ..models import Source, SOURCES, register_source
+
+# ``module.path:attr`` or ``some/file.py:attr``; a Windows drive (C:\...) is not a module path
+_PY_FILE = re.compile(r"^(?P<file>.+\.py):(?P<attr>[A-Za-z_][A-Za-z0-9_.]*)$")
+_PY_MODULE = re.compile(r"^(?P<module>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)"
+                        r":(?P<attr>[A-Za-z_][A-Za-z0-9_.]*)$")
+
+
+def _lazy(module: str, function: str) -> Callable[..., Graph]:
+    """A loader that imports ``cnnstat.importers.<module>`` only when it is called."""
+    def load(model: str, **kwargs: Any) -> Graph:
+        mod = importlib.import_module(f"{__name__}.{module}")
+        return getattr(mod, function)(model, **kwargs)
+    load.__name__ = f"{module}.{function}"
+    return load
+
+
+def is_torchvision(model: str) -> bool:
+    return model.startswith("torchvision:")
+
+
+def is_python(model: str) -> bool:
+    if is_torchvision(model):
+        return False
+    return bool(_PY_FILE.match(model) or _PY_MODULE.match(model))
+
+
+def is_onnx(model: str) -> bool:
+    return model.lower().endswith(".onnx")
+
+
+def is_prototxt(model: str) -> bool:
+    return model.lower().endswith((".prototxt", ".pbtxt"))
+
+
+_BUILTIN = [
+    Source("torchvision", is_torchvision, _lazy("torch_fx", "load"),
+           "torchvision:NAME — a torchvision model builder (random weights), traced with torch.fx; "
+           "--arg key=value for builder arguments"),
+    Source("python", is_python, _lazy("torch_fx", "load"),
+           "path/to/file.py:Name or package.module:factory — a torch.nn.Module class or factory, "
+           "traced with torch.fx; --arg key=value for its arguments"),
+    Source("onnx", is_onnx, _lazy("onnx_import", "load"), "model.onnx — an ONNX model"),
+    Source("caffe", is_prototxt, _lazy("caffe", "load"),
+           "deploy.prototxt — a Caffe network definition (layer {} or legacy layers {} syntax)"),
+]
+
+for _source in _BUILTIN:
+    if not any(s.name == _source.name for s in SOURCES):
+        register_source(_source)
+
+
+def from_torch(module: Any, input: Any = (3, 224, 224), *, name: str | None = None) -> Graph:
+    """The graph of a ``torch.nn.Module`` instance, traced with torch.fx.
+
+    ``input``: (C, H, W), ``224``, ``"3x224x224"``..."""
+    from ..models import parse_input
+    from .torch_fx import from_module
+    c, h, w = parse_input(input)
+    return from_module(module, (c if c is not None else 3, h, w), name=name)
+
+
+def from_onnx(path: str | os.PathLike, input: Any = None) -> Graph:
+    """The graph of an ONNX file."""
+    from ..models import parse_input
+    from .onnx_import import load
+    return load(os.fspath(path), input_shape=parse_input(input))
+
+
+def from_prototxt(path: str | os.PathLike, input: Any = None) -> Graph:
+    """The graph of a Caffe deploy prototxt."""
+    from ..models import parse_input
+    from .caffe import load
+    return load(os.fspath(path), input_shape=parse_input(input))
+
+
+__all__ = ["from_torch", "from_onnx", "from_prototxt", "is_torchvision", "is_python", "is_onnx",
+           "is_prototxt"]
