@@ -24,6 +24,7 @@ from .yamlsrc import LocDict, LocList
 MAX_NODES = 500_000
 MAX_REPEAT = 100_000
 MAX_BLOCK_DEPTH = 64
+MAX_INPUT_SIZE = 1_000_000      # as for --input (cnnstat.models.parse_input)
 MAX_LIST_VALUES = 100_000       # list elements evaluated while building, after alias expansion
 
 TOP_KEYS = {"name", "title", "description", "paper", "year", "url", "notes", "reference", "family",
@@ -242,6 +243,9 @@ class GraphBuilder:
                 v = int(v)
             if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
                 raise _err(f"'input' sizes must be positive integers, got {value!r}", self.file, line)
+            if v > MAX_INPUT_SIZE:
+                raise _err(f"'input' size {v:,} is not a real input (over {MAX_INPUT_SIZE:,})",
+                           self.file, line)
             shape.append(v)
         if self.input_override is not None:  # --input: (C, H, W), C may be None (keep the file's)
             shape = [o if o is not None else d for o, d in zip(self.input_override, shape)]

@@ -24,6 +24,9 @@ except AttributeError:  # pragma: no cover
     _Loader = yaml.SafeLoader
 
 
+_PLAIN_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
+
+
 class LocDict(dict):
     """A mapping with ``line`` (of the mapping) and ``lines[key]`` (of each key)."""
     __slots__ = ("line", "lines")
@@ -121,6 +124,9 @@ class _Converter:
 
     def _shallow(self, node: yaml.Node) -> tuple[Any, list]:
         line = node.start_mark.line + 1
+        if not isinstance(node, yaml.ScalarNode) and node.tag not in _PLAIN_TAGS:
+            # e.g. !!python/object/apply on a list: a safe loader must not read it as a list
+            raise self.error(f"unsupported YAML tag {node.tag}", node)
         if isinstance(node, yaml.MappingNode):
             out = LocDict()
             out.line, out.lines = line, {}
