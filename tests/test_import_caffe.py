@@ -253,3 +253,27 @@ def test_cli_error_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and err.startswith("error: ") and "num_output" in err
     assert f"{bad}:3" in err and "layer c" in err
+
+
+def test_crop_reshape_elu_and_scale_over_other_axes():
+    a = cnnstat.analyze(from_text('''
+        input: "x"  input_shape { dim: 1 dim: 4 dim: 10 dim: 10 }
+        layer { name: "up" type: "Deconvolution" bottom: "x" top: "up"
+                convolution_param { num_output: 4 kernel_size: 4 stride: 2 bias_term: false } }
+        layer { name: "crop" type: "Crop" bottom: "up" bottom: "x" top: "crop"
+                crop_param { axis: 2 offset: 3 } }
+        layer { name: "elu" type: "ELU" bottom: "crop" top: "crop" elu_param { alpha: 0.5 } }
+        layer { name: "s" type: "Scale" bottom: "crop" top: "s"
+                scale_param { axis: 2 num_axes: 2 bias_term: true } }
+        layer { name: "r" type: "Reshape" bottom: "s" top: "r"
+                reshape_param { shape { dim: 0 dim: -1 dim: 25 } } }
+    '''))
+    # deconv 4x4/2 on 10: (10 - 1)*2 + 4 = 22; crop to 10x10 from offset 3 (FCN's score crop)
+    assert a.record("up").output_shape == (1, 4, 22, 22)
+    assert a.record("crop").output_shape == (1, 4, 10, 10) and a.record("crop").op == "slice"
+    assert a.record("crop.axis2").attrs["start"] == 3
+    assert a.record("elu").attrs["alpha"] == 0.5
+    # a Scale over H and W holds 10*10 weights and 10*10 biases: kept, its work not counted
+    assert a.record("s").op == "not_counted" and a.record("s").params == 200
+    # reshape [0, -1, 25]: batch copied, 4*10*10/25 = 16 inferred
+    assert a.record("r").output_shape == (1, 16, 25)

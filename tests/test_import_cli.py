@@ -100,3 +100,13 @@ def test_every_static_command_on_an_imported_model(command, capsys):
                  "--arg", "num_classes=10"]) == 0
     out = capsys.readouterr().out
     assert "features.1" in out and "mobilenet_v3_small" in out
+
+
+@pytest.mark.torch
+def test_check_runs_an_imported_prototxt_in_torch(capsys):
+    """`cnnstat check` rebuilds the imported graph in torch (Caffe's pooling as ceil_mode, BatchNorm +
+    Scale, Eltwise MAX...) and measures it: everything agrees."""
+    pytest.importorskip("torch")
+    from cnnstat.cli import main
+    assert main(["check", str(EVERY)]) == 0
+    assert "verdict: agree" in capsys.readouterr().out

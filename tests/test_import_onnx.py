@@ -245,3 +245,42 @@ def test_cli_on_onnx(every_onnx, capsys, tmp_path):
     assert capsys.readouterr().err.startswith("error: ")
     assert main(["summary", every_onnx, "--set", "alpha=1"]) == 2
     assert "--set" in capsys.readouterr().err
+
+
+def test_more_operators_from_the_onnx_specification(tmp_path):
+    """LRN, Squeeze/Unsqueeze, ReduceMean, Split with sizes, Mish, Gelu (opset 20), Resize to
+    sizes, MatMul of two activations, batch norm on vectors."""
+    import numpy as np
+    i64 = lambda name, values: numpy_helper.from_array(np.array(values, dtype=np.int64), name)
+    nodes = [
+        helper.make_node("LRN", ["x"], ["lrn"], name="lrn", size=5, alpha=1e-4, beta=0.75, bias=2.0),
+        helper.make_node("Split", ["lrn", "sizes"], ["a", "b"], name="split", axis=1),
+        helper.make_node("Mish", ["a"], ["mish"], name="mish"),
+        helper.make_node("Gelu", ["b"], ["gelu"], name="gelu", approximate="tanh"),
+        helper.make_node("Resize", ["mish", "", "", "hw"], ["big"], name="resize", mode="nearest",
+                         coordinate_transformation_mode="asymmetric", nearest_mode="floor"),
+        helper.make_node("ReduceMean", ["gelu", "axes"], ["mean"], name="mean", keepdims=1),
+        helper.make_node("Squeeze", ["mean", "axes"], ["vec"], name="squeeze"),
+        helper.make_node("BatchNormalization", ["vec", "s", "bias", "m", "v"], ["bn"], name="bn1d"),
+        helper.make_node("Unsqueeze", ["bn", "last"], ["col"], name="unsqueeze"),
+        helper.make_node("Transpose", ["col"], ["row"], name="transpose", perm=[0, 2, 1]),
+        helper.make_node("MatMul", ["col", "row"], ["outer"], name="outer"),
+    ]
+    inits = [i64("sizes", [2, 4]), i64("hw", [1, 2, 16, 12]), i64("axes", [2, 3]), i64("last", [2]),
+             _init("s", [4]), _init("bias", [4]), _init("m", [4]), _init("v", [4])]
+    model = _model(nodes, [_tensor("x", [1, 6, 8, 6])],
+                   [_tensor("big", None), _tensor("outer", None)], inits, opset=20)
+    a = cnnstat.analyze(_save(model, tmp_path / "more.onnx"))
+    ops = {r.name: r.op for r in a.records}
+    assert ops["lrn"] == "lrn" and a.record("lrn").attrs["k"] == 2.0
+    assert (ops["split.0"], ops["split.1"]) == ("slice", "slice")
+    assert a.record("split.1").output_shape == (1, 4, 8, 6)
+    assert ops["mish"] == "mish" and a.record("gelu").attrs["approximate"] == "tanh"
+    assert a.record("resize").output_shape == (1, 2, 16, 12)
+    assert ops["mean"] == "global_avgpool" and ops["bn1d"] == "batchnorm1d"
+    assert a.record("squeeze").output_shape == (1, 4)
+    # the transpose of a 3-D tensor has no rule; the outer product (1, 4, 1) @ (1, 1, 4):
+    # 16 outputs x inner size 1 = 16 multiply-adds
+    assert ops["transpose"] == "not_counted"
+    assert ops["outer"] == "matmul" and a.record("outer").macs == 16
+    assert a.output_shapes == [(1, 2, 16, 12), (1, 4, 4)]

@@ -129,7 +129,8 @@ def _trace(module: nn.Module, reference: str) -> fx.GraphModule:
 
 
 def _reason(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
+    text = str(exc).split("While executing")[0]       # fx appends the node and a traceback
+    text = " ".join(text.split()) or type(exc).__name__
     if "control flow" in text:
         text += (" (the forward pass branches on a tensor's value or shape; fx cannot follow "
                  "data-dependent Python control flow)")
