@@ -38,11 +38,19 @@ class LayerRecord:
     macs_by_kind: dict[str, int]
     macs: int
     activations: int          # elements of the output tensor, batch included
-    rf: RF
     attrs: Mapping[str, Any]
     file: str | None = None
     line: int | None = None
     shares: str | None = None     # weights reused from this layer (counted there)
+    _rf: RF | None = field(default=None, repr=False, compare=False)
+    _fields: "_ReceptiveFields | None" = field(default=None, repr=False, compare=False)
+
+    @property
+    def rf(self) -> RF:
+        """The receptive field of the layer's output (computed for all layers on first use)."""
+        if self._rf is None and self._fields is not None:
+            self._fields.compute()
+        return self._rf
 
     @property
     def flops(self) -> int:
@@ -186,32 +194,77 @@ def analyze_graph(graph: Graph, *, batch: int = 1, convention: Convention | None
         raise UsageError(f"unknown dtype '{dtype}'; choose from {', '.join(DTYPE_BYTES)}")
     convention = convention or Convention()
     shapes: dict[str, Shape] = {}
-    rfs: dict[str, RF] = {}
     records: list[LayerRecord] = []
+    transfers: list[Any] = []
     input_hw = (1, 1)
+    # Rules are pure: a layer repeated with the same arguments on the same shapes (the blocks of
+    # a stage) is evaluated once per analysis.
+    memo: dict[tuple, tuple[Any, int, int]] = {}
     for node in graph:
         if node.op == "input":
             shape = tuple(node.attrs["shape"])
             shapes[node.name] = (batch,) + shape
-            rfs[node.name] = receptive.INPUT_RF
             input_hw = (shape[1], shape[2]) if len(shape) == 3 else (1, 1)
             continue
-        record = _evaluate(node, shapes, rfs, convention, input_hw, len(records))
+        record, transfer = _evaluate(node, shapes, convention, len(records), memo)
         shapes[node.name] = record.output_shape
-        rfs[node.name] = record.rf
         records.append(record)
+        transfers.append(transfer)
+    fields = _ReceptiveFields(graph.inputs, records, transfers, input_hw)
+    for record in records:
+        record._fields = fields
     c_h_w = graph.input_shape
     return Analysis(graph, records, batch=batch, convention=convention, dtype=dtype,
                     input_shape=c_h_w, input_rf_size=input_hw)
 
 
-def _evaluate(node: Node, shapes: dict[str, Shape], rfs: dict[str, RF], convention: Convention,
-              input_hw: tuple[int, int], index: int) -> LayerRecord:
+class _ReceptiveFields:
+    """The receptive fields of an analysis' records, propagated through the whole graph on the
+    first request of any of them: analyses that only count (shapes, parameters, MACs) skip it."""
+
+    __slots__ = ("inputs", "records", "transfers", "input_hw")
+
+    def __init__(self, inputs, records, transfers, input_hw):
+        self.inputs, self.records, self.transfers, self.input_hw = \
+            inputs, records, transfers, input_hw
+
+    def compute(self) -> None:
+        rfs: dict[str, RF] = {name: receptive.INPUT_RF for name in self.inputs}
+        for record, transfer in zip(self.records, self.transfers):
+            rf = receptive.propagate([rfs[src] for src in record.inputs], transfer, self.input_hw)
+            rfs[record.name] = record._rf = rf
+
+
+def _evaluate(node: Node, shapes: dict[str, Shape], convention: Convention, index: int,
+              memo: dict | None = None) -> tuple[LayerRecord, Any]:
+    in_shapes = tuple([shapes[src] for src in node.inputs])
+    try:
+        key = (node.op, tuple(node.attrs.items()), in_shapes)
+        known = memo.get(key) if memo is not None else None
+    except TypeError:       # an argument value that cannot be a key (a list): evaluate it
+        key = known = None
+    if known is None:
+        known = _rule(node, in_shapes, convention)
+        if key is not None and memo is not None:
+            memo[key] = known
+    ev, macs, activations = known
+    shared = bool(node.shares)   # the weights are counted once, at the layer that owns them
+    return LayerRecord(
+        index=index, name=node.name, op=node.op, inputs=node.inputs, input_shapes=in_shapes,
+        output_shape=ev.shape, params=0 if shared else ev.params,
+        trainable_params=0 if shared else ev.trainable or 0, buffers=0 if shared else ev.buffers,
+        connections=ev.connections, macs_by_kind=dict(ev.macs), macs=macs,
+        activations=activations, attrs=node.attrs, file=node.file, line=node.line,
+        shares=node.shares,
+    ), ev.rf
+
+
+def _rule(node: Node, in_shapes: tuple[Shape, ...], convention: Convention) -> tuple[Any, int, int]:
+    """(Eval, MACs under the convention, output elements) of one layer, or its one-line error."""
     rule = REGISTRY.get(node.op)
     if rule is None:
         raise CnnstatError(f"no rule for operator '{node.op}': cnnstat cannot count this layer",
                            file=node.file, line=node.line, layer=node.name)
-    in_shapes = tuple(shapes[src] for src in node.inputs)
     try:
         rule.check_arity(in_shapes)
         ev = rule.evaluate(node.attrs, in_shapes)
@@ -222,13 +275,4 @@ def _evaluate(node: Node, shapes: dict[str, Shape], rfs: dict[str, RF], conventi
         raise ShapeError(f"{node.op} cannot be applied to input "
                          f"{' and '.join(str(list(s)) for s in in_shapes)}: {exc}",
                          file=node.file, line=node.line, layer=node.name) from None
-    rf = receptive.propagate([rfs[src] for src in node.inputs], ev.rf, input_hw)
-    if node.shares:  # the weights are counted once, at the layer that owns them
-        ev.params = ev.trainable = ev.buffers = 0
-    return LayerRecord(
-        index=index, name=node.name, op=node.op, inputs=node.inputs, input_shapes=in_shapes,
-        output_shape=ev.shape, params=ev.params, trainable_params=ev.trainable or 0,
-        buffers=ev.buffers, connections=ev.connections, macs_by_kind=ev.macs,
-        macs=convention.macs(ev.macs), activations=numel(ev.shape), rf=rf, attrs=node.attrs,
-        file=node.file, line=node.line, shares=node.shares,
-    )
+    return ev, convention.macs(ev.macs), numel(ev.shape)

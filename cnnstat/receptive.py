@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Sequence
 
-from .ops.base import WHOLE, Number, Transfer, Window
+from .ops.base import POINTWISE, WHOLE, Number, Transfer, Window
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,9 +65,8 @@ INPUT_RF = RF()
 def _apply_axis(rf: AxisRF, t: Window | str, input_size: int) -> AxisRF:
     if rf.whole:
         return rf
-    if t == WHOLE:
+    if t.__class__ is str:                      # WHOLE
         return AxisRF(input_size, 1, 0, rf.exact, True)
-    assert isinstance(t, Window)
     if t.kernel == 1 and t.stride == 1 and t.padding == 0 and (t.exact or not rf.exact):
         return rf
     return AxisRF(_norm(rf.size + (t.kernel - 1) * rf.stride), _norm(rf.stride * t.stride),
@@ -75,6 +74,8 @@ def _apply_axis(rf: AxisRF, t: Window | str, input_size: int) -> AxisRF:
 
 
 def _norm(x: Number) -> Number:
+    if x.__class__ is int:                      # the common case, without an ABC check
+        return x
     if isinstance(x, Fraction) and x.denominator == 1:
         return int(x)
     return x
@@ -106,7 +107,8 @@ def _union_axis(axes: Sequence[AxisRF], label: str) -> tuple[AxisRF, str]:
         note = (f"{label}: paths have different strides "
                 f"({', '.join(str(s) for s in sorted(strides))}); union taken at unit 0")
     else:
-        centers = sorted({a.center for a in axes})
+        centers = sorted({a.center for a in axes}) if len(
+            {2 * a.padding - a.size for a in axes}) > 1 else []    # 2*centre, without Fractions
         if len(centers) > 1:
             note = (f"{label}: paths are misaligned (receptive-field centres differ by "
                     f"{_fmt(centers[-1] - centers[0])} input pixels)")
@@ -141,6 +143,8 @@ def propagate(rf_in: Sequence[RF], transfer: Transfer | Sequence[Transfer],
               input_hw: tuple[int, int]) -> RF:
     """Receptive field of a layer's output from its inputs' fields and its transfer(s)."""
     if isinstance(transfer, Transfer):
+        if transfer is POINTWISE and len(rf_in) == 1:   # most layers: activations, norms
+            return rf_in[0]
         outs = [apply(r, transfer, input_hw) for r in rf_in]
     else:
         outs = [apply(r, t, input_hw) for r, t in zip(rf_in, transfer)]
