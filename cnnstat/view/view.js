@@ -134,11 +134,24 @@
     return { name, op: n.label, l2: n.shape };
   }
 
+  // The box around the two lines, at most MAX_TEXT wide: longer texts are cut with an ellipsis
+  // (the full name is in the tooltip and the panel).
+  const MAX_TEXT = 320;
   function sizeFor(item, labels) {
-    const w1 = textWidth(labels.name ? labels.name + ' · ' : '', 400, 12) + textWidth(labels.op, 600, 12);
+    const sep = labels.name ? textWidth(' · ', 400, 12) : 0;
+    let w1 = textWidth(labels.name, 400, 12) + sep + textWidth(labels.op, 600, 12);
+    if (w1 > MAX_TEXT && labels.name) {
+      labels.name = fitText(labels.name, Math.max(60, MAX_TEXT - sep - textWidth(labels.op, 600, 12)), 400, 12);
+      w1 = textWidth(labels.name, 400, 12) + sep + textWidth(labels.op, 600, 12);
+    }
+    if (w1 > MAX_TEXT) {
+      labels.op = fitText(labels.op, MAX_TEXT - sep - textWidth(labels.name, 400, 12), 600, 12);
+      w1 = MAX_TEXT;
+    }
+    labels.l2 = fitText(labels.l2, MAX_TEXT, 400, 11.5);
     const w2 = textWidth(labels.l2, 400, 11.5);
     const extra = item.key[0] === 'g' ? 26 : 0;   // room for the expand button
-    return { width: Math.ceil(Math.max(96, Math.min(360, Math.max(w1, w2) + 20 + extra))), height: 38 };
+    return { width: Math.ceil(Math.max(96, Math.max(w1, w2) + 20 + extra)), height: BOX_H };
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -376,12 +389,15 @@
     drawLegend(sc);
   }
 
-  // The visible item (node or cluster key) that shows an entity, or null when it is hidden.
+  // The visible item that shows an entity: itself, its box (an expanded block), or the collapsed
+  // block that hides it.
   function visibleKeyOf(key) {
     const v = S.view;
     if (v.items.has(key)) return key;
     if (key[0] === 'g' && v.clusters.has('c' + key.slice(1))) return 'c' + key.slice(1);
-    return null;
+    const chain = key[0] === 'g' ? G[+key.slice(1)].chain : N[+key.slice(1)].chain;
+    const hidden = chain.find(j => S.collapsed.has(j));
+    return hidden !== undefined && v.items.has('g' + hidden) ? 'g' + hidden : null;
   }
 
   function highlight() {
