@@ -132,6 +132,14 @@ def load_graph(model: str | Graph | Definition, *, variant: str | None = None,
         return model.with_input_shape((c, input_shape[1], input_shape[2]))
     if isinstance(model, Definition):
         return build_graph(model, variant, overrides, input_shape)
+    if hasattr(model, "named_modules") and hasattr(model, "forward"):   # a torch.nn.Module
+        from .importers import from_torch
+        if overrides:
+            raise UsageError("--set only applies to definition files and zoo models")
+        if options.get("args"):
+            raise UsageError("args apply to a model builder, not to a module instance")
+        c, h, w = input_shape if input_shape is not None else (3, 224, 224)
+        return from_torch(model, (c if c is not None else 3, h, w))
     if not isinstance(model, str) or not model.strip():
         raise UsageError("no model given: name a zoo model (cnnstat list) or a definition file")
     if model.endswith((".yaml", ".yml")) or (os.path.isfile(model) and not _has_importer(model)):

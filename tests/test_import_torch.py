@@ -291,3 +291,10 @@ def test_json_of_an_imported_model(capsys):
                  "--arg", "num_classes=7"]) == 0
     d = json.loads(capsys.readouterr().out)
     assert d["outputs"][0]["shape"] == [1, 7] and d["not_counted"] == []
+
+
+def test_analyze_accepts_a_module_instance():
+    torch.manual_seed(0)
+    model = Tied()
+    a = cnnstat.analyze(model, 8)
+    assert a.input_shape == (3, 8, 8) and a.totals.params == 96

@@ -35,7 +35,8 @@ class Layout(str, Enum):
 
 
 ModelArg = Annotated[str, typer.Argument(
-    help="A zoo model (see 'cnnstat list'), a definition file (.yaml), or an importable model.",
+    help="A zoo model (see 'cnnstat list'), a definition file (.yaml), or an existing model: "
+         "torchvision:NAME, file.py:Name, package.module:factory, model.onnx, deploy.prototxt.",
     show_default=False)]
 InputOpt = Annotated[Optional[str], typer.Option(
     "--input", "-i", help="Input size: 224, 160x224 (HxW) or 3x224x224. Default: the model's.")]

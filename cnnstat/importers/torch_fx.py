@@ -151,19 +151,33 @@ class _Recorder(fx.Interpreter):
 
 
 def _run(gm: fx.GraphModule, shape: tuple[int, int, int], reference: str) -> dict[fx.Node, Any]:
+    """Every node's value on a batch of two zeros. A module on the meta device runs on meta
+    tensors; any other runs under FakeTensorMode (shapes without arithmetic), or, if a call has no
+    fake implementation, for real."""
     device = _device(gm)
-    recorder = _Recorder(gm)
-    try:
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            recorder.run(torch.zeros((BATCH,) + tuple(shape), device=device))
-    except Exception as exc:
-        hint = ""
-        if any(w in str(exc) for w in ("size", "shape", "Expected", "match")):
-            hint = f" (at input {'x'.join(map(str, shape))}; --input sets another)"
-        raise CnnstatError(f"running {reference} on a {BATCH}x{'x'.join(map(str, shape))} input "
-                           f"failed{hint}: {_reason(exc)}") from None
-    return recorder.values
+    size = (BATCH,) + tuple(shape)
+    attempts = ["meta"] if device.type == "meta" else ["fake", "real"]
+    for attempt in attempts:
+        recorder = _Recorder(gm)
+        try:
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                if attempt == "fake":
+                    from torch._subclasses.fake_tensor import FakeTensorMode
+                    with FakeTensorMode(allow_non_fake_inputs=True):
+                        recorder.run(torch.zeros(size, device=device))
+                else:
+                    recorder.run(torch.zeros(size, device=device))
+            return recorder.values
+        except Exception as exc:
+            if attempt != attempts[-1]:
+                continue
+            hint = ""
+            if any(w in str(exc) for w in ("size", "shape", "Expected", "match")):
+                hint = f" (at input {'x'.join(map(str, shape))}; --input sets another)"
+            raise CnnstatError(f"running {reference} on a {'x'.join(map(str, size))} input "
+                               f"failed{hint}: {_reason(exc)}") from None
+    raise AssertionError("unreachable")                 # pragma: no cover
 
 
 def _device(module: nn.Module) -> torch.device:
