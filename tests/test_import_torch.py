@@ -298,3 +298,18 @@ def test_analyze_accepts_a_module_instance():
     model = Tied()
     a = cnnstat.analyze(model, 8)
     assert a.input_shape == (3, 8, 8) and a.totals.params == 96
+
+
+class HalfShuffle(nn.Module):
+    """Starts like a channel shuffle (view to groups) but sums the groups instead."""
+
+    def forward(self, x):
+        n, c, h, w = x.shape
+        return x.view(n, 2, c // 2, h, w).sum(1)
+
+
+def test_a_pattern_that_does_not_complete_is_not_counted():
+    a = cnnstat.analyze(HalfShuffle(), "4x6x6")
+    (layer,) = a.records
+    assert layer.op == "not_counted" and layer.output_shape == (1, 2, 6, 6)
+    assert layer.attrs["what"] == "Tensor.sum"

@@ -192,10 +192,6 @@ def _f_alias(imp, node, args, kwargs, out):
     raise NoRule()
 
 
-def _tensor_or_param(v: Any) -> bool:
-    return isinstance(v, (T, P))
-
-
 @on(operator.add, torch.add, "add", "add_", operator.iadd)
 def _f_add(imp, node, args, kwargs, out):
     a = bind(args, kwargs, ["input", "other"], {})

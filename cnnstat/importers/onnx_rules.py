@@ -681,10 +681,6 @@ def _slice(imp, node) -> None:
 
 
 # -- constant folding (numpy) ------------------------------------------------------------------------
-def _np_shape(imp, np, ins):  # pragma: no cover - Shape of an activation is handled below
-    raise ValueError
-
-
 FOLD: dict[str, Callable] = {
     "Cast": lambda imp, np, i: i[0].astype(_np_dtype(imp.attr("to", 1), np)),
     "Unsqueeze": lambda imp, np, i: np.expand_dims(i[0], tuple(int(a) for a in (

@@ -409,9 +409,9 @@ class _Importer:
         """A call without a rule: a not_counted layer with torch's output shape."""
         what = what or describe_call(node, self.modules)
         inputs = [v for v in flat_args(args, kwargs) if isinstance(v, T)]
-        if any(isinstance(v, Shuffle) for v in flat_args(args, kwargs)):
-            inputs += [self.materialize(v, node) for v in flat_args(args, kwargs)
-                       if isinstance(v, Shuffle)]
+        # a channel shuffle that did not complete (view to 5-D, then something else): the calls so
+        # far had no layer, so this one reads their source and gives torch's shape
+        inputs += [v.src for v in flat_args(args, kwargs) if isinstance(v, Shuffle)]
         held = [p for p in flat_args(args, kwargs) if isinstance(p, P)]
         module = self.modules.get(node.target) if node.op == "call_module" else None
         tensors = list(module.parameters()) if module is not None else \
@@ -451,9 +451,3 @@ class _Importer:
             return Parts(lambda i: make(out[i], f"{base}.{i}", i == first) if out[i] is not None
                          else None, len(out))
         raise DefinitionError(f"{what} returns {type(out).__name__}, which cnnstat cannot follow")
-
-    def materialize(self, v: Any, node: fx.Node) -> T:
-        """A pending channel shuffle that did not complete: a not_counted view."""
-        if isinstance(v, Shuffle):
-            return v.src
-        return v
