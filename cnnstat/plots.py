@@ -659,14 +659,16 @@ def roofline_figure(prediction: Any, measured_s: float | None = None, title: str
     ax_r.set_xlabel("arithmetic intensity (FLOP per byte moved, log scale)")
     ax_r.set_ylabel(f"attainable performance ({unit}, log scale)")
     ax_r.set_title(f"roofline: {profile.title}, {prediction.dtype}")
-    ax_r.legend(loc="upper left", fontsize=7.5)
+    ax_r.legend(loc="best", fontsize=7.5)
 
-    times = [p.time_s * 1e6 for p in prediction.layers]
+    longest = max((p.time_s for p in prediction.layers), default=0.0)
+    t_scale, t_unit = (1e3, "ms") if longest >= 5e-3 else (1e6, "µs")
+    times = [p.time_s * t_scale for p in prediction.layers]
     colors = [BOUND_COLORS.get(p.bound, "#bbbbbb") for p in prediction.layers]
     ax_t.bar(range(len(times)), times, width=1.0 if len(times) > 60 else 0.8, color=colors)
     ax_t.set_xlim(-0.6, len(times) - 0.4)
     ax_t.set_xlabel(f"layers in execution order ({len(times)})")
-    ax_t.set_ylabel("predicted time (µs)")
+    ax_t.set_ylabel(f"predicted time ({t_unit})")
     ax_t.grid(axis="x", visible=False)
     if _wide_range([t for t in times if t > 0], 1000):
         ax_t.set_yscale("log")

@@ -49,6 +49,12 @@ layers:
 """
 
 
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path, monkeypatch):
+    """No test sees (or writes) the user's cached device profiles."""
+    monkeypatch.setenv("CNNSTAT_CACHE_DIR", str(tmp_path / "cnnstat-cache"))
+
+
 @pytest.fixture
 def mid(tmp_path) -> str:
     path = tmp_path / "mid.yaml"
@@ -281,3 +287,33 @@ def test_timer_column(capsys, tiny):
     assert code == 0 and row["timer"]["timer_median_s"] > 0
     assert row["timer"]["ratio"] == pytest.approx(row["timer"]["cnnstat_median_s"]
                                                   / row["timer"]["timer_median_s"])
+
+
+def test_device_profile_probe_and_cache(capsys, tiny, monkeypatch):
+    from cnnstat.timing import probe
+    profile = probe.measure_profile("cpu", ("fp32", "bf16"), min_time_s=0.01, sizes=[64, 128],
+                                    copy_size=4 * 2 ** 20)
+    assert profile.name == "local" and not profile.builtin
+    assert set(profile.matrix) == {"fp32", "bf16"} and profile.vector == profile.matrix["fp32"]
+    assert 1e8 < profile.matrix["fp32"] < 1e13          # 0.1 GFLOP/s … 10 TFLOP/s: a CPU
+    assert 1e8 < profile.bandwidth < 1e12 and 0 < profile.launch_overhead < 1e-2
+    assert profile.measured["matmul_sizes"]["fp32"] in (64, 128)
+    assert profile.measured["machine"]["cpu"]
+
+    real = probe.measure_profile
+    monkeypatch.setattr(probe, "measure_profile", lambda device, dtypes, **kw: real(
+        device, dtypes, min_time_s=0.01, sizes=[64], copy_size=2 ** 20, **kw))
+    code = main(["device-profile", "--dtype", "fp32", "--format", "json"])
+    out, err = capsys.readouterr()
+    assert code == 0 and "saved profile 'local'" in err
+    assert json.loads(out)[0]["name"] == "local"
+    code = main(["device-profile", "--format", "json"])        # cached now: not measured again
+    out, err = capsys.readouterr()
+    assert code == 0 and "cached profile 'local'" in err and "--refresh" in err
+    # the cached profile is what roofline and bench use on this machine by default
+    code = main(["roofline", tiny, "--format", "json"])
+    assert code == 0 and json.loads(capsys.readouterr().out)["profile"]["name"] == "local"
+    code = main(["bench", tiny, "--threads", "1", "--warmup", "0.01", "--min-time", "0.01",
+                 "--min-iters", "3", "--format", "json"])
+    row = json.loads(capsys.readouterr().out)["rows"][0]
+    assert code == 0 and row["profile"] == "local" and row["predicted_s"] > 0

@@ -56,9 +56,11 @@ def test_host_clock_warmup_excluded_and_adaptive_rounds():
         calls.append(d)
         now.t += d
 
+    warm = []
     timing = time_iterations(step, HostClock(now), warmup_s=0.6, min_time_s=0.1, min_iters=5,
-                             wall=now)
+                             wall=now, on_warm=lambda: warm.append(len(calls)))
     assert timing.warmup_iters == 2 and timing.warmup_s == pytest.approx(0.7)
+    assert warm == [2]                              # called once, between warm-up and timing
     assert all(t == pytest.approx(0.01) for t in timing.times)      # warm-up not in the times
     assert sum(timing.times) >= 0.1 and len(timing.times) >= 5
     # rounds of 1, 2, 4, then what remains: 1 + 2 + 4 = 7 iterations (70 ms), 3 more needed

@@ -36,6 +36,12 @@ layers:
 """
 
 
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path, monkeypatch):
+    """No test sees (or writes) the user's cached device profiles."""
+    monkeypatch.setenv("CNNSTAT_CACHE_DIR", str(tmp_path / "cnnstat-cache"))
+
+
 @pytest.fixture
 def tiny(tmp_path) -> str:
     path = tmp_path / "tiny.yaml"
@@ -224,8 +230,7 @@ def test_roofline_command_table_and_formats(capsys, tiny):
     assert out.startswith("## tiny: roofline on NVIDIA H100") and "https://" in out
 
 
-def test_roofline_errors_are_one_line(capsys, tiny, tmp_path, monkeypatch):
-    monkeypatch.setenv("CNNSTAT_CACHE_DIR", str(tmp_path / "empty"))
+def test_roofline_errors_are_one_line(capsys, tiny):
     for argv, message in (
             (["roofline", tiny], "name a device with --device-profile"),
             (["roofline", tiny, "-p", "t4", "--dtype", "bf16"], "no bf16 peak"),

@@ -205,7 +205,9 @@ def describe(profile: DeviceProfile) -> dict[str, str]:
 
     def tf(v: float) -> str:
         return f"{v / TERA:.3g} TFLOP/s" if tera else f"{v / GIGA:.3g} GFLOP/s"
-    peaks = ", ".join(f"{k} {tf(v)}" for k, v in profile.matrix.items())
+    order = [k for k in MATRIX_DTYPES if k in profile.matrix] + \
+        [k for k in profile.matrix if k not in MATRIX_DTYPES]
+    peaks = ", ".join(f"{k} {tf(profile.matrix[k])}" for k in order)
     return {"name": profile.name, "title": profile.title, "matrix": peaks,
             "vector": tf(profile.vector), "bandwidth": f"{profile.bandwidth / GIGA:.4g} GB/s",
             "overhead": f"{profile.launch_overhead / MICRO:.3g} µs",

@@ -53,6 +53,10 @@ class Agreement:
 
 def timer_median(step: Callable[[], Any], threads: int, min_time_s: float) -> float:
     """One ``blocked_autorange`` of ``step``: its median per-call time in seconds."""
+    import logging
+    # importing the benchmark utilities loads torch.utils.cpp_extension, which warns on a
+    # machine without a CUDA runtime; Python statements need no compiler
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     from torch.utils.benchmark import Timer
     timer = Timer(stmt="step()", globals={"step": step}, num_threads=threads,
                   label="cnnstat", description="step")

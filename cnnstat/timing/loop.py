@@ -20,7 +20,15 @@ time has passed, each followed by a synchronization so that queued device work i
 
 Measurement: rounds of k iterations, k = 1, 2, 4, … (at most what the remaining time needs), until
 the measured time reaches ``min_time_s`` and at least ``min_iters`` iterations were timed. Every
-iteration's duration is kept; statistics are computed from them (cnnstat.timing.stats).
+iteration's duration is kept; statistics are computed from them (cnnstat.timing.stats). With
+events, the first iteration of a round starts on an idle device (the round before was
+synchronized), so it also holds its first kernel's launch latency (microseconds); the others
+start when the previous iteration ends. The median is not moved by these few.
+
+On a machine shared with other processes, an iteration can be preempted. The median of
+per-iteration times then stays at the time of an undisturbed iteration (for iterations shorter
+than the scheduler's time slice, most are undisturbed), while the mean — reported too — includes
+the waiting; p90 and the IQR show how disturbed the run was.
 """
 
 from __future__ import annotations
@@ -134,8 +142,10 @@ class Timing:
 
 def time_iterations(step: Callable[[], Any], clock: Clock, *, warmup_s: float = 0.5,
                     min_time_s: float = 1.0, min_iters: int = 5, max_iters: int = 1_000_000,
-                    wall: Callable[[], float] = time.perf_counter) -> Timing:
-    """Warm up, then time ``step`` in adaptive rounds (module docstring)."""
+                    wall: Callable[[], float] = time.perf_counter,
+                    on_warm: Callable[[], Any] | None = None) -> Timing:
+    """Warm up, then time ``step`` in adaptive rounds (module docstring). ``on_warm`` is called
+    once between the warm-up and the first timed round (a memory probe starts there)."""
     if warmup_s < 0 or min_time_s < 0:
         raise ValueError("warm-up and minimum time must not be negative")
     if min_iters < 1 or max_iters < min_iters:
@@ -149,6 +159,8 @@ def time_iterations(step: Callable[[], Any], clock: Clock, *, warmup_s: float = 
         if wall() - begin >= warmup_s:
             break
     warmup_spent = wall() - begin
+    if on_warm is not None:
+        on_warm()
 
     times: list[float] = []
     total = 0.0

@@ -1,4 +1,5 @@
-"""Peak memory of a measured run.
+"""Peak memory of a measured run (the timed iterations; the probe starts after the warm-up, so
+first-call allocations, autotuning and compilation are not counted).
 
 - CUDA: ``torch.cuda.reset_peak_memory_stats`` before the run; the peak is
   ``torch.cuda.max_memory_allocated`` (bytes held in tensors by PyTorch's caching allocator, at

@@ -29,7 +29,8 @@ from .machine import title as machine_title
 from .sweep import Row, SweepResult
 
 CSV_COLUMNS = [
-    "model", "impl", "device", "dtype", "channels_last", "compile", "batch", "threads", "status",
+    "model", "impl", "device", "dtype", "channels_last", "compile", "batch", "input", "threads",
+    "status",
     "message", "iterations", "warmup_iterations", "median_s", "p10_s", "p90_s", "q25_s", "q75_s",
     "iqr_s", "mean_s", "min_s", "max_s", "throughput_images_per_s", "macs", "flops",
     "achieved_flops_per_s", "achieved_macs_per_s", "memory_peak_bytes", "memory_growth_bytes",
@@ -48,7 +49,7 @@ def _csv_row(r: Row) -> list[Any]:
     values = {
         "model": r.model, "impl": r.impl, "device": r.device, "dtype": r.dtype,
         "channels_last": r.channels_last, "compile": r.compile, "batch": r.batch,
-        "threads": r.threads, "status": r.status, "message": r.message,
+        "input": "x".join(map(str, r.input)), "threads": r.threads, "status": r.status, "message": r.message,
         "iterations": s.n if s else "", "warmup_iterations": r.warmup_iters if s else "",
         "median_s": s.median if s else "", "p10_s": s.p10 if s else "",
         "p90_s": s.p90 if s else "", "q25_s": s.q25 if s else "", "q75_s": s.q75 if s else "",
@@ -87,17 +88,17 @@ def table(result: SweepResult) -> tuple[list[str], list[list[str]], list[bool]]:
     predicted = any(r.predicted_s for r in rows)
     several_impls = len({r.impl for r in rows}) > 1 or any(r.impl != "graph" for r in rows)
     headers = ["model"] + (["impl"] if several_impls else []) + [
-        "dtype", "layout", "batch", "median ms", "p10–p90 ms", "IQR ms", "n", "images/s",
+        "input", "dtype", "layout", "batch", "median ms", "p10–p90 ms", "IQR ms", "n", "images/s",
         "GFLOP/s", "GMAC/s", "memory"]
     if predicted:
         headers += ["predicted ms", "measured ÷ predicted"]
     if timer:
-        headers += ["Timer ms", "cnnstat ÷ Timer"]
-    numeric = [h not in ("model", "impl", "dtype", "layout") for h in headers]
+        headers += ["cnnstat ms, interleaved", "Timer ms", "cnnstat ÷ Timer"]
+    numeric = [h not in ("model", "impl", "input", "dtype", "layout") for h in headers]
     cells = []
     for r in rows:
         head = [r.model] + ([r.impl] if several_impls else []) + [
-            r.dtype + (" compiled" if r.compile else ""),
+            "×".join(map(str, r.input)), r.dtype + (" compiled" if r.compile else ""),
             "channels-last" if r.channels_last else "contiguous", str(r.batch)]
         if not r.ok:
             rest = [f"{r.status}: {r.message}"] + [""] * (len(headers) - len(head) - 1)
@@ -111,8 +112,8 @@ def table(result: SweepResult) -> tuple[list[str], list[list[str]], list[bool]]:
         if predicted:
             line += [_ms(r.predicted_s), sig(r.predicted_ratio) if r.predicted_ratio else "-"]
         if timer:
-            line += ([_ms(r.timer.timer_median), f"{r.timer.ratio:.3f}"] if r.timer
-                     else ["-", "-"])
+            line += ([_ms(r.timer.ours_median), _ms(r.timer.timer_median), f"{r.timer.ratio:.3f}"]
+                     if r.timer else ["-", "-", "-"])
         cells.append(line)
     return headers, cells, numeric
 
@@ -132,9 +133,11 @@ def footnotes(result: SweepResult) -> list[str]:
     notes.append("images/s = batch ÷ median; GFLOP/s and GMAC/s from cnnstat's static count "
                  "(conv + linear multiply-adds, FLOPs = 2 × MACs) ÷ median")
     notes.append("memory: " + (
-        "growth of the CUDA allocator's peak over what was allocated before the run "
-        "(activations and workspaces; weights excluded)" if s.device.startswith("cuda") else
-        "growth of the process's peak resident set over its size before the run")
+        "the CUDA allocator's peak during the timed iterations, less what was allocated before "
+        "them (weights, input): activations and workspaces" if s.device.startswith("cuda") else
+        "the process's peak resident set during the timed iterations, less its size before "
+        "them: activations and workspaces (weights were resident already)")
+        + "; the warm-up (first-call allocations, compilation) is not counted"
         + (f" [{method}]" if method else ""))
     if any(r.predicted_s for r in rows):
         notes.append("predicted: roofline of every layer, Σ max(FLOPs ÷ peak, bytes ÷ bandwidth) "
@@ -142,7 +145,8 @@ def footnotes(result: SweepResult) -> list[str]:
                      "than the roofline")
     if any(r.timer is not None for r in rows):
         notes.append("Timer: torch.utils.benchmark.Timer(...).blocked_autorange() on the same "
-                     "call and thread count, interleaved with cnnstat's rounds; medians compared")
+                     "call and thread count, in rounds interleaved with rounds of cnnstat's loop "
+                     "(after the row's own measurement); the medians of the rounds compared")
     notes.extend(result.notes)
     if result.interrupted:
         notes.append(f"interrupted (Ctrl-C): {len(rows)} of {result.planned} rows finished; "

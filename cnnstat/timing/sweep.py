@@ -39,6 +39,7 @@ class Settings:
     impl: str = "graph"
     timer_check: bool = False             # also compare with torch.utils.benchmark.Timer
     timer_rounds: int = 3
+    timer_attempts: int = 1               # repeat a comparison outside 10 % (benchmarks: 3)
     profile: str | None = None            # device profile of the prediction (name)
     overhead_s: float | None = None       # per-launch overhead override
     tf32: bool = True
@@ -50,7 +51,8 @@ class Settings:
                 "threads": self.threads, "warmup_s": self.warmup_s,
                 "min_time_s": self.min_time_s, "min_iters": self.min_iters,
                 "cuda_timing": self.cuda_timing, "impl": self.impl,
-                "timer_check": self.timer_check, "profile": self.profile,
+                "timer_check": self.timer_check, "timer_rounds": self.timer_rounds,
+                "timer_attempts": self.timer_attempts, "profile": self.profile,
                 "overhead_s": self.overhead_s, "tf32_convolutions": self.tf32, "seed": self.seed}
 
 
@@ -65,6 +67,7 @@ class Row:
     batch: int
     threads: int
     macs: int                       # static: conv + linear multiply-adds of the batch
+    input: tuple[int, ...] = ()     # (C, H, W), without the batch
     status: str = OK
     message: str = ""
     stats: Summary | None = None
@@ -124,7 +127,7 @@ class Row:
         return {
             "model": self.model, "impl": self.impl, "device": self.device, "dtype": self.dtype,
             "channels_last": self.channels_last, "compile": self.compile, "batch": self.batch,
-            "threads": self.threads, "status": self.status, "message": self.message,
+            "input": list(self.input), "threads": self.threads, "status": self.status, "message": self.message,
             "latency": self.stats.to_dict() if self.stats else None,
             "warmup_iterations": self.warmup_iters, "warmup_s": self.warmup_s,
             "rounds": self.rounds, "clock": self.clock,
@@ -252,7 +255,7 @@ def _new_row(target, settings: Settings, device: str, dtype: str, channels_last:
     from ..analyze import analyze_graph
     analysis = analyze_graph(target.graph, batch=batch)
     row = Row(target.label, settings.impl, device, dtype, channels_last, settings.compile, batch,
-              torch.get_num_threads(), analysis.totals.macs)
+              torch.get_num_threads(), analysis.totals.macs, tuple(target.graph.input_shape))
     if profile is not None:
         from ..convention import Convention
         from ..roofline import predict
@@ -300,13 +303,13 @@ def _run_one(row: Row, target, fn, device: str, dtype: str, channels_last: bool,
 
 
 def measure_row(row: Row, step: Callable[[], Any], clock, memory, settings: Settings) -> None:
-    """Warm up and time ``step`` (cnnstat.timing.loop), with the memory probe around the run;
+    """Warm up and time ``step`` (cnnstat.timing.loop), with the memory probe around the timed
+    iterations (after the warm-up, so first-call allocations and compilation are not counted);
     with ``settings.timer_check``, then compare with torch.utils.benchmark.Timer."""
     from .loop import time_iterations
-    memory.begin()
     timing = time_iterations(step, clock, warmup_s=settings.warmup_s,
                              min_time_s=settings.min_time_s, min_iters=settings.min_iters,
-                             max_iters=settings.max_iters)
+                             max_iters=settings.max_iters, on_warm=memory.begin)
     use = memory.end()
     row.stats = summarize(timing.times)
     row.warmup_iters, row.warmup_s = timing.warmup_iters, timing.warmup_s
@@ -317,4 +320,5 @@ def measure_row(row: Row, step: Callable[[], Any], clock, memory, settings: Sett
         from .agreement import compare_with_timer
         row.timer = compare_with_timer(step, clock, threads=row.threads,
                                        rounds=settings.timer_rounds, warmup_s=0.0,
-                                       min_time_s=settings.min_time_s, attempts=1)
+                                       min_time_s=settings.min_time_s,
+                                       attempts=settings.timer_attempts)
