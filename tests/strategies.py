@@ -305,6 +305,27 @@ def pad_shortcut(draw):
     return {"out": shape[1] + draw(st.integers(-1, 5)), "stride": draw(st.integers(1, 3))}, [shape]
 
 
+@st.composite
+def slice_(draw):
+    shape = draw(st.one_of(feature_map(), st.tuples(batch, st.integers(1, 12))))
+    # any dimension but the batch (which cnnstat, unlike torch, does not slice), negative or not
+    rank = len(shape)
+    dim = draw(st.integers(1, rank - 1)) * draw(st.sampled_from([1, -1]))
+    args = {"start": draw(st.integers(-8, 8)), "dim": dim}
+    if draw(st.booleans()):
+        args["end"] = draw(st.one_of(st.none(), st.integers(-8, 12)))
+    if draw(st.booleans()):
+        args["step"] = draw(st.integers(1, 3))
+    return args, [shape]
+
+
+@st.composite
+def chunk(draw):
+    shape = draw(feature_map())
+    return ({"chunks": draw(st.integers(1, 5)), "index": draw(st.integers(0, 4)),
+             "dim": draw(st.integers(1, 3))}, [shape])
+
+
 CASES = {
     "conv2d": conv2d(),
     "conv_transpose2d": conv_transpose2d(),
@@ -339,4 +360,6 @@ CASES = {
     "upsample": upsample(),
     "zero_pad2d": zero_pad2d(),
     "pad_shortcut": pad_shortcut(),
+    "slice": slice_(),
+    "chunk": chunk(),
 }
