@@ -238,3 +238,17 @@ def test_paper_section():
     md = to_markdown(paper_blocks("googlenet"))
     assert "`cnnstat paper googlenet`, models googlenet-paper" in md and "|" not in md
     assert paper_blocks("mobilenet_v2") == []                  # no paper table in cnnstat paper
+
+
+def test_index_lists_what_else_the_folder_holds(tmp_path):
+    from cnnstat.report.build import other_entries
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "bench" / "README.md").write_text("intro\n# Benchmark reports\n")
+    (tmp_path / "perf.md").write_text("# cnnstat performance\n")
+    (tmp_path / "notes.txt").write_text("not Markdown\n")
+    (tmp_path / "lenet5").mkdir()                                  # this command's own folder
+    assert other_entries(tmp_path, {"lenet5"}) == [("bench/README.md", "Benchmark reports"),
+                                                   ("perf.md", "cnnstat performance")]
+    index = build(["lenet5"], Options(), ("csv",), out_dir=tmp_path).files["README.md"]
+    assert "## Other reports in this folder" in index
+    assert "- **[perf.md](perf.md)**: cnnstat performance" in index

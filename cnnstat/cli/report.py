@@ -88,7 +88,7 @@ def report(
     formats = parse_formats(format)
     opts = Options(input=input, batch=batch, set=set_, count=count, dtype=dtype)
     built = build(list(models or []), opts, formats, compare,
-                  progress=lambda name: _note(f"rendering {name} ..."))
+                  progress=lambda name: _note(f"rendering {name} ..."), out_dir=out)
     paths = write(built, out)
     _note(f"wrote {len(paths)} files under {out}/ (index: {Path(out) / 'README.md'})")
 
