@@ -123,12 +123,9 @@ def _render_figures(figs: dict[str, Callable[[], object]], stem: str, formats: t
     return svgs
 
 
-def _graph_view(a: Analysis) -> str | None:
-    """The interactive layer graph (cnnstat view), when that package is installed."""
-    try:
-        from ..view import render_view
-    except ImportError:                       # pragma: no cover - view not part of this install
-        return None
+def _graph_view(a: Analysis) -> str:
+    """The interactive layer graph (cnnstat view) of the analysis, as one HTML page."""
+    from ..view import render_view
     return render_view(a)
 
 

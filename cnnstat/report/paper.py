@@ -25,10 +25,7 @@ def _zoo_file(name: str):
 def paper_blocks(model: str, default_convention: bool = True) -> list[Block]:
     """The section, or nothing. The paper figures are always computed under the default
     convention; say so when the report itself uses another."""
-    try:
-        from ..papers import render
-    except ImportError:                       # pragma: no cover - papers not part of this install
-        return []
+    from ..papers import render
     own, related = [], []
     mine = _zoo_file(model)
     for name, t in _all_tables():
