@@ -152,3 +152,9 @@ def test_cli_sweep(tmp_path, capsys):
     assert main(["sweep", "vgg16", "--input", "16,224"]) == 0
     captured = capsys.readouterr()
     assert "cannot:" in captured.out and "1 of 2 combinations cannot be analysed" in captured.err
+
+
+def test_sweep_of_non_square_inputs_names_every_size():
+    s = sw.run("resnet18", None, "160x224,224")
+    assert [c.x for c in s.cells] == ["160×224", "224×224"] and not s.x_numeric
+    assert s.x_label == "input size (H×W)"

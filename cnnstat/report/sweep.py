@@ -197,6 +197,11 @@ def run(model: str, sets: list[str] | None, inputs: str | None, *, batch: int = 
             cells.append(cell)
     if first_error is not None and not any(c.ok for c in cells):
         raise first_error
+    if x_name == "input" and not all(isinstance(c.x, (int, float)) for c in cells):
+        from ..models import parse_input
+        for c in cells:                       # mixed shapes: every size as HxW, on one footing
+            _, h, w = parse_input(c.input)
+            c.x = f"{h}×{w}"
     from ..convention import Convention
     convention = Convention.parse(count) if not isinstance(count, Convention) else count
     return Sweep(model, axes, sizes, cells, x_name, dtype, batch, convention)
