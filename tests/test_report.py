@@ -142,7 +142,7 @@ def test_ctrl_c_while_rendering_writes_nothing(tmp_path, monkeypatch):
     def interrupted(a):
         calls.append(a.name)
         raise KeyboardInterrupt
-    monkeypatch.setattr(plots, "rf_figure", interrupted)
+    monkeypatch.setattr(plots, "layer_work_figure", interrupted)   # the first figure drawn
     with pytest.raises(KeyboardInterrupt):
         write(build(["lenet5"], Options(), ("md", "csv")), tmp_path / "out")
     assert calls == ["lenet5"] and not (tmp_path / "out").exists()

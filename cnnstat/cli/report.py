@@ -85,6 +85,8 @@ def report(
     from ..report.build import Options, build, parse_formats, write
     if not out:
         raise UsageError("cnnstat report needs --out DIR, the folder to write the reports into")
+    if Path(out).exists() and not Path(out).is_dir():
+        raise UsageError(f"--out '{out}' is a file, not a folder")
     formats = parse_formats(format)
     opts = Options(input=input, batch=batch, set=set_, count=count, dtype=dtype)
     built = build(list(models or []), opts, formats, compare,
@@ -136,14 +138,14 @@ def compare(
         emit(to_html(title, cmp.compare_blocks(rows, convention, "compare", title), svgs), out)
     elif format is TableFormat.md or out:
         from ..report.document import Para, to_markdown
-        blocks = [table, Para(convention.describe() + "."),
-                  Para(cmp.sources_text(rows))]
+        blocks = [table]
         if any(r.global_context for r in rows):
-            blocks.insert(1, Para(cmp.GLOBAL_NOTE))
+            blocks.append(Para(cmp.GLOBAL_NOTE))
         if plot and out:
             import os
-            rel = os.path.relpath(plot, os.path.dirname(os.path.abspath(out)) or ".")
-            blocks.insert(1, Para(f"[![{title}]({rel})]({rel})"))
+            rel = os.path.relpath(os.path.abspath(plot), os.path.dirname(os.path.abspath(out)))
+            blocks.append(Para(f"[![{title}]({rel})]({rel})"))
+        blocks += [Para(convention.describe() + "."), Para(cmp.sources_text(rows))]
         emit(to_markdown(blocks), out)
     else:
         notes = [convention.describe(), cmp.sources_text(rows, full=False).replace("`", "")]
