@@ -52,7 +52,8 @@ from cnnstat.ops import REGISTRY  # noqa: E402
 from cnnstat.spec import build_graph, parse_definition  # noqa: E402
 from cnnstat.torch_bridge.build import build_module  # noqa: E402
 
-from .fuzz.graphs import ALL_CASES, Entry, definition_text, fit, try_rule  # noqa: E402
+from .fuzz.graphs import Entry, definition_text, fit, try_rule  # noqa: E402
+from .strategies import CASES  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
@@ -69,7 +70,7 @@ MAX_STRIDES = 16          # product of all strides along an axis (the canvas mar
 
 
 def _available(ops):
-    return [op for op in ops if op in REGISTRY and op in ALL_CASES]
+    return [op for op in ops if op in REGISTRY and op in CASES]
 
 
 @st.composite
@@ -84,7 +85,7 @@ def rf_networks(draw, max_layers: int = 7):
     def layer(name, source, ops):
         nonlocal strides
         op = draw(st.sampled_from(_available(ops)))
-        args, _ = draw(ALL_CASES[op])
+        args, _ = draw(CASES[op])
         args = fit(draw, op, args, shapes[source])
         args.pop("padding_mode", None) if draw(st.integers(0, 3)) else None
         if op in ("slice", "chunk"):

@@ -34,25 +34,6 @@ from cnnstat.ops import REGISTRY
 
 from ..strategies import CASES
 
-# Cases for registered operators that tests/strategies.py does not have yet (it is shared; a case
-# there replaces the one here).
-@st.composite
-def _slice_case(draw):
-    return ({"start": draw(st.integers(-6, 6)),
-             "end": draw(st.one_of(st.none(), st.integers(-6, 8))),
-             "dim": draw(st.integers(1, 3)), "step": draw(st.integers(1, 3))},
-            [(1, 6, 8, 8)])
-
-
-@st.composite
-def _chunk_case(draw):
-    return ({"chunks": draw(st.integers(1, 4)), "index": draw(st.integers(0, 3)),
-             "dim": draw(st.integers(1, 3))}, [(1, 6, 8, 8)])
-
-
-FALLBACK_CASES = {"slice": _slice_case(), "chunk": _chunk_case()}
-ALL_CASES = {**FALLBACK_CASES, **CASES}
-
 # Operators by the rank of tensor they take (batch included). Operators not listed take feature
 # maps (rank 4). A new operator is fuzzed as soon as it has a case in tests/strategies.py.
 ANY_RANK = {"relu", "relu6", "sigmoid", "tanh", "hardswish", "hardsigmoid", "silu", "mish", "gelu",
@@ -244,11 +225,11 @@ def _weighted(ops) -> list[str]:
 
 
 def _single_input_ops() -> list[str]:
-    return _weighted(op for op in ALL_CASES if op in REGISTRY and REGISTRY[op].arity == 1)
+    return _weighted(op for op in CASES if op in REGISTRY and REGISTRY[op].arity == 1)
 
 
 def _merge_ops() -> list[str]:
-    return _weighted(op for op in ALL_CASES if op in REGISTRY and REGISTRY[op].arity is None)
+    return _weighted(op for op in CASES if op in REGISTRY and REGISTRY[op].arity is None)
 
 
 # -- the graph strategy ---------------------------------------------------------------------------
@@ -290,7 +271,7 @@ class _Builder:
         if wrong_rank and len(shape) != 2:               # torch runs 2-D ops on rank 3 as
             candidates = [op for op in ops if _rank_ok(op, len(shape))]  # unbatched: not a reject
         op = draw(st.sampled_from(candidates or ops))
-        args, _ = draw(ALL_CASES[op])
+        args, _ = draw(CASES[op])
         if draw(st.integers(0, 11)):                     # mostly fitted, sometimes raw
             args = fit(draw, op, args, shape)
         out, _ = try_rule(op, args, [shape])
@@ -315,7 +296,7 @@ class _Builder:
         first = self.prev
         shape = self.shapes[first]
         mismatch = draw(st.integers(0, 9)) == 0
-        args, case_shapes = draw(ALL_CASES[op])   # as many inputs as the case has (matmul: 2)
+        args, case_shapes = draw(CASES[op])   # as many inputs as the case has (matmul: 2)
         args = {k: v for k, v in args.items() if k not in ("dim", "crop")}
         names = sorted(self.shapes)
         if op == "concat":
@@ -356,7 +337,7 @@ class _Builder:
             return self.layer(name)
         merge = draw(st.sampled_from(["add", "concat", "concat"]))
         body_ops = ["conv2d", "maxpool2d", "avgpool2d", "batchnorm2d"] + ACTIVATIONS
-        body_ops = [op for op in body_ops if op in ALL_CASES]
+        body_ops = [op for op in body_ops if op in CASES]
         branches: list[tuple[str, list[Entry]]] = []
         outs = []
         for bname in ["a", "b", "c"][: draw(st.integers(2, 3))]:
@@ -364,7 +345,7 @@ class _Builder:
             current = shape
             for i in range(draw(st.integers(0, 2))):
                 op = draw(st.sampled_from(body_ops))
-                args, _ = draw(ALL_CASES[op])
+                args, _ = draw(CASES[op])
                 args = fit(draw, op, args, current)
                 if op == "conv2d":          # keep H, W: stride 1, 'same' padding
                     args.update(stride=1, padding="same")
