@@ -138,6 +138,19 @@ def test_imported_graph_without_block_labels():
     assert len(data["nodes"]) == 5 and data["collapsed"] == []
 
 
+@pytest.mark.torch
+def test_imported_torchvision_model_starts_like_the_zoo():
+    """torch.fx names layers by module path and labels blocks by module class; the first drawing
+    of torchvision's ResNet-50 is the zoo's: 16 bottlenecks (the container class 'Sequential'
+    of the stages and of the projections does not collapse the stages)."""
+    a = cnnstat.analyze("torchvision:resnet50")
+    found = blocks(a.graph)
+    assert found["layer1.0"].label == "Bottleneck" and found["layer1"].label == "Sequential"
+    depth, collapsed = initial_collapsed(a.graph, found)
+    assert (depth, visible_count(a.graph, found, collapsed)) == (2, 24)
+    assert page_data(render_view(a))["model"] == a.name
+
+
 # -- the first drawing --------------------------------------------------------------------------
 def test_first_drawing_of_resnets():
     # ResNet-50 at depth 2: input, conv1, bn1, relu, maxpool, 3+4+6+3 = 16 bottlenecks, avgpool,

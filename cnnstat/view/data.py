@@ -145,14 +145,17 @@ def _label(b: Block, found: dict[str, Block], graph) -> str:
 
 def collapsed_at(found: dict[str, Block], depth: int | None, same_kind: bool = False) -> set[str]:
     """Blocks collapsed at first: those of ``depth`` name levels and more (as ``--depth``).
-    With ``same_kind``, every block labelled like one of those too (other than plain 'group'),
-    so that, say, all of GoogLeNet's conv-bn-relu units start alike whatever their nesting."""
+    With ``same_kind``, innermost blocks (no blocks inside) labelled like a collapsed innermost
+    block collapse too, so that all of GoogLeNet's conv-bn-relu units start alike whatever their
+    nesting. (Only innermost ones: a container label such as torch's 'Sequential' names blocks
+    of every size.)"""
     if depth is None:
         return set()
     out = {p for p, b in found.items() if b.level >= depth}
     if same_kind:
-        kinds = {found[p].label for p in out} - {"group"}
-        out |= {p for p, b in found.items() if b.label in kinds}
+        inner = set(found) - {b.parent for b in found.values()}
+        kinds = {found[p].label for p in out & inner} - {"group"}
+        out |= {p for p in inner if found[p].label in kinds}
     return out
 
 
