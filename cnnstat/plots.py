@@ -154,8 +154,15 @@ def _x_layers(axes, names: list[str], bands, label_each: bool, xlabel: str) -> N
     else:
         ax.set_xticks([])
     if bands and not label_each:
+        # drop a first name part that most blocks share ("features." in torchvision's DenseNet)
+        firsts = [b.label.split(".", 1) for b in bands]
+        top = max(set(f[0] for f in firsts), key=lambda k: sum(f[0] == k for f in firsts))
+        if sum(f[0] == top and len(f) == 2 for f in firsts) >= 0.75 * len(bands):
+            bands = [type(b)(f[1] if f[0] == top and len(f) == 2 else b.label, b.start, b.stop)
+                     for b, f in zip(bands, firsts)]
         trans = ax.get_xaxis_transform()
         width_px = ax.figure.get_figwidth() * ax.figure.dpi * 0.85
+        pad = 22                                        # points below the axis for the names
         for i, b in enumerate(bands):
             for a in axes:
                 if i % 2 == 0:
@@ -170,7 +177,8 @@ def _x_layers(axes, names: list[str], bands, label_each: bool, xlabel: str) -> N
             elif span > 9:                              # room for vertical text
                 ax.text((b.start + b.stop - 1) / 2, -0.02, label, transform=trans,
                         ha="center", va="top", fontsize=7, rotation=90)
-    ax.set_xlabel(xlabel, labelpad=22 if bands and not label_each else 4)
+                pad = max(pad, 8 + 4.4 * len(label))     # ~4.4 pt per character at 7 pt
+    ax.set_xlabel(xlabel, labelpad=pad if bands and not label_each else 4)
 
 
 def _op_family(op: str) -> str:
@@ -298,7 +306,8 @@ def rf_figure(a: "Analysis"):
     if s.whole_at is not None:
         end = s.whole_at
         ax.axvline(s.whole_at, color="#999999", ls=":", lw=1)
-        ax.text(s.whole_at, 0.5, f"whole input from {_short(s.whole_name or '', 26)} on",
+        ax.text(s.whole_at, 0.5, f"whole input from {_short(s.whole_name or '', 26)} on"
+                + ("\n(global context mixed into the feature maps)" if s.global_context else ""),
                 transform=ax.get_xaxis_transform(), fontsize=8, color="#555555", ha="center",
                 va="center", rotation=90, zorder=6,
                 bbox={"facecolor": "white", "edgecolor": "none", "pad": 1.5})

@@ -13,6 +13,7 @@ from ..render import numbers as fmt
 from ..render.facts import model_title
 from .accuracy import lookup
 from .document import Block, Figure, Heading, Para, SideBySide, Table
+from .series import global_context
 
 
 @dataclass(frozen=True)
@@ -51,13 +52,6 @@ def compare_row(a: Analysis, label: str | None = None, *, published: bool = True
         global_context=global_context(a),
         rf_local_px=fmt.rf_value(max(widest.rf.h.size, widest.rf.w.size)) if widest else None,
         layers=t.layers, top1=acc.top1 if acc else None, top1_source=acc.source if acc else None)
-
-
-def global_context(a: Analysis) -> bool:
-    """Whether a feature map larger than 1x1 sees the whole input: global context mixed back into
-    the features (squeeze-and-excitation gates), after which local fields stop growing."""
-    return any(r.rf.whole and len(r.output_shape) == 4 and r.output_shape[2] * r.output_shape[3] > 1
-               for r in a.records)
 
 
 GLOBAL_NOTE = ("† the model mixes global context into its feature maps (e.g. squeeze-and-excitation "

@@ -192,6 +192,9 @@ def model_blocks(a: Analysis, stem: str, formats: tuple[str, ...], *,
     last = rf.points[-1]
     whole = (f"; from `{rf.whole_name}` on, every unit sees the whole input"
              if rf.whole_name else "")
+    if rf.global_context:
+        whole += (" — there, global context (a squeeze-and-excitation gate, say) is mixed back "
+                  "into the feature maps, so the local fields stop growing early")
     blocks += [Heading("Receptive field"),
                Para(f"The receptive field grows to {last.size:g} px (effective stride "
                     f"{last.stride:g} px) at `{last.name}`, after {last.depth} layers that widen "

@@ -81,6 +81,14 @@ class RFSeries:
     whole_name: str | None
     input_size: int            # the larger input side, in pixels
     exact: bool                # False when upsampling made some fields fractional
+    global_context: bool       # a feature map larger than 1x1 sees the whole input (SE gates)
+
+
+def global_context(a: Analysis) -> bool:
+    """Whether a feature map larger than 1x1 sees the whole input: global context mixed back into
+    the features (squeeze-and-excitation gates), after which local fields stop growing."""
+    return any(r.rf.whole and len(r.output_shape) == 4 and r.output_shape[2] * r.output_shape[3] > 1
+               for r in a.records)
 
 
 def _axis_size(r: LayerRecord) -> tuple[Fraction, Fraction]:
@@ -116,4 +124,4 @@ def rf_series(a: Analysis) -> RFSeries:
     if 0 not in best:
         points.insert(0, RFPoint(0, 1.0, 1.0, "input"))
     c, h, w = a.input_shape
-    return RFSeries(points, whole_at, whole_name, max(h, w), exact)
+    return RFSeries(points, whole_at, whole_name, max(h, w), exact, global_context(a))
