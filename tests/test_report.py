@@ -253,3 +253,10 @@ def test_index_lists_what_else_the_folder_holds(tmp_path):
     index = build(["lenet5"], Options(), ("csv",), out_dir=tmp_path).files["README.md"]
     assert "## Other reports in this folder" in index
     assert "- **[perf.md](perf.md)**: cnnstat performance" in index
+
+
+def test_html_only_report_inlines_its_plots(tmp_path):
+    assert main(["report", "lenet5", "--format", "html", "--out", str(tmp_path)]) == 0
+    # no PNG/SVG files: the page carries its plots; the graph view sits next to it
+    assert files_under(tmp_path) == {"README.md", "lenet5/lenet5.html", "lenet5/lenet5-graph.html"}
+    assert (tmp_path / "lenet5/lenet5.html").read_text().count("data:image/svg+xml;base64,") == 3

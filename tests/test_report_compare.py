@@ -158,3 +158,12 @@ def test_sweep_of_non_square_inputs_names_every_size():
     s = sw.run("resnet18", None, "160x224,224")
     assert [c.x for c in s.cells] == ["160×224", "224×224"] and not s.x_numeric
     assert s.x_label == "input size (H×W)"
+
+
+def test_cli_sweep_page(tmp_path):
+    page = tmp_path / "sweep.html"
+    assert main(["sweep", "mobilenet_v1", "--set", "alpha=0.5,1.0", "--format", "html",
+                 "--out", str(page)]) == 0
+    html = page.read_text()
+    assert "<h1>mobilenet_v1: totals against alpha</h1>" in html
+    assert '<div class="side">' in html and html.count("data:image/svg+xml;base64,") == 1
