@@ -92,7 +92,8 @@ def test_published_accuracy_only_when_analysed_as_published():
     # vgg16 at its default input: torchvision's IMAGENET1K_V1 acc@1 71.592 is shown
     text = to_markdown(model_blocks(cnnstat.analyze("vgg16"), "vgg16", ("md",),
                                     accuracy=lookup("vgg16")))
-    assert "- **published top-1**: 71.59% on ImageNet-1K, not computed by cnnstat" in text
+    assert ("- **published top-1**: 71.59% on ImageNet-1K, not computed by cnnstat: acc@1 71.592% "
+            "of VGG16_Weights.IMAGENET1K_V1, torchvision 0.29.1 weights metadata") in text
     assert Options(input="160").as_published is False
     assert Options(set=["num_classes=10"]).as_published is False
     assert Options().as_published is True

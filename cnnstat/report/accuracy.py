@@ -14,7 +14,15 @@ class Accuracy:
     source: str          # key into the file's sources
     short: str           # the source, briefly
     citation: str        # the source, in full
-    printed: str         # the figure as published: "acc@1 76.13" or "top-1 error 22.85"
+    printed: str         # the figure as published: "top-1 76.13%" or "top-1 error 22.85%"
+    weights: str = ""    # torchvision: the weights whose metadata holds the figure
+
+    @property
+    def where(self) -> str:
+        """The figure and where it is published, in a few words."""
+        if self.weights:
+            return f"acc@1 {self.printed.split()[-1]} of {self.weights}, {self.short}"
+        return f"{self.printed}, {self.short}"
 
 
 @lru_cache(maxsize=1)
@@ -35,7 +43,7 @@ def table() -> dict[str, Accuracy]:
             top1, printed = round(100 - float(err), 6), f"top-1 error {err}%"
         cite = sources[source]
         out[str(name)] = Accuracy(top1, source, str(cite["short"]), " ".join(str(cite["cite"]).split()),
-                                  printed)
+                                  printed, str(entry.get("weights", "")))
     return out
 
 

@@ -153,7 +153,7 @@ def model_blocks(a: Analysis, stem: str, formats: tuple[str, ...], *,
         items.append(("variables", variables))
     if accuracy is not None:
         items.append(("published top-1", f"{accuracy.top1:.2f}% on ImageNet-1K, not computed by "
-                      f"cnnstat ({accuracy.printed}: {accuracy.citation})"))
+                      f"cnnstat: {accuracy.where}"))
     blocks.append(Facts(items))
     others = [f"[{stem}.{ext}]({stem}.{ext}) ({what})" for ext, what in
               (("csv", "every layer, raw integers"), ("json", "the JSON contract, docs/json.md"),
