@@ -246,3 +246,14 @@ def test_report_to_dict_is_json(small):
     data = json.loads(json.dumps(small.to_dict()))
     assert data["agree"] is True and data["layers"][0]["name"] == "conv"
     assert {c["source"] for c in data["totals"]} == {"torch", "fvcore", "FlopCounterMode"}
+
+
+def test_an_imported_model_checks_like_a_definition():
+    # check builds the module from the graph: an importer's graph needs nothing special
+    from cnnstat.models import _find_source
+    if _find_source("torchvision:resnet18") is None:
+        pytest.skip("the torchvision importer is not installed")
+    report = C.check("torchvision:resnet18", input=32)
+    assert report.ok
+    totals = {(c.quantity, c.source): c for c in report.totals}
+    assert totals[(C.PARAMETERS, C.TORCH)].measured == 11_689_512    # torchvision's ResNet-18

@@ -155,22 +155,20 @@ def test_alexnet_paper_against_torchvision():
     assert [s.status for s in report.diff.differing].count("inserted") == 1   # adaptive pool
 
 
-TORCHVISION_LAYOUT = sorted(n for n in zoo.names() if not n.endswith("-paper"))
-SMALL = 450      # layers at the default input: larger networks compare under -m slow
-
-
-def _torchvision_names():
-    import torchvision
-    from cnnstat import analyze
-    available = set(torchvision.models.list_models())
+def _torchvision_layout() -> tuple[list[str], list[str]]:
+    """Zoo models whose reference is torchvision (their names are torchvision's): the first and
+    default variant of each file in the default run, the others under -m slow."""
+    from cnnstat.spec import describe_variant
+    from .test_check_zoo import representatives
     fast, slow = [], []
-    for name in TORCHVISION_LAYOUT:
-        if name in available:
-            (fast if len(analyze(name).records) <= SMALL else slow).append(name)
+    for name, entry in zoo.index().items():
+        header = describe_variant(zoo.definition(entry.path), entry.variant)
+        if header.get("reference") == "torchvision":
+            (fast if name in representatives() else slow).append(name)
     return fast, slow
 
 
-FAST, SLOW = _torchvision_names()
+FAST, SLOW = _torchvision_layout()
 
 
 def _assert_same(report):

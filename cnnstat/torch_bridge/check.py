@@ -616,7 +616,7 @@ def compare(p: Prepared, observed: Observed, counters: Iterable[CounterRun]) -> 
             notes.append(f"{run.name}: {run.skipped}")
         if run.ignored:
             ops = ", ".join(f"{op} ×{n}" for op, n in sorted(run.ignored.items()))
-            notes.append(f"{run.name} does not count (nor does cnnstat by default): {ops}")
+            notes.append(f"{run.name} saw and did not count: {ops}")
     return CheckReport(p.graph.name, tuple(p.graph.input_shape), p.batch, p.device, p.seed,
                        layers, totals, counters, notes,
                        None if observed.error is None else
