@@ -317,3 +317,24 @@ def test_device_profile_probe_and_cache(capsys, tiny, monkeypatch):
                  "--min-iters", "3", "--format", "json"])
     row = json.loads(capsys.readouterr().out)["rows"][0]
     assert code == 0 and row["profile"] == "local" and row["predicted_s"] > 0
+
+
+@pytest.mark.slow
+def test_gpu_sweep_script_runs_on_the_cpu(tmp_path):
+    """The prepared GPU script, with --device cpu --quick: the same code path end to end (profile,
+    sweep, Timer pass, rooflines, one all-or-nothing write). On demand: -m slow."""
+    import subprocess
+    import sys
+    from .conftest import ROOT
+    out = tmp_path / "smoke"
+    result = subprocess.run([sys.executable, "benchmarks/gpu_sweep.py", "--device", "cpu",
+                             "--quick", "--out", str(out), "--deadline", "900"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=1200)
+    assert result.returncode == 0, result.stderr[-3000:]
+    names = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    assert {"README.md", "bench.csv", "bench.json", "bench.png", "device-profile.json",
+            "timer/bench.json", "roofline-resnet18.png"} <= names
+    data = json.loads((out / "bench.json").read_text())
+    assert len(data["rows"]) == 16 and all(r["status"] == "ok" for r in data["rows"])
+    timer = json.loads((out / "timer" / "bench.json").read_text())
+    assert all(r["timer"] is not None for r in timer["rows"])

@@ -2,8 +2,8 @@
 three short probes timed with cnnstat's own loop (cnnstat.timing.loop):
 
 - matrix peak per dtype: square matmuls C = A·B of n×n, n = 256, 512, … (doubling while one
-  product takes under ~50 ms, up to 2048 on the CPU, 8192 on a GPU); FLOPs = 2n³ per product; the
-  profile keeps the best median rate. On a GPU with TF32 Tensor Cores, fp32 is measured twice:
+  product takes under ~50 ms, up to 2048 on the CPU, 8192 on a GPU); a product is n³
+  multiply-adds, 2n³ FLOPs (cnnstat.convention.flops); the profile keeps the best median rate. On a GPU with TF32 Tensor Cores, fp32 is measured twice:
   with ``torch.backends.cuda.matmul.allow_tf32`` off (the fp32 figure, CUDA cores) and on (tf32).
 - vector peak: the fp32 matmul rate without TF32 (on a CPU both use the same SIMD units; on a GPU
   the CUDA cores), the rate assumed for element-wise work;
@@ -24,6 +24,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from ..convention import flops
 from ..roofline.profiles import LOCAL, LOCAL_CUDA, DeviceProfile
 from .loop import time_iterations
 from .machine import machine_info, title
@@ -52,11 +53,12 @@ def matmul_peak(device: str, dtype: str, *, min_time_s: float = 0.2, sizes=None,
         b = torch.randn(n, n, generator=generator).to(device=device, dtype=DTYPES[dtype])
         if progress:
             progress(f"matmul {dtype} {n}×{n}")
-        rate = _rate(lambda: torch.mm(a, b), clock, 2.0 * n ** 3, min_time_s)
+        work = float(flops(n ** 3))          # n³ multiply-adds
+        rate = _rate(lambda: torch.mm(a, b), clock, work, min_time_s)
         if rate > best:
             best, best_n = rate, n
         del a, b
-        if 2.0 * n ** 3 / rate > SLOW_PRODUCT_S:       # the next size would take 8× longer
+        if work / rate > SLOW_PRODUCT_S:       # the next size would take 8× longer
             break
     return best, best_n
 

@@ -199,6 +199,9 @@ def run_sweep(targets: list, settings: Settings, *,
     result = SweepResult([], settings, machine, planned=total)
     if profile is not None:
         result.notes.append(f"predictions: device profile '{profile.name}' ({profile.title})")
+    else:
+        result.notes.append("no roofline prediction: no device profile for this device (measure "
+                            "one with cnnstat device-profile, or name one with --device-profile)")
     for t in targets:
         result.notes.extend(t.notes)
     index = 0
