@@ -139,7 +139,7 @@ def _check_row(layer) -> list[str]:
              if c.source == FVCORE and c.quantity != KIND_QUANTITY[WEIGHT]]
     return [layer.name, layer.op, shape_text, params_text,
             _n(macs.static) if macs else "-", _mark(fv), _mark(fcm), ", ".join(other),
-            OK if layer.ok else DIFFER, "; ".join(layer.notes)]
+            (OK if layer.comparisons else "-") if layer.ok else DIFFER, "; ".join(layer.notes)]
 
 
 def _check_text(report, differences: bool):

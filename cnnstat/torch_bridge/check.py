@@ -579,6 +579,8 @@ def compare(p: Prepared, observed: Observed, counters: Iterable[CounterRun]) -> 
         if observed.error is not None and (not reached or r.name == observed.failed_at):
             if r.name == observed.failed_at:
                 layer.error = f"torch failed here: {observed.error}"
+            else:
+                layer.notes.append("not run: torch failed at an earlier layer")
             reached = False
             continue
         if r.name in observed.shapes:
