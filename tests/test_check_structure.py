@@ -3,8 +3,6 @@ between the papers' networks and torchvision's implementations."""
 
 from __future__ import annotations
 
-import textwrap
-
 import pytest
 
 pytestmark = pytest.mark.torch
@@ -213,7 +211,7 @@ def test_a_model_torchvision_cannot_run_is_one_error():
         against_torchvision("lenet5", device="meta")
 
 
-def test_report_to_dict(tmp_path):
+def test_report_to_dict():
     import json
     data = json.loads(json.dumps(against_torchvision("resnet50-paper", device="meta").to_dict()))
     assert data["agree"] is False and data["against"] == "torchvision:resnet50"
@@ -225,4 +223,3 @@ def test_errors_are_cnnstat_errors():
     assert issubclass(UsageError, CnnstatError)
     with pytest.raises(UsageError):
         against_torchvision("resnet50", device="tpu")
-    _ = textwrap  # (kept for symmetry with the other check tests)
