@@ -95,4 +95,5 @@ def test_random_graphs_agree_with_torch_long():
         run_case(case, coin == 0, "long", tally)
 
     check()
+    print(f"long profile: {dict(tally)}")       # shown with -s
     assert tally["accepted"] >= LONG_EXAMPLES // 2, tally

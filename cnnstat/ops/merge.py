@@ -30,6 +30,16 @@ def broadcast(op: str, shapes: Sequence[Shape]) -> Shape:
     return tuple(out)
 
 
+def _broadcast_transfer(shape: Shape, out: Shape) -> Transfer:
+    """How an input of a broadcasting merge maps output units to its own: one to one, except
+    along a spatial axis of size 1 expanded to more, where every output unit reads unit 0 (a
+    window of stride 0; a gate of N x C x 1 x 1 after global pooling already sees everything)."""
+    if len(shape) != 4 or len(out) != 4:
+        return Transfer()
+    h, w = (Window(1, 0, 0) if size == 1 < n else Window() for size, n in zip(shape[2:], out[2:]))
+    return Transfer(h, w)
+
+
 class _Elementwise(Op):
     arity = None
     min_inputs = 2
@@ -38,7 +48,7 @@ class _Elementwise(Op):
     def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
         shape = broadcast(self.name, inputs)
         return Eval(shape=shape, macs={ELEMENTWISE: (len(inputs) - 1) * numel(shape)},
-                    rf=tuple(Transfer() for _ in inputs))
+                    rf=tuple(_broadcast_transfer(s, shape) for s in inputs))
 
     def describe(self, a, inputs) -> str:
         return f"{self.torch_name}({len(inputs)} inputs)"

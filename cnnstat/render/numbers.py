@@ -73,7 +73,8 @@ def rf_padding(rf: RF) -> str:
 def rf_note(rf: RF) -> str:
     notes = []
     if not rf.exact:
-        notes.append("inexact (fractional stride after upsampling)")
+        notes.append("inexact (an envelope after fractional strides; unknown after a layer "
+                     "without a rule)")
     if rf.note:
         notes.append(rf.note)
     return "; ".join(notes)
