@@ -22,7 +22,7 @@ __version__ = "0.1.0"
 
 def analyze(model: Any, input: Any = None, *, batch: int = 1, set: Any = None,
             variant: str | None = None, count: str | Convention | None = None,
-            dtype: str = "fp32", **options: Any) -> Analysis:
+            dtype: str = "fp32", args: Any = None) -> Analysis:
     """Analyse a model statically.
 
     model: a zoo name (``"resnet50"``), a definition file path, an importable model reference,
@@ -30,12 +30,12 @@ def analyze(model: Any, input: Any = None, *, batch: int = 1, set: Any = None,
     input: ``224``, ``"160x224"`` (H x W), ``"3x224x224"`` or ``(3, 224, 224)``; default: the model's.
     set: variable overrides, ``{"alpha": 0.5}`` or ``["alpha=0.5"]``.
     count: extra kinds of work to count in MACs (``"bias,norm"`` or ``"all"``); see Convention.
-    options: for imported models, ``args={"num_classes": 10}`` (the builder's arguments).
+    args: for imported models, the builder's arguments: ``{"num_classes": 10}`` or
+        ``["num_classes=10"]`` (as --arg).
     """
-    from .models import load_graph, parse_input, parse_sets
+    from .models import resolve_graph
     convention = count if isinstance(count, Convention) else Convention.parse(count)
-    graph = load_graph(model, variant=variant, overrides=parse_sets(set),
-                       input_shape=parse_input(input), **options)
+    graph = resolve_graph(model, input=input, set=set, variant=variant, args=args)
     return analyze_graph(graph, batch=batch, convention=convention, dtype=dtype)
 
 

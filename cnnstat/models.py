@@ -11,7 +11,7 @@ import difflib
 import os
 import re
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from .errors import UsageError
 from .graph import Graph
@@ -160,6 +160,16 @@ def load_graph(model: str | Graph | Definition, *, variant: str | None = None,
     if variant is not None and variant != entry.variant:
         raise UsageError(f"'{model}' is already a variant; --variant applies to definition files")
     return build_graph(zoo.definition(entry.path), entry.variant, overrides, input_shape)
+
+
+def resolve_graph(model: Any, *, input: Any = None, set: Any = None, variant: str | None = None,
+                  args: Any = None) -> Graph:
+    """The graph of a model as the commands and the API name it: ``input`` as --input takes it
+    (224, "160x224", "3x224x224", a tuple), ``set`` as --set (["alpha=0.5"] or a dict), ``args``
+    as --arg (["num_classes=10"] or a dict) for an imported model's builder."""
+    options = {"args": parse_args(args)} if args else {}
+    return load_graph(model, variant=variant, overrides=parse_sets(set),
+                      input_shape=parse_input(input), **options)
 
 
 def _has_importer(model: str) -> bool:

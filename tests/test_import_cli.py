@@ -110,3 +110,24 @@ def test_check_runs_an_imported_prototxt_in_torch(capsys):
     from cnnstat.cli import main
     assert main(["check", str(EVERY)]) == 0
     assert "verdict: agree" in capsys.readouterr().out
+
+
+@pytest.mark.torch
+def test_arg_reaches_the_builder_in_every_command(tmp_path, capsys):
+    """--arg goes to an imported model's builder in the torch commands and the writers too:
+    resnet18 with num_classes=10 has 512*10 + 10 fc parameters instead of 512*1000 + 1000."""
+    import json
+    from cnnstat.cli import main
+    expected = 11_689_512 - (512 * 1000 + 1000) + (512 * 10 + 10)
+    assert main(["check", "torchvision:resnet18", "--arg", "num_classes=10", "--input", "32",
+                 "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["agree"] is True
+    assert main(["roofline", "torchvision:resnet18", "--arg", "num_classes=10",
+                 "--device-profile", "t4", "--format", "json"]) == 0
+    capsys.readouterr()
+    page = tmp_path / "view.html"
+    assert main(["view", "torchvision:resnet18", "--arg", "num_classes=10", "-o", str(page)]) == 0
+    assert page.exists()
+    assert main(["compare", "torchvision:resnet18", "--arg", "num_classes=10",
+                 "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["models"][0]["params"] == expected

@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import UsageError
-from .app import (BatchOpt, Format, FormatOpt, InputOpt, SetOpt, VariantOpt, app, console,
+from .app import (ArgOpt, BatchOpt, Format, FormatOpt, InputOpt, SetOpt, VariantOpt, app, console,
                   emit)
 
 DeviceOpt = Annotated[str, typer.Option(
@@ -90,6 +90,7 @@ def bench(
     input: InputOpt = None,
     set_: SetOpt = None,
     variant: VariantOpt = None,
+    arg: ArgOpt = None,
     format: FormatOpt = Format.table,
     out: Annotated[Optional[str], typer.Option(
         "--out", "-o", help="Write a report folder here (README.md, bench.csv, bench.json, "
@@ -112,11 +113,12 @@ def bench(
         overhead_s=None if overhead_us is None else overhead_us * 1e-6, tf32=tf32)
     if cuda_timing not in ("events", "sync"):
         raise UsageError(f"--cuda-timing '{cuda_timing}': choose events or sync")
-    targets = [resolve_target(m, impl, input=input, set=set_, variant=variant)
+    targets = [resolve_target(m, impl, input=input, set=set_, variant=variant, args=arg)
                for m in dict.fromkeys(models)]
     with _Progress() as progress:
         result = run_sweep(targets, settings, on_start=progress.start, on_done=progress.done)
-    command = _command_line(models, settings, device_profile, overhead_us, input, set_, variant)
+    command = _command_line(models, settings, device_profile, overhead_us, input, set_, variant,
+                            arg)
     if out and result.rows:
         paths = rep.write_report(result, out, command)
         _note(f"wrote {len(paths)} files under {out}/ (index: {Path(out) / 'README.md'})")
@@ -138,7 +140,7 @@ def bench(
     return 0
 
 
-def _command_line(models, s, profile, overhead_us, input, set_, variant) -> str:
+def _command_line(models, s, profile, overhead_us, input, set_, variant, args=None) -> str:
     """The command that reproduces the sweep (recorded in the report)."""
     parts = ["cnnstat", "bench", *models]
     if s.device != "cpu":
@@ -158,6 +160,8 @@ def _command_line(models, s, profile, overhead_us, input, set_, variant) -> str:
             parts += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
     for item in set_ or []:
         parts += ["--set", item]
+    for item in args or []:
+        parts += ["--arg", item]
     return " ".join(shlex.quote(p) for p in parts)
 
 
@@ -242,6 +246,7 @@ def roofline(
     input: InputOpt = None,
     set_: SetOpt = None,
     variant: VariantOpt = None,
+    arg: ArgOpt = None,
     format: FormatOpt = Format.table,
     out: Annotated[Optional[str], typer.Option(
         "--out", "-o", help="Write the table to this file (atomically).")] = None,
@@ -265,7 +270,7 @@ def roofline(
         device_profile = LOCAL
     profile = get_profile(device_profile).with_overhead(
         None if overhead_us is None else overhead_us * 1e-6)
-    a = analyze(model, input, batch=batch, set=set_, variant=variant, count=count,
+    a = analyze(model, input, batch=batch, set=set_, variant=variant, args=arg, count=count,
                 dtype=canonical_dtype(dtype))
     pred = predict(a, profile, tf32=tf32)
     convention = a.convention.describe()

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from .app import (BatchOpt, Format, FormatOpt, InputOpt, ModelArg, OutOpt, SetOpt, VariantOpt,
+from .app import (ArgOpt, BatchOpt, Format, FormatOpt, InputOpt, ModelArg, OutOpt, SetOpt, VariantOpt,
                   app, console, emit)
 
 DeviceOpt = Annotated[Optional[str], typer.Option(
@@ -30,6 +30,7 @@ def check_command(
     batch: BatchOpt = 1,
     set_: SetOpt = None,
     variant: VariantOpt = None,
+    arg: ArgOpt = None,
     device: DeviceOpt = None,
     against: AgainstOpt = None,
     seed: SeedOpt = 0,
@@ -45,11 +46,12 @@ def check_command(
         from ..torch_bridge.against import against_torchvision, parse_against
         name = parse_against(against)
         report = against_torchvision(model, name, input=input, batch=batch, set=set_,
-                                     variant=variant, device=device or "meta", seed=seed)
+                                     variant=variant, args=arg, device=device or "meta",
+                                     seed=seed)
         _show(report, format, out, differences, _against_text, _against_table)
     else:
         from ..torch_bridge.check import check
-        report = check(model, input=input, batch=batch, set=set_, variant=variant,
+        report = check(model, input=input, batch=batch, set=set_, variant=variant, args=arg,
                        device=device or "cpu", seed=seed)
         _show(report, format, out, differences, _check_text, _check_table)
     return 0 if report.ok else 1

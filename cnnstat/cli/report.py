@@ -11,7 +11,8 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import UsageError
-from .app import BatchOpt, CountOpt, DtypeOpt, InputOpt, OutOpt, SetOpt, VariantOpt, app, console, emit
+from .app import (ArgOpt, BatchOpt, CountOpt, DtypeOpt, InputOpt, OutOpt, SetOpt, VariantOpt, app,
+                  console, emit)
 
 
 class TableFormat(str, Enum):
@@ -70,6 +71,7 @@ def report(
     input: InputOpt = None,
     batch: BatchOpt = 1,
     set_: SetOpt = None,
+    arg: ArgOpt = None,
     count: CountOpt = None,
     dtype: DtypeOpt = "fp32",
     compare: Annotated[str, typer.Option(
@@ -88,7 +90,7 @@ def report(
     if Path(out).exists() and not Path(out).is_dir():
         raise UsageError(f"--out '{out}' is a file, not a folder")
     formats = parse_formats(format)
-    opts = Options(input=input, batch=batch, set=set_, count=count, dtype=dtype)
+    opts = Options(input=input, batch=batch, set=set_, count=count, dtype=dtype, args=arg)
     built = build(list(models or []), opts, formats, compare,
                   progress=lambda name: _note(f"rendering {name} ..."), out_dir=out)
     paths = write(built, out)
@@ -102,6 +104,7 @@ def compare(
     input: InputOpt = None,
     batch: BatchOpt = 1,
     set_: SetOpt = None,
+    arg: ArgOpt = None,
     count: CountOpt = None,
     dtype: DtypeOpt = "fp32",
     format: TableFormatOpt = TableFormat.table,
@@ -116,7 +119,7 @@ def compare(
     from ..report.build import Options, analyse, zoo_models
     plot = _plot_file(plot)
     names = list(models or []) or zoo_models()
-    opts = Options(input=input, batch=batch, set=set_, count=count, dtype=dtype)
+    opts = Options(input=input, batch=batch, set=set_, count=count, dtype=dtype, args=arg)
     analyses = [analyse(n, opts) for n in dict.fromkeys(names)]
     rows = [cmp.compare_row(a, n, published=opts.as_published)
             for n, a in zip(dict.fromkeys(names), analyses)]

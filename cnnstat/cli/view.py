@@ -9,7 +9,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from .app import (BatchOpt, CountOpt, DtypeOpt, InputOpt, ModelArg, SetOpt, VariantOpt, app)
+from .app import (ArgOpt, BatchOpt, CountOpt, DtypeOpt, InputOpt, ModelArg, SetOpt, VariantOpt,
+                  app)
 
 
 class Metric(str, Enum):
@@ -26,6 +27,7 @@ def view(
     batch: BatchOpt = 1,
     set_: SetOpt = None,
     variant: VariantOpt = None,
+    arg: ArgOpt = None,
     count: CountOpt = None,
     dtype: DtypeOpt = "fp32",
     depth: Annotated[Optional[int], typer.Option(
@@ -42,7 +44,8 @@ def view(
     """An interactive HTML view of the layer graph: one self-contained file, no network needed."""
     from .. import analyze
     from ..view import write_view
-    a = analyze(model, input, batch=batch, set=set_, variant=variant, count=count, dtype=dtype)
+    a = analyze(model, input, batch=batch, set=set_, variant=variant, args=arg, count=count,
+                dtype=dtype)
     path = out or default_path(a.name)
     written = write_view(a, path, depth=depth, metric=color.value)
     print(f"wrote {written}", file=sys.stderr)

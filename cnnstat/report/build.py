@@ -53,11 +53,12 @@ class Options:
     set: list[str] | None = None
     count: str | None = None
     dtype: str = "fp32"
+    args: list[str] | None = None       # --arg: an imported model's builder arguments
 
     @property
     def as_published(self) -> bool:
         """Analysed as the model is published, so that a published accuracy applies."""
-        return self.input is None and not self.set
+        return self.input is None and not self.set and not self.args
 
     def command_args(self) -> str:
         parts = []
@@ -67,6 +68,8 @@ class Options:
             parts.append(f"--batch {self.batch}")
         for s in self.set or []:
             parts.append(f"--set {s}")
+        for s in self.args or []:
+            parts.append(f"--arg {s}")
         if self.count:
             parts.append(f"--count {self.count}")
         if self.dtype != "fp32":
@@ -76,8 +79,8 @@ class Options:
 
 def analyse(model: str, opts: Options) -> Analysis:
     from .. import analyze
-    return analyze(model, opts.input, batch=opts.batch, set=opts.set, count=opts.count,
-                   dtype=opts.dtype)
+    return analyze(model, opts.input, batch=opts.batch, set=opts.set, args=opts.args,
+                   count=opts.count, dtype=opts.dtype)
 
 
 @dataclass

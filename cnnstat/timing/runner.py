@@ -114,12 +114,10 @@ class Target:
 
 def resolve_target(model: Any, impl: str = "graph", *, input: Any = None, set: Any = None,
                    variant: str | None = None, args: dict | None = None) -> Target:
-    from ..models import load_graph, parse_input, parse_sets
+    from ..models import resolve_graph
     if impl not in IMPLS:
         raise UsageError(f"--impl '{impl}': choose {' or '.join(IMPLS)}")
-    options = {"args": args} if args else {}
-    graph = load_graph(model, variant=variant, overrides=parse_sets(set),
-                       input_shape=parse_input(input), **options)
+    graph = resolve_graph(model, input=input, set=set, variant=variant, args=args)
     label = model if isinstance(model, str) else graph.name
     if impl == "torchvision":
         from ..torch_bridge.against import build_torchvision, torchvision_name

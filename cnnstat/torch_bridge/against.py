@@ -140,10 +140,10 @@ def _measure(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> tuple[list[
 
 def against_torchvision(model: Any, name: str | None = None, *, input: Any = None,
                         batch: int = 1, set: Any = None, variant: str | None = None,
-                        device: str = "meta", seed: int = 0) -> AgainstReport:
+                        args: Any = None, device: str = "meta", seed: int = 0) -> AgainstReport:
     """Compare a definition (zoo name, file, graph) with torchvision's model ``name``."""
-    p = prepare(model, input=input, batch=batch, set=set, variant=variant, device=device,
-                seed=seed)
+    p = prepare(model, input=input, batch=batch, set=set, variant=variant, args=args,
+                device=device, seed=seed)
     notes: list[str] = []
     aux = len(p.graph.outputs) > 1
     if aux and p.batch < 2:   # training mode (auxiliary heads) needs batch statistics: 2 samples

@@ -117,11 +117,11 @@ def example_input(graph: Graph, batch: int = 1, device: str | torch.device = "cp
 
 
 def build(model: Any, *, input: Any = None, batch: int = 1, set: Any = None,
-          variant: str | None = None, seed: int = 0, device: str = "cpu") -> GraphModule:
+          variant: str | None = None, args: Any = None, seed: int = 0,
+          device: str = "cpu") -> GraphModule:
     """Build a zoo name, definition path or graph as a module: ``build("lenet5")``."""
-    from ..models import load_graph, parse_input, parse_sets
+    from ..models import resolve_graph
     if batch <= 0:
         raise UsageError(f"batch size must be a positive integer, got {batch}")
-    graph = load_graph(model, variant=variant, overrides=parse_sets(set),
-                       input_shape=parse_input(input))
+    graph = resolve_graph(model, input=input, set=set, variant=variant, args=args)
     return build_module(graph, seed=seed, device=device, batch=batch)

@@ -253,15 +253,15 @@ def prepare_graph(graph: Graph, *, batch: int = 1, device: str = "cpu",
 
 
 def prepare(model: Any, *, input: Any = None, batch: int = 1, set: Any = None,
-            variant: str | None = None, device: str = "cpu", seed: int = 0) -> Prepared:
+            variant: str | None = None, args: Any = None, device: str = "cpu",
+            seed: int = 0) -> Prepared:
     """Resolve a model (zoo name, definition file, importable model, Graph), analyse it and build
     it as a module with its inputs."""
-    from ..models import load_graph, parse_input, parse_sets
+    from ..models import resolve_graph
     if not isinstance(batch, int) or isinstance(batch, bool) or batch <= 0:
         raise UsageError(f"batch size must be a positive integer, got {batch!r}")
     device = resolve_device(device)
-    graph = load_graph(model, variant=variant, overrides=parse_sets(set),
-                       input_shape=parse_input(input))
+    graph = resolve_graph(model, input=input, set=set, variant=variant, args=args)
     return prepare_graph(graph, batch=batch, device=device, seed=seed)
 
 
@@ -689,9 +689,9 @@ def check_graph(graph: Graph, *, batch: int = 1, device: str = "cpu", seed: int 
 
 
 def check(model: Any, *, input: Any = None, batch: int = 1, set: Any = None,
-          variant: str | None = None, device: str = "cpu", seed: int = 0,
+          variant: str | None = None, args: Any = None, device: str = "cpu", seed: int = 0,
           counters: Iterable[str] = COUNTERS) -> CheckReport:
     """Build and run a model and compare it with its static analysis, layer by layer:
     ``check("resnet50", input=64).ok``."""
     return check_prepared(prepare(model, input=input, batch=batch, set=set, variant=variant,
-                                  device=device, seed=seed), counters)
+                                  args=args, device=device, seed=seed), counters)
