@@ -32,8 +32,9 @@ Checks, for every layer of every network, at a unit in the centre and at both co
 Documented limits: a convolution with reflect, replicate or circular padding reads real pixels
 through its padding, so at the border its field is not the clipped interval (cnnstat reports the
 field of the padded coordinates; the canvas check covers those networks). Merges of paths with
-different strides have no single (r, S, P); cnnstat reports the union at unit 0 and marks it
-inexact; only unit 0 is checked there.
+different strides (a broadcast size-1 axis has stride 0) have no single (r, S, P); cnnstat
+reports the union at unit 0, marks it inexact and says so in the note; only unit 0 of such a
+merge is checked, and the layers after it not at all.
 """
 
 from __future__ import annotations
@@ -342,9 +343,13 @@ def check_network(text: str) -> None:
     module = linearised(graph)
     real = supports(module, graph, shape, names, lambda n, s: corner_units(s))
     sound_only_unit0 = lambda r: "different strides" in r.rf.note  # noqa: E731
+    fields = {r.name: r.rf for r in analysis.records}
     for r in records:
+        # After paths with different strides meet, (r, S, P) is their union at unit 0: a claim
+        # about unit 0 of that merge only, not about the layers after it.
+        inherited = any(sound_only_unit0(analysis.record(s)) for s in r.inputs if s in fields)
         for unit in corner_units(r.output_shape):
-            if sound_only_unit0(r) and unit != (0, 0):
+            if sound_only_unit0(r) and (unit != (0, 0) or inherited):
                 continue
             rows, cols = real[(r.name, unit)]
             for axis, got, u, size in ((r.rf.h, rows, unit[0], shape[1]),
