@@ -199,21 +199,32 @@ def analyze_graph(graph: Graph, *, batch: int = 1, convention: Convention | None
     input_hw = (1, 1)
     # Rules are pure: a layer repeated with the same arguments on the same shapes (the blocks of
     # a stage) is evaluated once per analysis.
-    memo: dict[tuple, tuple[Any, int, int]] = {}
+    memo: dict[tuple, tuple] = {}
+    kinds = graph.layer_kinds
+    inputs: list[str] = []
+    fields = _ReceptiveFields(inputs, records, transfers, input_hw)
+    shape_of, add_record, add_transfer = shapes.__getitem__, records.append, transfers.append
     for node in graph:
         if node.op == "input":
             shape = tuple(node.attrs["shape"])
             shapes[node.name] = (batch,) + shape
-            input_hw = (shape[1], shape[2]) if len(shape) == 3 else (1, 1)
+            fields.input_hw = (shape[1], shape[2]) if len(shape) == 3 else (1, 1)
+            inputs.append(node.name)
             continue
-        record, transfer = _evaluate(node, shapes, convention, len(records), memo)
-        shapes[node.name] = record.output_shape
-        records.append(record)
-        transfers.append(transfer)
-    fields = _ReceptiveFields(graph.inputs, records, transfers, input_hw)
-    for record in records:
-        record._fields = fields
-    c_h_w = graph.input_shape
+        in_shapes = tuple(map(shape_of, node.inputs))
+        key = (kinds[node.name], in_shapes)
+        known = memo.get(key)
+        if known is None:
+            known = memo[key] = _counts(node, in_shapes, convention)
+        counts, transfer = known
+        if node.shares:   # the weights are counted once, at the layer that owns them
+            counts = counts[:1] + (0, 0, 0) + counts[4:]
+        add_record(LayerRecord(len(records), node.name, node.op, node.inputs, in_shapes, *counts,
+                               node.attrs, node.file, node.line, node.shares, None, fields))
+        shapes[node.name] = counts[0]
+        add_transfer(transfer)
+    input_hw = fields.input_hw
+    c_h_w = shapes[inputs[0]][1:]
     return Analysis(graph, records, batch=batch, convention=convention, dtype=dtype,
                     input_shape=c_h_w, input_rf_size=input_hw)
 
@@ -235,32 +246,10 @@ class _ReceptiveFields:
             rfs[record.name] = record._rf = rf
 
 
-def _evaluate(node: Node, shapes: dict[str, Shape], convention: Convention, index: int,
-              memo: dict | None = None) -> tuple[LayerRecord, Any]:
-    in_shapes = tuple([shapes[src] for src in node.inputs])
-    try:
-        key = (node.op, tuple(node.attrs.items()), in_shapes)
-        known = memo.get(key) if memo is not None else None
-    except TypeError:       # an argument value that cannot be a key (a list): evaluate it
-        key = known = None
-    if known is None:
-        known = _rule(node, in_shapes, convention)
-        if key is not None and memo is not None:
-            memo[key] = known
-    ev, macs, activations = known
-    shared = bool(node.shares)   # the weights are counted once, at the layer that owns them
-    return LayerRecord(
-        index=index, name=node.name, op=node.op, inputs=node.inputs, input_shapes=in_shapes,
-        output_shape=ev.shape, params=0 if shared else ev.params,
-        trainable_params=0 if shared else ev.trainable or 0, buffers=0 if shared else ev.buffers,
-        connections=ev.connections, macs_by_kind=dict(ev.macs), macs=macs,
-        activations=activations, attrs=node.attrs, file=node.file, line=node.line,
-        shares=node.shares,
-    ), ev.rf
-
-
-def _rule(node: Node, in_shapes: tuple[Shape, ...], convention: Convention) -> tuple[Any, int, int]:
-    """(Eval, MACs under the convention, output elements) of one layer, or its one-line error."""
+def _counts(node: Node, in_shapes: tuple[Shape, ...], convention: Convention) -> tuple:
+    """(a layer's LayerRecord fields from output_shape to activations, in that order; its
+    receptive-field transfer), or its one-line error. Records that share these share the
+    macs_by_kind mapping: records are read-only."""
     rule = REGISTRY.get(node.op)
     if rule is None:
         raise CnnstatError(f"no rule for operator '{node.op}': cnnstat cannot count this layer",
@@ -275,4 +264,5 @@ def _rule(node: Node, in_shapes: tuple[Shape, ...], convention: Convention) -> t
         raise ShapeError(f"{node.op} cannot be applied to input "
                          f"{' and '.join(str(list(s)) for s in in_shapes)}: {exc}",
                          file=node.file, line=node.line, layer=node.name) from None
-    return ev, convention.macs(ev.macs), numel(ev.shape)
+    return (ev.shape, ev.params, ev.trainable or 0, ev.buffers, ev.connections, ev.macs,
+            convention.macs(ev.macs), numel(ev.shape)), ev.rf

@@ -12,6 +12,7 @@ FLOPs are derived here and nowhere else: FLOPs = 2 x MACs.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from .errors import UsageError
 from .ops.base import ACTIVATION, BIAS, ELEMENTWISE, MAC_KINDS, NORM, POOL, RESIZE, WEIGHT
@@ -57,7 +58,7 @@ class Convention:
                                  f"{', '.join(OPTIONAL_KINDS)} or all")
         return cls(frozenset(kinds))
 
-    @property
+    @cached_property
     def kinds(self) -> tuple[str, ...]:
         return tuple(k for k in MAC_KINDS if k == WEIGHT or k in self.extra)
 

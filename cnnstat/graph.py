@@ -16,6 +16,7 @@ counted once, at the node it shares them with.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any, Iterable, Iterator, Mapping
 
 from .errors import DefinitionError
@@ -89,6 +90,20 @@ class Graph:
     def input_shape(self) -> tuple[int, ...]:
         """The shape (C, H, W) of the first input, without batch."""
         return tuple(self._nodes[self.inputs[0]].attrs["shape"])
+
+    @cached_property
+    def layer_kinds(self) -> dict[str, int]:
+        """Node name -> a small int, equal for nodes with the same operator and arguments (the
+        layers of repeated blocks); cnnstat.analyze evaluates each kind once per input shape.
+        A node whose arguments cannot be compared (unhashable values) gets a kind of its own."""
+        kinds: dict[Any, int] = {}
+        out: dict[str, int] = {}
+        for node in self:
+            try:
+                out[node.name] = kinds.setdefault((node.op, tuple(node.attrs.items())), len(kinds))
+            except TypeError:
+                out[node.name] = kinds.setdefault(object(), len(kinds))
+        return out
 
     def consumers(self) -> dict[str, list[str]]:
         users: dict[str, list[str]] = {n: [] for n in self._order}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import lru_cache
 from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 from ..errors import DefinitionError, ShapeError
@@ -65,8 +66,16 @@ class Transfer:
     @staticmethod
     def window(kernel: Sequence[Number], stride: Sequence[Number], padding: Sequence[Number],
                exact: bool = True) -> "Transfer":
-        return Transfer(Window(kernel[0], stride[0], padding[0], exact),
-                        Window(kernel[1], stride[1], padding[1], exact))
+        try:                 # immutable: layers with the same window share one (a hot path)
+            return _window(kernel, stride, padding, exact)
+        except TypeError:    # lists
+            return _window.__wrapped__(kernel, stride, padding, exact)
+
+
+@lru_cache(maxsize=4096)
+def _window(kernel, stride, padding, exact: bool) -> Transfer:
+    return Transfer(Window(kernel[0], stride[0], padding[0], exact),
+                    Window(kernel[1], stride[1], padding[1], exact))
 
 
 POINTWISE = Transfer()

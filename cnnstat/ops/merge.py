@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from ..errors import DefinitionError, ShapeError
-from .base import (ELEMENTWISE, Eval, Op, Param, Shape, Transfer, Window, any_int, choice,
+from .base import (ELEMENTWISE, POINTWISE, Eval, Op, Param, Shape, Transfer, Window, any_int, choice,
                    fmt_shape, numel, optional, register)
 
 
@@ -34,8 +34,8 @@ def _broadcast_transfer(shape: Shape, out: Shape) -> Transfer:
     """How an input of a broadcasting merge maps output units to its own: one to one, except
     along a spatial axis of size 1 expanded to more, where every output unit reads unit 0 (a
     window of stride 0; a gate of N x C x 1 x 1 after global pooling already sees everything)."""
-    if len(shape) != 4 or len(out) != 4:
-        return Transfer()
+    if shape == out or len(shape) != 4 or len(out) != 4:
+        return POINTWISE
     h, w = (Window(1, 0, 0) if size == 1 < n else Window() for size, n in zip(shape[2:], out[2:]))
     return Transfer(h, w)
 
