@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import Sequence
 
 from ..errors import DefinitionError, ShapeError
-from .base import (ELEMENTWISE, POINTWISE, Eval, Op, Param, Shape, Transfer, Window, any_int, choice,
+from .base import (ELEMENTWISE, POINTWISE, Eval, Op, Param, Shape, Transfer, Window, any_int,
+                   choice,
                    fmt_shape, numel, optional, register)
 
 

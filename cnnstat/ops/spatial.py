@@ -4,7 +4,7 @@ Conventions:
 - upsample: output = floor(H * scale) (PyTorch), or the given size. Work (kind "resize", not
   counted by default) follows fvcore: 1 per output element for nearest, 4 for bilinear (and 16 for
   bicubic: its 4x4 taps). Receptive fields through upsampling have fractional strides (1/scale) and
-  are marked inexact (~): they are envelopes, the unit reads nothing outside them (_upsample_window).
+  are marked inexact (~): envelopes, the unit reads nothing outside them (_upsample_window).
 - zero_pad2d, channel_shuffle, slice and chunk move data only: zero operations of every kind.
 """
 
