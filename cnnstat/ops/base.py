@@ -419,6 +419,7 @@ def sliding_output(op: str, shape: Shape, kernel: tuple[int, int], stride: tuple
     return out[0], out[1]
 
 
+@lru_cache(maxsize=4096)     # a pure function of six ints, asked again by every similar layer
 def taps_inside(n_out: int, size: int, kernel: int, stride: int, pad: int, dilation: int) -> int:
     """Number of (output position, kernel tap) pairs of a convolution along one axis whose input
     position o*stride - pad + j*dilation lies inside the input (not in the zero padding).

@@ -13,8 +13,7 @@ from typing import Sequence
 
 from ..errors import DefinitionError, ShapeError
 from .base import (ELEMENTWISE, POINTWISE, Eval, Op, Param, Shape, Transfer, Window, any_int,
-                   choice,
-                   fmt_shape, numel, optional, register)
+                   choice, fmt_shape, numel, optional, register)
 
 
 def broadcast(op: str, shapes: Sequence[Shape]) -> Shape:
