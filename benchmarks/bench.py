@@ -49,14 +49,18 @@ TOOL_NAMES = {"flopcounter_meta": "torch FlopCounterMode (meta)",
 TARGETS = {"speedup": 100.0, "cli": 0.25, "linear": 2.0, "resnet1202_s": 1.0, "flat": 1.5}
 
 
-def median_time(fn, repeats: int) -> float:
+def times_of(fn, repeats: int) -> list[float]:
     fn()                                            # warm-up
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return times
+
+
+def median_time(fn, repeats: int) -> float:
+    return statistics.median(times_of(fn, repeats))
 
 
 def with_fields(graph) -> None:
@@ -81,13 +85,14 @@ def bench_models(quick: bool) -> list[dict]:
     for zoo_name, tv_name in MODELS[:2] if quick else MODELS:
         graph = load_graph(zoo_name)
         hw = graph.input_shape[1:]
-        n = 20 if quick else 60
-        samples = [median_time(lambda: analyze_graph(graph), n)]
+        n = 50 if quick else 200
+        samples = times_of(lambda: analyze_graph(graph), n)
         results = {}
         for tool in TOOLS:
             heavy = tool in ("flopcounter_cpu", "fvcore", "torchinfo") and zoo_name != "resnet50"
             results[tool] = third_party(tool, tv_name, hw, 2 if quick or heavy else 5)
-            samples.append(median_time(lambda: analyze_graph(graph), n))   # interleaved
+            time.sleep(1)                           # let the machine settle after the subprocess
+            samples += times_of(lambda: analyze_graph(graph), n)           # interleaved
         rows.append({
             "model": zoo_name, "input": f"{hw[0]}x{hw[1]}", "layers": len(graph) - 1,
             "macs": analyze_graph(graph).totals.macs,
