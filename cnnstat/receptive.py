@@ -16,6 +16,9 @@ what every input sees: with equal strides, from the smallest start to the larges
 the largest receptive field over the paths when the paths are aligned (same centre (r-1)/2 - P);
 when they are not, the union is still reported and the tensor is marked misaligned, with the
 offsets. Layers that mix all positions (global pooling, fully connected layers) see the whole input.
+Where the whole input arrives only through a global-context path merged back into the feature map
+(squeeze-and-excitation: ``multiply(x, gate(global_pool(x)))``), the field also keeps its *local*
+part: the union over the spatial paths alone, which is what the unit sees in detail.
 Upsampling gives fractional strides; such receptive fields are marked inexact: they are envelopes
 that hold every input unit a unit reads, possibly more.
 """
@@ -49,6 +52,10 @@ class RF:
     w: AxisRF = AxisRF()
     aligned: bool = True
     note: str = ""
+    #: When a unit sees the whole input only through global-context paths (a squeeze-and-
+    #: excitation gate: global pooling whose result rescales the feature map), the field of the
+    #: spatial paths alone: what the unit sees locally. None otherwise.
+    local: "RF | None" = None
 
     @property
     def whole(self) -> bool:
@@ -81,13 +88,28 @@ def _norm(x: Number) -> Number:
     return x
 
 
+def _sees_whole(rf: RF) -> bool:
+    return rf.h.whole or rf.w.whole
+
+
+def local_view(rf: RF) -> RF | None:
+    """What a unit sees through spatial paths: the field itself when it is local, its ``local``
+    part when global context reaches it (SE gates), None after global pooling or a linear layer."""
+    return rf.local if _sees_whole(rf) else rf
+
+
 def apply(rf: RF, transfer: Transfer, input_hw: tuple[int, int]) -> RF:
     """The receptive field after one layer with the given transfer."""
     h = _apply_axis(rf.h, transfer.h, input_hw[0])
     w = _apply_axis(rf.w, transfer.w, input_hw[1])
-    if h is rf.h and w is rf.w:
+    local = rf.local
+    if local is not None:            # the local part goes on through local layers only
+        local = apply(local, transfer, input_hw)
+        if _sees_whole(local):
+            local = None
+    if h is rf.h and w is rf.w and local is rf.local:
         return rf
-    return RF(h, w, rf.aligned, rf.note)
+    return RF(h, w, rf.aligned, rf.note, local)
 
 
 def _union_axis(axes: Sequence[AxisRF], label: str) -> tuple[AxisRF, str]:
@@ -125,7 +147,13 @@ def union(rfs: Sequence[RF]) -> RF:
     notes = [n for n in (note_h, note_w) if n]
     inherited = [r.note for r in rfs if r.note]
     aligned = all(r.aligned for r in rfs) and not notes
-    return RF(h, w, aligned, "; ".join(dict.fromkeys(notes + inherited)))
+    local = None
+    if h.whole or w.whole:           # what the merged unit sees through its spatial paths
+        parts = [r.local if _sees_whole(r) else r for r in rfs]
+        parts = [p for p in parts if p is not None]
+        if parts:
+            local = union(parts)
+    return RF(h, w, aligned, "; ".join(dict.fromkeys(notes + inherited)), local)
 
 
 def _fmt(x: Number) -> str:

@@ -106,6 +106,22 @@ def test_global_and_se_gates_see_everything():
     assert a.record("se.gate.0").rf.whole
     assert a.record("se.multiply").rf.whole          # each unit depends on the global mean
     assert a.record("conv").rf.h.size == 3
+    # ...but through its spatial path it sees the conv's 3x3 field: that is its local field
+    assert a.record("se.multiply").rf.local == a.record("conv").rf
+    assert a.record("se.gate.0").rf.local is None    # global pooling has no local part
+
+
+def test_local_field_continues_through_se_blocks():
+    """Squeeze-and-excitation changes how much of the input a unit depends on (all of it) but not
+    its local field: SE-ResNet-50's local fields equal those of the same network without gates."""
+    with_se = cnnstat.analyze("se_resnet50")
+    without = cnnstat.analyze("se_resnet50", set=["se=false"])
+    last = "layer4.2.conv2"
+    assert with_se.record(last).rf.whole
+    assert with_se.record(last).rf.local == without.record(last).rf
+    assert without.record(last).rf.h.size == 483      # paper layout: stride on the first 1x1
+    from cnnstat.render import numbers
+    assert numbers.rf_size(with_se.record(last).rf) == "whole input (local 483)"
 
 
 def test_upsampling_is_marked_inexact():

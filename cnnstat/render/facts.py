@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..analyze import Analysis
+from ..receptive import local_view
 from . import numbers as fmt
 
 
@@ -36,10 +37,11 @@ def facts(a: Analysis, layout: str = "nchw") -> list[tuple[str, str]]:
                 f"{fmt.human_bytes(t.peak_activation_bytes)}"))
     if a.records:
         text = ", ".join(fmt.rf_size(a.by_name[o].rf) for o in a.graph.outputs) + " at the output"
-        local = [r for r in a.records if not r.rf.whole and not (r.rf.h.whole or r.rf.w.whole)]
+        views = [(r, local_view(r.rf)) for r in a.records]
+        local = [(r, v) for r, v in views if v is not None]
         if local:
-            widest = max(local, key=lambda r: (r.rf.h.size * r.rf.w.size, -r.index))
-            text += f"; largest local field {fmt.rf_size(widest.rf)} px ({widest.name})"
+            widest, view = max(local, key=lambda rv: (rv[1].h.size * rv[1].w.size, -rv[0].index))
+            text += f"; largest local field {fmt.rf_size(view)} px ({widest.name})"
         out.append(("receptive field", text))
     missing = not_counted(a)
     if missing:

@@ -23,6 +23,12 @@ def _rf(rf) -> dict[str, Any]:
         "exact": rf.exact,
         "aligned": rf.aligned,
         "note": rf.note,
+        # the spatial paths' field when the whole input arrives only through global context
+        "local": None if rf.local is None else {
+            "size": [rf_value(rf.local.h.size), rf_value(rf.local.w.size)],
+            "stride": [rf_value(rf.local.h.stride), rf_value(rf.local.w.stride)],
+            "padding": [rf_value(rf.local.h.padding), rf_value(rf.local.w.padding)],
+        },
     }
 
 

@@ -50,8 +50,10 @@ def _axis_pair(h: str, w: str) -> str:
 
 
 def rf_size(rf: RF) -> str:
+    """'211', '~215' (inexact), 'whole input', or 'whole input (local 851)' when global context
+    (an SE gate) reaches units that otherwise see a local field."""
     if rf.whole:
-        return "whole input"
+        return f"whole input (local {rf_size(rf.local)})" if rf.local is not None else "whole input"
     text = _axis_pair(_axis(rf.h, "size"), _axis(rf.w, "size"))
     return text if rf.exact else "~" + text
 
@@ -63,11 +65,15 @@ def _axis(a: AxisRF, field: str) -> str:
 
 
 def rf_stride(rf: RF) -> str:
-    return "-" if rf.whole else _axis_pair(_axis(rf.h, "stride"), _axis(rf.w, "stride"))
+    if rf.whole:
+        return f"({rf_stride(rf.local)})" if rf.local is not None else "-"
+    return _axis_pair(_axis(rf.h, "stride"), _axis(rf.w, "stride"))
 
 
 def rf_padding(rf: RF) -> str:
-    return "-" if rf.whole else _axis_pair(_axis(rf.h, "padding"), _axis(rf.w, "padding"))
+    if rf.whole:
+        return f"({rf_padding(rf.local)})" if rf.local is not None else "-"
+    return _axis_pair(_axis(rf.h, "padding"), _axis(rf.w, "padding"))
 
 
 def rf_note(rf: RF) -> str:
@@ -77,6 +83,8 @@ def rf_note(rf: RF) -> str:
                      "without a rule)")
     if rf.note:
         notes.append(rf.note)
+    if rf.local is not None:
+        notes.append("whole input via global context (gates); local field in brackets")
     return "; ".join(notes)
 
 

@@ -9,6 +9,7 @@ import json
 from dataclasses import asdict, dataclass
 
 from ..analyze import Analysis
+from ..receptive import local_view
 from ..render import numbers as fmt
 from ..render.facts import model_title
 from .accuracy import lookup
@@ -40,23 +41,23 @@ def compare_row(a: Analysis, label: str | None = None, *, published: bool = True
     when the model is analysed as published: no --set, its default input)."""
     label = label or a.name
     t = a.totals
-    local = [r for r in a.records if not (r.rf.h.whole or r.rf.w.whole)]
-    widest = max(local, key=lambda r: (r.rf.h.size * r.rf.w.size, -r.index)) if local else None
+    local = [v for v in (local_view(r.rf) for r in a.records) if v is not None]
+    widest = max(local, key=lambda v: v.h.size * v.w.size) if local else None
     acc = lookup(label) if published else None
     return CompareRow(
         label=label, title=model_title(a), input=tuple(a.input_shape),
         outputs=tuple(tuple(s) for s in a.output_shapes), params=t.params, macs=t.macs,
         flops=t.flops, activation_bytes=t.activation_bytes,
         peak_activation_bytes=t.peak_activation_bytes,
-        rf_local=fmt.rf_size(widest.rf) if widest else "-",
+        rf_local=fmt.rf_size(widest) if widest else "-",
         global_context=global_context(a),
-        rf_local_px=fmt.rf_value(max(widest.rf.h.size, widest.rf.w.size)) if widest else None,
+        rf_local_px=fmt.rf_value(max(widest.h.size, widest.w.size)) if widest else None,
         layers=t.layers, top1=acc.top1 if acc else None, top1_source=acc.source if acc else None)
 
 
 GLOBAL_NOTE = ("† the model mixes global context into its feature maps (e.g. squeeze-and-excitation "
-               "gates): from there on every unit sees the whole input, so the largest local field "
-               "is that of the layers before.")
+               "gates): every unit after the first gate sees the whole input through it; the "
+               "largest local field counts the spatial paths only.")
 
 
 def _shape(s: tuple[int, ...]) -> str:

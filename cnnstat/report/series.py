@@ -15,7 +15,7 @@ from fractions import Fraction
 
 from ..analyze import Analysis, LayerRecord, live_elements
 from ..ops.base import WEIGHT
-from ..receptive import INPUT_RF
+from ..receptive import INPUT_RF, RF, local_view
 
 
 @dataclass(frozen=True)
@@ -91,8 +91,8 @@ def global_context(a: Analysis) -> bool:
                for r in a.records)
 
 
-def _axis_size(r: LayerRecord) -> tuple[Fraction, Fraction]:
-    h, w = r.rf.h, r.rf.w
+def _axis_size(rf: RF) -> tuple[Fraction, Fraction]:
+    h, w = rf.h, rf.w
     return (Fraction(h.size), Fraction(h.stride)) if h.size >= w.size else \
         (Fraction(w.size), Fraction(w.stride))
 
@@ -111,11 +111,11 @@ def rf_series(a: Analysis) -> RFSeries:
         if r.rf.h.whole or r.rf.w.whole:
             if whole_at is None or d < whole_at:
                 whole_at, whole_name = d, r.name
+        view = local_view(r.rf)         # SE gates: the field of the spatial paths goes on
+        if view is None or len(r.output_shape) != 4:
             continue
-        if len(r.output_shape) != 4:
-            continue
-        exact = exact and r.rf.exact
-        size, stride = _axis_size(r)
+        exact = exact and view.exact
+        size, stride = _axis_size(view)
         old = best.get(d)
         if old is None or size > old.size:
             best[d] = RFPoint(d, float(size), float(stride), r.name)

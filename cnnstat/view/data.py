@@ -25,7 +25,7 @@ from ..analyze import Analysis, LayerRecord
 from ..convention import KIND_LABELS, flops
 from ..errors import UsageError
 from ..ops.base import MAC_KINDS
-from ..receptive import RF, AxisRF
+from ..receptive import RF, AxisRF, local_view
 from ..render import numbers as fmt
 from ..render.facts import facts, model_title
 
@@ -249,14 +249,19 @@ def _rf_axis(a: AxisRF) -> list:
 
 
 def _rf_draw(rf: RF) -> dict:
+    """What the input-grid drawing shows: the local field where global context (SE gates) also
+    reaches the unit, else the field itself."""
+    rf = local_view(rf) or rf
     return {"h": _rf_axis(rf.h), "w": _rf_axis(rf.w), "exact": rf.exact}
 
 
 def _rf_metric(rf: RF) -> float | None:
-    """Colour value of a receptive field: its larger side in pixels; None for the whole input."""
-    if rf.h.whole or rf.w.whole:
+    """Colour value of a receptive field: its (local) larger side in pixels; None for the whole
+    input."""
+    view = local_view(rf)
+    if view is None:
         return None
-    return float(max(rf.h.size, rf.w.size))
+    return float(max(view.h.size, view.w.size))
 
 
 def _rf_rows(rf: RF) -> list[list[str]]:
