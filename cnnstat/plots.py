@@ -304,10 +304,13 @@ def rf_figure(a: "Analysis"):
                 zorder=5)
     end = max(p.depth for p in s.points)
     if s.whole_at is not None:
-        end = s.whole_at
+        if not s.global_context:     # global pooling: the field is the whole input from there
+            end = s.whole_at
         ax.axvline(s.whole_at, color="#999999", ls=":", lw=1)
-        ax.text(s.whole_at, 0.5, f"whole input from {_short(s.whole_name or '', 26)} on"
-                + ("\n(global context mixed into the feature maps)" if s.global_context else ""),
+        ax.text(s.whole_at, 0.62 if s.global_context else 0.5,
+                f"whole input from {_short(s.whole_name or '', 26)} on"
+                + ("\nvia global context (gates); the curve is the local field"
+                   if s.global_context else ""),
                 transform=ax.get_xaxis_transform(), fontsize=8, color="#555555", ha="center",
                 va="center", rotation=90, zorder=6,
                 bbox={"facecolor": "white", "edgecolor": "none", "pad": 1.5})

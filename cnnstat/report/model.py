@@ -193,8 +193,8 @@ def model_blocks(a: Analysis, stem: str, formats: tuple[str, ...], *,
     whole = (f"; from `{rf.whole_name}` on, every unit sees the whole input"
              if rf.whole_name else "")
     if rf.global_context:
-        whole += (" — there, global context (a squeeze-and-excitation gate, say) is mixed back "
-                  "into the feature maps, so the local fields stop growing early")
+        whole += (" through global context (a squeeze-and-excitation gate, say) mixed back into "
+                  "the feature maps; the sizes here are the local fields of the spatial paths")
     blocks += [Heading("Receptive field"),
                Para(f"The receptive field grows to {last.size:g} px (effective stride "
                     f"{last.stride:g} px) at `{last.name}`, after {last.depth} layers that widen "
