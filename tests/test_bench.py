@@ -80,6 +80,7 @@ def one_thread():
 FAST = dict(warmup_s=0.02, min_time_s=0.02, min_iters=3, threads=1)
 
 
+@pytest.mark.serial
 def test_median_agrees_with_torch_benchmark_timer_within_10_percent(mid, one_thread):
     """The issue's validation: same model, batch, device and thread count; cnnstat's rounds and
     Timer.blocked_autorange() interleaved, medians compared; a noisy attempt is retried (at most
