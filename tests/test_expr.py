@@ -78,9 +78,16 @@ def test_make_divisible_never_drops_more_than_ten_percent():
     ("{'a': 1}", "mapping"),
     ("f'{c}'", "f-string"),
     ("max()", "at least one"),
+    ("fail('alpha must be below 1')", "^alpha must be below 1$"),   # the definition's own message
 ])
 def test_refusals(src, message):
     import re
     with pytest.raises(ExprError) as info:
         ev(src)
     assert re.search(message, info.value.message), info.value.message
+
+
+def test_fail_is_raised_only_on_the_branch_taken():
+    assert ev("c if alpha < 1 else fail('too wide')") == 64             # alpha = 0.5
+    with pytest.raises(ExprError, match="^too wide$"):
+        ev("c if alpha > 1 else fail('too wide')")

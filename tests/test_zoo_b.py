@@ -330,6 +330,15 @@ def test_shufflenet_v1_against_table1(groups):
     assert a.output_shapes == [(1, 1000)]
 
 
+@pytest.mark.parametrize("groups", [0, 5, 6, 7, 9])
+def test_shufflenet_v1_refuses_group_counts_the_paper_does_not_define(capsys, groups):
+    from cnnstat.cli import main
+    code = main(["params", "shufflenet_v1", "--set", f"groups={groups}"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert "shufflenet_v1.yaml:" in err and "groups = 1, 2, 3, 4 or 8" in err
+
+
 def test_shufflenet_v1_unit_hand_derived():
     a = analysis("shufflenet_v1")                        # g = 3, 1x: widths 240, 480, 960
     # stage 2 unit 0 (stride 2): 24 -> 240. The first 1x1 is not grouped (the paper's exception):

@@ -59,6 +59,12 @@ def _range(*args: int) -> list[int]:
     return list(values)
 
 
+def _fail(message: str) -> Any:
+    """``fail("...")``: the definition's own error, for arguments it cannot take
+    (``row: table[groups] if groups in [1, 2, 3, 4, 8] else fail("groups must be 1, 2, 3, 4 or 8")``)."""
+    raise ExprError(str(message))
+
+
 BUILTINS: dict[str, Callable[..., Any]] = {
     "make_divisible": make_divisible,
     "round": round,
@@ -73,6 +79,7 @@ BUILTINS: dict[str, Callable[..., Any]] = {
     "len": len,
     "sum": sum,
     "range": _range,
+    "fail": _fail,
 }
 CONSTANTS = {"true": True, "false": False, "none": None, "True": True, "False": False,
              "None": None}
