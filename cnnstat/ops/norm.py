@@ -124,8 +124,10 @@ class LayerNorm(Op):
     def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
         shape = inputs[0]
         if a["dims"] >= len(shape):
-            raise ShapeError(f"layernorm: cannot normalize the last {a['dims']} dimensions of "
-                             f"{fmt_shape(shape)} (the batch is not normalized)")
+            besides = len(shape) - 1
+            raise ShapeError(f"layernorm: dims={a['dims']}, but the input ({fmt_shape(shape)}) has "
+                             f"only {besides} dimension{'s' if besides != 1 else ''} besides "
+                             f"the batch, and the batch is not normalized")
         normalized = numel(shape[len(shape) - a["dims"]:])
         per = (1 + (1 if a["bias"] else 0)) if a["affine"] else 0
         if len(shape) == 4:

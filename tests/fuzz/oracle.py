@@ -19,7 +19,10 @@ Two documented exceptions, both by design of the definition format:
   whose output is empty is a mistake in a network);
 - a 2-D operator given a tensor that is not N x C x H x W: torch runs some of them on unbatched
   (C, H, W) input or pads whatever the last two dimensions are; cnnstat's tensors always carry the
-  batch, so it rejects them.
+  batch, so it rejects them;
+- a normalization over the batch dimension (``layernorm`` with ``dims`` = the tensor's rank):
+  torch's LayerNorm built for that one batch size accepts it, but its parameters would then
+  depend on ``--batch``; a definition describes one sample, so cnnstat rejects it.
 Front-end rejections other than an argument cross-check or an argument outside its domain (a
 zero size) are failures: the generator writes only well-formed definitions with well-typed
 arguments.
@@ -52,6 +55,7 @@ FVCORE_RESIZE_OPS = {"upsample_nearest2d": "nearest", "upsample_bilinear2d": "bi
 # the layers that feed them)
 DATA_INDEPENDENT = {"not_counted"}
 RANK_MESSAGES = ("needs a (C, H, W) feature map",)
+BATCH_MESSAGES = ("the batch is not normalized",)
 
 
 class Mismatch(AssertionError):
@@ -239,6 +243,8 @@ def _check_torch_rejects(graph: Graph, batch: int, exc: CnnstatError) -> None:
     inputs = [tensors[s] for s in node.inputs]
     if any(m in exc.message for m in RANK_MESSAGES) and any(t.dim() != 4 for t in inputs):
         return                       # a 2-D operator on a tensor without N, C, H, W: by design
+    if any(m in exc.message for m in BATCH_MESSAGES):
+        return                       # the batch dimension inside a layer's shape: by design
     try:
         layer = MODULES[node.op](node.attrs, [tuple(t.shape) for t in inputs]).eval()
         with torch.no_grad():
