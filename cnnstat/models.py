@@ -86,7 +86,7 @@ def parse_sets(items: list[str] | dict | None) -> dict[str, str]:
     return out
 
 
-def parse_args(items: list[str] | dict | None) -> dict[str, object]:
+def parse_args(items: list[str] | dict | None, option: str = "--arg") -> dict[str, object]:
     """``--arg num_classes=10`` items → {name: value} for an imported model's builder. Values are
     Python literals (10, 0.5, True, None, 'text', (1, 2)); true/false/none in any case too;
     anything else is kept as text."""
@@ -100,7 +100,7 @@ def parse_args(items: list[str] | dict | None) -> dict[str, object]:
         name, sep, text = item.partition("=")
         name = name.strip()
         if not sep or not name.isidentifier():
-            raise UsageError(f"--arg '{item}' must be NAME=VALUE, e.g. --arg num_classes=10")
+            raise UsageError(f"{option} '{item}' must be NAME=VALUE, e.g. {option} num_classes=10")
         text = text.strip()
         words = {"true": True, "false": False, "none": None}
         if text.lower() in words:

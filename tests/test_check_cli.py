@@ -26,6 +26,12 @@ def test_importing_the_cli_does_not_import_torch():
     (["check", "resnet50", "--batch", "0"], "batch size must be a positive integer"),
     (["check", "nosuchnet"], "unknown model 'nosuchnet'"),
     (["check", "lenet5", "--against", "torchvision"], "torchvision has no model 'lenet5'"),
+    (["check", "mobilenet_v2", "--against-arg", "width_mult=0.5"],
+     "--against-arg goes with --against torchvision"),
+    (["check", "mobilenet_v2", "--against", "torchvision", "--against-arg", "width_mult"],
+     "--against-arg 'width_mult' must be NAME=VALUE"),
+    (["check", "mobilenet_v2", "--against", "torchvision", "--against-arg", "widthmult=0.5"],
+     "torchvision:mobilenet_v2 cannot be built with widthmult=0.5: TypeError"),
 ])
 @pytest.mark.torch
 def test_bad_input_is_one_line_and_status_2(capsys, argv, message):
@@ -106,6 +112,27 @@ def test_against_torchvision_differs_exit_1(capsys):
     assert "stride 2 → 1" in out and "stride 1 → 2" in out
     assert "layer2.0.conv1" in out
     assert "verdict: DIFFER" in out and "6 of 56 aligned layers differ" in out
+
+
+@pytest.mark.torch
+def test_against_torchvision_with_builder_arguments(capsys):
+    """--against-arg goes to torchvision's builder: MobileNetV2 at alpha = 0.5 is torchvision's
+    width_mult=0.5 (1,968,680 parameters); against the default width (3,504,872) it differs."""
+    argv = ["check", "mobilenet_v2", "--set", "alpha=0.5", "--against", "torchvision",
+            "-f", "json"]
+    assert main(argv) == 1
+    differ = json.loads(capsys.readouterr().out)
+    assert differ["against_args"] == {}
+    assert [t["torchvision"] for t in differ["totals"] if t["quantity"] == "parameters"] \
+        == [3_504_872]
+    assert main(argv + ["--against-arg", "width_mult=0.5"]) == 0
+    agree = json.loads(capsys.readouterr().out)
+    assert agree["against_args"] == {"width_mult": 0.5} and agree["agree"]
+    assert [t["torchvision"] for t in agree["totals"] if t["quantity"] == "parameters"] \
+        == [1_968_680]
+    assert main(argv[:-1] + ["md", "--against-arg", "width_mult=0.5"]) == 0
+    assert "--against torchvision:mobilenet_v2 --against-arg width_mult=0.5" \
+        in capsys.readouterr().out
 
 
 @pytest.mark.torch

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from ..errors import UsageError
 from .app import (ArgOpt, BatchOpt, Format, FormatOpt, InputOpt, ModelArg, OutOpt, SetOpt, VariantOpt,
                   app, console, emit)
 
@@ -16,6 +17,9 @@ DeviceOpt = Annotated[Optional[str], typer.Option(
 AgainstOpt = Annotated[Optional[str], typer.Option(
     "--against", help="Compare the definition with torchvision's implementation instead: "
                       "torchvision or torchvision:NAME (default NAME: the model's).")]
+AgainstArgOpt = Annotated[Optional[list[str]], typer.Option(
+    "--against-arg", help="Argument of torchvision's builder with --against: "
+                          "--against-arg width_mult=0.5 (repeatable).")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the random weights and input.")]
 DiffOnlyOpt = Annotated[bool, typer.Option(
     "--differences", help="List only the layers that differ.")]
@@ -33,6 +37,7 @@ def check_command(
     arg: ArgOpt = None,
     device: DeviceOpt = None,
     against: AgainstOpt = None,
+    against_arg: AgainstArgOpt = None,
     seed: SeedOpt = 0,
     differences: DiffOnlyOpt = False,
     format: FormatOpt = Format.table,
@@ -46,10 +51,12 @@ def check_command(
         from ..torch_bridge.against import against_torchvision, parse_against
         name = parse_against(against)
         report = against_torchvision(model, name, input=input, batch=batch, set=set_,
-                                     variant=variant, args=arg, device=device or "meta",
-                                     seed=seed)
+                                     variant=variant, args=arg, against_args=against_arg,
+                                     device=device or "meta", seed=seed)
         _show(report, format, out, differences, _against_text, _against_table)
     else:
+        if against_arg:
+            raise UsageError("--against-arg goes with --against torchvision")
         from ..torch_bridge.check import check
         report = check(model, input=input, batch=batch, set=set_, variant=variant, args=arg,
                        device=device or "cpu", seed=seed)
@@ -247,7 +254,8 @@ def _against_rows(report, differences: bool) -> list[list[str]]:
 
 def _against_title(report) -> str:
     c_h_w = "×".join(str(d) for d in report.input_shape)
-    return (f"cnnstat check {report.model} --against {report.reference}: input {c_h_w}, "
+    args = "".join(f" --against-arg {k}={v!r}" for k, v in report.reference_args.items())
+    return (f"cnnstat check {report.model} --against {report.reference}{args}: input {c_h_w}, "
             f"batch {report.batch}, device {report.device}")
 
 

@@ -51,6 +51,7 @@ class AgainstReport:
     left: list[Layer] = field(default_factory=list)
     right: list[Layer] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    reference_args: dict[str, Any] = field(default_factory=dict)   # --against-arg
 
     @property
     def ok(self) -> bool:
@@ -60,7 +61,9 @@ class AgainstReport:
         def layer(x: Layer | None):
             return None if x is None else {"name": x.name, "layer": x.describe()}
         return {
-            "model": self.model, "against": self.reference, "input": list(self.input_shape),
+            "model": self.model, "against": self.reference,
+            "against_args": {k: _plain(v) for k, v in self.reference_args.items()},
+            "input": list(self.input_shape),
             "batch": self.batch, "device": self.device, "agree": self.ok,
             "totals": [{"quantity": c.quantity, "cnnstat": _plain(c.static),
                         "torchvision": _plain(c.measured), "agree": c.ok} for c in self.totals],
@@ -110,17 +113,25 @@ def torchvision_name(model_name: str, name: str | None = None) -> str:
 
 
 def build_torchvision(name: str, *, device: str = "meta", seed: int = 0,
-                      aux_logits: bool | None = None) -> nn.Module:
-    """torchvision's model ``name`` with random weights (no download), built on ``device``."""
+                      aux_logits: bool | None = None,
+                      builder_args: dict[str, Any] | None = None) -> nn.Module:
+    """torchvision's model ``name`` with random weights (no download), built on ``device``;
+    ``builder_args`` go to its builder (``width_mult=0.5`` for mobilenet_v2)."""
     import torchvision
     builder = torchvision.models.get_model_builder(name)
     kwargs: dict[str, Any] = {"weights": None}
     if aux_logits is not None and name in AUX_MODELS:
         kwargs["aux_logits"] = aux_logits
+    kwargs.update(builder_args or {})
     torch.manual_seed(seed)
-    with warnings.catch_warnings(), torch.device(device):
-        warnings.simplefilter("ignore")      # GoogLeNet/Inception's init_weights FutureWarning
-        return builder(**kwargs).eval()
+    try:
+        with warnings.catch_warnings(), torch.device(device):
+            warnings.simplefilter("ignore")  # GoogLeNet/Inception's init_weights FutureWarning
+            return builder(**kwargs).eval()
+    except Exception as exc:          # a builder argument it does not take, or a bad value
+        given = ", ".join(f"{k}={v!r}" for k, v in (builder_args or {}).items())
+        raise UsageError(f"torchvision:{name} cannot be built with {given or 'its defaults'}: "
+                         f"{type(exc).__name__}: {_first_line(exc)}") from None
 
 
 def _measure(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> tuple[list[Layer], int, list]:
@@ -140,8 +151,12 @@ def _measure(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> tuple[list[
 
 def against_torchvision(model: Any, name: str | None = None, *, input: Any = None,
                         batch: int = 1, set: Any = None, variant: str | None = None,
-                        args: Any = None, device: str = "meta", seed: int = 0) -> AgainstReport:
-    """Compare a definition (zoo name, file, graph) with torchvision's model ``name``."""
+                        args: Any = None, against_args: Any = None, device: str = "meta",
+                        seed: int = 0) -> AgainstReport:
+    """Compare a definition (zoo name, file, graph) with torchvision's model ``name``, built with
+    ``against_args`` (``--against-arg width_mult=0.5``: items NAME=VALUE or a dict)."""
+    from ..models import parse_args
+    builder_args = parse_args(against_args, option="--against-arg")
     p = prepare(model, input=input, batch=batch, set=set, variant=variant, args=args,
                 device=device, seed=seed)
     notes: list[str] = []
@@ -150,10 +165,13 @@ def against_torchvision(model: Any, name: str | None = None, *, input: Any = Non
         p = prepare(p.graph, batch=2, device=device, seed=seed)
         notes.append("auxiliary outputs: torchvision's model runs in training mode, at batch 2")
     tv_name = torchvision_name(p.graph.name, name)
-    tv = build_torchvision(tv_name, device=p.device, seed=seed, aux_logits=aux)
+    tv = build_torchvision(tv_name, device=p.device, seed=seed, aux_logits=aux,
+                           builder_args=builder_args)
     if aux:
         tv.train()
-    return compare_with(p, tv, f"{TORCHVISION}:{tv_name}", notes)
+    report = compare_with(p, tv, f"{TORCHVISION}:{tv_name}", notes)
+    report.reference_args = builder_args
+    return report
 
 
 def compare_with(p: Prepared, reference: nn.Module, reference_name: str,
