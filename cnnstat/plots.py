@@ -298,10 +298,7 @@ def rf_figure(a: "Analysis"):
     ax.text(0.01, s.input_size, f"input size {s.input_size} px", va="bottom", ha="left",
             fontsize=9, color="#555555", transform=ax.get_yaxis_transform())
     last = s.points[-1]
-    ax.annotate(f"{last.size:g} px at {_short(last.name, 30)}", (last.depth, last.size),
-                xytext=(-8, 6), textcoords="offset points", ha="right", va="bottom", fontsize=9,
-                bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85, "pad": 1},
-                zorder=5)
+    label = (f"{last.size:g} px at {_short(last.name, 30)}", (last.depth, last.size))
     end = max(p.depth for p in s.points)
     if s.whole_at is not None:
         if not s.global_context:     # global pooling: the field is the whole input from there
@@ -328,6 +325,11 @@ def rf_figure(a: "Analysis"):
     _plain_ticks(ax2.yaxis)
     ax2.set_ylabel("effective stride (input pixels, log scale)")
     ax2.grid(False)
+    # on the twin axes, which are drawn last, so that the stride line passes behind the label
+    ax2.annotate(label[0], label[1], xycoords=ax.transData, xytext=(-8, 6),
+                 textcoords="offset points", ha="right", va="bottom", fontsize=9,
+                 bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.9, "pad": 1},
+                 zorder=5)
     ax2.spines["right"].set_visible(True)
     lines = ax.get_lines()[:1] + ax2.get_lines()[:1]
     ax.legend(lines, [l.get_label() for l in lines], loc="lower right",
