@@ -63,6 +63,11 @@ class LayerRecord:
         return f"{text} (weights shared with {self.shares})" if self.shares else text
 
     @property
+    def transfer(self):
+        """The layer's receptive-field transfer (one per input for merges): its rule's windows."""
+        return self._fields.transfers[self.index]
+
+    @property
     def group(self) -> tuple[str, ...]:
         parts = self.name.split(".")
         return tuple(".".join(parts[: i + 1]) for i in range(len(parts) - 1))
@@ -116,6 +121,13 @@ class Analysis:
 
     def record(self, name: str) -> LayerRecord:
         return self.by_name[name]
+
+    def unit_field(self, layer: str, unit: tuple[int, int] | None = None,
+                   precision: str = "float32"):
+        """The exact input rows and columns one unit of ``layer`` depends on (default: its centre
+        unit): see cnnstat.unit_field."""
+        from .unit_field import unit_field
+        return unit_field(self, layer, unit, precision)
 
     @property
     def output_shapes(self) -> list[Shape]:

@@ -270,6 +270,10 @@ def interval(axis, u: int) -> tuple[int, int]:
     return math.ceil(start), math.floor(end)
 
 
+def _ends(pixels: list[int]) -> tuple[int, int] | None:
+    return (pixels[0], pixels[-1]) if pixels else None
+
+
 # -- network properties read from the graph (not from cnnstat's receptive fields) --------------
 def padding_modes(graph) -> bool:
     return any(n.attrs.get("padding_mode", "zeros") != "zeros" for n in graph)
@@ -325,6 +329,17 @@ def no_crops(graph) -> bool:
     return True
 
 
+def channel_selective(analysis) -> bool:
+    """Can a layer read only some channels of its input (so some paths into it go unread)?"""
+    for r in analysis.records:
+        if r.op in ("slice", "chunk") and r.attrs["dim"] in (1, -3):
+            return True
+        if r.op == "partial_conv2d" and \
+                len({i for row in r.attrs["table"] for i in row}) < r.input_shapes[0][1]:
+            return True
+    return False
+
+
 def stride_product(graph) -> int:
     total = 1
     for n in graph:
@@ -364,6 +379,18 @@ def check_network(text: str) -> None:
                         and got:
                     assert got[0] == max(lo, 0), (f"{r.name} unit {unit}: first input pixel "
                                                   f"{got[0]}, cnnstat {max(lo, 0)}\n{text}")
+    # 5. The exact field of single units (cnnstat.unit_field), for every network and layer:
+    # the first and last input row and column of the support, nothing more, nothing less.
+    # Fields are per position, over all channels: where a layer reads only some channels of a
+    # concatenation (a channel slice, a connection table leaving maps unread) a path may not
+    # reach the unit at all; those networks are checked for soundness only.
+    for r in records if not channel_selective(analysis) else []:
+        for unit in corner_units(r.output_shape):
+            rows, cols = real[(r.name, unit)]
+            exact = analysis.unit_field(r.name, unit, precision="float64")
+            assert (exact.rows, exact.cols) == (_ends(rows), _ends(cols)), (
+                f"{r.name} unit {unit}: reads input rows {_ends(rows)} and columns "
+                f"{_ends(cols)}, unit_field says {exact.rows} and {exact.cols}\n{text}")
     broadcasts = any(len(set(r.input_shapes)) > 1 for r in analysis.records
                      if r.op in ("add", "multiply"))
     # a 1x1 map broadcast is not 1x1 on the canvas, and paths with different strides grow by

@@ -249,6 +249,17 @@ def test_receptive_field_geometry_for_drawing(resnet50):
     assert data["input"] == {"c": 3, "h": 224, "w": 224, "spatial": True}
 
 
+def test_envelope_fields_list_exact_unit_fields():
+    # U-Net's output field is an envelope (~215, after the up-convolutions); the panel adds the
+    # exact fields of the top-left and centre units (cnnstat rf --at), which the drawing cannot
+    # show; layers with exact fields do not get them.
+    ents = by_name(view_data(cnnstat.analyze("unet")))
+    out = rows(ents["out"])
+    assert out["exact, top-left unit"] == "input rows 0-187 and columns 0-187 (188x188 px)"
+    assert out["exact, centre unit"] == "input rows 192-379 and columns 192-379 (188x188 px)"
+    assert "exact, centre unit" not in rows(ents["enc1.conv1"])
+
+
 def test_bad_arguments(resnet50):
     with pytest.raises(UsageError, match="unknown metric"):
         view_data(resnet50, metric="speed")

@@ -66,8 +66,50 @@ app.command("params")(_view_command(
     "params", "Parameters per layer, each layer printed as PyTorch prints its module."))
 app.command("flops")(_view_command(
     "flops", "MACs and FLOPs per layer under the stated convention (--count adds kinds)."))
-app.command("rf")(_view_command(
-    "rf", "Receptive field per layer: size, effective stride and effective padding."))
+AtOpt = Annotated[Optional[str], typer.Option(
+    "--at", help="LAYER or LAYER:ROW,COL — instead of the table, the exact input rows and "
+                 "columns one unit of LAYER depends on (default: its centre unit), traced back "
+                 "through every layer; exact also after upsampling and transposed convolutions, "
+                 "where the per-layer field is an envelope.")]
+
+
+@app.command("rf")
+def rf(
+    model: ModelArg,
+    input: InputOpt = None,
+    batch: BatchOpt = 1,
+    set_: SetOpt = None,
+    variant: VariantOpt = None,
+    format: FormatOpt = Format.table,
+    depth: DepthOpt = None,
+    layout: LayoutOpt = Layout.nchw,
+    count: CountOpt = None,
+    dtype: DtypeOpt = "fp32",
+    out: OutOpt = None,
+    arg: ArgOpt = None,
+    at: AtOpt = None,
+) -> None:
+    """Receptive field per layer: size, effective stride and effective padding; or, with --at,
+    the exact field of one unit."""
+    if at is None:
+        _show("rf", model, input, batch, set_, variant, format, depth, layout, count, dtype, out,
+              arg)
+        return
+    from ..render import unit as render
+    from ..unit_field import parse_at
+    a = _analyze(model, input, batch, set_, variant, count, dtype, arg)
+    layer, unit = parse_at(at)
+    field = a.unit_field(layer, unit)
+    if format is Format.json:
+        emit(render.unit_json(a, field), out)
+    elif format is Format.csv:
+        emit(render.unit_csv(a, field), out)
+    elif format is Format.md or out:
+        emit(render.unit_markdown(a, field), out)
+    else:
+        lines = render.unit_lines(a, field)
+        console().print(f"[bold]{lines[0]}[/bold]\n" + "\n".join(lines[1:]), markup=True,
+                        highlight=False, soft_wrap=True)
 
 
 @app.command("shapes")

@@ -46,10 +46,14 @@ Number = int | Fraction
 
 @dataclass(frozen=True, slots=True)
 class Window:
+    """Output unit u reads input units [u*stride - padding, u*stride - padding + kernel - 1]
+    (``kernel`` is the dilated extent d*(k - 1) + 1; with ``dilation`` d only every d-th of them:
+    what a single unit's exact field needs, see ``window_spans``)."""
     kernel: Number = 1
     stride: Number = 1
     padding: Number = 0
     exact: bool = True
+    dilation: int = 1
 
 
 IDENTITY = Window()
@@ -65,17 +69,17 @@ class Transfer:
 
     @staticmethod
     def window(kernel: Sequence[Number], stride: Sequence[Number], padding: Sequence[Number],
-               exact: bool = True) -> "Transfer":
+               exact: bool = True, dilation: Sequence[int] = (1, 1)) -> "Transfer":
         try:                 # immutable: layers with the same window share one (a hot path)
-            return _window(kernel, stride, padding, exact)
+            return _window(kernel, stride, padding, exact, dilation)
         except TypeError:    # lists
-            return _window.__wrapped__(kernel, stride, padding, exact)
+            return _window.__wrapped__(kernel, stride, padding, exact, tuple(dilation))
 
 
 @lru_cache(maxsize=4096)
-def _window(kernel, stride, padding, exact: bool) -> Transfer:
-    return Transfer(Window(kernel[0], stride[0], padding[0], exact),
-                    Window(kernel[1], stride[1], padding[1], exact))
+def _window(kernel, stride, padding, exact: bool, dilation=(1, 1)) -> Transfer:
+    return Transfer(Window(kernel[0], stride[0], padding[0], exact, dilation[0]),
+                    Window(kernel[1], stride[1], padding[1], exact, dilation[1]))
 
 
 POINTWISE = Transfer()
@@ -300,6 +304,18 @@ class Op:
         """The operation as PyTorch prints the matching module (for tables)."""
         return self.name
 
+    def unit_spans(self, attrs: Mapping[str, Any], inputs: Sequence[Shape], index: int,
+                   axis: int, span: Span, window: AxisTransfer, out: Shape,
+                   precision: str = "float32") -> tuple[Span, ...]:
+        """Exactly which units of input ``index`` the output units ``span`` (inclusive, along
+        spatial ``axis``: 0 = H, 1 = W) read, as sorted disjoint spans (empty: they read only zero
+        padding). ``window`` is the layer's receptive-field transfer for that input and axis; the
+        default rule reads the taps off it (``window_spans``). Operators whose transfer is an
+        envelope (fractional strides) override this with their own index arithmetic; those
+        without an exact rule raise NoExactRule. ``precision``: the float type of index
+        arithmetic that PyTorch does in floating point (upsampling)."""
+        return window_spans(window, inputs[index][2 + axis], span, self.name)
+
     def check_arity(self, inputs: Sequence[Shape]) -> None:
         if self.arity is None:
             if len(inputs) < self.min_inputs:
@@ -389,6 +405,62 @@ def check_positive_size(op: str, out_hw: tuple[int, int], in_shape: Shape, why: 
 
 def ceil_div(a: int, b: int) -> int:
     return -(-a // b)
+
+
+# --------------------------------------------------------------------------------------------
+# Exact fields of single units: which input units a span of output units reads
+# --------------------------------------------------------------------------------------------
+Span = tuple[int, int]          # inclusive [first, last] unit indices along one axis
+
+
+class NoExactRule(Exception):
+    """An operator's field is only known as an envelope (or not at all): no exact unit span."""
+
+
+def merge_spans(spans) -> tuple[Span, ...]:
+    """Sorted, disjoint, non-adjacent spans covering the same units."""
+    out: list[list[int]] = []
+    for lo, hi in sorted(spans):
+        if out and lo <= out[-1][1] + 1:
+            out[-1][1] = max(out[-1][1], hi)
+        else:
+            out.append([lo, hi])
+    return tuple((lo, hi) for lo, hi in out)
+
+
+def taps_spans(span: Span, stride: int, pad: int, kernel: int, dilation: int,
+               size: int) -> tuple[Span, ...]:
+    """The input indices i = u*stride - pad + j*dilation (u in ``span``, tap j in [0, kernel))
+    that lie inside the input [0, size), as spans: a sliding window's exact reach, the zero
+    padding excluded (its zeros depend on nothing). With dilation, or a stride larger than the
+    window, the reach has gaps."""
+    lo, hi = span
+    pieces = []
+    for j in range(kernel):
+        offset = j * dilation - pad                   # input index = u*stride + offset
+        if stride == 0:                               # a broadcast: every unit reads the same
+            pieces.append((offset, offset))
+        elif stride == 1:
+            pieces.append((lo + offset, hi + offset))
+        elif dilation == 1 and kernel >= stride:      # windows touch or overlap: one span
+            pieces.append((lo * stride - pad, hi * stride - pad + kernel - 1))
+            break
+        else:                                         # every stride-th unit: one by one
+            first = max(lo, ceil_div(-offset, stride))
+            last = min(hi, (size - 1 - offset) // stride)
+            pieces.extend((u * stride + offset,) * 2 for u in range(first, last + 1))
+    return merge_spans((max(a, 0), min(b, size - 1)) for a, b in pieces
+                       if a <= size - 1 and b >= 0)
+
+
+def window_spans(window: AxisTransfer, size: int, span: Span, op: str = "") -> tuple[Span, ...]:
+    """``taps_spans`` of a receptive-field window (``WHOLE``: the whole axis)."""
+    if window.__class__ is str:
+        return ((0, size - 1),)
+    k, s, p, d = window.kernel, window.stride, window.padding, window.dilation
+    if not window.exact or not all(isinstance(v, int) for v in (k, s, p)):
+        raise NoExactRule(f"{op}: its receptive field is only known as an envelope")
+    return taps_spans(span, s, p, (k - 1) // d + 1, d, size)
 
 
 def frac(a: int, b: int = 1) -> Number:

@@ -15,9 +15,10 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 from ..errors import DefinitionError, ShapeError
-from .base import (BIAS, WEIGHT, ArgumentError, Eval, Op, Param, Shape, Transfer, boolean, choice,
-                   fmt_shape, frac, need_feature_map, nonneg_pair, padding2d, positive_int,
-                   positive_pair, register, sliding_output, taps_inside, taps_inside_transposed)
+from .base import (BIAS, WEIGHT, ArgumentError, Eval, Op, Param, Shape, Transfer, boolean, ceil_div,
+                   choice, fmt_shape, frac, need_feature_map, nonneg_pair, padding2d, positive_int,
+                   positive_pair, register, sliding_output, taps_inside, taps_inside_transposed,
+                   merge_spans, window_spans)
 
 
 def resolve_padding(padding, kernel, dilation):
@@ -119,11 +120,38 @@ class Conv2d(Op):
             connections=links + bias * out_units,
             macs={WEIGHT: n * out_units * per_output, BIAS: n * out_units * bias},
             rf=Transfer.window((dh * (kh - 1) + 1, dw * (kw - 1) + 1), a["stride"],
-                               (pad[0][0], pad[1][0])),
+                               (pad[0][0], pad[1][0]), dilation=(dh, dw)),
         )
+
+    def unit_spans(self, a, inputs, index, axis, span, window, out, precision="float32"):
+        """With reflect, replicate or circular padding the padding holds copies of real input
+        units: taps there read input units (PyTorch's F.pad modes), mapped back here."""
+        size = inputs[0][2 + axis]
+        inside = window_spans(window, size, span, self.name)
+        if a["padding_mode"] == "zeros":
+            return inside
+        k, s, d = a["kernel"][axis], a["stride"][axis], a["dilation"][axis]
+        p = window.padding
+        copies = []
+        for i in list(range(span[0] * s - p, 0)) + list(range(size, span[1] * s - p + d * (k - 1) + 1)):
+            # is padded position i a tap of some unit of the span? i = u*s - p + j*d
+            if any((i + p - j * d) % s == 0 and span[0] <= (i + p - j * d) // s <= span[1]
+                   for j in range(k)):
+                source = _padded_source(a["padding_mode"], i, size)
+                copies.append((source, source))
+        return merge_spans(inside + tuple(copies))
 
     def describe(self, a, inputs) -> str:
         return conv_repr("Conv2d", inputs[0][1], a)
+
+
+def _padded_source(mode: str, i: int, size: int) -> int:
+    """The input unit that padded position i (outside [0, size)) copies."""
+    if mode == "reflect":                   # ... 2 1 | 0 1 2 ... n-1 | n-2 n-3 ...
+        return -i if i < 0 else 2 * (size - 1) - i
+    if mode == "replicate":
+        return 0 if i < 0 else size - 1
+    return i % size                         # circular
 
 
 @register
@@ -177,6 +205,21 @@ class ConvTranspose2d(Op):
             macs={WEIGHT: n * c * h * w * per_input, BIAS: n * out * ho * wo * bias},
             rf=rf,
         )
+
+    def unit_spans(self, a, inputs, index, axis, span, window, out, precision="float32"):
+        """Output v reads input i where i*s - p + j*d = v for a tap j: per tap, the inputs whose
+        v falls in the span form one run [ceil((lo - off)/s), floor((hi - off)/s)], off = j*d - p."""
+        lo, hi = span
+        size = inputs[0][2 + axis]
+        k, s = a["kernel"][axis], a["stride"][axis]
+        p, d = a["padding"][axis], a["dilation"][axis]
+        runs = []
+        for j in range(k):
+            offset = j * d - p
+            first, last = max(0, ceil_div(lo - offset, s)), min(size - 1, (hi - offset) // s)
+            if first <= last:
+                runs.append((first, last))
+        return merge_spans(runs)
 
     def describe(self, a, inputs) -> str:
         b = dict(a)

@@ -86,7 +86,8 @@ class _WindowPool(Op):
         return Eval(
             shape=(n, c, ho, wo),
             macs={POOL: n * c * ho * wo * kh * kw},
-            rf=Transfer.window((dil[0] * (kh - 1) + 1, dil[1] * (kw - 1) + 1), stride, a["padding"]),
+            rf=Transfer.window((dil[0] * (kh - 1) + 1, dil[1] * (kw - 1) + 1), stride, a["padding"],
+                               dilation=dil),
         )
 
 
@@ -197,6 +198,12 @@ class _AdaptivePool(Op):
                 edge = 1 - Fraction(1, r.denominator)
                 axes.append(Window(r + 2 * edge, r, edge, exact=False))
         return Eval(shape=(n, c, oh, ow), macs={POOL: work}, rf=Transfer(axes[0], axes[1]))
+
+    def unit_spans(self, a, inputs, index, axis, span, window, out, precision="float32"):
+        """PyTorch's window of output o: [floor(o*size/out), ceil((o + 1)*size/out) - 1]; the
+        windows of consecutive outputs touch or overlap, so a span reads one run."""
+        size, o = inputs[0][2 + axis], out[2 + axis]
+        return (((span[0] * size) // o, ceil_div((span[1] + 1) * size, o) - 1),)
 
     def describe(self, a, inputs) -> str:
         o = a["output"]

@@ -274,6 +274,24 @@ def _rf_rows(rf: RF) -> list[list[str]]:
     return rows
 
 
+def _exact_unit_rows(a: Analysis, r) -> list[list[str]]:
+    """Where the layer's field is an envelope (fractional strides), the exact fields of its
+    top-left and centre units (cnnstat rf --at), which the drawing cannot show."""
+    if r.rf.exact or len(r.output_shape) != 4:
+        return []
+    from ..errors import CnnstatError
+    from ..unit_field import describe
+    h, w = r.output_shape[2:]
+    rows = []
+    for label, unit in (("exact, top-left unit", (0, 0)), ("exact, centre unit", (h // 2, w // 2))):
+        try:
+            text = describe(a.unit_field(r.name, unit))
+        except CnnstatError:          # an operator without an exact rule on the way
+            return []
+        rows.append([label, text.split(" reads ", 1)[1]])
+    return rows
+
+
 def _work_rows(a: Analysis, params: int, trainable: int, buffers: int, connections: int,
                macs: int, by_kind: dict[str, int], activations: int) -> list[list[str]]:
     rows = [["parameters", _count(params)]]
@@ -355,7 +373,8 @@ def view_data(a: Analysis, depth: int | None = None, metric: str = "macs",
         sections.append({"title": "Counts", "rows": _work_rows(
             a, r.params, r.trainable_params, r.buffers, r.connections, r.macs, r.macs_by_kind,
             r.activations)})
-        sections.append({"title": "Receptive field (input pixels)", "rows": _rf_rows(r.rf)})
+        sections.append({"title": "Receptive field (input pixels)",
+                         "rows": _rf_rows(r.rf) + _exact_unit_rows(a, r)})
         base.update(kind="layer", op=r.op, label=_short_op(r), shape=_dims(r.output_shape),
                     oshape=list(r.output_shape), m=_metrics(a, r.macs, r.params, r.activations, r.rf),
                     rf=_rf_draw(r.rf), sections=sections)
