@@ -6,17 +6,20 @@ u seeing [u*S - P, u*S - P + r - 1]. That is exact while every layer maps units 
 integer strides; after upsampling, strided transposed convolutions or adaptive pooling with
 unequal windows the strides are fractional and the three numbers are an envelope of all units
 (marked "~"). U-Net's output, for instance, is reported as ~215 px, while each of its units
-depends on 173 input rows.
+depends on 188 or 204 input rows (and columns), depending on its position against the
+bottleneck's stride of 16.
 
 Here the question is asked of one unit. The units it reads are propagated backwards, from the
-unit to the input, per axis, as sets (sorted disjoint spans), through each layer's exact index
-rule (``Op.unit_spans``: the taps of a sliding window, the index arithmetic of a transposed
-convolution, PyTorch's upsampling and adaptive-pooling indices); a tensor read by several layers
-gets the union of what they read. Every operator acts on rows and columns separately, so the
-rows a unit depends on are exactly the row set found (and likewise the columns). Zero padding is
-never counted (its zeros depend on nothing); dilation, or strides larger than kernels, leave gaps
-(``rows_read`` < the extent). A layer whose output is not a feature map (a vector after flatten
-or a linear layer) depends on every unit of its input.
+unit to the input, through each layer's exact index rule (``Op.unit_spans``: the taps of a
+sliding window, the index arithmetic of a transposed convolution, PyTorch's upsampling and
+adaptive-pooling indices), as sets of rows and of columns (sorted disjoint spans): every operator
+acts on rows and columns separately. A tensor read along several paths keeps one *box* (rows x
+columns) per path, merged where that loses nothing (``_Trace``): a path whose columns all fall
+into zero padding contributes none of its rows. Zero padding is never counted (its zeros depend
+on nothing); dilation, or strides larger than kernels, leave gaps (``read`` < ``size``). A layer
+whose output is not a feature map (a vector after flatten or a linear layer) depends on every
+unit of its input. Like every receptive field in cnnstat, the field is per position over all
+channels: a layer is taken to read every channel of its input at the positions it reads.
 
 With global context merged back into a feature map (squeeze-and-excitation gates), every unit
 depends on the whole input; ``local`` then gives the field through the spatial paths alone.
