@@ -199,19 +199,21 @@ def test_zoo_unit_fields_match_gradients(name, size, sets):
         assert [f.rows, f.cols] == ends, (layer, unit, ends, f.rows, f.cols)
 
 
+RESIZES = [("nearest", 14, 20, None), ("nearest", 14, 46, None), ("nearest-exact", 14, 20, None),
+           ("bilinear", 14, 20, None), ("bilinear", 2, 42, None), ("bilinear", 14, None, 1.7),
+           ("nearest", 14, None, 2.5), ("bicubic", 14, 31, None)]
+# align_corners: bilinear and bicubic only
+RESIZES_ALIGN = [case + (None,) for case in RESIZES] + \
+    [case + (True,) for case in RESIZES if not case[0].startswith("nearest")]
+
+
 @pytest.mark.torch
-@pytest.mark.parametrize("mode, rows_in, size, scale", [
-    ("nearest", 14, 20, None), ("nearest", 14, 46, None), ("nearest-exact", 14, 20, None),
-    ("bilinear", 14, 20, None), ("bilinear", 2, 42, None), ("bilinear", 14, None, 1.7),
-    ("nearest", 14, None, 2.5), ("bicubic", 14, 31, None)])
-@pytest.mark.parametrize("align", [None, True])
+@pytest.mark.parametrize("mode, rows_in, size, scale, align", RESIZES_ALIGN)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_upsample_taps_match_pytorch(mode, rows_in, size, scale, align, dtype):
     """Each output unit's gradient lands exactly on upsample_taps at the tensor's precision,
     float rounding included (14 -> 46 nearest, 2 -> 42 bilinear with align_corners: see above)."""
     torch = pytest.importorskip("torch")
-    if align and mode.startswith("nearest"):
-        pytest.skip("align_corners applies to bilinear and bicubic")
     kwargs = {"size": (size, 3)} if size else {"scale_factor": (scale, 1.0)}
     up = torch.nn.Upsample(mode=mode, align_corners=align, **kwargs)
     x = torch.ones(1, 1, rows_in, 3, requires_grad=True, dtype=getattr(torch, dtype))
