@@ -79,8 +79,8 @@ def rf_padding(rf: RF) -> str:
 def rf_note(rf: RF) -> str:
     notes = []
     if not rf.exact:
-        notes.append("inexact (an envelope after fractional strides; unknown after a layer "
-                     "without a rule)")
+        # after fractional strides (upsampling) or a layer without a rule: a bound on every unit
+        notes.append("inexact: an envelope of all units (exact for one: rf --at)")
     if rf.note:
         notes.append(rf.note)
     if rf.local is not None:
