@@ -227,3 +227,12 @@ def test_upsample_taps_match_pytorch(mode, rows_in, size, scale, align, dtype):
             assert set(rows) <= set(taps), (v, rows, taps)
         else:
             assert rows == taps, (v, rows, taps)
+
+
+def test_summary_states_the_exact_centre_unit_where_the_field_is_an_envelope(capsys):
+    # U-Net's centre output unit (194, 194) reads rows and columns 192..379: 188 px
+    assert main(["params", "unet", "-f", "md"]) == 0
+    out = capsys.readouterr().out
+    assert "~215 at the output" in out and "the centre output unit reads exactly 188×188 px" in out
+    assert main(["params", "resnet18", "-f", "md"]) == 0      # exact fields: nothing added
+    assert "centre output unit" not in capsys.readouterr().out

@@ -42,7 +42,7 @@ def facts(a: Analysis, layout: str = "nchw") -> list[tuple[str, str]]:
         if local:
             widest, view = max(local, key=lambda rv: (rv[1].h.size * rv[1].w.size, -rv[0].index))
             text += f"; largest local field {fmt.rf_size(view)} px ({widest.name})"
-        out.append(("receptive field", text))
+        out.append(("receptive field", text + _exact_centre(a)))
     missing = not_counted(a)
     if missing:
         calls = ", ".join(dict.fromkeys(r.attrs["what"] for r in missing))
@@ -52,6 +52,20 @@ def facts(a: Analysis, layout: str = "nchw") -> list[tuple[str, str]]:
         out.append(("warning", str(warning)))
     out.append(("convention", a.convention.describe()))
     return out
+
+
+def _exact_centre(a: Analysis) -> str:
+    """Where the output's field is an envelope (fractional strides), what its centre unit reads
+    exactly (cnnstat rf --at)."""
+    record = a.by_name[a.graph.outputs[0]]
+    if record.rf.exact or len(record.output_shape) != 4:
+        return ""
+    from ..errors import CnnstatError
+    try:
+        h, w = a.unit_field(record.name).size
+    except CnnstatError:                       # a layer without an exact rule on the way
+        return ""
+    return f"; the centre output unit reads exactly {h}×{w} px (rf --at)"
 
 
 def not_counted(a: Analysis) -> list:
