@@ -37,7 +37,7 @@ from ..errors import DefinitionError, UsageError
 from ..graph import Graph
 from ..ops.base import numel
 from ..ops.pool import caffe_pool_out
-from .common import Assembler, clean_name, input_override, no_builder_args, no_definition_options
+from .common import Assembler, clean_name, input_override, model_file
 from .prototext import Message, parse
 
 # V1LayerParameter.LayerType (legacy ``layers { type: CONVOLUTION }``) -> current type names
@@ -66,12 +66,7 @@ SAME_SHAPE = {"AbsVal", "BNLL", "Exp", "Log", "Power", "Threshold", "MVN", "Clip
 def load(path: str, *, input_shape=None, overrides=None, variant=None, args=None,
          **options: Any) -> Graph:
     """A deploy.prototxt file → graph (``--input`` overrides its input's H and W, or C, H, W)."""
-    no_definition_options("a Caffe prototxt", overrides, variant)
-    no_builder_args("a Caffe prototxt", args)
-    if options:
-        raise UsageError(f"unknown option(s) for a Caffe prototxt: {', '.join(options)}")
-    if not os.path.isfile(path):
-        raise UsageError(f"Caffe prototxt '{path}' does not exist")
+    model_file("a Caffe prototxt", path, overrides, variant, args, options)
     try:
         with open(path, encoding="utf-8") as fh:
             text = fh.read()

@@ -10,6 +10,7 @@ the layer, never a silently wrong number.
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -131,6 +132,17 @@ def no_definition_options(kind: str, overrides, variant) -> None:
 def no_builder_args(kind: str, args) -> None:
     if args:
         raise UsageError(f"--arg passes arguments to a Python model builder; {kind} takes none")
+
+
+def model_file(kind: str, path: str, overrides, variant, args, options) -> None:
+    """What a model file (``kind``: "an ONNX model", "a Caffe prototxt") refuses: definition
+    options, builder arguments, unknown options; and a path that is not a file."""
+    no_definition_options(kind, overrides, variant)
+    no_builder_args(kind, args)
+    if options:
+        raise UsageError(f"unknown option(s) for {kind}: {', '.join(options)}")
+    if not os.path.isfile(path):
+        raise UsageError(f"{kind.split(' ', 1)[1]} '{path}' does not exist")
 
 
 def input_override(shape: Sequence[int], override) -> tuple[int, int, int]:

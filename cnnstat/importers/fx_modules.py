@@ -94,42 +94,27 @@ def _m_adaptive(imp, node, m, args, kwargs, out):
     return imp.add(node, op, [x], module=m, output=size)
 
 
-_SIMPLE_MODULES: dict[type, str] = {
-    nn.ReLU: "relu", nn.ReLU6: "relu6", nn.Sigmoid: "sigmoid", nn.Tanh: "tanh",
-    nn.Hardswish: "hardswish", nn.Hardsigmoid: "hardsigmoid", nn.SiLU: "silu", nn.Mish: "mish",
-    nn.Identity: "identity",
+# Elementwise modules (the shape kept, channels-last tensors too): the operator, and the module
+# attributes that become its arguments. The first class that matches wins (ReLU6 is a Hardtanh).
+_ELEMENTWISE_MODULES: dict[type, tuple[str, dict[str, str]]] = {
+    nn.ReLU: ("relu", {}), nn.ReLU6: ("relu6", {}), nn.Sigmoid: ("sigmoid", {}),
+    nn.Tanh: ("tanh", {}), nn.Hardswish: ("hardswish", {}), nn.Hardsigmoid: ("hardsigmoid", {}),
+    nn.SiLU: ("silu", {}), nn.Mish: ("mish", {}), nn.Identity: ("identity", {}),
+    nn.GELU: ("gelu", {"approximate": "approximate"}),
+    nn.LeakyReLU: ("leaky_relu", {"negative_slope": "negative_slope"}),
+    nn.ELU: ("elu", {"alpha": "alpha"}),
+    nn.Hardtanh: ("hardtanh", {"min": "min_val", "max": "max_val"}),
+    **{cls: ("dropout", {"p": "p"}) for cls in (nn.Dropout, nn.Dropout2d, nn.Dropout1d,
+                                                  nn.AlphaDropout, nn.FeatureAlphaDropout)},
 }
 
 
-@on_module(*_SIMPLE_MODULES)
-def _m_simple(imp, node, m, args, kwargs, out):
+@on_module(*_ELEMENTWISE_MODULES)
+def _m_elementwise(imp, node, m, args, kwargs, out):
     x = one_tensor(args)
-    op = next(v for k, v in _SIMPLE_MODULES.items() if isinstance(m, k))
-    return imp.add(node, op, [x], x.nhwc, module=m)
-
-
-@on_module(nn.GELU)
-def _m_gelu(imp, node, m, args, kwargs, out):
-    x = one_tensor(args)
-    return imp.add(node, "gelu", [x], x.nhwc, module=m, approximate=m.approximate)
-
-
-@on_module(nn.LeakyReLU)
-def _m_leaky(imp, node, m, args, kwargs, out):
-    x = one_tensor(args)
-    return imp.add(node, "leaky_relu", [x], x.nhwc, module=m, negative_slope=m.negative_slope)
-
-
-@on_module(nn.ELU)
-def _m_elu(imp, node, m, args, kwargs, out):
-    x = one_tensor(args)
-    return imp.add(node, "elu", [x], x.nhwc, module=m, alpha=m.alpha)
-
-
-@on_module(nn.Hardtanh)
-def _m_hardtanh(imp, node, m, args, kwargs, out):
-    x = one_tensor(args)
-    return imp.add(node, "hardtanh", [x], x.nhwc, module=m, min=m.min_val, max=m.max_val)
+    op, attrs = next(v for k, v in _ELEMENTWISE_MODULES.items() if isinstance(m, k))
+    return imp.add(node, op, [x], x.nhwc, module=m,
+                   **{arg: getattr(m, attr) for arg, attr in attrs.items()})
 
 
 @on_module(nn.PReLU)
@@ -147,12 +132,6 @@ def _m_softmax(imp, node, m, args, kwargs, out):
         raise NoRule()
     op = "softmax" if isinstance(m, nn.Softmax) else "log_softmax"
     return imp.add(node, op, [x], module=m, dim=m.dim)
-
-
-@on_module(nn.Dropout, nn.Dropout2d, nn.Dropout1d, nn.AlphaDropout, nn.FeatureAlphaDropout)
-def _m_dropout(imp, node, m, args, kwargs, out):
-    x = one_tensor(args)
-    return imp.add(node, "dropout", [x], x.nhwc, module=m, p=m.p)
 
 
 @on_module(nn.Flatten)

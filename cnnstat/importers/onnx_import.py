@@ -50,19 +50,14 @@ from typing import Any
 from ..errors import CnnstatError, DefinitionError, ShapeError, UsageError
 from ..graph import Graph
 from ..ops.base import numel
-from .common import Assembler, clean_name, input_override, no_builder_args, no_definition_options
+from .common import Assembler, clean_name, input_override, model_file
 from .onnx_rules import (FOLD, HANDLERS, SAME_SHAPE_UNKNOWN, A, NoRule, Shuffle, const_attr,
                          is_torch_hardsigmoid, scope_of)
 
 
 def load(path: str, *, input_shape=None, overrides=None, variant=None, args=None,
          **options: Any) -> Graph:
-    no_definition_options("an ONNX model", overrides, variant)
-    no_builder_args("an ONNX model", args)
-    if options:
-        raise UsageError(f"unknown option(s) for an ONNX model: {', '.join(options)}")
-    if not os.path.isfile(path):
-        raise UsageError(f"ONNX model '{path}' does not exist")
+    model_file("an ONNX model", path, overrides, variant, args, options)
     try:
         import onnx
     except ImportError:  # pragma: no cover - a dependency
