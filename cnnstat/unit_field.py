@@ -237,10 +237,14 @@ def _subset(spans, of) -> bool:
 
 def describe(field: UnitField) -> str:
     """One line: 'out[0, 0] reads input rows 0-187 and columns 0-187 (188x188 px)'."""
-    head = f"{field.layer}[{field.unit[0]}, {field.unit[1]}]"
+    return f"{field.layer}[{field.unit[0]}, {field.unit[1]}] reads {reads(field)}"
+
+
+def reads(field: UnitField) -> str:
+    """What the unit reads: 'input rows 0-187 and columns 0-187 (188x188 px)'."""
     if field.rows is None:
-        return f"{head} reads no input pixel (only zero padding or constants)"
-    text = f"{head} reads input {_extent(field)}" + (", the whole input" if field.whole else "")
+        return "no input pixel (only zero padding or constants)"
+    text = f"input {_extent(field)}" + (", the whole input" if field.whole else "")
     if field.local is not None and field.local.rows is not None:
         text += (" (through global context: gates); through its spatial paths alone "
                  + _extent(field.local))

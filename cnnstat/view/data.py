@@ -280,15 +280,14 @@ def _exact_unit_rows(a: Analysis, r) -> list[list[str]]:
     if r.rf.exact or len(r.output_shape) != 4:
         return []
     from ..errors import CnnstatError
-    from ..unit_field import describe
+    from ..unit_field import reads
     h, w = r.output_shape[2:]
     rows = []
     for label, unit in (("exact, top-left unit", (0, 0)), ("exact, centre unit", (h // 2, w // 2))):
         try:
-            text = describe(a.unit_field(r.name, unit))
+            rows.append([label, reads(a.unit_field(r.name, unit))])
         except CnnstatError:          # an operator without an exact rule on the way
             return []
-        rows.append([label, text.split(" reads ", 1)[1]])
     return rows
 
 
