@@ -13,6 +13,7 @@ from typing import Any, Mapping
 
 from . import receptive
 from .convention import Convention, flops
+from .display import Displayable
 from .errors import CnnstatError, ShapeError
 from .graph import Graph, Node
 from .ops import REGISTRY
@@ -93,8 +94,10 @@ class Totals:
         return flops(self.macs)
 
 
-class Analysis:
-    """The result of analysing one model at one input shape, batch size and convention."""
+class Analysis(Displayable):
+    """The result of analysing one model at one input shape, batch size and convention.
+
+    In a notebook it displays as the report's summary and layer table (cnnstat.display)."""
 
     def __init__(self, graph: Graph, records: list[LayerRecord], *, batch: int,
                  convention: Convention, dtype: str, input_shape: Shape,
@@ -164,6 +167,42 @@ class Analysis:
         """The JSON contract (docs/json.md)."""
         from .render.jsonout import analysis_to_dict
         return analysis_to_dict(self)
+
+    # -- in a notebook (cnnstat.display, cnnstat.plots; imported when asked) ---------------------
+    def __repr__(self) -> str:
+        from .display import analysis_line
+        return analysis_line(self)
+
+    def _display_blocks(self) -> list:
+        from .display import analysis_blocks
+        return analysis_blocks(self)
+
+    def table(self, columns=None, depth: int | None = None):
+        """The layer table with chosen columns (``"layer,params,macs"``, a list of keys or a view
+        name: summary, params, shapes, flops, rf, full) and ``depth`` (blocks collapsed)."""
+        from .display import LayerTable
+        return LayerTable(self, columns, depth)
+
+    def plot_layers(self):
+        """Parameters and multiply-adds per layer (a matplotlib Figure, shown inline)."""
+        from .plots import for_display, layer_work_figure
+        return for_display(layer_work_figure, self)
+
+    def plot_memory(self):
+        """Activation memory per layer and the memory alive while each runs (a Figure)."""
+        from .plots import for_display, memory_figure
+        return for_display(memory_figure, self)
+
+    def plot_rf(self):
+        """Receptive-field size and effective stride against depth (a Figure)."""
+        from .plots import for_display, rf_figure
+        return for_display(rf_figure, self)
+
+    def view(self, depth: int | None = None, metric: str = "macs", height: int = 640):
+        """The interactive layer graph (cnnstat view), shown inside the notebook; ``.save(path)``
+        writes it as a file."""
+        from .display import view_page
+        return view_page(self, depth, metric, height)
 
 
 def peak_live_elements(graph: Graph, records: list[LayerRecord], input_elements: int) -> int:

@@ -6,14 +6,20 @@ bytes, reproducibly: fixed fonts (matplotlib's bundled DejaVu Sans), no creation
 version in the file, a fixed SVG id salt, text kept as text in SVG. Running twice gives identical
 bytes with the same matplotlib. Which numbers are plotted is decided in cnnstat.report.series.
 
+Figures for notebooks (:func:`for_display`: ``Analysis.plot_layers()`` and the other plot methods)
+are made apart from pyplot: no global backend or style is changed (a notebook's inline backend
+keeps working), nothing is registered with pyplot (nothing to close, nothing shown twice), and
+each figure shows inline as PNG. Report and command-line figures use pyplot on the Agg backend.
+
 Units: parameters in M (10⁶), multiply-adds in GMACs or MMACs (1 MAC = one fused multiply-add),
 memory in binary units (KiB, MiB, GiB), receptive fields and strides in input pixels.
 """
 
 from __future__ import annotations
 
+import contextvars
 import io
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 if TYPE_CHECKING:  # pragma: no cover
     from .analyze import Analysis
@@ -44,7 +50,15 @@ _STYLE = {
 }
 
 
+#: set while a figure for display is made (for_display): figures are then made without pyplot
+_DETACHED = contextvars.ContextVar("cnnstat_detached_figures", default=False)
+
+
 def _plt():
+    """pyplot on the Agg backend in cnnstat's style, or None while a figure for display is made
+    (then nothing global is touched; ``for_display`` applies the style)."""
+    if _DETACHED.get():
+        return None
     import matplotlib
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
@@ -53,8 +67,39 @@ def _plt():
 
 
 def _new(plt, *args, **kwargs):
-    fig = plt.figure(*args, **kwargs)
+    if plt is None:                      # for display: a figure pyplot does not know about
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+        fig = Figure(*args, **kwargs)
+        FigureCanvasAgg(fig)
+        return fig
+    return plt.figure(*args, **kwargs)
+
+
+def for_display(make: Callable[..., Any], *args: Any, **kwargs: Any):
+    """``make(*args, **kwargs)`` (a ``*_figure`` function) as a figure to show in a notebook.
+
+    Made in cnnstat's style without pyplot and drawn once (parts made at drawing time, such as
+    tick labels, take the style too). It shows inline as PNG: through IPython's matplotlib
+    formatter where the inline backend set one up, else through its own ``_repr_png_``. It is
+    freed with its last reference, like any Python object: there is nothing to close."""
+    import matplotlib
+    token = _DETACHED.set(True)
+    try:
+        with matplotlib.rc_context(_STYLE):
+            fig = make(*args, **kwargs)
+            fig.canvas.draw()
+    finally:
+        _DETACHED.reset(token)
+    fig._repr_png_ = lambda: render(fig, "png")
     return fig
+
+
+def _close(fig) -> None:
+    """Close a pyplot figure (figures for display are not pyplot's: nothing to do)."""
+    if getattr(fig.canvas, "manager", None) is not None:
+        import matplotlib.pyplot as plt
+        plt.close(fig)
 
 
 #: PNG text chunk naming the SVG drawn from the same figure (see docs/reports.md: a PNG is current
@@ -64,39 +109,37 @@ SVG_HASH_KEY = "cnnstat-svg-sha256"
 
 def render(fig, fmt: str, svg_sha256: str | None = None) -> bytes:
     """PNG or SVG bytes of a figure. Reproducible: no date, no software version."""
-    plt = _plt()
+    import matplotlib
     buffer = io.BytesIO()
-    if fmt == "png":
-        meta = {"Software": None}
-        if svg_sha256:
-            meta[SVG_HASH_KEY] = svg_sha256
-        fig.savefig(buffer, format="png", dpi=PNG_DPI, metadata=meta)
-    elif fmt == "svg":
-        with plt.rc_context(_STYLE):
+    with matplotlib.rc_context(_STYLE):
+        if fmt == "png":
+            meta = {"Software": None}
+            if svg_sha256:
+                meta[SVG_HASH_KEY] = svg_sha256
+            fig.savefig(buffer, format="png", dpi=PNG_DPI, metadata=meta)
+        elif fmt == "svg":
             fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": "cnnstat"})
-    else:
-        raise ValueError(f"unknown plot format '{fmt}'")
+        else:
+            raise ValueError(f"unknown plot format '{fmt}'")
     return buffer.getvalue()
 
 
 def render_svg(fig) -> bytes:
     """SVG bytes of a figure, which is then closed."""
-    plt = _plt()
     try:
         return render(fig, "svg")
     finally:
-        plt.close(fig)
+        _close(fig)
 
 
 def render_all(fig) -> dict[str, bytes]:
     """{"png": ..., "svg": ...} of one figure, which is then closed."""
     import hashlib
-    plt = _plt()
     try:
         svg = render(fig, "svg")
         return {"svg": svg, "png": render(fig, "png", hashlib.sha256(svg).hexdigest())}
     finally:
-        plt.close(fig)
+        _close(fig)
 
 
 # -- units -------------------------------------------------------------------------------------
@@ -699,5 +742,164 @@ def roofline_figure(prediction: Any, measured_s: float | None = None, title: str
                    fontsize=10.5)
     fig.suptitle(title or f"{prediction.model}, batch {prediction.batch}: roofline prediction",
                  fontweight="bold")
+    fig.tight_layout()
+    return fig
+
+
+# -- history (cnnstat history) -------------------------------------------------------------------
+def _time_axis(ax, axis, labels: bool = True) -> None:
+    """Years on the x axis (labels in the middle of each year, lines at year starts) and a
+    hatched band with '//' where empty years are cut out (cnnstat.report.history.TimeAxis)."""
+    from matplotlib.ticker import FixedLocator, NullFormatter
+    from .report.history import BREAK
+    ticks = axis.ticks()
+    ax.xaxis.set_major_locator(FixedLocator(axis.year_starts()))
+    ax.xaxis.set_major_formatter(NullFormatter())
+    ax.xaxis.set_minor_locator(FixedLocator([x for x, _ in ticks]))
+    ax.tick_params(axis="x", which="minor", length=0)
+    if labels:
+        ax.set_xticks([x for x, _ in ticks], [str(y) for _, y in ticks], minor=True,
+                      fontsize=8.5)
+    ax.grid(axis="x", which="major", color="#e3e3e3", lw=0.6)
+    ax.grid(axis="x", which="minor", visible=False)
+    for b in axis.breaks():
+        ax.axvspan(b - BREAK / 2, b + BREAK / 2, facecolor="#f4f4f4", edgecolor="#d6d6d6",
+                   hatch="//", lw=0, zorder=0)
+    ax.set_xlim(-0.25, axis.width + 0.25)
+
+
+def _family_legend(fig_or_ax, h, **kwargs) -> None:
+    from matplotlib.lines import Line2D
+    handles = [Line2D([], [], marker="o", ls="", color=h.color(f), markeredgecolor="black",
+                      markeredgewidth=0.5, ms=7, label=f) for f in h.families]
+    fig_or_ax.legend(handles=handles, title="zoo family", **kwargs)
+
+
+def history_figure(h: Any):
+    """The zoo on a timeline: one panel each for parameters (log), multiply-adds (log) and
+    published ImageNet-1K top-1 (%), against the date of each architecture. Every zoo model is a
+    dot in its family's colour; the architecture's labelled model is ringed, and a line spans its
+    variants. ``h`` is a cnnstat.report.history.History."""
+    plt = _plt()
+    axis = h.axis
+    fig = _new(plt, figsize=(13, 12))
+    axes = fig.subplots(3, 1, sharex=True, gridspec_kw={"height_ratios": [1, 1, 0.9]})
+    macs_label = "multiply-adds" if list(h.convention.kinds) == ["weight"] else \
+        "MACs (counted kinds)"
+    panels = (("params", "parameters (M, log scale)", 1e6, True),
+              ("macs", f"{macs_label} (GMACs, log scale)", 1e9, True),
+              ("top1", "published ImageNet-1K top-1 (%)", 1.0, False))
+    missing: list[str] = []
+    for ax, (key, ylabel, scale, log) in zip(axes, panels):
+        marks, texts = [], []
+        for a in h.architectures:
+            x = axis.x(a.when)
+            color = h.color(a.family)
+            values = [(m, getattr(h.points[m], key)) for m in a.models
+                      if m in h.points and getattr(h.points[m], key) is not None]
+            if not values:
+                if key == "top1":
+                    missing.append(a.name)
+                continue
+            ys = [v / scale for _, v in values]
+            if len(ys) > 1 and max(ys) > min(ys):
+                ax.plot([x, x], [min(ys), max(ys)], color=color, lw=3, alpha=0.3,
+                        solid_capstyle="round", zorder=2)
+            ax.scatter([x] * len(ys), ys, s=16, color=color, alpha=0.75, lw=0, zorder=3)
+            shown = dict(values).get(a.headline)
+            y = (shown if shown is not None else values[0][1]) / scale
+            ax.scatter([x], [y], s=64, color=color, edgecolors="black", linewidths=0.7,
+                       zorder=4)
+            marks.append((x, y))
+            texts.append(a.name)
+        ys = [y for _, y in marks]
+        if log:
+            ax.set_yscale("log")
+            _plain_ticks(ax.yaxis)
+            lows = [getattr(h.points[m], key) / scale for m in h.points
+                    if getattr(h.points[m], key)]
+            ax.set_ylim(min(lows) / 3, max(lows) * 4)
+        elif ys:
+            lows = [p.top1 for p in h.points.values() if p.top1 is not None]
+            ax.set_ylim(min(lows) - 4, max(lows) + 3)
+        ax.set_ylabel(ylabel)
+        _time_axis(ax, axis, labels=ax is axes[-1])
+        ax.grid(axis="y", which="major")
+        place_labels(ax, marks, texts, fontsize=8)
+    if missing:
+        axes[2].text(0.005, 0.03, "no published ImageNet-1K top-1 in cnnstat/data/accuracy.yaml: "
+                     + ", ".join(missing), transform=axes[2].transAxes, fontsize=8,
+                     color="#555555", va="bottom")
+    axes[-1].set_xlabel("date the architecture was first made public (arXiv preprint or "
+                        "paper); hatched: years without a zoo architecture, cut out")
+    _family_legend(fig, h, loc="upper center", bbox_to_anchor=(0.5, 0.952), ncol=7,
+                   fontsize=8.5, title_fontsize=9, frameon=False)
+    fig.suptitle(f"The zoo through time: {len(h.points)} models of {len(h.architectures)} "
+                 "architectures, as cnnstat counts them", fontweight="bold", y=0.995)
+    fig.text(0.5, 0.968, "each dot a zoo model at its default input, at its architecture's "
+             "date; ringed and named: the architecture's main model; "
+             + h.convention.describe().split(";")[0], ha="center", va="top", fontsize=8.5,
+             color="#555555")
+    fig.align_ylabels()
+    fig.tight_layout(rect=(0, 0, 1, 0.885))
+    return fig
+
+
+def tree_figure(h: Any):
+    """The family tree against time: one row per architecture at its date, below the one it
+    built on (elbow lines), each labelled with the idea of that step; what it also built on as
+    dashed arrows. ``h`` is a cnnstat.report.history.History (its ``rows()`` give the order)."""
+    plt = _plt()
+    axis = h.axis
+    rows = h.rows()
+    n = len(rows)
+    fig = _new(plt, figsize=(13, 1.5 + 0.34 * n))
+    ax = fig.subplots()
+    row = {name: i for i, name in enumerate(rows)}
+    pos = {a.name: axis.x(a.when) for a in h.architectures}
+    for s in h.steps:
+        (xp, yp), (xc, yc) = (pos[s.parent], row[s.parent]), (pos[s.child], row[s.child])
+        if s.primary:
+            ax.plot([xp, xp, xc], [yp, yc, yc], color="#8a93a6", lw=1.3, zorder=1,
+                    solid_joinstyle="round")
+        else:
+            ax.annotate("", xy=(xc, yc), xytext=(xp, yp),
+                        arrowprops={"arrowstyle": "-|>", "ls": (0, (3, 2)), "color": "#b3b9c6",
+                                    "lw": 0.9, "shrinkA": 5, "shrinkB": 6,
+                                    "connectionstyle": "arc3,rad=-0.15"}, zorder=1)
+    _time_axis(ax, axis)
+    ax.set_ylim(n - 0.4, -0.8)
+    ax.set_yticks([])
+    ax.spines["left"].set_visible(False)
+    ax.grid(axis="y", visible=False)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    pt = 72 / fig.dpi                                  # points per pixel
+    ends = []                                          # (x of the node, pixels of its labels)
+    from matplotlib.colors import to_rgba
+    for a in h.architectures:
+        x, y, color = pos[a.name], row[a.name], h.color(a.family)
+        ax.scatter([x], [y], s=46, color=color, edgecolors="black", linewidths=0.6, zorder=3)
+        name = ax.annotate(a.name, (x, y), xytext=(8, 0), textcoords="offset points",
+                           va="center", fontsize=9, fontweight="bold", zorder=4,
+                           bbox={"boxstyle": "round,pad=0.25", "facecolor": to_rgba(color, 0.16),
+                                 "edgecolor": color, "lw": 0.8})
+        width = name.get_window_extent(renderer).width * pt + 8
+        into = [s for s in h.steps_into(a.name) if s.primary]
+        text = f"{a.year}" + (f" · {into[0].idea}" if into else "")
+        idea = ax.annotate(text, (x, y), xytext=(width + 7, 0), textcoords="offset points",
+                           va="center", fontsize=8.5, color="#4a5160", zorder=4)
+        ends.append((x, (width + 7) / pt + idea.get_window_extent(renderer).width + 6))
+    # widen the axis to the right until every label fits (labels keep their size in pixels)
+    x0, x1 = ax.get_xlim()
+    w_px = ax.get_window_extent(renderer).width
+    need = max([x1] + [x0 + (x - x0) * w_px / (w_px - w) for x, w in ends if w < w_px])
+    ax.set_xlim(x0, need)
+    _family_legend(ax, h, loc="lower left", fontsize=8, title_fontsize=8.5, frameon=True,
+                   facecolor="white", edgecolor="#dddddd", framealpha=0.95)
+    ax.set_title(f"The zoo's family tree: {n} architectures, which built on which, and the idea "
+                 "of each step", fontweight="bold")
+    ax.set_xlabel("date first made public; dashed arrows: what an architecture also built on; "
+                  "hatched: years without a zoo architecture, cut out")
     fig.tight_layout()
     return fig

@@ -17,6 +17,7 @@ from . import check  # noqa: F401,E402
 from . import report  # noqa: F401,E402
 from . import view  # noqa: F401,E402
 from . import paper  # noqa: F401,E402
+from . import history  # noqa: F401,E402
 from . import bench  # noqa: F401,E402
 
 

@@ -64,3 +64,33 @@ VIEWS: dict[str, list[Column]] = {
 #: columns whose total is shown in the last row of tables (sums of the rows)
 SUMMED = {"params", "buffers", "connections", "macs", "flops", "activations", "activation_bytes",
           "macs_share"}
+
+#: every column by its key (the CSV names), for choosing columns: summary(columns=...)
+COLUMNS: dict[str, Column] = {c.key: c for view in VIEWS.values() for c in view}
+#: torchinfo's column names, for people who bring them (col_names=...)
+ALIASES = {"output_size": "output_shape", "num_params": "params", "mult_adds": "macs",
+           "name": "layer"}
+
+
+def select_columns(spec=None, default: str = "summary") -> list[Column]:
+    """Columns by view name (``"rf"``), by keys (``"layer,params,macs"`` or a list of keys), or
+    None for the ``default`` view. The layer column comes first when it is not asked for: a
+    row needs its name."""
+    from ..errors import UsageError
+    if spec is None:
+        return list(VIEWS[default])
+    if isinstance(spec, str) and spec in VIEWS:
+        return list(VIEWS[spec])
+    keys = [k.strip() for k in spec.split(",")] if isinstance(spec, str) else \
+        [getattr(k, "key", k) for k in spec]
+    chosen: list[Column] = []
+    for key in keys:
+        column = COLUMNS.get(ALIASES.get(key, key))
+        if column is None:
+            raise UsageError(f"unknown column '{key}'; choose from {', '.join(COLUMNS)} "
+                             f"or a view: {', '.join(VIEWS)}")
+        if column not in chosen:
+            chosen.append(column)
+    if LAYER not in chosen:
+        chosen.insert(0, LAYER)
+    return chosen

@@ -27,8 +27,9 @@ def facts_text(a: Analysis, layout: str = "nchw") -> Text:
     return text
 
 
-def layer_table(a: Analysis, view: str, depth: int | None = None, layout: str = "nchw") -> Table:
-    columns = VIEWS[view]
+def layer_table(a: Analysis, view, depth: int | None = None, layout: str = "nchw") -> Table:
+    """``view``: a view name (columns.VIEWS) or a list of columns."""
+    columns = VIEWS[view] if isinstance(view, str) else list(view)
     ctx = context(a, layout)
     row_list = rows(a, depth)
     table = Table(box=box.SIMPLE_HEAD, show_footer=False, pad_edge=False)
@@ -45,5 +46,5 @@ def layer_table(a: Analysis, view: str, depth: int | None = None, layout: str = 
     return table
 
 
-def render(a: Analysis, view: str, depth: int | None = None, layout: str = "nchw") -> Group:
+def render(a: Analysis, view, depth: int | None = None, layout: str = "nchw") -> Group:
     return Group(facts_text(a, layout), Text(""), layer_table(a, view, depth, layout))

@@ -10,6 +10,8 @@ Layout under the output folder::
     <model>/<model>-layers.png|svg, -memory.png|svg, -rf.png|svg   the plots
     <model>/<model>-graph.html    the interactive layer graph (cnnstat view), with md or html
     comparison/comparison.md|html|csv|json, -totals.png|svg, -tradeoff.png|svg
+    comparison/comparison-timeline.png|svg, -tree.png|svg, history.html   with --compare zoo:
+                                  the zoo's history (cnnstat history), as published only
 
 Nothing is written until every model has been analysed and every file rendered; then all files
 are written at once (cnnstat.fileio.atomic_write_many): an error or Ctrl-C leaves the folder as it
@@ -162,16 +164,28 @@ def model_files(a: Analysis, label: str, formats: tuple[str, ...], built: Built,
 
 
 def comparison_files(rows: list[cmp.CompareRow], convention, formats: tuple[str, ...],
-                     built: Built, folder: str, title: str) -> None:
+                     built: Built, folder: str, title: str, history=None) -> None:
+    """The comparison; ``history`` (cnnstat.report.history.History): its section, figures and
+    the family tree page (history.html) too."""
     stem = "comparison"
     blocks = cmp.compare_blocks(rows, convention, stem, title)
     others = [f"[{stem}.{ext}]({stem}.{ext})" for ext in ("csv", "json", "html", "md")
               if ext in formats]
+    pages = "md" in formats or "html" in formats
+    if history is not None and pages:
+        others.append("[history.html](history.html) (the family tree, interactive)")
     if others:
         blocks.insert(2, Para("Files: " + " · ".join(others) + "."))
+    figs = cmp.figures(rows, title)
+    if history is not None:
+        blocks += history.blocks(stem, level=2, links="The tree as an interactive page: "
+                                 "[history.html](history.html)." if pages else "")
+        figs.update(history.figures())
     svgs = {}
-    if "md" in formats or "html" in formats:
-        svgs = _render_figures(cmp.figures(rows, title), stem, formats, built, folder)
+    if pages:
+        svgs = _render_figures(figs, stem, formats, built, folder)
+        if history is not None:
+            built.add(folder, "history.html", history.page())
     if "md" in formats:
         built.add(folder, f"{stem}.md", to_markdown(blocks))
     if "csv" in formats:
@@ -239,7 +253,11 @@ def index_markdown(built: Built, opts: Options, models: list[str], compare: str,
         blocks += [Heading("Comparison"),
                    Para(f"[{built.comparison}/comparison.{ext}]({built.comparison}/comparison.{ext})"
                         ": every model's totals side by side, and multiply-adds against "
-                        "parameters coloured by published ImageNet top-1 accuracy.")]
+                        "parameters coloured by published ImageNet top-1 accuracy"
+                        + ("; the zoo's history: a timeline and a family tree "
+                           f"([interactive]({built.comparison}/history.html))"
+                           if compare == "zoo" and opts.as_published
+                           and ("md" in formats or "html" in formats) else "") + ".")]
     own = {folder for _, _, folder in built.entries} | ({built.comparison} if built.comparison
                                                          else set())
     others = other_entries(out_dir, own)
@@ -309,7 +327,11 @@ def build(models: list[str], opts: Options, formats: tuple[str, ...] = FORMATS,
         rows = [cmp.compare_row(analyses.get(n) or analyse(n, opts), n,
                                 published=opts.as_published) for n in names]
         convention = (next(iter(analyses.values())) if analyses else analyse(names[0], opts)).convention
-        comparison_files(rows, convention, formats, built, "comparison", title)
+        history = None
+        if compare == "zoo" and opts.as_published:      # the zoo as published: its history
+            from .history import build_history
+            history = build_history(rows, count=convention)
+        comparison_files(rows, convention, formats, built, "comparison", title, history)
     if wanted("index"):
         built.files["README.md"] = index_markdown(built, opts, models, compare, formats,
                                                   out_dir)

@@ -9,6 +9,7 @@ import json
 from dataclasses import asdict, dataclass
 
 from ..analyze import Analysis
+from ..display import Displayable
 from ..receptive import local_view
 from ..render import numbers as fmt
 from ..render.facts import model_title
@@ -153,3 +154,75 @@ def figures(rows: list[CompareRow], title: str, tradeoff: bool = True) -> dict[s
         out["tradeoff"] = lambda: plots.tradeoff_figure(
             rows, f"{title}: multiply-adds vs parameters, colour = published top-1")
     return out
+
+
+class CompareResult(Displayable):
+    """Several models side by side (``cnnstat.compare([...])``): the rows of totals, shown as the
+    comparison table in a notebook, with the charts as figures."""
+
+    def __init__(self, rows: list[CompareRow], convention, title: str):
+        self.rows = rows
+        self.convention = convention
+        self.title = title
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self):
+        return iter(self.rows)
+
+    def __getitem__(self, label: str) -> CompareRow:
+        for r in self.rows:
+            if r.label == label:
+                return r
+        raise KeyError(label)
+
+    def _display_blocks(self) -> list[Block]:
+        blocks: list[Block] = [Heading(self.title, 3), table(self.rows)]
+        if any(r.global_context for r in self.rows):
+            blocks.append(Para(GLOBAL_NOTE))
+        return blocks + [Para(self.convention.describe() + "."), Para(sources_text(self.rows))]
+
+    def plot(self):
+        """Parameters, multiply-adds and peak activation memory per model (a Figure)."""
+        from .. import plots
+        return plots.for_display(plots.compare_figure, self.rows, self.title)
+
+    def plot_tradeoff(self):
+        """Multiply-adds against parameters, coloured by published top-1 (a Figure)."""
+        from .. import plots
+        return plots.for_display(plots.tradeoff_figure, self.rows,
+                                 f"{self.title}: multiply-adds vs parameters")
+
+    def to_frame(self):
+        """One row per model (pandas DataFrame, indexed by the model's label)."""
+        import pandas as pd
+        return pd.DataFrame([asdict(r) for r in self.rows]).set_index("label")
+
+    def to_csv(self) -> str:
+        return csv_text(self.rows)
+
+    def to_json(self) -> str:
+        return to_json(self.rows, self.convention)
+
+    def __repr__(self) -> str:
+        names = ", ".join(r.label for r in self.rows[:6]) + (", …" if len(self.rows) > 6 else "")
+        return f"<cnnstat CompareResult: {len(self.rows)} models ({names})>"
+
+
+def compare_models(models, *, input=None, batch: int = 1, set=None, args=None, count=None,
+                   dtype: str = "fp32", title: str | None = None) -> CompareResult:
+    """Analyse each model with the same options and put them side by side. The published top-1
+    is attached only to models analysed as published (no input, set or args given)."""
+    from .. import analyze
+    names = list(dict.fromkeys(models))
+    if not names:
+        from ..errors import UsageError
+        raise UsageError("compare: name at least one model")
+    published = input is None and not set and not args
+    analyses = [analyze(n, input, batch=batch, set=set, args=args, count=count, dtype=dtype)
+                for n in names]
+    rows = [compare_row(a, n if isinstance(n, str) else a.name, published=published)
+            for n, a in zip(names, analyses)]
+    return CompareResult(rows, analyses[0].convention,
+                         title or f"Comparison of {len(rows)} models")

@@ -1,5 +1,7 @@
 """A report as a list of blocks, rendered two ways: Markdown (figures linked as files next to it)
-and one self-contained HTML page (inline CSS, figures inlined as SVG data URIs).
+and one self-contained HTML page (inline CSS, figures inlined as SVG data URIs). The same blocks
+render as an HTML fragment for notebooks (:func:`to_html_fragment`: the page's styles scoped to
+the fragment), which is how cnnstat's results display in Jupyter.
 
 Text in blocks is plain, with two inline marks understood by both renderers: `code` and
 [label](relative-link). Everything else is escaped.
@@ -60,7 +62,17 @@ class SideBySide:
     blocks: list["Block"]
 
 
-Block = Union[Heading, Para, Facts, Table, Figure, Details, SideBySide]
+@dataclass
+class Embed:
+    """A whole HTML page shown inside this one: an iframe whose ``srcdoc`` is the page, so nothing
+    is fetched; sandboxed (``allow-scripts`` only), its script runs apart from the page around it.
+    Markdown has no such thing: it gets a line naming the page."""
+    title: str
+    page: str
+    height: int = 640
+
+
+Block = Union[Heading, Para, Facts, Table, Figure, Details, SideBySide, Embed]
 
 _INLINE = re.compile(r"`([^`]+)`|\[([^\]]+)\]\(([^)\s]+)\)")
 
@@ -97,6 +109,8 @@ def _md_block(b: Block) -> str:
         return f"<details>\n<summary>{html.escape(b.summary)}</summary>\n\n{inner}\n\n</details>"
     if isinstance(b, SideBySide):
         return "\n\n".join(_md_block(x) for x in b.blocks)
+    if isinstance(b, Embed):
+        return f"*{b.title}: an interactive page, shown in HTML output only.*"
     raise TypeError(f"not a report block: {b!r}")
 
 
@@ -185,6 +199,10 @@ def _html_block(b: Block, images: dict[str, bytes]) -> str:
     if isinstance(b, SideBySide):
         inner = "\n".join(f"<div>{_html_block(x, images)}</div>" for x in b.blocks)
         return f'<div class="side">\n{inner}\n</div>'
+    if isinstance(b, Embed):
+        return (f'<iframe title="{html.escape(b.title)}" srcdoc="{html.escape(b.page)}" '
+                f'sandbox="allow-scripts" style="width: 100%; height: {int(b.height)}px; '
+                'border: 1px solid #d0d7de; border-radius: 6px;"></iframe>')
     raise TypeError(f"not a report block: {b!r}")
 
 
@@ -194,6 +212,33 @@ def to_html(title: str, blocks: list[Block], images: dict[str, bytes]) -> str:
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             f"<title>{html.escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
             f"{body}\n</body>\n</html>\n")
+
+
+#: the class of the element that holds an HTML fragment; the page's styles apply inside it only
+FRAGMENT_CLASS = "cnnstat-output"
+
+
+def _scoped_css(css: str, scope: str) -> str:
+    """The page's style rules, each selector prefixed with ``scope`` (``body`` becomes the scope
+    itself), so that a fragment shown inside another page (a notebook) styles nothing else."""
+    rules = []
+    for selectors, body in re.findall(r"([^{}]+)\{([^{}]*)\}", css):
+        scoped = []
+        for sel in selectors.split(","):
+            sel = " ".join(sel.split())
+            scoped.append(scope if sel == "body" else f"{scope} {sel}")
+        rules.append(f"{', '.join(scoped)} {{{body}}}")
+    return "\n".join(rules)
+
+
+def to_html_fragment(blocks: list[Block], images: dict[str, bytes] | None = None) -> str:
+    """The blocks as one HTML element with its own scoped styles, for a notebook output cell."""
+    body = "\n".join(_html_block(b, images or {}) for b in blocks)
+    # a light box of its own (notebooks may have dark themes), at the notebook's text size
+    page = _CSS.replace("max-width: 1280px; margin: 2em auto; padding: 0 1.5em;",
+                        "background: #fff; padding: .4em .8em; font-size: 14px;")
+    css = _scoped_css(page, f".{FRAGMENT_CLASS}")
+    return f'<div class="{FRAGMENT_CLASS}">\n<style>{css}</style>\n{body}\n</div>'
 
 
 def figures(blocks: list[Block]) -> list[Figure]:

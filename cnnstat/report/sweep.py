@@ -16,6 +16,7 @@ import itertools
 import json
 from dataclasses import dataclass, field
 
+from ..display import Displayable
 from ..errors import CnnstatError, UsageError
 from ..render import numbers as fmt
 from .document import Table
@@ -95,8 +96,9 @@ class Line:
     cells: list[Cell] = field(default_factory=list)
 
 
-@dataclass
-class Sweep:
+@dataclass(repr=False)
+class Sweep(Displayable):
+    """The grid (``cnnstat.sweep(...)``); in a notebook, its table; ``plot()`` draws it."""
     model: str
     axes: list[tuple[str, list[str]]]
     inputs: list[str | None]
@@ -129,6 +131,25 @@ class Sweep:
         what = "input size" if self.x_name == "input" else self.x_name
         by = f", one line per {self.legend_title}" if self.others else ""
         return f"{self.model}: totals against {what}{by}"
+
+    def _display_blocks(self) -> list:
+        from .document import Heading, Para
+        failed = sum(1 for c in self.cells if not c.ok)
+        blocks = [Heading(self.title, 3), table(self), Para(self.convention.describe() + ".")]
+        if failed:
+            blocks.append(Para(f"{failed} of {len(self.cells)} combinations cannot be analysed "
+                               "(see the table)."))
+        return blocks
+
+    def plot(self):
+        """Multiply-adds and peak activation memory against the swept axis (a Figure)."""
+        from .. import plots
+        return plots.for_display(plots.sweep_figure, self)
+
+    def __repr__(self) -> str:
+        ok = sum(1 for c in self.cells if c.ok)
+        return (f"<cnnstat Sweep {self.model!r} over {self.x_name}: {len(self.cells)} "
+                f"combinations, {ok} analysed>")
 
     def lines(self) -> list[Line]:
         out: dict[tuple, Line] = {}

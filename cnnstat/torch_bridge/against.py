@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..display import Displayable
 from ..errors import CnnstatError, UsageError
 from ..ops.base import WEIGHT
 from .check import (BUFFERS, FLOP_COUNTER, FLOP_COUNTER_WEIGHT_OPS, FLOPS_PER_MAC_FLOP_COUNTER,
@@ -39,8 +40,9 @@ TORCHVISION = "torchvision"
 AUX_MODELS = {"googlenet", "inception_v3"}
 
 
-@dataclass
-class AgainstReport:
+@dataclass(repr=False)
+class AgainstReport(Displayable):
+    """Shows in a notebook as the command's verdict, totals and differences (cnnstat.display)."""
     model: str
     reference: str                 # torchvision:NAME
     input_shape: tuple[int, ...]
@@ -56,6 +58,14 @@ class AgainstReport:
     @property
     def ok(self) -> bool:
         return all(c.ok for c in self.totals) and self.diff.same
+
+    def _display_blocks(self) -> list:
+        from ..display import against_blocks
+        return against_blocks(self)
+
+    def __repr__(self) -> str:
+        from ..display import check_line
+        return check_line(self, f"check --against {self.reference}")
 
     def to_dict(self) -> dict:
         def layer(x: Layer | None):

@@ -53,6 +53,7 @@ import torch
 from torch import nn
 
 from ..analyze import Analysis, LayerRecord, analyze_graph
+from ..display import Displayable
 from ..errors import UsageError
 from ..graph import Graph
 from ..ops.base import NORM, POOL, RESIZE, WEIGHT
@@ -135,8 +136,9 @@ class CounterRun:
     skipped: str | None = None
 
 
-@dataclass
-class CheckReport:
+@dataclass(repr=False)
+class CheckReport(Displayable):
+    """Shows in a notebook as the command's verdict, totals and layer table (cnnstat.display)."""
     model: str
     input_shape: tuple[int, ...]
     batch: int
@@ -170,6 +172,14 @@ class CheckReport:
                 if c.quantity not in qs:
                     qs.append(c.quantity)
         return out
+
+    def _display_blocks(self) -> list:
+        from ..display import check_blocks
+        return check_blocks(self)
+
+    def __repr__(self) -> str:
+        from ..display import check_line
+        return check_line(self)
 
     def to_dict(self) -> dict:
         def comp(c: Comparison) -> dict:

@@ -42,17 +42,21 @@ def _html_text(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def render_page(data: dict[str, Any], version: str) -> str:
-    """The HTML text of the page for a view document (cnnstat.view.data.view_data)."""
+def render_page(data: dict[str, Any], version: str, *, title: str | None = None,
+                template: str = TEMPLATE, styles: tuple[str, ...] = (STYLE,),
+                script: str = SCRIPT) -> str:
+    """The HTML text of the page for a view document (cnnstat.view.data.view_data); another
+    page in the same style (cnnstat.view.history) names its title, template, styles and script."""
+    out = asset(template)
     parts = {
         "__VERSION__": _html_text(version),
-        "__TITLE__": _html_text(str(data.get("model", "model"))),
-        "__STYLE__": asset(STYLE),
+        "__TITLE__": _html_text(title if title is not None else str(data.get("model", "model"))),
+        "__STYLE__": "\n".join(asset(s) for s in styles),
         "__DATA__": _json_for_html(data),
-        "__DAGRE__": _script_safe(asset(LAYOUT_LIBRARY)),
-        "__APP__": _script_safe(asset(SCRIPT)),
+        "__APP__": _script_safe(asset(script)),
     }
-    out = asset(TEMPLATE)
+    if "__DAGRE__" in out:
+        parts["__DAGRE__"] = _script_safe(asset(LAYOUT_LIBRARY))
     # Substitute in one pass so a placeholder-like text inside the data is never replaced.
     pattern = re.compile("|".join(re.escape(k) for k in parts))
     return pattern.sub(lambda m: parts[m.group(0)], out)

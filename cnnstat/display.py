@@ -1,0 +1,247 @@
+"""cnnstat's results in a notebook: HTML in Jupyter, Markdown elsewhere, one line as ``repr``.
+
+Every result (an :class:`~cnnstat.analyze.Analysis`, a check, a comparison, a sweep, a paper's
+tables, the history) is :class:`Displayable`: it lays itself out as report blocks
+(cnnstat.report.document), which render as an HTML fragment with the report's columns,
+convention line and escaping (``_repr_html_``) or as Markdown (``_repr_markdown_``). Figures come
+from the plot methods (cnnstat.plots.for_display), the interactive graph from ``Analysis.view()``
+(:class:`Page`, an iframe with the self-contained page as its ``srcdoc``).
+
+:func:`summary` is the one call that analyses a model and shows its table, as torchinfo's
+``summary(model, input_size)`` does.
+
+Nothing here is imported by ``import cnnstat`` beyond this module's own few lines; IPython is
+imported only inside a running kernel, pandas and matplotlib only by the methods that need them.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .analyze import Analysis
+    from .report.document import Block
+
+
+def _shell():
+    """The running IPython shell, if any (IPython is never imported here: only looked up)."""
+    ipython = sys.modules.get("IPython")
+    get = getattr(ipython, "get_ipython", None)
+    return get() if get is not None else None
+
+
+def in_notebook() -> bool:
+    """Whether this runs in a Jupyter kernel (which displays rich output)."""
+    return hasattr(_shell(), "kernel")
+
+
+def _cell() -> int | None:
+    shell = _shell()
+    return getattr(shell, "execution_count", None) if shell is not None else None
+
+
+class Displayable:
+    """Shows itself in notebooks: HTML in Jupyter, Markdown where HTML is not shown.
+
+    Subclasses give ``_display_blocks()`` (report blocks) and a one-line ``__repr__``."""
+
+    def _display_blocks(self) -> list["Block"]:   # pragma: no cover - every subclass has one
+        raise NotImplementedError
+
+    def _shown_already(self) -> bool:
+        """True in the notebook cell where :func:`summary` already displayed this result: the
+        cell's value then shows as its one-line repr, not the table a second time."""
+        shown = getattr(self, "_cnnstat_shown_in", None)
+        return shown is not None and shown == _cell()
+
+    def _repr_html_(self) -> str | None:
+        if self._shown_already():
+            return None
+        from .report.document import to_html_fragment
+        return to_html_fragment(self._display_blocks())
+
+    def _repr_markdown_(self) -> str | None:
+        if self._shown_already():
+            return None
+        from .report.document import to_markdown
+        return to_markdown(self._display_blocks())
+
+
+# -- an analysis ---------------------------------------------------------------------------------
+def analysis_line(a: "Analysis") -> str:
+    """One line: the model, its input and its headline totals."""
+    from .render import numbers as fmt
+    t = a.totals
+    shape = "×".join(str(d) for d in a.input_shape)
+    batch = f", batch {a.batch}" if a.batch != 1 else ""
+    return (f"<cnnstat Analysis {a.name!r}: input {shape}{batch}; {fmt.human(t.params)} params, "
+            f"{fmt.human(t.macs, 'MACs')}, {t.layers} layers>")
+
+
+def analysis_blocks(a: "Analysis") -> list["Block"]:
+    """What the HTML report shows first: title, facts (with the counting convention) and the
+    layer table of the report's columns, collapsed by block beyond 80 rows with every layer
+    under a collapsed section."""
+    from .render.facts import facts, model_title
+    from .report.document import Facts, Heading
+    from .report.model import LAYER_COLUMNS, _table_section, table_depth
+    return [Heading(model_title(a), 3), Facts(facts(a))] + \
+        _table_section(a, None, LAYER_COLUMNS, table_depth(a), level=4)
+
+
+class LayerTable(Displayable):
+    """The layer table of an analysis with chosen columns and depth (``Analysis.table()``,
+    :func:`summary`): the facts above it, the totals in its last row."""
+
+    def __init__(self, analysis: "Analysis", columns: Any = None, depth: int | None = None):
+        from .render.columns import select_columns
+        self.analysis = analysis
+        self.columns = select_columns(columns)
+        self.depth = depth
+
+    def _display_blocks(self) -> list["Block"]:
+        from .render.facts import facts, model_title
+        from .report.document import Facts, Heading
+        from .report.model import layer_table
+        a = self.analysis
+        return [Heading(model_title(a), 3), Facts(facts(a)),
+                layer_table(a, self.columns, self.depth)]
+
+    def renderable(self):
+        """The rich renderable (facts, then the table), as the command line prints it."""
+        from .render.table import render
+        return render(self.analysis, self.columns, self.depth)
+
+    def __str__(self) -> str:
+        from rich.console import Console
+        console = Console(width=200, record=True, file=_Discard(), highlight=False)
+        console.print(self.renderable())
+        return console.export_text().rstrip("\n") + "\n"
+
+    def __repr__(self) -> str:
+        keys = ",".join(c.key for c in self.columns)
+        depth = f", depth {self.depth}" if self.depth else ""
+        return f"<cnnstat LayerTable {self.analysis.name!r}: columns {keys}{depth}>"
+
+
+class _Discard:
+    """A file that keeps nothing (rich records what it prints; the text is exported)."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+# -- a whole page inside the notebook ------------------------------------------------------------
+class Page:
+    """A self-contained HTML page (the interactive layer graph, the family tree) that shows inside
+    a notebook as a sandboxed iframe holding the page as its ``srcdoc``: nothing is fetched."""
+
+    def __init__(self, html: str, title: str, height: int = 640):
+        self.html = html
+        self.title = title
+        self.height = height
+
+    def _repr_html_(self) -> str:
+        from .report.document import Embed, _html_block
+        return _html_block(Embed(self.title, self.html, self.height), {})
+
+    def save(self, path) -> str:
+        """Write the page to a file (atomically); returns the path written."""
+        from .fileio import atomic_write
+        return str(atomic_write(path, self.html))
+
+    def __repr__(self) -> str:
+        return f"<cnnstat Page {self.title!r}: {len(self.html):,} characters, self-contained>"
+
+
+def view_page(a: "Analysis", depth: int | None = None, metric: str = "macs",
+              height: int = 640) -> Page:
+    from .view import render_view
+    return Page(render_view(a, depth=depth, metric=metric), f"{a.name}: layer graph", height)
+
+
+# -- one call: analyse and show ------------------------------------------------------------------
+def _torchinfo_size(input_size: Any) -> tuple[Any, int | None]:
+    """torchinfo's ``input_size`` includes the batch: a sequence of 4 is (batch, C, H, W). Any
+    other form is cnnstat's ``input`` (224, "160x224", "3x224x224", (3, 224, 224))."""
+    if isinstance(input_size, (tuple, list)) and len(input_size) == 4:
+        n, c, h, w = (int(v) for v in input_size)
+        return (c, h, w), n
+    if type(input_size).__name__ == "Size" and len(input_size) == 4:     # torch.Size
+        return _torchinfo_size(tuple(input_size))
+    return input_size, None
+
+
+def summary(model: Any, input_size: Any = None, *, depth: int | None = None, columns: Any = None,
+            batch: int | None = None, set: Any = None, variant: str | None = None,
+            count: Any = None, dtype: str = "fp32", args: Any = None, file: Any = None):
+    """Analyse a model and show its layer table; return the :class:`~cnnstat.analyze.Analysis`.
+
+    In a Jupyter notebook the table displays as HTML (the cell's value then shows as one line,
+    not the table twice); elsewhere it is printed as the command line prints it (to ``file``,
+    default standard output). See :func:`cnnstat.summary`."""
+    from . import analyze
+    size, size_batch = _torchinfo_size(input_size)
+    if batch is not None and size_batch is not None and batch != size_batch:
+        from .errors import UsageError
+        raise UsageError(f"input_size {tuple(input_size)} says batch {size_batch}, "
+                         f"batch= says {batch}")
+    a = analyze(model, size, batch=batch or size_batch or 1, set=set, variant=variant,
+                count=count, dtype=dtype, args=args)
+    table = LayerTable(a, columns, depth)
+    if file is None and in_notebook():
+        from IPython.display import display
+        display(table)
+        a._cnnstat_shown_in = _cell()
+    else:
+        from rich.console import Console
+        out = file if file is not None else sys.stdout
+        Console(file=out, width=None if getattr(out, "isatty", lambda: False)() else 200,
+                highlight=False).print(table.renderable())
+    return a
+
+
+# -- check results -------------------------------------------------------------------------------
+def check_blocks(report) -> list["Block"]:
+    """``cnnstat check MODEL`` in blocks: verdict, totals, notes, every layer. The wording is the
+    command's (cnnstat/cli/check.py), so the notebook and the terminal say the same."""
+    from .cli import check as words
+    from .report.document import Heading, Para, Table
+    headers, rows, _ = words._check_text(report, False)
+    totals = [[c.quantity, words._n(c.static), words._n(c.measured),
+               c.source + (f" ({c.raw})" if c.raw else ""), words.OK if c.ok else words.DIFFER]
+              for c in report.totals]
+    blocks: list = [Heading(words._title(report), 3), Para(words._verdict(report)),
+                    Table(["quantity", "cnnstat", "measured", "by", "agree"], totals,
+                          [False, True, True, False, False])]
+    blocks += [Para(f"note: {n}") for n in report.notes]
+    numeric = [h in ("params", "conv+linear MACs") for h in headers]
+    return blocks + [Table(headers, rows, numeric)] if rows else blocks
+
+
+def against_blocks(report) -> list["Block"]:
+    """``cnnstat check MODEL --against torchvision`` in blocks, in the command's words."""
+    from .cli import check as words
+    from .report.document import Heading, Para, Table
+    totals = [[c.quantity, words._n(c.static), words._n(c.measured),
+               words.OK if c.ok else words.DIFFER] for c in report.totals]
+    blocks: list = [Heading(words._against_title(report), 3),
+                    Para(words._against_verdict(report)),
+                    Table(["quantity", "cnnstat", report.reference, "agree"], totals,
+                          [False, True, True, False])]
+    blocks += [Para(line) for line in words._summary_lines(report)]
+    blocks += [Para(f"note: {n}") for n in report.notes]
+    rows = words._against_rows(report, not report.diff.same)
+    if rows:
+        blocks.append(Table(words.AGAINST_HEADERS, rows, [False] * len(words.AGAINST_HEADERS)))
+    return blocks
+
+
+def check_line(report, what: str = "check") -> str:
+    verdict = "agree" if report.ok else "DIFFER"
+    shape = "×".join(str(d) for d in report.input_shape)
+    return f"<cnnstat {what} {report.model!r}: input {shape}, {verdict}>"
