@@ -237,6 +237,8 @@ def to_html_fragment(blocks: list[Block], images: dict[str, bytes] | None = None
     # a light box of its own (notebooks may have dark themes), at the notebook's text size
     page = _CSS.replace("max-width: 1280px; margin: 2em auto; padding: 0 1.5em;",
                         "background: #fff; padding: .4em .8em; font-size: 14px;")
+    # long tables scroll inside the output, under their sticky header
+    page += ".scroll { max-height: 36em; overflow-y: auto; }\n"
     css = _scoped_css(page, f".{FRAGMENT_CLASS}")
     return f'<div class="{FRAGMENT_CLASS}">\n<style>{css}</style>\n{body}\n</div>'
 
