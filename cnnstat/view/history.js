@@ -218,4 +218,5 @@
   }
 
   intro();
+  document.body.dataset.ready = '1';
 })();
