@@ -8,7 +8,6 @@
 (function () {
   'use strict';
   const DATA = JSON.parse(document.getElementById('cnnstat-data').textContent);
-  const NS = 'http://www.w3.org/2000/svg'; // the SVG namespace name (an identifier, not fetched)
   const PX_PER_YEAR = 96, ROW = 36, LEFT = 24, TOP = 40, BOTTOM = 24, RIGHT = 24;
   const $ = id => document.getElementById(id);
   const A = DATA.architectures, S = DATA.steps;
@@ -16,18 +15,7 @@
   const X = x => LEFT + x * PX_PER_YEAR;
   const Y = row => TOP + row * ROW;
 
-  function el(tag, attrs, parent) {
-    const e = document.createElementNS(NS, tag);
-    for (const k in attrs) e.setAttribute(k, attrs[k]);
-    if (parent) parent.appendChild(e);
-    return e;
-  }
-  function h(tag, attrs, text) {
-    const e = document.createElement(tag);
-    if (attrs) for (const k in attrs) e.setAttribute(k, attrs[k]);
-    if (text !== undefined) e.textContent = text;
-    return e;
-  }
+  const { el, h } = cnnstatDom;        // dom.js
   function tint(hex, alpha) {
     const n = parseInt(hex.slice(1), 16);
     return `rgba(${(n >> 16) & 255}, ${(n >> 8) & 255}, ${n & 255}, ${alpha})`;

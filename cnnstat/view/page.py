@@ -18,6 +18,7 @@ ASSETS = Path(__file__).resolve().parent
 TEMPLATE = "page.html"
 STYLE = "view.css"
 SCRIPT = "view.js"
+DOM = "dom.js"                       # element helpers shared by the pages' scripts
 LAYOUT_LIBRARY = "dagre.min.js"      # @dagrejs/dagre 3.1.3, MIT (LICENSE.dagre)
 
 
@@ -53,7 +54,7 @@ def render_page(data: dict[str, Any], version: str, *, title: str | None = None,
         "__TITLE__": _html_text(title if title is not None else str(data.get("model", "model"))),
         "__STYLE__": "\n".join(asset(s) for s in styles),
         "__DATA__": _json_for_html(data),
-        "__APP__": _script_safe(asset(script)),
+        "__APP__": _script_safe(asset(DOM) + "\n" + asset(script)),
     }
     if "__DAGRE__" in out:
         parts["__DAGRE__"] = _script_safe(asset(LAYOUT_LIBRARY))

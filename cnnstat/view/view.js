@@ -12,7 +12,6 @@
 (function () {
   'use strict';
   const DATA = JSON.parse(document.getElementById('cnnstat-data').textContent);
-  const NS = 'http://www.w3.org/2000/svg'; // the SVG namespace name (an identifier, not fetched)
   const N = DATA.nodes, G = DATA.groups;
   const METRIC_INDEX = {};
   DATA.metrics.forEach((m, i) => { METRIC_INDEX[m[0]] = i; });
@@ -43,18 +42,7 @@
   const $ = id => document.getElementById(id);
   const svg = $('graph'), viewport = $('viewport');
 
-  function el(tag, attrs, parent) {
-    const e = document.createElementNS(NS, tag);
-    for (const k in attrs) e.setAttribute(k, attrs[k]);
-    if (parent) parent.appendChild(e);
-    return e;
-  }
-  function h(tag, attrs, text) {
-    const e = document.createElement(tag);
-    if (attrs) for (const k in attrs) e.setAttribute(k, attrs[k]);
-    if (text !== undefined) e.textContent = text;
-    return e;
-  }
+  const { el, h } = cnnstatDom;        // dom.js
   const entity = key => key[0] === 'g' ? G[+key.slice(1)] : N[+key.slice(1)];
   const nameOf = key => key[0] === 'g' ? G[+key.slice(1)].path : N[+key.slice(1)].name;
 
