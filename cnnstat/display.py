@@ -85,9 +85,9 @@ def analysis_blocks(a: "Analysis") -> list["Block"]:
     under a collapsed section."""
     from .render.facts import facts, model_title
     from .report.document import Facts, Heading
-    from .report.model import LAYER_COLUMNS, _table_section, table_depth
+    from .report.model import LAYER_COLUMNS, table_depth, table_section
     return [Heading(model_title(a), 3), Facts(facts(a))] + \
-        _table_section(a, None, LAYER_COLUMNS, table_depth(a), level=4)
+        table_section(a, None, LAYER_COLUMNS, table_depth(a), level=4)
 
 
 class LayerTable(Displayable):
@@ -146,8 +146,8 @@ class Page:
         self.height = height
 
     def _repr_html_(self) -> str:
-        from .report.document import Embed, _html_block
-        return _html_block(Embed(self.title, self.html, self.height), {})
+        from .report.document import Embed, block_html
+        return block_html(Embed(self.title, self.html, self.height))
 
     def save(self, path) -> str:
         """Write the page to a file (atomically); returns the path written."""

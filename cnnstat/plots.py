@@ -18,6 +18,7 @@ memory in binary units (KiB, MiB, GiB), receptive fields and strides in input pi
 from __future__ import annotations
 
 import contextvars
+import functools
 import io
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
@@ -91,7 +92,7 @@ def for_display(make: Callable[..., Any], *args: Any, **kwargs: Any):
             fig.canvas.draw()
     finally:
         _DETACHED.reset(token)
-    fig._repr_png_ = lambda: render(fig, "png")
+    fig._repr_png_ = functools.partial(render, fig, "png")
     return fig
 
 

@@ -206,6 +206,11 @@ def _html_block(b: Block, images: dict[str, bytes]) -> str:
     raise TypeError(f"not a report block: {b!r}")
 
 
+def block_html(block: Block, images: dict[str, bytes] | None = None) -> str:
+    """One block as HTML, without the page or the fragment around it."""
+    return _html_block(block, images or {})
+
+
 def to_html(title: str, blocks: list[Block], images: dict[str, bytes]) -> str:
     """One self-contained page; ``images`` maps each figure's stem to its SVG bytes."""
     body = "\n".join(_html_block(b, images) for b in blocks)

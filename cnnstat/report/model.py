@@ -203,14 +203,16 @@ def model_blocks(a: Analysis, stem: str, formats: tuple[str, ...], *,
                Figure(f"{stem}-rf", f"{a.name}: {PLOTS[2][1]}")]
     blocks += paper or []
     depth = table_depth(a)
-    blocks += _table_section(a, "Receptive field per layer" if depth is None else
+    blocks += table_section(a, "Receptive field per layer" if depth is None else
                              "Receptive field per block", RF_COLUMNS, depth, level=2)
-    blocks += _table_section(a, "Layers", LAYER_COLUMNS, depth, level=2)
+    blocks += table_section(a, "Layers", LAYER_COLUMNS, depth, level=2)
     return blocks
 
 
-def _table_section(a: Analysis, title: str | None, columns, depth: int | None,
-                   level: int) -> list[Block]:
+def table_section(a: Analysis, title: str | None, columns, depth: int | None,
+                  level: int) -> list[Block]:
+    """A layer table under ``title`` (none: no heading); by block at ``depth``, with every
+    layer in a collapsed section below (the report's long models, a notebook's analysis)."""
     out: list[Block] = [Heading(title, level)] if title else []
     if depth is None:
         return out + [layer_table(a, columns, None)]
