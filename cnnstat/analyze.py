@@ -237,13 +237,22 @@ def live_elements(graph: Graph, records: list[LayerRecord], input_elements: int)
 
 def analyze_graph(graph: Graph, *, batch: int = 1, convention: Convention | None = None,
                   dtype: str = "fp32") -> Analysis:
-    """Run every layer's rule in topological order."""
+    """Run every layer's rule in topological order. An input size that a network with
+    fixed-size layers refuses is one error naming the sizes it takes (cnnstat.input_sizes)."""
     from .errors import UsageError
     if not isinstance(batch, int) or isinstance(batch, bool) or batch <= 0:
         raise UsageError(f"batch size must be a positive integer, got {batch!r}")
     if dtype not in DTYPE_BYTES:
         raise UsageError(f"unknown dtype '{dtype}'; choose from {', '.join(DTYPE_BYTES)}")
     convention = convention or Convention()
+    try:
+        return _analyze(graph, batch, convention, dtype)
+    except ShapeError as exc:
+        from .input_sizes import refusal
+        raise refusal(graph, exc, lambda g: _analyze(g, batch, convention, dtype)) from None
+
+
+def _analyze(graph: Graph, batch: int, convention: Convention, dtype: str) -> Analysis:
     shapes: dict[str, Shape] = {}
     records: list[LayerRecord] = []
     transfers: list[Any] = []

@@ -56,3 +56,23 @@ class ShapeError(CnnstatError):
 
 class UsageError(CnnstatError):
     """A bad command-line argument or API argument."""
+
+
+class FixedSizeError(ShapeError):
+    """A layer whose size is fixed by its weights (``linear(..., in_features=N)``) receives
+    another size. ``need`` and ``got`` are the feature counts. cnnstat.analyze turns it into an
+    :class:`InputSizeError` that names the input sizes the network accepts."""
+
+    def __init__(self, message: str, *, need: int, got: int, **location):
+        super().__init__(message, **location)
+        self.need = need
+        self.got = got
+
+
+class InputSizeError(ShapeError):
+    """An input size the network does not accept. ``sizes``: the accepted input heights and
+    widths as ((first, last), (first, last)), when they could be found."""
+
+    def __init__(self, message: str, *, sizes=None, **location):
+        super().__init__(message, **location)
+        self.sizes = sizes

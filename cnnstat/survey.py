@@ -2,7 +2,8 @@
 
 For each model: the feature-map size after each change of resolution along the path to its main
 output, and the output shape; or, when the model cannot take that input, the reason and the
-smallest square input it can take.
+smallest square input it can take — for a network whose fixed-size layers take a range of sizes
+only (the paper's VGG, AlexNet, LeNet-5, YOLO v1), that range.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 
 from . import zoo
 from .analyze import Analysis, analyze_graph
-from .errors import CnnstatError
+from .errors import CnnstatError, InputSizeError
 from .spec import build_graph
 
 
@@ -23,6 +24,7 @@ class SurveyRow:
     output: tuple[int, ...] | None
     error: str = ""
     smallest: int | None = None
+    sizes: tuple[tuple[int, int], tuple[int, int]] | None = None   # fixed-size layers: the range
 
 
 def stage_sizes(a: Analysis) -> tuple[tuple[int, int], ...]:
@@ -84,6 +86,11 @@ def survey(size_h: int, size_w: int, channels: int | None = None) -> list[Survey
             graph = build_graph(definition, entry.variant, None, (channels, size_h, size_w))
             a = analyze_graph(graph)
             rows.append(SurveyRow(name, a.input_shape, stage_sizes(a), a.output_shapes[0]))
+        except InputSizeError as exc:
+            if exc.sizes is None:
+                raise
+            message = exc.message.removeprefix(f"{name} ")
+            rows.append(SurveyRow(name, None, (), None, message, exc.sizes[0][0], exc.sizes))
         except CnnstatError as exc:
             default = build_graph(definition, entry.variant).input_shape
             good = max(default[1], default[2], size_h, size_w)

@@ -438,8 +438,9 @@ def test_yolov1_paper_shapes():
 
 # -- every model through torch, built from cnnstat's own definition ----------------------------------------
 # (zoo name, input size for the CPU run): small inputs keep it fast; sizes the models accept
+# (YOLO v1 takes 415 to 478 only, its fully connected layer being fixed: it runs on meta below)
 OWN_BUILDS = [("shufflenet_v1", 96), ("shufflenet_v1_g8", 64), ("shufflenet_v1_x1_5", 64),
-              ("unet", 220), ("unet-padded", 96), ("yolov1", 128), ("shufflenet_v2_x1_0", 96),
+              ("unet", 220), ("unet-padded", 96), ("shufflenet_v2_x1_0", 96),
               ("mobilenet_v2", 64), ("mobilenet_v3_small", 64), ("mnasnet0_5", 64),
               ("efficientnet_b0", 64), ("efficientnet_v2_s", 64)]
 

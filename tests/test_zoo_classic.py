@@ -14,7 +14,7 @@ from __future__ import annotations
 import pytest
 
 import cnnstat
-from cnnstat.errors import CnnstatError
+from cnnstat.errors import CnnstatError, InputSizeError
 
 
 def totals(name, **kwargs):
@@ -81,9 +81,13 @@ def test_vgg_c_uses_1x1_convolutions_and_a_lrn_adds_lrn():
 
 
 def test_vgg_paper_layout_has_no_adaptive_pool():
-    # the paper's network: FC-4096 reads exactly 7x7x512, so another input size changes its weights
-    a = cnnstat.analyze("vgg-d", input=256)
-    assert a.record("classifier.fc1").params == 8 * 8 * 512 * 4096 + 4096
+    # the paper's network: FC-4096 has weights for exactly 7x7x512, so another input size is
+    # refused (pool5 gives floor(256 / 32) = 8: 8x8x512), not a network with other weights
+    with pytest.raises(InputSizeError, match=r"layer classifier.fc1 needs 25,088 input features "
+                       r"\(512x7x7\), gets 32,768 \(512x8x8\) at 256x256"):
+        cnnstat.analyze("vgg-d", input=256)
+    a = cnnstat.analyze("vgg-d")
+    assert a.record("classifier.fc1").params == 7 * 7 * 512 * 4096 + 4096
     assert a.records[-1].op == "softmax"
     # torchvision's pools to 7x7 first: same parameters at any size
     assert totals("vgg16", input=256).params == 138_357_544
@@ -192,10 +196,12 @@ def test_alexnet_paper_layers():
 
 
 def test_alexnet_paper_needs_227():
-    # at the paper's stated 224: conv1 gives floor((224 - 11)/4) + 1 = 54, and fc6 reads 5x5x256
-    a = cnnstat.analyze("alexnet-paper", input=224)
-    assert a.record("conv1").output_shape == (1, 96, 54, 54)
-    assert a.record("fc6").params == 5 * 5 * 256 * 4096 + 4096
+    # at the paper's stated 224: conv1 gives floor((224 - 11)/4) + 1 = 54, pool5 a 5x5x256 map
+    # where fc6 has weights for 6x6x256: refused, naming the sizes that give 6x6 (227 ... 258)
+    with pytest.raises(InputSizeError, match=r"alexnet-paper takes inputs of 227 to 258 pixels a "
+                       r"side only: layer fc6 needs 9,216 input features \(256x6x6\), gets 6,400 "
+                       r"\(256x5x5\) at 224x224"):
+        cnnstat.analyze("alexnet-paper", input=224)
 
 
 # --------------------------------------------------------------------------------------------
@@ -319,8 +325,11 @@ PAPER_LAYOUTS = {
     "googlenet-paper": ({"aux_logits": True}, None), "googlenet-paper@no-aux": ({}, None),
     "mobilenet_v1": ({"alpha": 0.5}, 160), "mobilenet_v1_075": ({}, None),
     "mobilenet_v1_050": ({}, 128), "mobilenet_v1_025": ({}, None),
-    "vgg-a": ({}, None), "vgg-a-lrn": ({}, None), "vgg-b": ({}, 64), "vgg-c": ({}, None),
-    "vgg-d": ({}, 64), "vgg-e": ({}, 64),
+    # the paper's VGGs take 224 to 255 only (fixed FC-4096): narrower stages keep B, D, E fast
+    "vgg-a": ({}, None), "vgg-a-lrn": ({}, None), "vgg-c": ({}, None),
+    "vgg-b": ({"widths": "[16, 32, 64, 128, 128]"}, None),
+    "vgg-d": ({"widths": "[16, 32, 64, 128, 128]"}, None),
+    "vgg-e": ({"widths": "[16, 32, 64, 128, 128]"}, None),
     "resnet50-paper": ({}, None), "resnet18-paper": ({}, 160), "resnet34-paper": ({}, 96),
     "resnet101-paper": ({}, 96), "resnet152-paper": ({}, 64),
 }

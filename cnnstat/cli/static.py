@@ -146,6 +146,8 @@ def shapes(
 
 def _survey_cells(r) -> list[str]:
     stages = " → ".join(str(s[0]) if s[0] == s[1] else f"{s[0]}×{s[1]}" for s in r.stages)
+    if r.sizes:                 # fixed-size layers: the error names the sizes it takes
+        return [r.model, "-", r.error]
     if r.error:
         need = f"smallest square input: {r.smallest}" if r.smallest else "no square input works"
         return [r.model, "-", f"cannot take this input: {r.error} ({need})"]
@@ -158,17 +160,20 @@ def _show_survey(rows, fmt: Format, out, size: str) -> None:
         import json
         data = [{"model": r.model, "output_shape": list(r.output) if r.output else None,
                  "stages": [list(s) for s in r.stages], "error": r.error or None,
-                 "smallest_input": r.smallest} for r in rows]
+                 "smallest_input": r.smallest,
+                 "sizes": [list(a) for a in r.sizes] if r.sizes else None} for r in rows]
         emit(json.dumps(data, indent=2) + "\n", out)
     elif fmt is Format.csv:
         import csv
         import io
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(["model", "output_shape", "stages", "error", "smallest_input"])
+        writer.writerow(["model", "output_shape", "stages", "error", "smallest_input", "sizes"])
         for r in rows:
+            sizes = "x".join(f"{a}-{b}" for a, b in r.sizes) if r.sizes else ""
             writer.writerow([r.model, "x".join(map(str, r.output)) if r.output else "",
-                             " ".join(f"{h}x{w}" for h, w in r.stages), r.error, r.smallest or ""])
+                             " ".join(f"{h}x{w}" for h, w in r.stages), r.error, r.smallest or "",
+                             sizes])
         emit(buf.getvalue(), out)
     elif fmt is Format.md or out:
         lines = [f"## Every zoo model at input {size}", "",

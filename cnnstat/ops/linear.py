@@ -3,7 +3,10 @@ dropout, identity.
 
 Conventions:
 - linear: applied to the last dimension, as torch.nn.Linear; weight MACs = elements of the output
-  x in_features; connections (per sample) = out_units * (in_features + 1 with bias).
+  x in_features; connections (per sample) = out_units * (in_features + 1 with bias). Without
+  ``in_features`` the layer takes the size of its input; with it (the size its weights fix, as
+  ``nn.Linear(in_features, out)`` does) another input size is an error (FixedSizeError), never a
+  silently different layer.
 - rbf (LeCun et al. 1998, eq. 7): y_i = sum_j (x_j - w_ij)^2 with fixed, hand-chosen prototypes w:
   out*in parameters that are not trainable; one multiply-add per (i, j) pair.
 - flatten, reshape, dropout and stochastic depth (at inference) and identity move no data through
@@ -15,10 +18,10 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from ..errors import ShapeError
+from ..errors import FixedSizeError, ShapeError
 from .base import (BIAS, GLOBAL, WEIGHT, WHOLE, ArgumentError, Eval, Op, Param, Shape, Transfer,
                    any_int, boolean, choice, fmt_shape, need_feature_map, number, numel,
-                   positive_int, register)
+                   optional, positive_int, register)
 from .merge import broadcast
 
 
@@ -26,13 +29,19 @@ from .merge import broadcast
 class Linear(Op):
     name = "linear"
     summary = "fully connected layer on the last dimension"
-    params = (Param("out", positive_int, doc="output features"), Param("bias", boolean, True))
+    params = (Param("out", positive_int, doc="output features"), Param("bias", boolean, True),
+              Param("in_features", optional(positive_int), None,
+                    doc="the input size its weights fix (default: the input's)"))
 
     def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
         shape = inputs[0]
         if len(shape) < 2:
             raise ShapeError("linear needs at least N x F input")
         n_in, out = shape[-1], a["out"]
+        if a["in_features"] is not None and n_in != a["in_features"]:
+            raise FixedSizeError(f"linear takes {a['in_features']:,} input features "
+                                 f"(in_features={a['in_features']}), gets {n_in:,}",
+                                 need=a["in_features"], got=n_in)
         out_shape = shape[:-1] + (out,)
         bias = 1 if a["bias"] else 0
         units = numel(out_shape)

@@ -28,8 +28,9 @@ MAX_INPUT_SIZE = 1_000_000      # as for --input (cnnstat.models.parse_input)
 MAX_LIST_VALUES = 100_000       # list elements evaluated while building, after alias expansion
 
 TOP_KEYS = {"name", "title", "description", "paper", "year", "url", "notes", "reference", "family",
-            "default", "input", "vars", "variants", "blocks", "layers", "outputs"}
-VARIANT_META_KEYS = {"input", "title", "notes", "reference", "paper", "year", "description"}
+            "default", "input", "vars", "variants", "blocks", "layers", "outputs", "other_inputs"}
+VARIANT_META_KEYS = {"input", "title", "notes", "reference", "paper", "year", "description",
+                     "other_inputs"}
 ENTRY_KEYS = {"op", "call", "from", "repeat", "index", "if", "layers", "branches", "merge",
               "name", "output"}
 RESERVED_NAMES = {"input", "prev", "true", "false", "none", "True", "False", "None"}
@@ -136,13 +137,14 @@ class GraphBuilder:
         out = self.run_sequence(doc["layers"], top, "", Ref("input"), doc.line_of("layers"))
         outputs = self._outputs(top, out)
         meta = {k: doc[k] for k in ("name", "title", "description", "paper", "year", "url", "notes",
-                                    "family", "reference") if k in doc}
+                                    "family", "reference", "other_inputs") if k in doc}
         meta.update({k: v for k, v in variant_meta.items() if k != "input"})
         meta["variant"] = self.variant
         meta["vars"] = {k: v for k, v in self.global_frame.vars.items()
                         if isinstance(v, (int, float, str, bool, list)) or v is None}
         meta["file"] = self.file
         meta["groups"] = self.group_labels
+        meta["default_input"] = self.default_input     # the definition's own input size
         name = self.variant or str(doc.get("name", "model"))
         return Graph(self.nodes, outputs, name=name, meta=meta)
 
@@ -247,6 +249,7 @@ class GraphBuilder:
                 raise _err(f"'input' size {v:,} is not a real input (over {MAX_INPUT_SIZE:,})",
                            self.file, line)
             shape.append(v)
+        self.default_input = tuple(shape)
         if self.input_override is not None:  # --input: (C, H, W), C may be None (keep the file's)
             shape = [o if o is not None else d for o, d in zip(self.input_override, shape)]
         return tuple(shape)
