@@ -22,7 +22,7 @@ __version__ = "0.1.0"
 
 def analyze(model: Any, input: Any = None, *, batch: int = 1, set: Any = None,
             variant: str | None = None, count: str | Convention | None = None,
-            dtype: str = "fp32", args: Any = None) -> Analysis:
+            dtype: str = "fp32", args: Any = None, train: bool = False) -> Analysis:
     """Analyse a model statically.
 
     model: a zoo name (``"resnet50"``), a definition file path, an importable model reference,
@@ -32,11 +32,14 @@ def analyze(model: Any, input: Any = None, *, batch: int = 1, set: Any = None,
     count: extra kinds of work to count in MACs (``"bias,norm"`` or ``"all"``); see Convention.
     args: for imported models, the builder's arguments: ``{"num_classes": 10}`` or
         ``["num_classes=10"]`` (as --arg).
+    train: the training mode (--train): layers that run only in training (auxiliary heads,
+        ``train_only``) count in the totals. Default: inference, where they are listed and their
+        parameters count but their work does not (as torch's eval mode runs the model).
     """
     from .models import resolve_graph
     convention = count if isinstance(count, Convention) else Convention.parse(count)
     graph = resolve_graph(model, input=input, set=set, variant=variant, args=args)
-    return analyze_graph(graph, batch=batch, convention=convention, dtype=dtype)
+    return analyze_graph(graph, batch=batch, convention=convention, dtype=dtype, train=train)
 
 
 def summary(model: Any, input_size: Any = None, *, depth: int | None = None, columns: Any = None,

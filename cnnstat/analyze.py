@@ -3,6 +3,12 @@
 Every node of the graph (except the input) becomes one :class:`LayerRecord` computed by its
 operator rule. Totals are sums of the records' columns, nothing else (a test checks it), with two
 whole-graph figures that are not sums: the output shapes and the peak of live activation memory.
+
+The mode: at inference (the default) layers marked ``train_only`` (auxiliary classifiers) do not
+run — their records are listed, and their parameters and buffers count, as torch counts a model's
+parameters in any mode, but their work (MACs, connections, activations) is in no total and their
+outputs are no outputs; ``train=True`` (``--train``) counts them as well. Every other layer is
+counted the same way in both modes.
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ class LayerRecord:
     shares: str | None = None     # weights reused from this layer (counted there)
     _rf: RF | None = field(default=None, repr=False, compare=False)
     _fields: "_ReceptiveFields | None" = field(default=None, repr=False, compare=False)
+    train_only: bool = False      # runs only in training (graph.Node.train_only)
 
     @property
     def rf(self) -> RF:
@@ -101,7 +108,7 @@ class Analysis(Displayable):
 
     def __init__(self, graph: Graph, records: list[LayerRecord], *, batch: int,
                  convention: Convention, dtype: str, input_shape: Shape,
-                 input_rf_size: tuple[int, int]):
+                 input_rf_size: tuple[int, int], train: bool = False):
         self.graph = graph
         self.records = records
         self.batch = batch
@@ -109,6 +116,51 @@ class Analysis(Displayable):
         self.dtype = dtype
         self.input_shape = input_shape      # (C, H, W)
         self.input_rf_size = input_rf_size
+        self.train = train                  # training mode: train_only layers run too
+
+    @property
+    def mode(self) -> str:
+        return "training" if self.train else "inference"
+
+    def runs(self, record: LayerRecord) -> bool:
+        """Whether the layer runs in this analysis' mode (every layer but the training-only ones
+        at inference)."""
+        return self.train or not record.train_only
+
+    @cached_property
+    def running(self) -> list[LayerRecord]:
+        """The records of the layers that run in this mode: the ones the work totals sum."""
+        return [r for r in self.records if self.runs(r)]
+
+    @cached_property
+    def train_only(self) -> list[LayerRecord]:
+        """The records of the layers that run only in training (whatever the mode)."""
+        return [r for r in self.records if r.train_only]
+
+    @cached_property
+    def train_only_heads(self) -> dict[str, list[LayerRecord]]:
+        """The training-only layers by head: the outermost block (name prefix) whose layers are
+        all training-only (``AuxLogits``; ``aux1``, ``aux2``), in graph order."""
+        total: dict[str, int] = {}
+        marked: dict[str, int] = {}
+        for r in self.records:
+            parts = r.name.split(".")
+            for i in range(1, len(parts) + 1):
+                key = ".".join(parts[:i])
+                total[key] = total.get(key, 0) + 1
+                marked[key] = marked.get(key, 0) + r.train_only
+        heads: dict[str, list[LayerRecord]] = {}
+        for r in self.train_only:
+            parts = r.name.split(".")
+            head = next(k for k in (".".join(parts[:i]) for i in range(1, len(parts) + 1))
+                        if total[k] == marked[k])
+            heads.setdefault(head, []).append(r)
+        return heads
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """The model's outputs in this mode (at inference, not those of training-only heads)."""
+        return tuple(o for o in self.graph.outputs if self.runs(self.by_name[o]))
 
     @property
     def name(self) -> str:
@@ -134,18 +186,21 @@ class Analysis(Displayable):
 
     @property
     def output_shapes(self) -> list[Shape]:
-        return [self.by_name[o].output_shape for o in self.graph.outputs]
+        return [self.by_name[o].output_shape for o in self.outputs]
 
     @cached_property
     def totals(self) -> Totals:
-        rows = self.records
+        """Parameters and buffers: every layer's (the model holds them in any mode); work and
+        activations: the layers that run in this mode."""
+        everything, rows = self.records, self.running
         by_kind = {k: sum(r.macs_by_kind.get(k, 0) for r in rows) for k in MAC_KINDS}
         acts = sum(r.activations for r in rows)
-        peak = peak_live_elements(self.graph, rows, self.batch * numel(self.input_shape))
+        peak = peak_live_elements(self.graph, rows, self.batch * numel(self.input_shape),
+                                  self.outputs)
         return Totals(
-            params=sum(r.params for r in rows),
-            trainable_params=sum(r.trainable_params for r in rows),
-            buffers=sum(r.buffers for r in rows),
+            params=sum(r.params for r in everything),
+            trainable_params=sum(r.trainable_params for r in everything),
+            buffers=sum(r.buffers for r in everything),
             macs=sum(r.macs for r in rows),
             connections=sum(r.connections for r in rows),
             activations=acts,
@@ -153,7 +208,7 @@ class Analysis(Displayable):
             peak_activations=peak,
             peak_activation_bytes=peak * self.dtype_bytes,
             input_elements=self.batch * numel(self.input_shape),
-            layers=len(rows),
+            layers=len(everything),
             macs_by_kind=by_kind,
         )
 
@@ -205,21 +260,24 @@ class Analysis(Displayable):
         return view_page(self, depth, metric, height)
 
 
-def peak_live_elements(graph: Graph, records: list[LayerRecord], input_elements: int) -> int:
+def peak_live_elements(graph: Graph, records: list[LayerRecord], input_elements: int,
+                       outputs=None) -> int:
     """Largest number of activation elements alive at once when the layers run in graph order and
-    each tensor is freed after its last reader (graph outputs stay alive). The input counts."""
+    each tensor is freed after its last reader (outputs stay alive). The input counts."""
     return max([len(graph.inputs) * input_elements]
-               + live_elements(graph, records, input_elements))
+               + live_elements(graph, records, input_elements, outputs))
 
 
-def live_elements(graph: Graph, records: list[LayerRecord], input_elements: int) -> list[int]:
-    """Activation elements alive while each layer runs (its inputs and its output), in graph order,
-    when each tensor is freed after its last reader (graph outputs stay alive)."""
+def live_elements(graph: Graph, records: list[LayerRecord], input_elements: int,
+                  outputs=None) -> list[int]:
+    """Activation elements alive while each of ``records`` runs (its inputs and its output), in
+    graph order, when each tensor is freed after its last reader; ``outputs`` (default: the
+    graph's) stay alive. Pass the records and outputs of the mode (Analysis.running, .outputs)."""
     last_use: dict[str, int] = {}
     for i, r in enumerate(records):
         for src in r.inputs:
             last_use[src] = i
-    keep = set(graph.outputs)
+    keep = set(graph.outputs if outputs is None else outputs)
     sizes = {name: input_elements for name in graph.inputs}
     live = sum(sizes.values())
     profile = []
@@ -236,7 +294,7 @@ def live_elements(graph: Graph, records: list[LayerRecord], input_elements: int)
 
 
 def analyze_graph(graph: Graph, *, batch: int = 1, convention: Convention | None = None,
-                  dtype: str = "fp32") -> Analysis:
+                  dtype: str = "fp32", train: bool = False) -> Analysis:
     """Run every layer's rule in topological order. An input size that a network with
     fixed-size layers refuses is one error naming the sizes it takes (cnnstat.input_sizes)."""
     from .errors import UsageError
@@ -245,14 +303,17 @@ def analyze_graph(graph: Graph, *, batch: int = 1, convention: Convention | None
     if dtype not in DTYPE_BYTES:
         raise UsageError(f"unknown dtype '{dtype}'; choose from {', '.join(DTYPE_BYTES)}")
     convention = convention or Convention()
+    if not isinstance(train, bool):
+        raise UsageError(f"train must be True or False, got {train!r}")
     try:
-        return _analyze(graph, batch, convention, dtype)
+        return _analyze(graph, batch, convention, dtype, train)
     except ShapeError as exc:
         from .input_sizes import refusal
-        raise refusal(graph, exc, lambda g: _analyze(g, batch, convention, dtype)) from None
+        raise refusal(graph, exc, lambda g: _analyze(g, batch, convention, dtype, train)) from None
 
 
-def _analyze(graph: Graph, batch: int, convention: Convention, dtype: str) -> Analysis:
+def _analyze(graph: Graph, batch: int, convention: Convention, dtype: str,
+             train: bool = False) -> Analysis:
     shapes: dict[str, Shape] = {}
     records: list[LayerRecord] = []
     transfers: list[Any] = []
@@ -280,13 +341,14 @@ def _analyze(graph: Graph, batch: int, convention: Convention, dtype: str) -> An
         if node.shares:   # the weights are counted once, at the layer that owns them
             counts = counts[:1] + (0, 0, 0) + counts[4:]
         add_record(LayerRecord(len(records), node.name, node.op, node.inputs, in_shapes, *counts,
-                               node.attrs, node.file, node.line, node.shares, None, fields))
+                               node.attrs, node.file, node.line, node.shares, None, fields,
+                               node.train_only))
         shapes[node.name] = counts[0]
         add_transfer(transfer)
     input_hw = fields.input_hw
     c_h_w = shapes[inputs[0]][1:]
     return Analysis(graph, records, batch=batch, convention=convention, dtype=dtype,
-                    input_shape=c_h_w, input_rf_size=input_hw)
+                    input_shape=c_h_w, input_rf_size=input_hw, train=train)
 
 
 class _ReceptiveFields:

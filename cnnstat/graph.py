@@ -11,6 +11,10 @@ of ``(C, H, W)`` (no batch dimension).
 A node whose ``shares`` names an earlier node reuses that node's weights (a module called twice,
 tied weights in an imported model): it does its work again, but its parameters and buffers are
 counted once, at the node it shares them with.
+
+A node marked ``train_only`` runs only when the model is trained (an auxiliary classifier: Inception
+v3's AuxLogits, GoogLeNet's aux1/aux2): it holds weights in every mode, but at inference it does no
+work and its output is no output of the model. Nothing that runs at inference may read it.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ class Node:
     file: str | None = None
     line: int | None = None
     shares: str | None = None   # the node whose weights this one reuses (counted there, once)
+    train_only: bool = False    # runs only in training (an auxiliary head): see the module doc
 
     @property
     def group(self) -> tuple[str, ...]:
@@ -68,6 +73,27 @@ class Graph:
                 raise DefinitionError(f"output '{out}' is not a layer of the model")
         if not any(n.op == "input" for n in self._nodes.values()):
             raise DefinitionError("the model has no input")
+        self._check_train_only()
+
+    def _check_train_only(self) -> None:
+        """A layer that runs at inference cannot read a training-only layer, and the model must
+        have an output at inference."""
+        for node in self._nodes.values():
+            if node.train_only:
+                continue
+            for src in node.inputs:
+                if self._nodes[src].train_only:
+                    raise DefinitionError(f"layer '{node.name}' runs at inference but reads "
+                                          f"'{src}', which runs only in training (train_only)",
+                                          file=node.file, line=node.line, layer=node.name)
+        if self.outputs and all(self._nodes[o].train_only for o in self.outputs):
+            raise DefinitionError("every output of the model runs only in training (train_only): "
+                                  "it has no output at inference")
+
+    @property
+    def train_only(self) -> tuple[str, ...]:
+        """The layers that run only in training, in graph order."""
+        return tuple(n for n in self._order if self._nodes[n].train_only)
 
     # -- access -------------------------------------------------------------------------------
     def __iter__(self) -> Iterator[Node]:

@@ -40,6 +40,8 @@ def refusal(graph: "Graph", exc: ShapeError, analyze: Callable) -> ShapeError:
     ``exc`` itself where the network has no fixed-size layer (it takes any size above a minimum:
     the layer that is too small says so). ``analyze(graph)`` is the plain analysis."""
     fixed = isinstance(exc, FixedSizeError)
+    if exc.layer in graph and graph[exc.layer].train_only and not fixed:
+        _training_only_note(graph, exc)
     if not fixed and not fixed_layers(graph):
         return exc
     shape = tuple(graph.input_shape)
@@ -72,13 +74,23 @@ def refusal(graph: "Graph", exc: ShapeError, analyze: Callable) -> ShapeError:
                + f", gets {_features(got_map, exc.got)} at {_hw(shape)}")
     else:
         why = f"at {_hw(shape)}, layer {layer}: {exc.message}"
-    takes = f"{graph.name} takes {_describe(sizes)}" if sizes else \
+    takes = f"{graph.name}'s fixed-size layers take {_describe(sizes)}" if sizes else \
         f"{graph.name} does not take a {_hw(shape)} input"
     text = f"{takes}: {why}"
     hint = graph.meta.get("other_inputs")
     if hint:
         text += f"; for other sizes: {hint}"
     return InputSizeError(text, sizes=sizes)
+
+
+def _training_only_note(graph: "Graph", exc: ShapeError) -> None:
+    """A training-only layer that the input is too small for: the network holds it in every mode,
+    so cnnstat cannot count it; say so, and how to leave the head out where the definition has
+    the usual switch."""
+    switch = "aux_logits" in (graph.meta.get("vars") or {})
+    exc.message += ("; it runs only in training (torch's eval mode would skip it), but it is "
+                    "part of the network cnnstat counts" + (": --set aux_logits=false leaves the "
+                                                            "auxiliary heads out" if switch else ""))
 
 
 class _Probe:
@@ -154,7 +166,9 @@ def _feature_map(graph: "Graph", layer: str, analyze: Callable,
 
 
 def _upto(graph: "Graph", last: str) -> "Graph":
-    """The part of the graph ``last`` depends on, with ``last`` its output."""
+    """The part of the graph ``last`` depends on, with ``last`` its output (every layer of it
+    running, also a training-only head's: only its shapes are wanted)."""
+    from dataclasses import replace
     from .graph import Graph
     needed, todo = set(), [last]
     while todo:
@@ -162,7 +176,8 @@ def _upto(graph: "Graph", last: str) -> "Graph":
         if name not in needed:
             needed.add(name)
             todo.extend(graph[name].inputs)
-    return Graph([n for n in graph if n.name in needed], [last], name=graph.name, meta=graph.meta)
+    return Graph([replace(n, train_only=False) for n in graph if n.name in needed], [last],
+                 name=graph.name, meta=graph.meta)
 
 
 def _first(sizes, shape: tuple[int, ...]) -> tuple[int, int, int]:
@@ -192,11 +207,12 @@ def _hw(shape: tuple[int, ...]) -> str:
 
 
 def _describe(sizes) -> str:
-    """'224x224 inputs only', 'inputs of 224 to 255 pixels a side only', ..."""
+    """'224x224 inputs', 'inputs of 224 to 255 pixels a side', ... (each side independently;
+    an odd aspect ratio giving the same number of features, 4x9 for 6x6, also runs, as in torch)"""
     (h0, h1), (w0, w1) = sizes
     if (h0, h1) == (w0, w1):
         if h0 == h1:
-            return f"{h0}x{h0} inputs only"
-        return f"inputs of {h0} to {h1} pixels a side only"
+            return f"{h0}x{h0} inputs"
+        return f"inputs of {h0} to {h1} pixels a side"
     side = lambda lo, hi: str(lo) if lo == hi else f"{lo} to {hi}"
-    return f"inputs of height {side(h0, h1)} and width {side(w0, w1)} only"
+    return f"inputs of height {side(h0, h1)} and width {side(w0, w1)}"

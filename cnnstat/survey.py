@@ -89,7 +89,7 @@ def survey(size_h: int, size_w: int, channels: int | None = None) -> list[Survey
         except InputSizeError as exc:
             if exc.sizes is None:
                 raise
-            message = exc.message.removeprefix(f"{name} ")
+            message = exc.message.removeprefix(f"{name}'s ")
             rows.append(SurveyRow(name, None, (), None, message, exc.sizes[0][0], exc.sizes))
         except CnnstatError as exc:
             default = build_graph(definition, entry.variant).input_shape

@@ -48,9 +48,14 @@ def test_meta_device_allocates_nothing():
 
 
 def test_several_outputs_come_back_as_a_tuple():
-    m = build("googlenet", input=224, set={"aux_logits": "true"}, device="meta")
-    outs = m(*example_inputs(m.graph, 1, "meta"))
-    assert isinstance(outs, tuple) and [tuple(o.shape) for o in outs] == [(1, 1000)] * 3
+    # the auxiliary heads run in training mode only, as in torchvision's GoogLeNet
+    m = build("googlenet", input=224, set={"aux_logits": "true"}, device="meta", train=True)
+    assert m.training
+    outs = m(*example_inputs(m.graph, 2, "meta"))
+    assert isinstance(outs, tuple) and [tuple(o.shape) for o in outs] == [(2, 1000)] * 3
+    m.eval()
+    out = m(*example_inputs(m.graph, 2, "meta"))
+    assert tuple(out.shape) == (2, 1000)
 
 
 def test_residual_graph_computes_what_it_says(tmp_path):

@@ -29,10 +29,10 @@ DEFAULT = ["resnet50", "googlenet", "inception_v3", "mobilenet_v3_large", "effic
            "convnext_tiny", "mnasnet0_5", "alexnet"]
 
 
-def reference(name: str, shape, **kwargs):
+def reference(name: str, shape, train: bool = False, **kwargs):
     """torchvision's module on the meta device, measured with forward hooks (conv + linear MACs
-    from the shapes the hooks see). Inception v3 keeps its AuxLogits (torchvision's published
-    configuration), which run with the top-level module in training mode."""
+    from the shapes the hooks see), in eval mode (``train``: training mode, batch 2). Inception
+    v3 keeps its AuxLogits (torchvision's published configuration), which run in training only."""
     from cnnstat.torch_bridge.reference import torch_counts
     import inspect
     if name == "googlenet":
@@ -49,11 +49,7 @@ def reference(name: str, shape, **kwargs):
             from cnnstat.importers.torch_models import meta_parameters
             with meta_parameters():
                 module = torchvision.models.get_model(name, weights=None, **kwargs)
-    if getattr(module, "aux_logits", False):
-        module.eval()
-        module.training = True
-        module.eval = lambda *a: module          # torch_counts calls eval(): keep the root training
-    return torch_counts(module, shape, device="meta")
+    return torch_counts(module, shape, device="meta", train=train, batch=2 if train else 1)
 
 
 def check_against_torchvision(name: str) -> None:
@@ -88,8 +84,11 @@ def test_published_numbers():
     # torchvision's model cards: ResNet-50 25,557,032 params, 4.09 GFLOPS (their GFLOPS are MACs)
     a = cnnstat.analyze("torchvision:resnet50")
     assert (a.totals.params, a.totals.macs) == (25_557_032, 4_089_184_256)
-    # Inception v3 (published with its AuxLogits): 27,161,264 params
-    assert cnnstat.analyze("torchvision:inception_v3").totals.params == 27_161_264
+    # Inception v3 (published with its AuxLogits): 27,161,264 params, 5.71 GFLOPS in eval mode
+    # (the head runs in training only: 5,683,200 more MACs with --train)
+    a = cnnstat.analyze("torchvision:inception_v3")
+    assert (a.totals.params, a.totals.macs) == (27_161_264, 5_713_216_096)
+    assert cnnstat.analyze("torchvision:inception_v3", train=True).totals.macs == 5_718_899_296
 
 
 def test_fvcore_agrees_on_an_imported_model():
@@ -212,12 +211,42 @@ def test_untraceable_model_is_one_clear_error():
         from_torch(Branchy(), 8)
 
 
-def test_unused_parameters_are_reported():
+def test_training_only_heads_are_found_by_a_training_trace():
+    """GoogLeNet runs aux1/aux2 only ``if self.training``: traced in eval mode they are unused,
+    so the importer traces again in training mode and marks their layers training-only."""
     a = cnnstat.analyze("torchvision:googlenet", args={"aux_logits": True})
-    assert len(a.output_shapes) == 3                     # logits, aux2, aux1
     net = cnnstat.analyze("torchvision:googlenet")
-    assert net.totals.params == 6_624_904
-    assert a.totals.params > net.totals.params
+    assert net.totals.params == 6_624_904 and not net.train_only
+    assert a.totals.params == 13_004_888                 # torchvision's class default
+    assert sorted(a.train_only_heads) == ["aux1", "aux2"]
+    assert len(a.output_shapes) == 1 and a.totals.macs == net.totals.macs
+    assert not a.graph.meta.get("warnings")              # no parameter left unused
+    assert "second trace in training mode" in a.graph.meta["traced"]
+    training = cnnstat.analyze("torchvision:googlenet", args={"aux_logits": True}, train=True,
+                               batch=2)
+    ref = reference("googlenet", (3, 224, 224), train=True, aux_logits=True)
+    assert (training.totals.params, training.totals.macs) == (ref.params, ref.macs)
+    assert sorted(training.output_shapes) == sorted(ref.output_shapes)   # logits, aux2, aux1
+    # the module's own modes are left as they were
+    module = torchvision.models.googlenet(weights=None, aux_logits=True, init_weights=False)
+    module.train()
+    cnnstat.analyze(module)
+    assert all(m.training for m in module.modules())
+
+
+def test_parameters_no_trace_uses_are_reported():
+    class Spare(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 4, 3)
+            self.spare = torch.nn.Linear(4, 4)           # never called, in either mode
+
+        def forward(self, x):
+            return self.conv(x)
+    a = cnnstat.analyze(Spare(), input=8)
+    assert a.totals.params == 3 * 4 * 9 + 4 and not a.train_only
+    assert any("20 parameters are not used by the traced forward pass" in w
+               for w in a.graph.meta["warnings"])
 
 
 def test_python_file_and_module_references(tmp_path, monkeypatch):

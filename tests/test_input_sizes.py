@@ -84,18 +84,19 @@ def test_vgg_d_at_256_is_refused_with_the_sizes_it_takes():
     with pytest.raises(InputSizeError) as info:
         cnnstat.analyze("vgg-d", input=256)
     assert one_line(info.value) == (
-        "vgg-d takes inputs of 224 to 255 pixels a side only: layer classifier.fc1 needs 25,088 "
-        "input features (512x7x7), gets 32,768 (512x8x8) at 256x256; for other sizes: --set "
-        "dense=true, the paper's dense evaluation (section 3.2), for any input of at least "
-        "224x224")
+        "vgg-d's fixed-size layers take inputs of 224 to 255 pixels a side: layer classifier.fc1 "
+        "needs 25,088 input features (512x7x7), gets 32,768 (512x8x8) at 256x256; for other "
+        "sizes: --set dense=true, the paper's dense evaluation (section 3.2), for any input of "
+        "at least 224x224")
     assert info.value.sizes == ((224, 255), (224, 255))
 
 
 def test_refusal_of_a_too_small_input_names_the_range():
     # at 32x32 AlexNet's pool2 gets 2x2 (too small for a 3x3 window) before fc6 is reached: the
     # error still says which sizes the network takes
-    with pytest.raises(InputSizeError, match=r"^alexnet-paper takes inputs of 227 to 258 pixels "
-                       r"a side only: at 32x32, layer pool2: maxpool2d: the window of 3"):
+    with pytest.raises(InputSizeError, match=r"^alexnet-paper's fixed-size layers take inputs of "
+                       r"227 to 258 pixels a side: at 32x32, layer pool2: maxpool2d: the window "
+                       r"of 3"):
         cnnstat.analyze("alexnet-paper", input=32)
     # a network without a largest size (adaptive pooling before its pinned layer) keeps the
     # plain "too small" error
@@ -180,15 +181,29 @@ def test_the_fixed_size_networks_are_the_ones_listed():
 
 @settings(max_examples=60, deadline=None)
 @given(name=st.sampled_from(sorted(FIXED)), h=st.integers(1, 700), w=st.integers(1, 700))
-def test_analysis_succeeds_exactly_inside_the_stated_range(name, h, w):
+def test_analysis_succeeds_inside_the_stated_range(name, h, w):
+    """Inside the stated range (each side): the network, with its parameters. Outside: refused
+    on one line stating the range — unless an odd aspect ratio brings the fixed layer the same
+    number of features (AlexNet at 163x323: a 4x9 map where the weights take 6x6), which torch
+    runs too; then still the same parameters."""
     lo, hi = FIXED[name]
     got = _outcome(name, f"{h}x{w}")
     if lo <= h <= hi and lo <= w <= hi:
         assert got == cnnstat.analyze(name).totals.params
-    else:
+    elif isinstance(got, CnnstatError):
         assert isinstance(got, InputSizeError), (name, h, w, got)
         one_line(got)
         assert got.sizes == ((lo, hi), (lo, hi))
+    else:
+        assert got == cnnstat.analyze(name).totals.params
+
+
+def test_an_odd_aspect_ratio_with_the_same_features_runs():
+    # AlexNet (paper) at 163x323: conv1 (163 - 11)//4 + 1 = 39 rows, pools 19, 9, 4; columns
+    # (323 - 11)//4 + 1 = 79, pools 39, 19, 9: pool5 256x4x9 = 9,216 features, fc6's count
+    a = cnnstat.analyze("alexnet-paper", input="163x323")
+    assert a.record("pool5").output_shape == (1, 256, 4, 9)
+    assert a.totals.params == 60_965_224
 
 
 # -- VGG's dense evaluation (section 3.2) ----------------------------------------------------------
@@ -239,6 +254,35 @@ def test_torch_takes_exactly_the_stated_sizes(name):
         for size in (lo - 1, hi + 1):
             with pytest.raises(RuntimeError):
                 module(torch.empty(1, channels, size, size, device="meta"))
+
+
+@torch_only
+@settings(max_examples=40, deadline=None)
+@given(name=st.sampled_from(["alexnet-paper", "lenet5", "vgg-a"]), h=st.integers(1, 400),
+       w=st.integers(1, 400))
+def test_torch_and_cnnstat_accept_the_same_sizes(name, h, w):
+    """Any (height, width): the module built at the default size runs on it (meta tensors) exactly
+    when cnnstat analyses the network at it."""
+    torch = pytest.importorskip("torch")
+    module, channels = _meta_module(name)
+    try:
+        with torch.no_grad():
+            module(torch.empty(1, channels, h, w, device="meta"))
+        runs = True
+    except RuntimeError:
+        runs = False
+    assert runs == (not isinstance(_outcome(name, f"{h}x{w}"), CnnstatError)), (name, h, w)
+
+
+_MODULES: dict = {}
+
+
+def _meta_module(name):
+    if name not in _MODULES:
+        from cnnstat.torch_bridge.build import build_module
+        graph = load_graph(name)
+        _MODULES[name] = (build_module(graph, device="meta"), graph.input_shape[0])
+    return _MODULES[name]
 
 
 @torch_only

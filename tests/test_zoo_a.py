@@ -258,20 +258,32 @@ def test_inception_v3_grid_sizes():
     }
     for name, (c, s) in expected.items():
         assert a.record(name).output_shape == (1, c, s, s), name
-    assert a.output_shapes == [(1, 1000), (1, 1000)]          # logits, auxiliary logits
+    assert a.output_shapes == [(1, 1000)]                      # logits (inference)
+    assert analyze("inception_v3.yaml", train=True).output_shapes == \
+        [(1, 1000), (1, 1000)]                                  # and the auxiliary logits
     assert a.record("Mixed_6b.0.branch7x7.1.conv").attrs["kernel"] == (1, 7)
 
 
 def test_inception_v3_auxiliary_head():
-    with_aux = analyze("inception_v3.yaml")
+    inference = analyze("inception_v3.yaml")
+    training = analyze("inception_v3.yaml", train=True)
     without = analyze("inception_v3.yaml", set={"aux_logits": "false"})
     # head: conv0 768*128 + bn 2*128 = 98,560; conv1 128*768*5*5 + bn 2*768 = 2,459,136;
-    # fc 768*1000 + 1000 = 769,000: 3,326,696
-    assert with_aux.totals.params - without.totals.params == 3_326_696
-    assert group_sum(with_aux, "AuxLogits") == 3_326_696
+    # fc 768*1000 + 1000 = 769,000: 3,326,696 — held (and counted) in both modes
+    assert inference.totals.params == training.totals.params == 27_161_264
+    assert inference.totals.params - without.totals.params == 3_326_696
+    assert group_sum(inference, "AuxLogits") == 3_326_696
+    assert [r.name for r in inference.train_only] == [r.name for r in inference.records
+                                                      if r.name.startswith("AuxLogits.")]
+    assert list(inference.train_only_heads) == ["AuxLogits"]
     # 17x17 -> avgpool 5/3 -> (17 - 5) // 3 + 1 = 5; conv0 128*5*5*768 = 2,457,600;
-    # conv1 768*1*1*128*25 = 2,457,600; fc 768,000: 5,683,200 MACs
-    assert with_aux.totals.macs - without.totals.macs == 5_683_200
+    # conv1 768*1*1*128*25 = 2,457,600; fc 768,000: 5,683,200 MACs, in training only:
+    # torchvision's eval forward (and its published 5.71 GFLOPS) does 5,713,216,096
+    assert inference.totals.macs == without.totals.macs == 5_713_216_096
+    assert training.totals.macs == 5_713_216_096 + 5_683_200 == 5_718_899_296
+    assert training.totals.activations - inference.totals.activations == \
+        group_sum(inference, "AuxLogits", "activations")
+    assert inference.graph.outputs == ("fc", "AuxLogits.fc") and inference.outputs == ("fc",)
     assert without.output_shapes == [(1, 1000)]
     assert without.graph.outputs == ("fc",)   # a skipped auxiliary head is no output
     # the 5x5 convolution needs a 17x17 Mixed_6e: below 299 only the head-less network runs
@@ -284,9 +296,9 @@ def test_inception_v3_auxiliary_head():
 def test_inception_v3_paper_budget():
     # abstract: "a computational cost of 5 billion multiply-adds per inference and ... less
     # than 25 million parameters" (the network without its training-only auxiliary head); the
-    # released layout has 5.71 billion (see the file's notes)
-    t = analyze("inception_v3.yaml", set={"aux_logits": "false"}).totals
-    assert t.macs // 10**9 == 5 and t.params < 25_000_000
+    # released layout has 5.71 billion (see the file's notes), its inference count
+    assert analyze("inception_v3.yaml").totals.macs // 10**9 == 5
+    assert analyze("inception_v3.yaml", set={"aux_logits": "false"}).totals.params < 25_000_000
 
 
 # ==============================================================================================
@@ -409,19 +421,18 @@ def test_inception_v3_matches_torchvision(tv_models):
     from cnnstat.torch_bridge.reference import torch_counts
     full = tv_models("inception_v3")                         # aux_logits=True, the default
     bare = tv_models("inception_v3", aux_logits=False)
-    # without the head: everything equal, at 299 and at 224 (eval mode never runs the head)
+    # without the head: everything equal, at 299 and at 224
     for size in (299, 224):
         a = analyze("inception_v3.yaml", input=size, set={"aux_logits": "false"})
         same_counts(a, torch_counts(bare, (3, size, size)))
-    # with it: torchvision counts its parameters; its work shows when the head itself runs
+    # with it: eval mode (the default) never runs the head, but holds its parameters; training
+    # mode runs it (batch 2: batch norm's statistics need more than one value per channel)
     for size in (299, 342):
-        a = analyze("inception_v3.yaml", input=size)
-        ref = torch_counts(full, (3, size, size))
-        aux_in = a.record("Mixed_6e.0.concat").output_shape[1:]
-        aux = torch_counts(full.AuxLogits, aux_in)
-        assert (a.totals.params, a.totals.buffers) == (ref.params, ref.buffers)
-        assert a.totals.macs == ref.macs + aux.macs
-        assert a.output_shapes == ref.output_shapes + aux.output_shapes
+        same_counts(analyze("inception_v3.yaml", input=size), torch_counts(full, (3, size, size)))
+        a = analyze("inception_v3.yaml", input=size, train=True, batch=2)
+        ref = torch_counts(full, (3, size, size), batch=2, train=True)
+        same_counts(a, ref)
+        assert len(ref.output_shapes) == 2
 
 
 @pytest.mark.torch
@@ -429,12 +440,9 @@ def test_inception_v3_matches_torchvision(tv_models):
 def test_matches_torchvision_metadata(name):
     torchvision = pytest.importorskip("torchvision")
     meta = torchvision.models.get_model_weights(name).DEFAULT.meta
-    t = analyze(FILE_OF[name], name).totals
+    t = analyze(FILE_OF[name], name).totals   # inference: as published (Inception v3: no head)
     assert t.params == meta["num_params"]
-    macs = t.macs
-    if name == "inception_v3":       # published in eval mode, without the auxiliary head's work
-        macs = analyze("inception_v3.yaml", set={"aux_logits": "false"}).totals.macs
-    assert abs(Fraction(macs, 10**9) - Fraction(str(meta["_ops"]))) <= Fraction(1, 2000)
+    assert abs(Fraction(t.macs, 10**9) - Fraction(str(meta["_ops"]))) <= Fraction(1, 2000)
 
 
 # -- independent torch implementations -------------------------------------------------------

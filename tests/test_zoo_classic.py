@@ -198,9 +198,9 @@ def test_alexnet_paper_layers():
 def test_alexnet_paper_needs_227():
     # at the paper's stated 224: conv1 gives floor((224 - 11)/4) + 1 = 54, pool5 a 5x5x256 map
     # where fc6 has weights for 6x6x256: refused, naming the sizes that give 6x6 (227 ... 258)
-    with pytest.raises(InputSizeError, match=r"alexnet-paper takes inputs of 227 to 258 pixels a "
-                       r"side only: layer fc6 needs 9,216 input features \(256x6x6\), gets 6,400 "
-                       r"\(256x5x5\) at 224x224"):
+    with pytest.raises(InputSizeError, match=r"alexnet-paper's fixed-size layers take inputs of "
+                       r"227 to 258 pixels a side: layer fc6 needs 9,216 input features "
+                       r"\(256x6x6\), gets 6,400 \(256x5x5\) at 224x224"):
         cnnstat.analyze("alexnet-paper", input=224)
 
 
@@ -226,12 +226,21 @@ def test_googlenet_paper_inception_3a():
 
 def test_googlenet_aux_logits():
     plain, aux = cnnstat.analyze("googlenet"), cnnstat.analyze("googlenet", set={"aux_logits": True})
+    training = cnnstat.analyze("googlenet", set={"aux_logits": True}, train=True)
     assert plain.totals.params == 6_624_904 and len(plain.output_shapes) == 1
     # each head: 1x1 conv 512→128 (or 528→128) without bias + BN (2*128), FC 2048→1024, FC 1024→1000
     head = lambda c: c * 128 + 256 + 2048 * 1024 + 1024 + 1024 * 1000 + 1000
     assert aux.totals.params - plain.totals.params == head(512) + head(528) == 6_379_984
-    assert aux.output_shapes == [(1, 1000)] * 3
+    assert training.totals.params == aux.totals.params
     assert aux.graph.outputs == ("fc", "aux1.fc2", "aux2.fc2")
+    assert list(aux.train_only_heads) == ["aux1", "aux2"]
+    # the heads run in training only: at inference the totals are the head-less network's
+    assert aux.output_shapes == [(1, 1000)] and aux.totals.macs == plain.totals.macs
+    assert training.output_shapes == [(1, 1000)] * 3
+    # each head's work: adaptive pool to 4x4, conv 1x1 c→128 on 4x4 (c*128*16), FC 2048*1024,
+    # FC 1024*1000: 512*128*16 + 2,097,152 + 1,024,000 = 4,169,728; 528*... = 4,202,496
+    work = lambda c: c * 128 * 16 + 2048 * 1024 + 1024 * 1000
+    assert training.totals.macs - plain.totals.macs == work(512) + work(528) == 8_372_224
 
 
 # --------------------------------------------------------------------------------------------
@@ -350,8 +359,8 @@ def test_paper_layout_runs_in_torch(name):
     assert (ref.params, ref.trainable_params, ref.buffers) == (
         a.totals.params, a.totals.trainable_params, a.totals.buffers)
     # the hooks count the multiply-adds of nn.Conv2d / nn.Linear modules (a partial convolution
-    # is one nn.Conv2d per output map)
-    counted = sum(r.macs for r in a.records if r.op in ("conv2d", "linear", "partial_conv2d"))
+    # is one nn.Conv2d per output map) that run in eval mode (not the auxiliary heads)
+    counted = sum(r.macs for r in a.running if r.op in ("conv2d", "linear", "partial_conv2d"))
     assert ref.macs == counted
 
 
@@ -364,15 +373,20 @@ def test_googlenet_aux_logits_matches_torchvision_class_default():
     module = torchvision_model("googlenet", init_weights=True)
     assert module.aux_logits
     a = cnnstat.analyze("googlenet", set={"aux_logits": True})
-    ref = torch_counts(module, (3, 224, 224))
-    assert (a.totals.params, a.totals.buffers) == (ref.params, ref.buffers)
+    ref = torch_counts(module, (3, 224, 224))                  # eval mode: the heads do not run
+    assert (a.totals.params, a.totals.buffers, a.totals.macs) == \
+        (ref.params, ref.buffers, ref.macs)
+    assert a.output_shapes == ref.output_shapes == [(1, 1000)]
     for head, feature in (("aux1", "inception4a.0.concat"), ("aux2", "inception4d.0.concat")):
         shape = a.record(feature).output_shape[1:]
         head_ref = torch_counts(getattr(module, head), shape)
         assert layer_sum(a, head, "macs") == head_ref.macs
         assert [a.record(o).output_shape for o in a.graph.outputs if o.startswith(head)] == \
             head_ref.output_shapes
-    assert a.totals.macs == ref.macs + sum(layer_sum(a, h, "macs") for h in ("aux1", "aux2"))
+    # training mode runs them (at batch 2, for batch norm's statistics)
+    training = cnnstat.analyze("googlenet", set={"aux_logits": True}, train=True, batch=2)
+    ref = torch_counts(module, (3, 224, 224), batch=2, train=True)
+    assert (training.totals.macs, training.output_shapes) == (ref.macs, ref.output_shapes)
     del torch
 
 

@@ -57,6 +57,10 @@ CountOpt = Annotated[Optional[str], typer.Option(
     "--count", help="Also count these kinds in MACs: bias,norm,activation,pool,elementwise,resize "
                     "or all. Default: convolution and linear multiply-adds only.")]
 DtypeOpt = Annotated[str, typer.Option("--dtype", help="Element type for memory: fp32, fp16, bf16, int8.")]
+TrainOpt = Annotated[bool, typer.Option(
+    "--train", help="Training mode: count the layers that run only in training (auxiliary "
+                    "classifiers). Default: inference, as torch's eval mode runs the model (they "
+                    "are listed, marked [train], and their parameters count).")]
 OutOpt = Annotated[Optional[str], typer.Option(
     "--out", "-o", help="Write to this file (atomically) instead of standard output.")]
 

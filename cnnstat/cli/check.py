@@ -8,8 +8,8 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ..errors import UsageError
-from .app import (ArgOpt, BatchOpt, Format, FormatOpt, InputOpt, ModelArg, OutOpt, SetOpt, VariantOpt,
-                  app, console, emit)
+from .app import (ArgOpt, BatchOpt, Format, FormatOpt, InputOpt, ModelArg, OutOpt, SetOpt,
+                  TrainOpt, VariantOpt, app, console, emit)
 
 DeviceOpt = Annotated[Optional[str], typer.Option(
     "--device", help="cpu, cuda or meta (shapes and counts without allocating activations). "
@@ -42,24 +42,26 @@ def check_command(
     differences: DiffOnlyOpt = False,
     format: FormatOpt = Format.table,
     out: OutOpt = None,
+    train: TrainOpt = False,
 ) -> int:
     """Run the model in torch and compare, layer by layer, output shapes and parameters with the
     static analysis and conv/linear MACs with fvcore and FlopCounterMode (converted to cnnstat's
     convention); or, with --against torchvision, compare the definition with torchvision's
-    network: totals, then every differing layer. Exit status 0: all agree; 1: something differs."""
+    network: totals, then every differing layer. Both run in eval mode, as the analysis counts;
+    --train runs both in training mode. Exit status 0: all agree; 1: something differs."""
     if against is not None:
         from ..torch_bridge.against import against_torchvision, parse_against
         name = parse_against(against)
         report = against_torchvision(model, name, input=input, batch=batch, set=set_,
                                      variant=variant, args=arg, against_args=against_arg,
-                                     device=device or "meta", seed=seed)
+                                     device=device or "meta", seed=seed, train=train)
         _show(report, format, out, differences, _against_text, _against_table)
     else:
         if against_arg:
             raise UsageError("--against-arg goes with --against torchvision")
         from ..torch_bridge.check import check
         report = check(model, input=input, batch=batch, set=set_, variant=variant, args=arg,
-                       device=device or "cpu", seed=seed)
+                       device=device or "cpu", seed=seed, train=train)
         _show(report, format, out, differences, _check_text, _check_table)
     return 0 if report.ok else 1
 
@@ -160,7 +162,7 @@ def _check_text(report, differences: bool):
 def _title(report) -> str:
     c_h_w = "×".join(str(d) for d in report.input_shape)
     return (f"cnnstat check {report.model}: input {c_h_w}, batch {report.batch}, "
-            f"device {report.device}, random weights (seed {report.seed})")
+            f"device {report.device}, {report.mode} mode, random weights (seed {report.seed})")
 
 
 def _totals_lines(report) -> list[str]:
@@ -256,7 +258,7 @@ def _against_title(report) -> str:
     c_h_w = "×".join(str(d) for d in report.input_shape)
     args = "".join(f" --against-arg {k}={v!r}" for k, v in report.reference_args.items())
     return (f"cnnstat check {report.model} --against {report.reference}{args}: input {c_h_w}, "
-            f"batch {report.batch}, device {report.device}")
+            f"batch {report.batch}, device {report.device}, {report.mode} mode")
 
 
 def _against_verdict(report) -> str:

@@ -11,8 +11,8 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import UsageError
-from .app import (ArgOpt, BatchOpt, CountOpt, DtypeOpt, InputOpt, OutOpt, SetOpt, VariantOpt, app,
-                  console, emit)
+from .app import (ArgOpt, BatchOpt, CountOpt, DtypeOpt, InputOpt, OutOpt, SetOpt, TrainOpt,
+                  VariantOpt, app, console, emit)
 
 
 class TableFormat(str, Enum):
@@ -77,6 +77,7 @@ def report(
     compare: Annotated[str, typer.Option(
         "--compare", help="Comparison report: auto (when several models), models, zoo (every "
                           "zoo model), none.")] = "auto",
+    train: TrainOpt = False,
 ) -> None:
     """Write reports: Markdown with plots, per-layer CSV, JSON, one-page HTML; a comparison.
 
@@ -90,7 +91,8 @@ def report(
     if Path(out).exists() and not Path(out).is_dir():
         raise UsageError(f"--out '{out}' is a file, not a folder")
     formats = parse_formats(format)
-    opts = Options(input=input, batch=batch, set=set_, count=count, dtype=dtype, args=arg)
+    opts = Options(input=input, batch=batch, set=set_, count=count, dtype=dtype, args=arg,
+                   train=train)
     built = build(list(models or []), opts, formats, compare,
                   progress=lambda name: _note(f"rendering {name} ..."), out_dir=out)
     paths = write(built, out)
@@ -110,6 +112,7 @@ def compare(
     format: TableFormatOpt = TableFormat.table,
     out: OutOpt = None,
     plot: PlotOpt = None,
+    train: TrainOpt = False,
 ) -> None:
     """Models side by side: one table of totals and one chart.
 
@@ -119,7 +122,8 @@ def compare(
     from ..report.build import Options, analyse, zoo_models
     plot = _plot_file(plot)
     names = list(models or []) or zoo_models()
-    opts = Options(input=input, batch=batch, set=set_, count=count, dtype=dtype, args=arg)
+    opts = Options(input=input, batch=batch, set=set_, count=count, dtype=dtype, args=arg,
+                   train=train)
     analyses = [analyse(n, opts) for n in dict.fromkeys(names)]
     rows = [cmp.compare_row(a, n, published=opts.as_published)
             for n, a in zip(dict.fromkeys(names), analyses)]

@@ -7,19 +7,20 @@ from typing import Annotated, Optional
 import typer
 
 from .app import (ArgOpt, BatchOpt, CountOpt, DepthOpt, DtypeOpt, Format, FormatOpt, InputOpt,
-                  Layout, LayoutOpt, ModelArg, OutOpt, SetOpt, VariantOpt, app, console, emit)
+                  Layout, LayoutOpt, ModelArg, OutOpt, SetOpt, TrainOpt, VariantOpt, app, console,
+                  emit)
 
 
-def _analyze(model, input, batch, set_, variant, count, dtype, args=None):
+def _analyze(model, input, batch, set_, variant, count, dtype, args=None, train=False):
     from .. import analyze
     from ..models import parse_args
     return analyze(model, input, batch=batch, set=set_, variant=variant, count=count, dtype=dtype,
-                   args=parse_args(args))
+                   args=parse_args(args), train=train)
 
 
 def _show(view: str, model: str, input, batch, set_, variant, fmt: Format, depth, layout: Layout,
-          count, dtype, out, args=None) -> None:
-    a = _analyze(model, input, batch, set_, variant, count, dtype, args)
+          count, dtype, out, args=None, train=False) -> None:
+    a = _analyze(model, input, batch, set_, variant, count, dtype, args, train)
     lay = layout.value
     if fmt is Format.json:
         from ..render.jsonout import to_json
@@ -52,9 +53,10 @@ def _view_command(view: str, doc: str):
         dtype: DtypeOpt = "fp32",
         out: OutOpt = None,
         arg: ArgOpt = None,
+        train: TrainOpt = False,
     ) -> None:
         _show(view, model, input, batch, set_, variant, format, depth, layout, count, dtype, out,
-              arg)
+              arg, train)
     command.__doc__ = doc
     command.__name__ = view
     return command
@@ -88,16 +90,17 @@ def rf(
     out: OutOpt = None,
     arg: ArgOpt = None,
     at: AtOpt = None,
+    train: TrainOpt = False,
 ) -> None:
     """Receptive field per layer: size, effective stride and effective padding; or, with --at,
     the exact field of one unit."""
     if at is None:
         _show("rf", model, input, batch, set_, variant, format, depth, layout, count, dtype, out,
-              arg)
+              arg, train)
         return
     from ..render import unit as render
     from ..unit_field import parse_at
-    a = _analyze(model, input, batch, set_, variant, count, dtype, arg)
+    a = _analyze(model, input, batch, set_, variant, count, dtype, arg, train)
     layer, unit = parse_at(at)
     field = a.unit_field(layer, unit)
     if format is Format.json:
@@ -127,11 +130,12 @@ def shapes(
     dtype: DtypeOpt = "fp32",
     out: OutOpt = None,
     arg: ArgOpt = None,
+    train: TrainOpt = False,
 ) -> None:
     """Output shape and activation memory per layer; without MODEL, every zoo model at --input."""
     if model is not None:
         _show("shapes", model, input, batch, set_, variant, format, depth, layout, None, dtype, out,
-              arg)
+              arg, train)
         return
     from ..errors import UsageError
     from ..models import parse_input

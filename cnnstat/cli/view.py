@@ -9,8 +9,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from .app import (ArgOpt, BatchOpt, CountOpt, DtypeOpt, InputOpt, ModelArg, SetOpt, VariantOpt,
-                  app)
+from .app import (ArgOpt, BatchOpt, CountOpt, DtypeOpt, InputOpt, ModelArg, SetOpt, TrainOpt,
+                  VariantOpt, app)
 
 
 class Metric(str, Enum):
@@ -40,12 +40,13 @@ def view(
         "--out", "-o", help="The HTML file to write (atomically). Default: MODEL.html here.")] = None,
     open_: Annotated[bool, typer.Option(
         "--open", help="Open the written file in the web browser.")] = False,
+    train: TrainOpt = False,
 ) -> None:
     """An interactive HTML view of the layer graph: one self-contained file, no network needed."""
     from .. import analyze
     from ..view import write_view
     a = analyze(model, input, batch=batch, set=set_, variant=variant, args=arg, count=count,
-                dtype=dtype)
+                dtype=dtype, train=train)
     path = out or default_path(a.name)
     written = write_view(a, path, depth=depth, metric=color.value)
     print(f"wrote {written}", file=sys.stderr)

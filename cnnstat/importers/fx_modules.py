@@ -50,7 +50,8 @@ def _m_linear(imp, node, m, args, kwargs, out):
     if x.nhwc:    # a channels-last Linear: over the channels at every position
         return imp.add(node, "channel_linear", [x], True, module=m, out=m.out_features,
                        bias=m.bias is not None)
-    return imp.add(node, "linear", [x], module=m, out=m.out_features, bias=m.bias is not None)
+    return imp.add(node, "linear", [x], module=m, out=m.out_features, bias=m.bias is not None,
+                   in_features=m.in_features)
 
 
 @on_module(nn.BatchNorm2d, nn.BatchNorm1d, nn.SyncBatchNorm)

@@ -24,13 +24,21 @@ Patterns, recognized over several calls:
 
 A module called twice shares its weights: the second call's layer ``shares`` the first's, and its
 parameters count once. A call without a rule becomes a ``not_counted`` layer with the output shape
-torch gave and the parameters it holds; parameters that the traced forward pass never uses
-(e.g. auxiliary classifiers at inference) are reported in a warning.
+torch gave and the parameters it holds; parameters that the traced forward pass never uses are
+reported in a warning.
+
+The mode: the module is traced in eval mode (``module.eval()``), as it runs at inference. Where
+that leaves parameters unused, it is traced again in training mode (``module.train()``); if that
+trace is the eval one plus layers (torchvision's GoogLeNet and Inception v3 run their auxiliary
+classifiers only ``if self.training``), the graph is the training trace with those layers marked
+``train_only``: listed, their parameters counted, their work counted only with ``--train``, as for
+the zoo's definitions. The module's own modes are restored afterwards.
 """
 
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -55,29 +63,75 @@ def load(reference: str, *, input_shape=None, overrides=None, variant=None, args
     resolved = resolve(reference, dict(args or {}))
     shape = input_override(resolved.input_shape, input_shape)
     return from_module(resolved.module, shape, name=resolved.label, title=resolved.title,
-                       notes=resolved.notes, reference=reference,
-                       root_training=resolved.root_training)
+                       notes=resolved.notes, reference=reference)
 
 
 def from_module(module: nn.Module, input_shape: tuple[int, int, int], *, name: str | None = None,
                 title: str | None = None, notes: list[str] | None = None,
-                reference: str | None = None, root_training: bool = False) -> Graph:
-    """Trace ``module`` and import it at input (C, H, W). Every submodule is in eval mode;
-    ``root_training`` puts the top-level module alone in training mode, which makes torchvision's
-    GoogLeNet and Inception v3 run their auxiliary classifiers."""
+                reference: str | None = None) -> Graph:
+    """Trace ``module`` in eval mode and import it at input (C, H, W); layers that run only when
+    it is training are found by a second trace and marked ``train_only`` (see the module doc).
+    The module's modes are left as they were."""
     label = name or type(module).__name__
     reference = reference or label
-    module = module.eval()
-    module.training = root_training
+    modes = [(m, m.training) for m in module.modules()]
+    try:
+        importer = _import(module.eval(), input_shape, label, reference)
+        train_only: list[str] = []
+        if importer.unused_parameters():
+            trained = _training_trace(module, input_shape, label, reference, importer)
+            if trained is not None:
+                importer, train_only = trained
+    finally:
+        for m, training in modes:
+            m.training = training
+    traced = "torch.fx, in eval mode"
+    if train_only:
+        traced += ("; the layers marked [train] run only when the module is training (found by "
+                   "a second trace in training mode)")
+    meta = {"title": title or f"{label} (PyTorch, torch.fx)", "source": "torch.fx",
+            "reference": reference, "traced": traced}
+    importer.asm.warnings[:0] = list(notes or [])
+    importer.check_parameters()
+    if train_only:
+        marked = set(train_only)
+        importer.asm.nodes = [replace(n, train_only=True) if n.name in marked else n
+                              for n in importer.asm.nodes]
+    return importer.asm.graph(importer.outputs, meta)
+
+
+def _import(module: nn.Module, input_shape, label: str, reference: str) -> "_Importer":
+    """Trace the module in its current mode, run the trace once and convert every node."""
     gm = _trace(module, reference)
     values = _run(gm, input_shape, reference)
     importer = _Importer(gm, module, values, label, reference)
     importer.run(input_shape)
-    meta = {"title": title or f"{label} (PyTorch, torch.fx)", "source": "torch.fx",
-            "reference": reference}
-    importer.asm.warnings[:0] = list(notes or [])
-    importer.check_parameters()
-    return importer.asm.graph(importer.outputs, meta)
+    return importer
+
+
+def _training_trace(module: nn.Module, input_shape, label: str, reference: str,
+                    eval_importer: "_Importer") -> tuple["_Importer", list[str]] | None:
+    """The training-mode import and its layers that the eval-mode one lacks, when the training
+    trace is the eval trace plus those layers (same names, operators, inputs and arguments) and
+    uses parameters the eval trace left unused; else None (the eval trace stands, and the unused
+    parameters are reported)."""
+    try:
+        trained = _import(module.train(), input_shape, label, reference)
+    except CnnstatError:
+        return None
+    mine = {n.name: n for n in eval_importer.asm.nodes}
+    theirs = {n.name: n for n in trained.asm.nodes}
+    for name, node in mine.items():
+        other = theirs.get(name)
+        if other is None or (other.op, other.inputs, dict(other.attrs), other.shares) != \
+                (node.op, node.inputs, dict(node.attrs), node.shares):
+            return None
+    if not set(eval_importer.outputs) <= set(trained.outputs):
+        return None
+    if sum(trained.unused_parameters().values()) >= \
+            sum(eval_importer.unused_parameters().values()):
+        return None
+    return trained, [n for n in theirs if n not in mine]
 
 
 # -- tracing -----------------------------------------------------------------------------------------
@@ -351,6 +405,19 @@ class _Importer:
             self._check_module_params(result, module)
         return T(result, nhwc)
 
+    def unused_parameters(self) -> dict[str, int]:
+        """Parameters the traced forward pass never touches, by module (two name levels)."""
+        unused: dict[str, int] = {}
+        seen: set[int] = set()
+        for name, p in self.module.named_parameters():
+            if id(p) in self.owner or id(p) in seen:
+                continue
+            seen.add(id(p))
+            owner = name.rsplit(".", 1)[0] if "." in name else name
+            top = ".".join(owner.split(".")[:2])
+            unused[top] = unused.get(top, 0) + p.numel()
+        return unused
+
     def check_parameters(self) -> None:
         """The graph's parameter total must be what the layers it imported hold; parameters the
         traced forward pass never touches are reported."""
@@ -361,20 +428,13 @@ class _Importer:
         if counted != held:
             raise ShapeError(f"importing {self.reference}: cnnstat's rules count {counted:,} "
                              f"parameters, the imported layers hold {held:,}")
-        unused: dict[str, int] = {}
-        seen: set[int] = set()
-        for name, p in self.module.named_parameters():
-            if id(p) in self.owner or id(p) in seen:
-                continue
-            seen.add(id(p))
-            owner = name.rsplit(".", 1)[0] if "." in name else name
-            top = ".".join(owner.split(".")[:2])
-            unused[top] = unused.get(top, 0) + p.numel()
+        unused = self.unused_parameters()
         if unused:
             total = sum(unused.values())
             parts = ", ".join(f"{k} ({v:,})" for k, v in unused.items())
             self.asm.warnings.append(f"{total:,} parameters are not used by the traced forward "
-                                     f"pass (eval mode) and are not counted: {parts}")
+                                     f"pass (eval mode, nor training mode) and are not counted: "
+                                     f"{parts}")
 
     def check(self, node: fx.Node, layer: str, nhwc: bool, value: Any = None) -> None:
         out = self.concrete(node) if value is None else value

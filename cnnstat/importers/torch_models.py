@@ -5,10 +5,9 @@
   backbone otherwise). GoogLeNet and Inception v3 are built as torchvision builds them for its
   published weights and parameter counts: GoogLeNet without its auxiliary classifiers, Inception
   v3 with its AuxLogits (``--arg aux_logits=...`` changes either). Auxiliary classifiers only run
-  in training, so a model that has them is traced with its top-level module in training mode
-  (every layer inside stays in eval mode): they are analyzed as extra outputs, as the zoo's
-  definitions write them. torchvision models are built on the meta device: no memory, no
-  initialization time, and tracing needs no real weights.
+  in training: the importer (torch_fx) finds them by tracing in training mode too and marks them
+  training-only, as the zoo's definitions do. torchvision models are built on the meta device: no
+  memory, no initialization time, and tracing needs no real weights.
 - ``path/to/file.py:Name`` and ``package.module:attr``: ``attr`` is an ``nn.Module`` instance, a
   module class or a factory function, called with ``args``.
 
@@ -39,8 +38,6 @@ from ..errors import UsageError
 DEFAULT_INPUT = (3, 224, 224)
 #: torchvision builders whose auxiliary classifiers are off in the published configuration
 AUX_LOGITS_OFF = {"googlenet"}
-#: torchvision builders with auxiliary classifiers (run only when the model is training)
-AUX_LOGITS = {"googlenet", "inception_v3"}
 
 
 @dataclass
@@ -50,7 +47,6 @@ class Resolved:
     label: str
     title: str
     notes: list[str] = field(default_factory=list)
-    root_training: bool = False      # trace with the top-level module in training mode (aux heads)
 
 
 def resolve(reference: str, args: dict[str, Any]) -> Resolved:
@@ -192,12 +188,7 @@ def _torchvision(name: str, args: dict[str, Any]) -> Resolved:
         raise UsageError(f"torchvision:{name}: {exc}") from None
     except (ValueError, AssertionError, RuntimeError) as exc:
         raise UsageError(f"torchvision:{name} cannot be built with {args}: {exc}") from None
-    aux = name in AUX_LOGITS and bool(getattr(module, "aux_logits", False))
-    if aux:
-        notes.append("the auxiliary classifiers are analyzed as extra outputs (they run in "
-                     "training only; --arg aux_logits=False leaves them out)")
-    return Resolved(module, _torchvision_input(name, args), name, f"torchvision {name}", notes,
-                    root_training=aux)
+    return Resolved(module, _torchvision_input(name, args), name, f"torchvision {name}", notes)
 
 
 def _torchvision_input(name: str, args: dict[str, Any]) -> tuple[int, int, int]:

@@ -29,7 +29,9 @@ def _pct(part: int, whole: int) -> str:
 
 
 INDEX = Column("index", "#", lambda r, c: r.index, lambda r, c: str(r.index), numeric=True)
-LAYER = Column("layer", "layer", lambda r, c: r.name, lambda r, c: r.name)
+TRAIN_MARK = " [train]"       # a layer that runs only in training (an auxiliary head's)
+LAYER = Column("layer", "layer", lambda r, c: r.name,
+               lambda r, c: r.name + TRAIN_MARK if r.train_only else r.name)
 OP = Column("op", "op", lambda r, c: r.op, lambda r, c: r.op)
 OPERATION = Column("operation", "operation (as PyTorch prints it)", lambda r, c: r.description,
                    lambda r, c: r.description)
@@ -64,6 +66,9 @@ VIEWS: dict[str, list[Column]] = {
 #: columns whose total is shown in the last row of tables (sums of the rows)
 SUMMED = {"params", "buffers", "connections", "macs", "flops", "activations", "activation_bytes",
           "macs_share"}
+#: of those, the ones summed over every row: the weights a model holds in any mode (the others
+#: sum the rows that run in the analysis' mode: training-only rows are left out at inference)
+HELD = {"params", "buffers"}
 
 #: every column by its key (the CSV names), for choosing columns: summary(columns=...)
 COLUMNS: dict[str, Column] = {c.key: c for view in VIEWS.values() for c in view}

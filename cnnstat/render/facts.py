@@ -22,8 +22,13 @@ def facts(a: Analysis, layout: str = "nchw") -> list[tuple[str, str]]:
     if meta.get("paper"):
         out.append(("paper", str(meta["paper"])))
     out.append(("input", f"{c}×{h}×{w}, batch {a.batch}, {a.dtype}"))
+    if meta.get("traced"):
+        out.append(("traced", str(meta["traced"])))
     outputs = ", ".join(fmt.shape(s, layout) for s in a.output_shapes)
     out.append(("output", outputs))
+    mode = mode_fact(a)
+    if mode:
+        out.append(mode)
     out.append(("parameters", f"{fmt.grouped(t.params)} ({fmt.human(t.params)})"
                 + (f", of which trainable {fmt.grouped(t.trainable_params)}"
                    if t.trainable_params != t.params else "")))
@@ -36,7 +41,7 @@ def facts(a: Analysis, layout: str = "nchw") -> list[tuple[str, str]]:
                 f"{fmt.human_bytes(t.activation_bytes)} in all; peak live "
                 f"{fmt.human_bytes(t.peak_activation_bytes)}"))
     if a.records:
-        text = ", ".join(fmt.rf_size(a.by_name[o].rf) for o in a.graph.outputs) + " at the output"
+        text = ", ".join(fmt.rf_size(a.by_name[o].rf) for o in a.outputs) + " at the output"
         views = [(r, local_view(r.rf)) for r in a.records]
         local = [(r, v) for r, v in views if v is not None]
         if local:
@@ -54,10 +59,34 @@ def facts(a: Analysis, layout: str = "nchw") -> list[tuple[str, str]]:
     return out
 
 
+def mode_fact(a: Analysis) -> tuple[str, str] | None:
+    """What the mode changes: at inference, the training-only heads (listed, marked [train],
+    parameters counted, work not); in training, that they are counted. None for a model without
+    training-only layers analysed at inference (nothing to say)."""
+    heads = a.train_only_heads
+    names = ", ".join(heads)
+    params = sum(r.params for r in a.train_only)
+    macs = sum(r.macs for r in a.train_only)
+    held = (f"{names} ({len(a.train_only)} layers, marked [train]: {fmt.grouped(params)} "
+            f"parameters, {fmt.grouped(macs)} MACs)")
+    if a.train:
+        if not heads:
+            return ("mode", "training (--train): the model has no training-only layers; every "
+                            "layer is counted as at inference")
+        return ("mode", f"training (--train): the totals include the training-only {held}")
+    if not heads:
+        return None
+    one = len(heads) == 1
+    return ("training only", f"{held} {'runs' if one else 'run'} only in training: "
+                             f"{'its' if one else 'their'} work is not in the totals here "
+                             f"(--train counts it), {'its' if one else 'their'} parameters are, "
+                             "as torch counts the model's")
+
+
 def _exact_centre(a: Analysis) -> str:
     """Where the output's field is an envelope (fractional strides), what its centre unit reads
     exactly (cnnstat rf --at)."""
-    record = a.by_name[a.graph.outputs[0]]
+    record = a.by_name[a.outputs[0]]
     if record.rf.exact or len(record.output_shape) != 4:
         return ""
     from ..errors import CnnstatError

@@ -22,6 +22,7 @@ def records_frame(a: Analysis):
             "rf_padding_h": fmt.rf_value(r.rf.h.padding),
             "rf_padding_w": fmt.rf_value(r.rf.w.padding),
             "rf_whole": r.rf.whole,
+            "train_only": r.train_only,
         }
         for k in MAC_KINDS:
             row[f"macs_{k}"] = r.macs_by_kind.get(k, 0)

@@ -54,6 +54,7 @@ def layer_dict(row: Row, a: Analysis) -> dict[str, Any]:
         "activations": row.activations,
         "activation_bytes": row.activations * a.dtype_bytes,
         "rf": _rf(row.rf),
+        "train_only": row.train_only,
     }
     if row.layers == 1:
         record = a.by_name.get(row.name)
@@ -69,6 +70,20 @@ def layer_dict(row: Row, a: Analysis) -> dict[str, Any]:
     return out
 
 
+def train_only_dict(a: Analysis) -> dict[str, Any] | None:
+    """The training-only heads: what they hold and do, and whether the totals count their work."""
+    if not a.train_only:
+        return None
+    return {
+        "counted": a.train,
+        "heads": [{"name": head, "layers": len(rs), "params": sum(r.params for r in rs),
+                   "macs": sum(r.macs for r in rs)} for head, rs in a.train_only_heads.items()],
+        "params": sum(r.params for r in a.train_only),
+        "macs": sum(r.macs for r in a.train_only),
+        "outputs": [o for o in a.graph.outputs if a.by_name[o].train_only],
+    }
+
+
 def analysis_to_dict(a: Analysis, depth: int | None = None) -> dict[str, Any]:
     t = a.totals
     c = a.convention
@@ -79,6 +94,7 @@ def analysis_to_dict(a: Analysis, depth: int | None = None) -> dict[str, Any]:
         "input": list(a.input_shape),
         "batch": a.batch,
         "dtype": a.dtype,
+        "mode": a.mode,
         "convention": {
             "unit": "MAC",
             "mac": "one fused multiply-add",
@@ -99,7 +115,8 @@ def analysis_to_dict(a: Analysis, depth: int | None = None) -> dict[str, Any]:
             "peak_activation_bytes": t.peak_activation_bytes,
             "layers": t.layers,
         },
-        "outputs": [{"name": o, "shape": list(s)} for o, s in zip(a.graph.outputs, a.output_shapes)],
+        "outputs": [{"name": o, "shape": list(s)} for o, s in zip(a.outputs, a.output_shapes)],
+        "train_only": train_only_dict(a),
         "not_counted": [{"name": r.name, "what": r.attrs["what"]}
                         for r in a.records if r.op == "not_counted"],
         "warnings": [str(w) for w in a.graph.meta.get("warnings", ())],

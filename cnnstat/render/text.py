@@ -6,7 +6,7 @@ import csv
 import io
 
 from ..analyze import Analysis
-from .columns import SUMMED, VIEWS, Column
+from .columns import HELD, SUMMED, VIEWS, Column
 from .facts import facts
 from .rows import Row, rows
 
@@ -20,7 +20,7 @@ def _totals_cells(columns: list[Column], row_list: list[Row], ctx: dict) -> list
     cells = []
     for i, col in enumerate(columns):
         if col.key in SUMMED:
-            value = sum(col.raw(r, ctx) for r in row_list)
+            value = sum(col.raw(r, ctx) for r in row_list if r.runs or col.key in HELD)
             if col.key == "macs_share":
                 cells.append("100.00%" if ctx["total_macs"] else "-")
             elif col.key == "activation_bytes":
@@ -63,7 +63,10 @@ def csv_text(a: Analysis, view: str, depth: int | None = None, layout: str = "nc
     ctx = context(a, layout)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([c.key for c in columns])
-    for r in rows(a, depth):
-        writer.writerow([c.raw(r, ctx) for c in columns])
+    row_list = rows(a, depth)
+    marked = any(r.train_only for r in row_list)     # a column only for models that have them
+    writer.writerow([c.key for c in columns] + (["train_only"] if marked else []))
+    for r in row_list:
+        writer.writerow([c.raw(r, ctx) for c in columns]
+                        + (["true" if r.train_only else "false"] if marked else []))
     return buffer.getvalue()

@@ -56,11 +56,12 @@ class Options:
     count: str | None = None
     dtype: str = "fp32"
     args: list[str] | None = None       # --arg: an imported model's builder arguments
+    train: bool = False                 # --train: training-only layers counted
 
     @property
     def as_published(self) -> bool:
         """Analysed as the model is published, so that a published accuracy applies."""
-        return self.input is None and not self.set and not self.args
+        return self.input is None and not self.set and not self.args and not self.train
 
     def command_args(self) -> str:
         parts = []
@@ -76,13 +77,15 @@ class Options:
             parts.append(f"--count {self.count}")
         if self.dtype != "fp32":
             parts.append(f"--dtype {self.dtype}")
+        if self.train:
+            parts.append("--train")
         return " ".join(parts)
 
 
 def analyse(model: str, opts: Options) -> Analysis:
     from .. import analyze
     return analyze(model, opts.input, batch=opts.batch, set=opts.set, args=opts.args,
-                   count=opts.count, dtype=opts.dtype)
+                   count=opts.count, dtype=opts.dtype, train=opts.train)
 
 
 @dataclass

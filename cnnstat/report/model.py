@@ -68,9 +68,13 @@ def _share(part: int, whole: int) -> str:
     return f"{100 * part / whole:.1f}%" if whole else "-"
 
 
-def _top(a: Analysis, key: Callable, what: str, unit: str = "", n: int = 3) -> str:
-    total = sum(key(r) for r in a.records)
-    ranked = sorted((r for r in a.records if key(r) > 0), key=lambda r: (-key(r), r.index))[:n]
+def _top(a: Analysis, key: Callable, what: str, unit: str = "", n: int = 3,
+         held: bool = False) -> str:
+    """The n largest layers by ``key``: among all layers for what a model holds (``held``:
+    parameters), else among the layers that run in the analysis' mode."""
+    records = a.records if held else a.running
+    total = sum(key(r) for r in records)
+    ranked = sorted((r for r in records if key(r) > 0), key=lambda r: (-key(r), r.index))[:n]
     if not ranked:
         return f"No layer has {what}."
     parts = [f"`{r.name}` {fmt.human(key(r), unit)} ({_share(key(r), total)})" for r in ranked]
@@ -174,7 +178,7 @@ def model_blocks(a: Analysis, stem: str, formats: tuple[str, ...], *,
                kinds_table(a)]
 
     blocks += [Heading("Where the parameters and the multiply-adds are"),
-               Para(_top(a, lambda r: r.params, "parameters") + " "
+               Para(_top(a, lambda r: r.params, "parameters", held=True) + " "
                     + _top(a, lambda r: r.macs, "MACs", "MAC")),
                Figure(f"{stem}-layers", f"{a.name}: {PLOTS[0][1]}",
                       "One bar per layer that multiplies by weights (convolution, fully "

@@ -26,8 +26,9 @@ class Band:
 
 
 def weighted_layers(a: Analysis) -> list[LayerRecord]:
-    """Layers with convolution or fully connected multiply-adds (the default convention's work)."""
-    return [r for r in a.records if r.macs_by_kind.get(WEIGHT, 0) > 0]
+    """Layers with convolution or fully connected multiply-adds (the default convention's work),
+    among those that run in the analysis' mode."""
+    return [r for r in a.running if r.macs_by_kind.get(WEIGHT, 0) > 0]
 
 
 def bands(names: list[str], most: int = 16) -> list[Band]:
@@ -59,10 +60,10 @@ class MemorySeries:
 
 def memory_series(a: Analysis) -> MemorySeries:
     size = a.dtype_bytes
-    live = live_elements(a.graph, a.records, a.totals.input_elements)
+    live = live_elements(a.graph, a.running, a.totals.input_elements, a.outputs)
     live_b = [n * size for n in live]
     peak = max(range(len(live_b)), key=lambda i: (live_b[i], -i)) if live_b else 0
-    return MemorySeries([r.name for r in a.records], [r.activations * size for r in a.records],
+    return MemorySeries([r.name for r in a.running], [r.activations * size for r in a.running],
                         live_b, peak)
 
 

@@ -198,15 +198,15 @@ class Prediction:
 
 
 def predict(analysis: "Analysis", profile: DeviceProfile, *, tf32: bool = True) -> Prediction:
-    """The roofline prediction of every layer of ``analysis`` (its batch, dtype and counting
-    convention) on ``profile``."""
+    """The roofline prediction of every layer of ``analysis`` that runs in its mode (its batch,
+    dtype and counting convention) on ``profile``."""
     dtype = canonical_dtype(analysis.dtype)
     element = DTYPE_BYTES[dtype]
     profile.matrix_peak(dtype, convolution=False, tf32=False)   # a dtype it lacks: one error
     kinds = analysis.convention.kinds
     by_name = analysis.by_name
     out = []
-    for record in analysis.records:
+    for record in analysis.running:
         owner = by_name.get(record.shares) if record.shares else None
         cost = layer_cost(record, element, kinds, owner)
         conv = _is_convolution(record.op)

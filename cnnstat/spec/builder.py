@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 import difflib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..errors import CnnstatError, DefinitionError
@@ -32,7 +32,7 @@ TOP_KEYS = {"name", "title", "description", "paper", "year", "url", "notes", "re
 VARIANT_META_KEYS = {"input", "title", "notes", "reference", "paper", "year", "description",
                      "other_inputs"}
 ENTRY_KEYS = {"op", "call", "from", "repeat", "index", "if", "layers", "branches", "merge",
-              "name", "output"}
+              "name", "output", "train_only"}
 RESERVED_NAMES = {"input", "prev", "true", "false", "none", "True", "False", "None"}
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -115,6 +115,7 @@ class GraphBuilder:
         self._budget = MAX_LIST_VALUES
         self.group_labels: dict[str, str] = {}
         self._variant_lines: LocDict = LocDict()
+        self._train_only = 0            # > 0 while building inside a train_only entry
 
     # -- entry point ------------------------------------------------------------------------
     def build(self) -> Graph:
@@ -382,6 +383,22 @@ class GraphBuilder:
             f = f.parent
 
     def run_entry(self, spec: dict, frame: Frame, full: str, line: int | None) -> tuple[Ref, bool]:
+        """Build one entry; every layer of an entry marked ``train_only: true`` runs only in
+        training (it is marked on the nodes, which keep their weights in every mode)."""
+        own = _op_arguments(spec)
+        train_only = "train_only" not in own and "train_only" in spec
+        if train_only:
+            flag = self.value(spec["train_only"], frame)
+            if not isinstance(flag, bool):
+                raise DefinitionError(f"'train_only' must be true or false, got {flag!r}")
+            train_only = flag
+        self._train_only += train_only
+        try:
+            return self._run_entry(spec, frame, full, line)
+        finally:
+            self._train_only -= train_only
+
+    def _run_entry(self, spec: dict, frame: Frame, full: str, line: int | None) -> tuple[Ref, bool]:
         bodies = [k for k in ("call", "op", "layers", "branches") if k in spec]
         if len(bodies) != 1:
             raise DefinitionError("an entry needs exactly one of call, op, layers, branches"
@@ -629,6 +646,8 @@ class GraphBuilder:
             raise DefinitionError(f"two layers would be named '{node.name}'")
         if len(self.nodes) >= MAX_NODES:
             raise DefinitionError(f"the model has more than {MAX_NODES:,} layers")
+        if self._train_only and node.op != "input":
+            node = replace(node, train_only=True)
         self.names.add(node.name)
         self.nodes.append(node)
 

@@ -11,10 +11,12 @@ Two parts:
    padding, dilation, groups, bias or normalization is listed.
 
 Nothing numeric is needed, so the default device is ``meta``: the largest networks compare in a
-second. torchvision's GoogLeNet and Inception v3 compute their auxiliary classifiers only in
-training; when the definition has auxiliary outputs, torchvision's model is built with
-``aux_logits=True`` and run in training mode (at batch ≥ 2, which batch norm needs in training),
-so that both sides run the same layers.
+second. Both sides run in the same mode: eval by default — cnnstat's eval-mode numbers against
+torchvision's eval-mode model — or training with ``train=True`` (``--train``, at batch ≥ 2, which
+batch norm needs in training). torchvision's GoogLeNet and Inception v3 compute their auxiliary
+classifiers only in training; when the definition has training-only heads, torchvision's model is
+built with ``aux_logits=True``, so that both hold the heads' parameters, and in eval mode neither
+runs them.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ class AgainstReport(Displayable):
     right: list[Layer] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     reference_args: dict[str, Any] = field(default_factory=dict)   # --against-arg
+    mode: str = "eval"                                             # both sides' mode
 
     @property
     def ok(self) -> bool:
@@ -74,7 +77,7 @@ class AgainstReport(Displayable):
             "model": self.model, "against": self.reference,
             "against_args": {k: _plain(v) for k, v in self.reference_args.items()},
             "input": list(self.input_shape),
-            "batch": self.batch, "device": self.device, "agree": self.ok,
+            "batch": self.batch, "device": self.device, "mode": self.mode, "agree": self.ok,
             "totals": [{"quantity": c.quantity, "cnnstat": _plain(c.static),
                         "torchvision": _plain(c.measured), "agree": c.ok} for c in self.totals],
             "summary": [{"difference": d, "layers": n, "names": names}
@@ -162,25 +165,26 @@ def _measure(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> tuple[list[
 def against_torchvision(model: Any, name: str | None = None, *, input: Any = None,
                         batch: int = 1, set: Any = None, variant: str | None = None,
                         args: Any = None, against_args: Any = None, device: str = "meta",
-                        seed: int = 0) -> AgainstReport:
+                        seed: int = 0, train: bool = False) -> AgainstReport:
     """Compare a definition (zoo name, file, graph) with torchvision's model ``name``, built with
-    ``against_args`` (``--against-arg width_mult=0.5``: items NAME=VALUE or a dict)."""
+    ``against_args`` (``--against-arg width_mult=0.5``: items NAME=VALUE or a dict), both in eval
+    mode (``train=True``: both in training mode)."""
     from ..models import parse_args
     builder_args = parse_args(against_args, option="--against-arg")
     p = prepare(model, input=input, batch=batch, set=set, variant=variant, args=args,
-                device=device, seed=seed)
-    notes: list[str] = []
-    aux = len(p.graph.outputs) > 1
-    if aux and p.batch < 2:   # training mode (auxiliary heads) needs batch statistics: 2 samples
-        p = prepare(p.graph, batch=2, device=device, seed=seed)
-        notes.append("auxiliary outputs: torchvision's model runs in training mode, at batch 2")
+                device=device, seed=seed, train=train)
+    notes = list(p.notes)
+    aux = bool(p.graph.train_only)      # training-only heads: torchvision's aux_logits
+    if aux and not train:
+        notes.append("training-only heads: both models hold their parameters; in eval mode "
+                     "neither runs them (--train compares the training-mode models)")
     tv_name = torchvision_name(p.graph.name, name)
     tv = build_torchvision(tv_name, device=p.device, seed=seed, aux_logits=aux,
                            builder_args=builder_args)
-    if aux:
-        tv.train()
+    tv.train(train)
     report = compare_with(p, tv, f"{TORCHVISION}:{tv_name}", notes)
     report.reference_args = builder_args
+    report.mode = p.mode
     return report
 
 

@@ -5,6 +5,11 @@ dotted name (``layer1.0.conv1``) so ``named_modules()`` matches the graph. The f
 nodes in topological order and frees each activation after its last reader. Weights are random
 and deterministic (``torch.manual_seed(seed)`` before construction); ``device="meta"`` builds
 without allocating any storage, for shape and count checks of the largest models.
+
+The module's mode decides which layers run, as in torchvision's GoogLeNet and Inception v3: in
+eval mode (the default) the nodes marked ``train_only`` (auxiliary classifiers) are skipped and
+their outputs are not returned; ``module.train()`` runs them (and puts batch norm and dropout in
+training mode, as a training step would).
 """
 
 from __future__ import annotations
@@ -47,10 +52,11 @@ class GraphModule(nn.Module):
             raise TypeError(f"the model takes {len(self._inputs)} input(s), got {len(inputs)}")
         env: dict[str, torch.Tensor] = dict(zip(self._inputs, inputs))
         for node, free in zip(self._order, self._free_after):
-            env[node.name] = self.node_modules[node.name](*(env[s] for s in node.inputs))
+            if self.training or not node.train_only:     # auxiliary heads run in training only
+                env[node.name] = self.node_modules[node.name](*(env[s] for s in node.inputs))
             for name in free:
                 env.pop(name, None)
-        outs = [env[o] for o in self.graph.outputs]
+        outs = [env[o] for o in self.graph.outputs if self.training or not self.graph[o].train_only]
         return outs[0] if len(outs) == 1 else tuple(outs)
 
 
@@ -78,9 +84,9 @@ def _tree(node_modules: dict[str, nn.Module]) -> dict[str, nn.Module]:
 
 
 def build_module(graph: Graph, *, seed: int = 0, device: str | torch.device = "cpu",
-                 batch: int = 1) -> GraphModule:
-    """Build the graph as a module (eval mode). Shapes come from cnnstat's own analysis, which
-    also validates the graph before anything is allocated."""
+                 batch: int = 1, train: bool = False) -> GraphModule:
+    """Build the graph as a module, in eval mode (``train=True``: training mode). Shapes come from
+    cnnstat's own analysis, which also validates the graph before anything is allocated."""
     analysis = analyze_graph(graph, batch=batch)
     shapes = {r.name: r.output_shape for r in analysis.records}
     for name in graph.inputs:
@@ -103,7 +109,7 @@ def build_module(graph: Graph, *, seed: int = 0, device: str | torch.device = "c
             except (ValueError, TypeError, RuntimeError) as exc:
                 raise CnnstatError(f"cannot build {node.op} in torch: {exc}", file=node.file,
                                    line=node.line, layer=node.name) from None
-    return GraphModule(graph, modules).eval()
+    return GraphModule(graph, modules).train(train)
 
 
 def example_input(graph: Graph, batch: int = 1, device: str | torch.device = "cpu",
@@ -118,10 +124,11 @@ def example_input(graph: Graph, batch: int = 1, device: str | torch.device = "cp
 
 def build(model: Any, *, input: Any = None, batch: int = 1, set: Any = None,
           variant: str | None = None, args: Any = None, seed: int = 0,
-          device: str = "cpu") -> GraphModule:
-    """Build a zoo name, definition path or graph as a module: ``build("lenet5")``."""
+          device: str = "cpu", train: bool = False) -> GraphModule:
+    """Build a zoo name, definition path or graph as a module: ``build("lenet5")`` (eval mode;
+    ``train=True``: training mode, auxiliary heads included)."""
     from ..models import resolve_graph
     if batch <= 0:
         raise UsageError(f"batch size must be a positive integer, got {batch}")
     graph = resolve_graph(model, input=input, set=set, variant=variant, args=args)
-    return build_module(graph, seed=seed, device=device, batch=batch)
+    return build_module(graph, seed=seed, device=device, batch=batch, train=train)

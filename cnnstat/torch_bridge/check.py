@@ -31,6 +31,12 @@ and FlopCounterMode's module hierarchy (``get_flop_counts``, keyed ``GraphModule
 A node module nested inside another node's module is subtracted from its parent; nodes that share
 one module (``Node.shares``) are compared together, at the first of them.
 
+The module runs in the analysis' mode: eval (the default), where layers marked ``train_only``
+(auxiliary classifiers) do not run — their parameters are compared, their work is in neither
+side's totals — or training (``train=True``, ``--train``), where they run, batch norm uses batch
+statistics (so fvcore's norm figure is its 5-per-element estimate) and, since that needs more
+than one value per channel, a batch of 1 becomes 2 (stated in the notes).
+
 FlopCounterMode runs in the same forward pass as the hooks, on any device (meta included).
 fvcore traces the model with ``torch.jit`` (a second forward pass); it cannot trace meta tensors,
 so on ``--device meta`` it is skipped and the report says so. Neither counter monkey-patches torch
@@ -114,6 +120,7 @@ class LayerCheck:
     comparisons: list[Comparison] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     error: str | None = None
+    runs: bool = True             # runs in the check's mode (not a training-only layer in eval)
 
     @property
     def ok(self) -> bool:
@@ -149,6 +156,7 @@ class CheckReport(Displayable):
     counters: list[CounterRun]
     notes: list[str] = field(default_factory=list)
     error: str | None = None       # torch could not run the model (where and why)
+    mode: str = "eval"             # the module's mode: eval or training
 
     @property
     def ok(self) -> bool:
@@ -187,10 +195,12 @@ class CheckReport(Displayable):
                     "measured": _plain(c.measured), "agree": c.ok, "raw": c.raw or None}
         return {
             "model": self.model, "input": list(self.input_shape), "batch": self.batch,
-            "device": self.device, "seed": self.seed, "agree": self.ok, "error": self.error,
+            "device": self.device, "seed": self.seed, "mode": self.mode, "agree": self.ok,
+            "error": self.error,
             "totals": [comp(c) for c in self.totals],
             "layers": [{"name": layer.name, "op": layer.op, "description": layer.description,
                         "agree": layer.ok, "error": layer.error, "notes": layer.notes,
+                        "runs": layer.runs,
                         "comparisons": [comp(c) for c in layer.comparisons]}
                        for layer in self.layers],
             "counters": [{"name": r.name, "skipped": r.skipped, "total": r.total,
@@ -247,32 +257,48 @@ class Prepared:
     inputs: tuple[torch.Tensor, ...]
     device: str
     seed: int = 0
+    notes: list[str] = field(default_factory=list)
 
     @property
     def batch(self) -> int:
         return self.analysis.batch
 
+    @property
+    def mode(self) -> str:
+        return "training" if self.analysis.train else "eval"
+
+
+#: operators whose training-mode statistics need more than one value per channel
+BATCH_STATISTICS = {"batchnorm2d", "batchnorm1d"}
+
 
 def prepare_graph(graph: Graph, *, batch: int = 1, device: str = "cpu",
-                  seed: int = 0) -> Prepared:
+                  seed: int = 0, train: bool = False) -> Prepared:
+    """Analyse and build a graph in one mode (eval; ``train=True``: training, at a batch of at
+    least 2 where the model has batch norm)."""
     device = resolve_device(device)
-    analysis = analyze_graph(graph, batch=batch)
-    module = build_module(graph, seed=seed, device=device, batch=batch)
+    notes = []
+    if train and batch < 2 and any(n.op in BATCH_STATISTICS for n in graph):
+        batch = 2
+        notes.append("training mode: batch norm computes batch statistics, which need more than "
+                     "one value per channel, so the model runs (and is analysed) at batch 2")
+    analysis = analyze_graph(graph, batch=batch, train=train)
+    module = build_module(graph, seed=seed, device=device, batch=batch, train=train)
     return Prepared(graph, analysis, module, example_inputs(graph, batch, device, seed), device,
-                    seed)
+                    seed, notes)
 
 
 def prepare(model: Any, *, input: Any = None, batch: int = 1, set: Any = None,
             variant: str | None = None, args: Any = None, device: str = "cpu",
-            seed: int = 0) -> Prepared:
+            seed: int = 0, train: bool = False) -> Prepared:
     """Resolve a model (zoo name, definition file, importable model, Graph), analyse it and build
-    it as a module with its inputs."""
+    it as a module with its inputs, in eval mode (``train=True``: training mode)."""
     from ..models import resolve_graph
     if not isinstance(batch, int) or isinstance(batch, bool) or batch <= 0:
         raise UsageError(f"batch size must be a positive integer, got {batch!r}")
     device = resolve_device(device)
     graph = resolve_graph(model, input=input, set=set, variant=variant, args=args)
-    return prepare_graph(graph, batch=batch, device=device, seed=seed)
+    return prepare_graph(graph, batch=batch, device=device, seed=seed, train=train)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -478,7 +504,7 @@ def run_fvcore(p: Prepared) -> CounterRun:
                       {k: int(v) for k, v in ignored.items()})
 
 
-def fvcore_norm_factor(record: LayerRecord) -> int | None:
+def fvcore_norm_factor(record: LayerRecord, train: bool = False) -> int | None:
     """fvcore's figure per element of a normalization layer, or None where fvcore has no handle.
 
     fvcore/nn/jit_handles.py: ``batchnorm_flop_jit`` at inference (running statistics) counts
@@ -489,7 +515,7 @@ def fvcore_norm_factor(record: LayerRecord) -> int | None:
     a = record.attrs
     affine = bool(a.get("affine", True))
     if record.op in ("batchnorm2d", "batchnorm1d"):
-        if a.get("track_running_stats", True):
+        if a.get("track_running_stats", True) and not train:
             return 2 if affine else 1
         return 5 if affine else 4
     if record.op in ("layernorm", "layernorm2d"):
@@ -505,11 +531,11 @@ def _tiles(record: LayerRecord) -> bool:
     return adaptive_windows(h, oh)[0] == h and adaptive_windows(w, ow)[0] == w
 
 
-def _fvcore_expected(record: LayerRecord) -> dict[str, int | str]:
+def _fvcore_expected(record: LayerRecord, train: bool = False) -> dict[str, int | str]:
     """Kinds fvcore counts at this layer besides ``weight``: kind → conversion factor, or the
     reason the two conventions cannot be compared here."""
     out: dict[str, int | str] = {}
-    factor = fvcore_norm_factor(record)
+    factor = fvcore_norm_factor(record, train)
     if factor is not None:
         out[NORM] = factor
     if record.op == "upsample":
@@ -532,7 +558,7 @@ def _convert(raw: int, factor: int) -> int | Fraction:
 
 
 def _fvcore_comparisons(records: Sequence[LayerRecord], counts: dict[str, int],
-                        notes: list[str]) -> list[Comparison]:
+                        notes: list[str], train: bool = False) -> list[Comparison]:
     by_kind: dict[str, int] = Counter()
     unknown: dict[str, int] = {}
     for op, n in counts.items():
@@ -544,7 +570,7 @@ def _fvcore_comparisons(records: Sequence[LayerRecord], counts: dict[str, int],
     static = Counter()
     for r in records:
         static.update(r.macs_by_kind)
-    expected = _fvcore_expected(records[0])
+    expected = _fvcore_expected(records[0], train)
     out = [Comparison(KIND_QUANTITY[WEIGHT], FVCORE, static[WEIGHT], by_kind.get(WEIGHT, 0))]
     for kind in (NORM, POOL, RESIZE):
         how = expected.get(kind)
@@ -593,15 +619,22 @@ def compare(p: Prepared, observed: Observed, counters: Iterable[CounterRun]) -> 
                 layer.notes.append("not run: torch failed at an earlier layer")
             reached = False
             continue
+        runs = layer.runs = p.analysis.runs(r)
         if r.name in observed.shapes:
             layer.comparisons.append(Comparison(OUTPUT_SHAPE, TORCH, tuple(r.output_shape),
                                                 observed.shapes[r.name]))
-        elif observed.error is None:
+            if not runs:
+                layer.error = "a training-only layer ran in eval mode"
+        elif observed.error is None and runs:
             layer.error = "the node module was never called"
         n_params, n_trainable, n_buffers = observed.params.get(r.name, (0, 0, 0))
         layer.comparisons += [Comparison(PARAMETERS, TORCH, r.params, n_params),
                               Comparison(TRAINABLE, TORCH, r.trainable_params, n_trainable),
                               Comparison(BUFFERS, TORCH, r.buffers, n_buffers)]
+        if not runs:
+            layer.notes.append("runs only in training: not run in eval mode, its work is in "
+                               "neither total (--train runs it)")
+            continue
         if r.op == "not_counted":
             layer.notes.append("no cnnstat rule: its work is not counted, so MACs are not compared")
             continue
@@ -618,11 +651,12 @@ def compare(p: Prepared, observed: Observed, counters: Iterable[CounterRun]) -> 
                 continue
             counts = run.groups.get(r.name, {})
             if run.name == FVCORE:
-                layer.comparisons += _fvcore_comparisons(records, counts, layer.notes)
+                layer.comparisons += _fvcore_comparisons(records, counts, layer.notes,
+                                                         p.analysis.train)
             else:
                 layer.comparisons.append(_flop_counter_comparison(records, counts, layer.notes))
     totals = _totals(p, observed, counters, layers)
-    notes = []
+    notes = list(p.notes)
     for run in counters:
         if run.skipped:
             notes.append(f"{run.name}: {run.skipped}")
@@ -632,7 +666,7 @@ def compare(p: Prepared, observed: Observed, counters: Iterable[CounterRun]) -> 
     return CheckReport(p.graph.name, tuple(p.graph.input_shape), p.batch, p.device, p.seed,
                        layers, totals, counters, notes,
                        None if observed.error is None else
-                       f"torch failed at layer {observed.failed_at}: {observed.error}")
+                       f"torch failed at layer {observed.failed_at}: {observed.error}", p.mode)
 
 
 def _totals(p: Prepared, observed: Observed, counters: list[CounterRun],
@@ -694,14 +728,16 @@ def check_prepared(p: Prepared, counters: Iterable[str] = COUNTERS) -> CheckRepo
 
 
 def check_graph(graph: Graph, *, batch: int = 1, device: str = "cpu", seed: int = 0,
-                counters: Iterable[str] = COUNTERS) -> CheckReport:
-    return check_prepared(prepare_graph(graph, batch=batch, device=device, seed=seed), counters)
+                counters: Iterable[str] = COUNTERS, train: bool = False) -> CheckReport:
+    return check_prepared(prepare_graph(graph, batch=batch, device=device, seed=seed,
+                                        train=train), counters)
 
 
 def check(model: Any, *, input: Any = None, batch: int = 1, set: Any = None,
           variant: str | None = None, args: Any = None, device: str = "cpu", seed: int = 0,
-          counters: Iterable[str] = COUNTERS) -> CheckReport:
+          counters: Iterable[str] = COUNTERS, train: bool = False) -> CheckReport:
     """Build and run a model and compare it with its static analysis, layer by layer:
-    ``check("resnet50", input=64).ok``."""
+    ``check("resnet50", input=64).ok``. The module runs in eval mode, as the analysis counts
+    by default; ``train=True`` runs both in training mode (auxiliary heads included)."""
     return check_prepared(prepare(model, input=input, batch=batch, set=set, variant=variant,
-                                  args=args, device=device, seed=seed), counters)
+                                  args=args, device=device, seed=seed, train=train), counters)

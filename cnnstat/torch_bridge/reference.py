@@ -65,9 +65,10 @@ def _shapes(output) -> list[tuple[int, ...]]:
 
 @torch.no_grad()
 def torch_counts(module: nn.Module, input_shape: tuple[int, ...], batch: int = 1,
-                 device: str = "cpu") -> TorchCounts:
-    """Run ``module`` (in eval mode) on zeros of shape (batch, *input_shape) and count."""
-    module = module.eval().to(device)
+                 device: str = "cpu", train: bool = False) -> TorchCounts:
+    """Run ``module`` in eval mode (``train=True``: training mode) on zeros of shape
+    (batch, *input_shape) and count."""
+    module = module.train(train).to(device)
     records: list[ModuleCount] = []
     hooks = []
     for name, sub in module.named_modules():

@@ -358,6 +358,10 @@ def view_data(a: Analysis, depth: int | None = None, metric: str = "macs",
             continue
         r = a.by_name[node.name]
         layer_rows = [["name", r.name], ["operator", r.op], ["as PyTorch", r.description]]
+        if r.train_only:
+            layer_rows.append(["runs", "in training only: "
+                               + ("counted (--train)" if a.train else
+                                  "its work is not in the inference totals (--train counts it)")])
         if r.file:
             where = _shown_path(r.file)
             layer_rows.append(["defined at", f"{where}:{r.line}" if r.line else where])
@@ -431,5 +435,5 @@ def view_data(a: Analysis, depth: int | None = None, metric: str = "macs",
         "nodes": nodes,
         "groups": groups,
         "collapsed": [block_index[p] for p in found if p in collapsed],
-        "outputs": [index[o] for o in graph.outputs],
+        "outputs": [index[o] for o in a.outputs],
     }
