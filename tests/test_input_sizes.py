@@ -4,11 +4,12 @@ a network therefore takes, the one-line refusal of the others, and VGG's dense e
 - hand-derived ranges, with the arithmetic in the comments;
 - properties: for every zoo model, the parameter count is the same at every input size it
   accepts, and every size it refuses is refused with one line (a systematic grid of sizes); for
-  the fixed-size networks, hypothesis over (height, width): the analysis succeeds exactly inside
-  the range the refusal states;
+  the fixed-size networks, hypothesis over (height, width): the analysis succeeds inside the
+  range the refusal states, and outside it only where torch runs too;
 - differential: torch runs the module built at the default size at exactly the sizes cnnstat
-  says the network takes (meta device, so nothing is computed); VGG's dense form computes the
-  paper's test-time procedure (the FC classifier's scores averaged over the crops it slides over).
+  analyses (meta device, so nothing is computed), at the range's ends and at random sizes; VGG's
+  dense form computes the paper's test-time procedure (the FC classifier's scores averaged over
+  the crops it slides over).
 """
 
 from __future__ import annotations
