@@ -121,30 +121,28 @@ class _Probe:
     def range(self, axis: int, reference: tuple[int, int, int]) -> tuple[int, int]:
         """First and last size along ``axis`` (0: height, 1: width) that fits, the other axis at
         the reference size; the reference fits."""
-        def fits(size: int) -> str:
+        def fits(size: int) -> bool:
             hw = [reference[1], reference[2]]
             hw[axis] = size
-            return self(hw[0], hw[1])
+            return self(hw[0], hw[1]) == OK
         start = reference[1 + axis]
-        lo, hi = 0, start                      # lo does not fit (0: no size), hi fits
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            if fits(mid) == OK:
-                hi = mid
-            else:
-                lo = mid
-        first = hi
-        good, step = start, 1                  # gallop up, then bisect
-        while good + step <= MAX_SIZE and fits(good + step) == OK:
+        first = _bisect(fits, start, 0)        # 0: no size, so it does not fit
+        good, step = start, 1                  # gallop up to a size that does not fit
+        while good + step <= MAX_SIZE and fits(good + step):
             good, step = good + step, step * 2
-        bad = min(good + step, MAX_SIZE + 1)
-        while bad - good > 1:
-            mid = (good + bad) // 2
-            if fits(mid) == OK:
-                good = mid
-            else:
-                bad = mid
-        return first, good
+        return first, _bisect(fits, good, min(good + step, MAX_SIZE + 1))
+
+
+def _bisect(fits: Callable[[int], bool], good: int, bad: int) -> int:
+    """The size nearest ``bad`` that fits, between ``good`` (fits) and ``bad`` (does not), where
+    fitting sizes form one run."""
+    while abs(bad - good) > 1:
+        mid = (good + bad) // 2
+        if fits(mid):
+            good = mid
+        else:
+            bad = mid
+    return good
 
 
 def _feature_map(graph: "Graph", layer: str, analyze: Callable,
