@@ -12,10 +12,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import cnnstat
 from cnnstat.cli import main
 from cnnstat.errors import DefinitionError, UsageError
+from cnnstat.ops.base import MAC_KINDS
 from cnnstat.render.jsonout import analysis_to_dict
 from cnnstat.render.rows import rows
 from cnnstat.render.text import csv_text, markdown
@@ -246,3 +248,28 @@ def test_the_zoo_marks_its_auxiliary_heads():
             marked[name] = sorted(a.train_only_heads)
     assert marked == {"inception_v3": ["AuxLogits"], "googlenet": ["aux1", "aux2"],
                       "googlenet-paper": ["aux1", "aux2"]}
+
+
+HEADED_ZOO = [("inception_v3", None), ("googlenet", {"aux_logits": True}),
+              ("googlenet-paper", {"aux_logits": True})]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.sampled_from(HEADED_ZOO), st.booleans(), st.sampled_from([None, 1, 2, 3, 5]),
+       st.integers(1, 3))
+def test_totals_are_the_sums_of_the_rows_that_run(model, train, depth, batch):
+    """In either mode and at any --depth: parameters and buffers sum every row; work, connections
+    and activations sum the rows that run (all of them in training)."""
+    name, settings_ = model
+    a = cnnstat.analyze(name, set=settings_, train=train, batch=batch, count="all")
+    t = a.totals
+    row_list = rows(a, depth)
+    for field in ("params", "trainable_params", "buffers"):
+        assert getattr(t, field) == sum(getattr(r, field) for r in row_list), field
+    running = [r for r in row_list if r.runs]
+    assert train == (running == row_list)
+    for field in ("macs", "connections", "activations"):
+        assert getattr(t, field) == sum(getattr(r, field) for r in running), field
+    for kind in MAC_KINDS:
+        assert t.macs_by_kind[kind] == sum(r.macs_by_kind.get(kind, 0) for r in running)
+    assert t.peak_activations <= t.activations + t.input_elements
