@@ -15,6 +15,18 @@ ROOT = Path(__file__).resolve().parent.parent
 for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
+# Tables fit $COLUMNS when it is set (cnnstat.render.terminal): the tests read unfitted tables
+# unless they ask for a width. And the user cache (parsed zoo definitions, device profiles) is
+# a fresh folder per run, never the user's own.
+for _var in ("COLUMNS", "LINES", "NO_COLOR"):
+    os.environ.pop(_var, None)
+if "CNNSTAT_CACHE_DIR" not in os.environ:       # (xdist workers inherit the run's folder)
+    import atexit
+    import shutil
+    import tempfile
+    os.environ["CNNSTAT_CACHE_DIR"] = tempfile.mkdtemp(prefix="cnnstat-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["CNNSTAT_CACHE_DIR"], True)
+
 
 def pytest_addoption(parser):
     parser.addoption("--regen-golden", action="store_true", default=False,

@@ -14,19 +14,18 @@ Nothing here imports torch: a roofline with a built-in or cached profile is a st
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from ..cache import CACHE_ENV, cache_dir  # noqa: F401  (the user cache, shared)
 from ..errors import CnnstatError, UsageError
 
 TERA = 1e12
 GIGA = 1e9
 MICRO = 1e-6
-CACHE_ENV = "CNNSTAT_CACHE_DIR"
 CACHE_FILE = "device-profiles.json"
 LOCAL = "local"            # the measured CPU profile
 LOCAL_CUDA = "local-cuda"  # the measured profile of the first CUDA device
@@ -143,13 +142,6 @@ def match_gpu(device_name: str) -> DeviceProfile | None:
 
 
 # -- measured profiles, cached -----------------------------------------------------------------
-def cache_dir() -> Path:
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV])
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "cnnstat"
-
-
 def cache_path() -> Path:
     return cache_dir() / CACHE_FILE
 
@@ -191,10 +183,8 @@ def get_profile(name: str) -> DeviceProfile:
         device = "cuda" if key == LOCAL_CUDA else "cpu"
         raise UsageError(f"no measured profile '{key}' yet: run 'cnnstat device-profile --device "
                          f"{device}' first (cached in {cache_path()})")
-    import difflib
-    close = difflib.get_close_matches(key, list(profiles), n=3)
-    hint = f" (did you mean {', '.join(close)}?)" if close else ""
-    raise UsageError(f"unknown device profile '{name}'{hint}; choose from "
+    from ..suggest import did_you_mean
+    raise UsageError(f"unknown device profile '{name}'{did_you_mean(key, profiles, 3)}; choose from "
                      f"{', '.join(profiles) or 'none'}, or measure this machine with "
                      "cnnstat device-profile")
 

@@ -11,17 +11,22 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import yaml
-
 from ..errors import DefinitionError
 
 MAX_BYTES = 4 * 1024 * 1024      # a definition is text a person wrote: 4 MB is generous
 MAX_VALUES = 1_000_000           # after alias expansion
 
-try:  # libyaml is ~10x faster; fall back to the pure-Python parser
-    _Loader = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover
-    _Loader = yaml.SafeLoader
+
+def _yaml():
+    """PyYAML, imported on first use (a zoo definition read from the cache never needs it)."""
+    import yaml
+    return yaml
+
+
+def _loader():
+    yaml = _yaml()
+    # libyaml is ~10x faster; fall back to the pure-Python parser
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 _PLAIN_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
@@ -72,8 +77,9 @@ def load(text: str, filename: str | None = None) -> Any:
         raise DefinitionError(f"the definition is over {MAX_BYTES // (1024 * 1024)} MB", file=filename)
     if not text.strip():
         raise DefinitionError("the definition is empty", file=filename)
+    yaml = _yaml()
     try:
-        node = yaml.compose(text, Loader=_Loader)
+        node = yaml.compose(text, Loader=_loader())
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"
@@ -93,7 +99,8 @@ class _Converter:
         self.filename = filename
         self.count = 0
         self.memo: dict[int, Any] = {}
-        self.scalars = yaml.constructor.SafeConstructor()
+        self.yaml = _yaml()
+        self.scalars = self.yaml.constructor.SafeConstructor()
 
     def error(self, message: str, node: yaml.Node) -> DefinitionError:
         return DefinitionError(message, file=self.filename, line=node.start_mark.line + 1)
@@ -123,6 +130,7 @@ class _Converter:
         return result_holder[0]
 
     def _shallow(self, node: yaml.Node) -> tuple[Any, list]:
+        yaml = self.yaml
         line = node.start_mark.line + 1
         if not isinstance(node, yaml.ScalarNode) and node.tag not in _PLAIN_TAGS:
             # e.g. !!python/object/apply on a list: a safe loader must not read it as a list
@@ -162,5 +170,35 @@ class _Converter:
             raise self.error(f"unsupported YAML type {node.tag.rsplit(':', 1)[-1]}", node)
         try:
             return self.scalars.construct_object(node, deep=True)
-        except yaml.YAMLError as exc:
+        except self.yaml.YAMLError as exc:
             raise self.error(f"invalid YAML value: {exc}", node) from None
+
+
+# -- the located tree as JSON (cnnstat.zoo caches its parsed definitions) -------------------------
+def to_plain(value: Any) -> Any:
+    """LocDict/LocList/scalars → JSON-able values that keep every line number. A mapping is
+    ``{"m": line, "k": [[key, key line, value], ...]}`` (keys keep their YAML type), a sequence
+    ``{"s": line, "l": [item lines], "v": [items]}``; scalars stay as they are."""
+    if isinstance(value, LocDict):
+        return {"m": value.line, "k": [[k, value.lines.get(k), to_plain(v)] for k, v in value.items()]}
+    if isinstance(value, LocList):
+        return {"s": value.line, "l": list(value.lines), "v": [to_plain(v) for v in value]}
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    raise TypeError(f"not a located YAML value: {type(value).__name__}")
+
+
+def from_plain(value: Any) -> Any:
+    """The inverse of :func:`to_plain`."""
+    if isinstance(value, dict):
+        if "m" in value:
+            out = LocDict()
+            out.line, out.lines = value["m"], {}
+            for k, line, v in value["k"]:
+                out.lines[k] = line
+                out[k] = from_plain(v)
+            return out
+        items = LocList(from_plain(v) for v in value["v"])
+        items.line, items.lines = value["s"], list(value["l"])
+        return items
+    return value
