@@ -7,7 +7,6 @@ the zoo are built in. Nothing here imports torch.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from dataclasses import dataclass
@@ -153,10 +152,9 @@ def load_graph(model: str | Graph | Definition, *, variant: str | None = None,
     from . import zoo
     entry = zoo.lookup(model)
     if entry is None:
-        close = difflib.get_close_matches(model, zoo.names(), n=3)
-        hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        raise UsageError(f"unknown model '{model}'{hint}; 'cnnstat list' shows the zoo, or give "
-                         "a definition file")
+        from .suggest import did_you_mean
+        raise UsageError(f"unknown model '{model}'{did_you_mean(model, zoo.names(), 3)}; "
+                         "'cnnstat list' shows the zoo, or give a definition file")
     if variant is not None and variant != entry.variant:
         raise UsageError(f"'{model}' is already a variant; --variant applies to definition files")
     return build_graph(zoo.definition(entry.path), entry.variant, overrides, input_shape)

@@ -97,9 +97,8 @@ def unit_field(analysis, layer: str, unit: tuple[int, int] | None = None,
     try:
         record = analysis.record(layer)
     except KeyError:
-        import difflib
-        close = difflib.get_close_matches(layer, list(analysis.by_name), n=3)
-        hint = f" (did you mean {', '.join(close)}?)" if close else " ('cnnstat rf MODEL' lists them)"
+        from .suggest import did_you_mean
+        hint = did_you_mean(layer, analysis.by_name, 3) or " ('cnnstat rf MODEL' lists them)"
         raise UsageError(f"{analysis.name} has no layer '{layer}'{hint}") from None
     shape = record.output_shape
     if len(shape) != 4:

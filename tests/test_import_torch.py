@@ -282,7 +282,7 @@ def test_python_file_and_module_references(tmp_path, monkeypatch):
 def test_builder_arguments_and_bad_names():
     a = cnnstat.analyze("torchvision:resnet18", 64, args={"num_classes": 10})
     assert a.output_shapes == [(1, 10)]
-    with pytest.raises(UsageError, match="did you mean resnet50"):
+    with pytest.raises(UsageError, match="did you mean 'resnet50'"):
         cnnstat.analyze("torchvision:resnet5O")
     with pytest.raises(UsageError, match="does not download"):
         cnnstat.analyze("torchvision:resnet18", args={"weights": "DEFAULT"})

@@ -19,7 +19,6 @@ segmentation models), and 3 x 224 x 224 for other models.
 from __future__ import annotations
 
 import contextlib
-import difflib
 import hashlib
 import importlib
 import importlib.util
@@ -34,6 +33,7 @@ import torch
 from torch import nn
 
 from ..errors import UsageError
+from ..suggest import did_you_mean
 
 DEFAULT_INPUT = (3, 224, 224)
 #: torchvision builders whose auxiliary classifiers are off in the published configuration
@@ -68,9 +68,7 @@ def resolve(reference: str, args: dict[str, Any]) -> Resolved:
     for part in attr.split("."):
         if not hasattr(obj, part):
             names = [n for n in dir(obj) if not n.startswith("_")]
-            close = difflib.get_close_matches(part, names, n=3)
-            hint = f" (did you mean {', '.join(close)}?)" if close else ""
-            raise UsageError(f"{where} has no '{part}'{hint}")
+            raise UsageError(f"{where} has no '{part}'{did_you_mean(part, names, 3)}")
         obj = getattr(obj, part)
     module = _instantiate(obj, args, reference)
     return Resolved(module, DEFAULT_INPUT, attr.split(".")[-1], f"{attr} from {target}")
@@ -155,9 +153,7 @@ def _torchvision(name: str, args: dict[str, Any]) -> Resolved:
     import torchvision
     names = torchvision_names()
     if name not in names:
-        close = difflib.get_close_matches(name, names, n=3)
-        hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        raise UsageError(f"torchvision has no model '{name}'{hint}")
+        raise UsageError(f"torchvision has no model '{name}'{did_you_mean(name, names, 3)}")
     if args.get("weights") is not None or args.get("weights_backbone") is not None:
         raise UsageError("cnnstat builds models with random weights: it does not download "
                          "weights (architecture numbers do not depend on them)")

@@ -259,10 +259,10 @@ class Op:
         known = {p.name for p in self.params}
         for key, value in kwargs.items():
             if key not in known:
-                hint = _close_match(key, known)
+                from ..suggest import did_you_mean
                 raise DefinitionError(f"{self.name} has no argument '{key}'"
-                                      + (f" (did you mean '{hint}'?)" if hint else "")
-                                      + f"; it takes {self.signature()}")
+                                      f"{did_you_mean(key, sorted(known))}; it takes "
+                                      f"{self.signature()}")
             if key in attrs:
                 raise DefinitionError(f"{self.name} got two values for '{key}'")
             attrs[key] = value
@@ -335,12 +335,6 @@ def _show(value: Any) -> str:
     if isinstance(value, tuple) and len(value) == 2 and value[0] == value[1] and not isinstance(value[0], tuple):
         return str(value[0])
     return str(value)
-
-
-def _close_match(word: str, options: set[str]) -> str | None:
-    import difflib
-    matches = difflib.get_close_matches(word, sorted(options), n=1)
-    return matches[0] if matches else None
 
 
 REGISTRY: dict[str, Op] = {}

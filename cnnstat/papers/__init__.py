@@ -12,7 +12,6 @@ computed figure comes from :func:`cnnstat.analyze` on a zoo definition. Nothing 
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from importlib import import_module
 from typing import Callable
@@ -60,9 +59,9 @@ def get(name: str) -> Paper:
         if entry is not None:
             paper = next((p for p in PAPERS.values() if p.zoo_file == entry.path.name), None)
     if paper is None:
-        close = difflib.get_close_matches(name.lower(), names(), n=1)
-        hint = f" (did you mean {close[0]}?)" if close else ""
-        raise UsageError(f"no paper table for '{name}'{hint}; choose from {', '.join(names())}")
+        from ..suggest import did_you_mean
+        raise UsageError(f"no paper table for '{name}'{did_you_mean(name, names())}; choose from "
+                         f"{', '.join(names())}")
     return paper
 
 

@@ -10,7 +10,6 @@ block parameters / the repeat index, then layer names, then the file's variables
 from __future__ import annotations
 
 import ast
-import difflib
 import re
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -709,8 +708,8 @@ def _show(value: Any) -> str:
 
 
 def _hint(word: Any, options: Any) -> str:
-    matches = difflib.get_close_matches(str(word), [str(o) for o in options], n=1)
-    return f" (did you mean '{matches[0]}'?)" if matches else ""
+    from ..suggest import did_you_mean
+    return did_you_mean(word, options)
 
 
 __all__ = ["Definition", "GraphBuilder", "Ref", "Block", "ExprError"]

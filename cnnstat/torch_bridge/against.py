@@ -21,7 +21,6 @@ runs them.
 
 from __future__ import annotations
 
-import difflib
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -119,8 +118,8 @@ def torchvision_name(model_name: str, name: str | None = None) -> str:
         if c in available:
             return c
     wanted = candidates[0]
-    close = difflib.get_close_matches(wanted, sorted(available), n=3, cutoff=0.8)
-    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    from ..suggest import did_you_mean
+    hint = did_you_mean(wanted, sorted(available), 3, cutoff=0.8)
     raise UsageError(f"torchvision has no model '{wanted}'{hint}; name one with "
                      "--against torchvision:NAME")
 
