@@ -11,7 +11,9 @@
    analyses an already-built layer graph (the YAML definition is already parsed, as torchvision's
    Python code is already imported). Target: at least 100x faster than the fastest of them on
    ResNet-50. Also reported: cnnstat with receptive fields, and from the model's name.
-2. CLI wall time of ``cnnstat params vgg16`` against ``python -c "import torch"``: under 1/4.
+2. CLI wall time of ``cnnstat params vgg16`` against ``python -c "import torch"``: under 1/10.
+   As installed: bytecode compiled (pip compiles it; this checkout's is compiled first) and the
+   parsed zoo in the user cache (written by the first run, which is timed apart: "empty cache").
 3. Analysis time against depth (ResNet-110, ResNet-1202, generated 10,000-layer networks):
    linear (time per layer within 2x across depths) and under 1 s for ResNet-1202.
 4. Analysis time against input resolution (ResNet-50 from 224 to 4096): flat (within 1.5x).
@@ -46,7 +48,7 @@ TOOLS = ["flopcounter_meta", "flopcounter_cpu", "torchinfo", "fvcore"]
 TOOL_NAMES = {"flopcounter_meta": "torch FlopCounterMode (meta)",
               "flopcounter_cpu": "torch FlopCounterMode (CPU)",
               "torchinfo": "torchinfo summary", "fvcore": "fvcore FlopCountAnalysis"}
-TARGETS = {"speedup": 100.0, "cli": 0.25, "linear": 2.0, "resnet1202_s": 1.0, "flat": 1.5}
+TARGETS = {"speedup": 100.0, "cli": 0.1, "linear": 2.0, "resnet1202_s": 1.0, "flat": 1.5}
 
 
 def times_of(fn, repeats: int) -> list[float]:
@@ -114,16 +116,28 @@ def first_analysis_in_a_fresh_process(model: str) -> float:
 
 # -- 2. the CLI against importing torch ------------------------------------------------------------
 def bench_cli(repeats: int) -> dict:
+    """``cnnstat params vgg16`` piped, in a terminal-sized table (COLUMNS=100), and with an empty
+    cache (each run parses every zoo file), against ``import torch``, alternating."""
+    import compileall
+    compileall.compile_dir(str(ROOT / "cnnstat"), quiet=1)    # as pip install leaves it
     cnnstat_cmd = [str(Path(sys.executable).with_name("cnnstat")), "params", "vgg16"]
     if not Path(cnnstat_cmd[0]).exists():
         cnnstat_cmd = [sys.executable, "-m", "cnnstat", "params", "vgg16"]
     torch_cmd = [sys.executable, "-c", "import torch"]
-    times: dict[str, list[float]] = {"cnnstat": [], "torch": []}
-    for _ in range(repeats):                        # alternate, so load drifts hit both
-        for key, cmd in (("cnnstat", cnnstat_cmd), ("torch", torch_cmd)):
-            start = time.perf_counter()
-            subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-            times[key].append(time.perf_counter() - start)
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "CNNSTAT_CACHE_DIR": cache}
+        env.pop("COLUMNS", None)
+        runs = {"cnnstat": (cnnstat_cmd, env), "table": (cnnstat_cmd, {**env, "COLUMNS": "100"}),
+                "cold": (cnnstat_cmd, {**env, "CNNSTAT_NO_CACHE": "1"}),
+                "torch": (torch_cmd, env)}
+        subprocess.run(cnnstat_cmd, env=env, stdout=subprocess.DEVNULL, check=True)  # the cache
+        times: dict[str, list[float]] = {k: [] for k in runs}
+        for _ in range(repeats):                    # alternate, so load drifts hit all
+            for key, (cmd, cmd_env) in runs.items():
+                start = time.perf_counter()
+                subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env=cmd_env, check=True)
+                times[key].append(time.perf_counter() - start)
     return {k: statistics.median(v) for k, v in times.items()}
 
 
@@ -256,10 +270,15 @@ def report(models, fresh, cli, depth, resolution, load_before, load_after, quick
     if not ok:
         missed.append(f"CLI ratio {ratio:.2f} >= {TARGETS['cli']}")
     out += ["## 2. Command line", "",
-            "| command | wall time |", "|---|---:|",
-            f"| `cnnstat params vgg16` | {fmt_s(cli['cnnstat'])} |",
-            f"| `python -c \"import torch\"` | {fmt_s(cli['torch'])} |", "",
-            f"Target: under a quarter of importing torch: **{ratio:.2f}, "
+            "As installed: bytecode compiled, the parsed zoo definitions in the user cache.", "",
+            "| command | wall time | / import torch |", "|---|---:|---:|",
+            f"| `cnnstat params vgg16` (piped) | {fmt_s(cli['cnnstat'])} | {ratio:.3f} |",
+            f"| `cnnstat params vgg16`, table fitted to 100 columns | {fmt_s(cli['table'])} | "
+            f"{cli['table'] / cli['torch']:.3f} |",
+            f"| `cnnstat params vgg16`, empty cache (parses all 21 zoo files) | "
+            f"{fmt_s(cli['cold'])} | {cli['cold'] / cli['torch']:.3f} |",
+            f"| `python -c \"import torch\"` | {fmt_s(cli['torch'])} | 1 |", "",
+            f"Target: under a tenth of importing torch: **{ratio:.3f}, "
             f"{'met' if ok else 'MISSED'}**.", ""]
     per_layer = [r["analyse_s"] / r["layers"] for r in depth]
     spread = max(per_layer) / min(per_layer)

@@ -29,6 +29,16 @@ KIND_LABELS = {
     RESIZE: "upsampling",
 }
 OPTIONAL_KINDS = tuple(k for k in MAC_KINDS if k != WEIGHT)
+#: the kinds in a few words, for the one-line convention a terminal shows (Convention.short)
+SHORT_LABELS = {
+    WEIGHT: "conv + linear",
+    BIAS: "bias",
+    NORM: "norm",
+    ACTIVATION: "activations",
+    POOL: "pooling",
+    ELEMENTWISE: "element-wise",
+    RESIZE: "upsampling",
+}
 
 
 def flops(macs: int) -> int:
@@ -68,6 +78,15 @@ class Convention:
     @property
     def name(self) -> str:
         return "default" if not self.extra else "+".join(k for k in OPTIONAL_KINDS if k in self.extra)
+
+    def short(self) -> str:
+        """The convention in one terminal line; describe() is the complete statement (reports,
+        JSON, --explain)."""
+        counted = " + ".join(SHORT_LABELS[k] for k in self.kinds)
+        if len(self.kinds) == len(MAC_KINDS):
+            counted = "every kind (" + ", ".join(SHORT_LABELS[k] for k in self.kinds) + ")"
+        bias = "" if BIAS in self.extra else ", bias excluded"
+        return f"MACs: {counted}, 1 MAC = 1 multiply-add{bias}; --explain for details"
 
     def describe(self) -> str:
         counted = ", ".join(KIND_LABELS[k] for k in self.kinds)

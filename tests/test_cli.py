@@ -31,7 +31,10 @@ def test_params_vgg16_is_the_tutorial_table(capsys):
     assert "Conv2d(3, 64, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))" in out
     assert "Linear(in_features=25088, out_features=4096, bias=True)" in out
     assert "138,357,544" in out
-    assert "1 fused multiply-add = 1 MAC" in out          # the convention, always
+    assert "MACs: conv + linear, 1 MAC = 1 multiply-add, bias excluded" in out   # the convention,
+    assert "--explain for details" in out                  # always; short on a terminal
+    code, out, _ = cli(capsys, "params", "vgg16", "--explain")
+    assert "1 fused multiply-add = 1 MAC; counted: convolution and linear" in out
 
 
 @pytest.mark.parametrize("command", ["summary", "params", "shapes", "flops", "rf"])
@@ -105,11 +108,18 @@ def test_list(capsys):
     (["params", "vgg16", "--set", "nope=1"], "unknown variable 'nope'"),
     (["params", "vgg16", "--set", "novalue"], "NAME=VALUE"),
     (["params", "vgg16", "--count", "bogus"], "unknown kind"),
-    (["params", "vgg16", "--bogus"], "No such option"),
-    (["params"], "Missing argument"),
+    (["params", "vgg16", "--bogus"], "no such option '--bogus'"),
+    (["params", "vgg16", "--fromat", "md"], "no such option '--fromat' (did you mean '--format'?)"),
+    (["params", "vgg16", "-f", "jsn"], "--format: unknown value 'jsn' (did you mean 'json'?)"),
+    (["params", "vgg16", "--columns", "parms"], "unknown column 'parms' (did you mean 'params'?)"),
+    (["params", "vgg16", "--batch", "two"], "--batch 'two' is not a whole number"),
+    (["params", "vgg16", "vgg19"], "unexpected argument 'vgg19'"),
+    (["params", "VGG16"], "unknown model 'VGG16' (did you mean 'vgg16'"),
+    (["params"], "missing argument MODEL"),
     (["params", "/no/such/file.yaml"], "does not exist"),
     (["shapes"], "needs --input"),
-    (["frobnicate"], "No such command"),
+    (["frobnicate"], "no such command 'frobnicate'"),
+    (["parms", "vgg16"], "no such command 'parms' (did you mean 'params'"),
 ])
 def test_errors_are_one_line_exit_2(capsys, argv, message):
     code, out, err = cli(capsys, *argv)
@@ -127,6 +137,13 @@ def test_definition_error_points_to_file_and_line(capsys, tmp_path):
     assert err.strip() == (f"error: {path}:4: layer x: conv2d has no argument 'groupz' (did you "
                            "mean 'groups'?); it takes conv2d(out, kernel, stride=1, padding=0, "
                            "dilation=1, groups=1, bias=true, padding_mode='zeros')")
+
+
+def test_operator_names_are_suggested_whatever_their_case(capsys, tmp_path):
+    path = tmp_path / "net.yaml"
+    path.write_text("input: [3, 32, 32]\nlayers:\n  - conv2d(8, 3)\n  - ReLU\n")
+    code, _, err = cli(capsys, "summary", str(path))
+    assert code == 2 and "unknown operator or block 'ReLU' (did you mean 'relu'?)" in err
 
 
 def test_out_is_atomic(capsys, tmp_path):

@@ -218,7 +218,7 @@ def test_cli_report(tmp_path, capsys):
 @pytest.mark.parametrize("args, message", [
     (["report", "lenet5"], "needs --out"),
     (["report", "lenet5", "--out", "X", "--format", "pdf"], "unknown format 'pdf'"),
-    (["report", "lenet5", "--out", "X", "--compare", "all"], "--compare: choose from"),
+    (["report", "lenet5", "--out", "X", "--compare", "all"], "--compare: unknown value 'all'; choose from auto"),
     (["report", "lenet5", "nosuch", "--out", "X"], "unknown model 'nosuch'"),
     (["report", "--out", "X"], "no model given"),
 ])

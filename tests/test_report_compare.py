@@ -56,7 +56,9 @@ def test_cli_compare_formats(tmp_path, capsys):
     assert data["models"][0]["params"] == 60_840 and data["convention"]["counted"] == ["weight"]
     assert main(["compare", "lenet5", "resnet18"]) == 0
     out = capsys.readouterr().out
-    assert "Comparison of 2 models" in out and "60.84 K" in out and "MACs: 1 fused" in out
+    assert "Comparison of 2 models" in out and "60.84 K" in out and "MACs: conv + linear" in out
+    assert main(["compare", "lenet5", "resnet18", "--explain"]) == 0
+    assert "MACs: 1 fused multiply-add = 1 MAC" in capsys.readouterr().out
 
 
 def test_cli_compare_plot_and_page(tmp_path, capsys):

@@ -211,7 +211,7 @@ def cli(capsys, *argv):
 
 def test_roofline_command_table_and_formats(capsys, tiny):
     code, out, err = cli(capsys, "roofline", "resnet18", "--device-profile", "h100", "--top", "3")
-    assert code == 0 and "3 slowest layers" in out and "where the time goes" in out
+    assert code == 0 and "3 slowest layers" in out and "Where the time goes" in out
     assert "Williams, Waterman & Patterson" in out and "launches" in out
     code, out, _ = cli(capsys, "roofline", tiny, "-p", "t4", "--batch", "2", "--format", "json",
                        "--overhead-us", "7")

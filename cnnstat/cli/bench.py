@@ -9,26 +9,23 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
 
-import typer
+from .app import (ARG, BATCH, COUNT, DTYPE, INPUT, MODEL, MODELS, OUT, OUTPUT, PLOT, SET, VARIANT,
+                  ModelOptions, Opt, but, command, integer, number, output_options)
 
-from ..errors import UsageError
-from .app import (ArgOpt, BatchOpt, Format, FormatOpt, InputOpt, SetOpt, VariantOpt, app, console,
-                  emit)
-
-DeviceOpt = Annotated[str, typer.Option(
-    "--device", help="cpu or cuda (cuda:N for another GPU).")]
-ProfileOpt = Annotated[Optional[str], typer.Option(
-    "--device-profile", "-p",
-    help="Device figures of the roofline: a built-in GPU (a100, h100, h200, l4, t4, …; see "
-         "cnnstat device-profile --list) or a measured one (local, local-cuda).")]
-OverheadOpt = Annotated[Optional[float], typer.Option(
-    "--overhead-us", min=0.0, help="Per-launch overhead in µs added per layer to the predicted "
-                                   "latency (default: the profile's).")]
-Tf32Opt = Annotated[bool, typer.Option(
-    "--tf32/--no-tf32", help="Predict fp32 convolutions at the TF32 Tensor Core peak where the "
-                             "device has one (PyTorch's default: cudnn.allow_tf32).")]
+DEVICE = Opt("device", ("--device",), default="cpu", metavar="DEVICE",
+             help="cpu or cuda (cuda:N for another GPU).")
+PROFILE = Opt("device_profile", ("--device-profile", "-p"), metavar="NAME", help=(
+    "Device figures of the roofline: a built-in GPU (a100, h100, h200, l4, t4, …; see "
+    "cnnstat device-profile --list) or a measured one (local, local-cuda)."))
+OVERHEAD = Opt("overhead_us", ("--overhead-us",), type=number("--overhead-us", 0.0), metavar="US",
+               help="Per-launch overhead in µs added per layer to the predicted latency "
+                    "(default: the profile's).")
+TF32 = Opt("tf32", ("--tf32",), action="bool", default=True, help=(
+    "Predict fp32 convolutions at the TF32 Tensor Core peak where the device has one "
+    "(PyTorch's default: cudnn.allow_tf32). Default: on."))
+THREADS = Opt("threads", ("--threads",), type=integer("--threads", 1), metavar="N",
+              help="torch.set_num_threads(N). Default: torch's.")
 
 
 def _note(text: str) -> None:
@@ -52,84 +49,68 @@ def parse_batches(text: str) -> tuple[int, ...]:
 # ------------------------------------------------------------------------------------------------
 # cnnstat bench
 # ------------------------------------------------------------------------------------------------
-@app.command("bench")
-def bench(
-    models: Annotated[list[str], typer.Argument(
-        help="Models to time: zoo names, definition files, imported models.",
-        show_default=False)],
-    device: DeviceOpt = "cpu",
-    batch: Annotated[str, typer.Option(
-        "--batch", "-b", help="Batch sizes, comma-separated: 1,8,32.")] = "1",
-    dtype: Annotated[str, typer.Option(
-        "--dtype", help="Element types, comma-separated: fp32, fp16, bf16.")] = "fp32",
-    channels_last: Annotated[bool, typer.Option(
-        "--channels-last", help="Weights and input in channels-last memory format.")] = False,
-    compile: Annotated[bool, typer.Option(
-        "--compile", help="Time torch.compile(model) (compiled during the warm-up).")] = False,
-    threads: Annotated[Optional[int], typer.Option(
-        "--threads", min=1, help="torch.set_num_threads(N). Default: torch's.")] = None,
-    warmup: Annotated[float, typer.Option(
-        "--warmup", min=0.0, help="Warm-up seconds before timing (at least one call).")] = 0.5,
-    min_time: Annotated[float, typer.Option(
-        "--min-time", min=0.0, help="Time iterations until this many seconds are measured.")]
-        = 1.0,
-    min_iters: Annotated[int, typer.Option(
-        "--min-iters", min=1, help="...and at least this many iterations.")] = 5,
-    impl: Annotated[str, typer.Option(
-        "--impl", help="graph: the module cnnstat builds from the definition; torchvision: "
-                       "torchvision's implementation of the same network.")] = "graph",
-    cuda_timing: Annotated[str, typer.Option(
-        "--cuda-timing", help="events: CUDA events around each iteration; sync: synchronize "
-                              "around each iteration.")] = "events",
-    device_profile: ProfileOpt = None,
-    overhead_us: OverheadOpt = None,
-    tf32: Tf32Opt = True,
-    timer: Annotated[bool, typer.Option(
-        "--timer", help="Also time each row with torch.utils.benchmark.Timer.blocked_autorange "
-                        "(interleaved) and show the ratio.")] = False,
-    input: InputOpt = None,
-    set_: SetOpt = None,
-    variant: VariantOpt = None,
-    arg: ArgOpt = None,
-    format: FormatOpt = Format.table,
-    out: Annotated[Optional[str], typer.Option(
-        "--out", "-o", help="Write a report folder here (README.md, bench.csv, bench.json, "
-                            "plot), e.g. reports/bench/MACHINE.")] = None,
-) -> int:
+@command("bench", MODELS.but(nargs="+", help="Models to time: zoo names, definition files, "
+                                               "imported models."),
+         DEVICE,
+         BATCH.but(type=None, default="1", metavar="N,...",
+                   help="Batch sizes, comma-separated: 1,8,32."),
+         DTYPE.but(metavar="TYPES", help="Element types, comma-separated: fp32, fp16, bf16."),
+         Opt("channels_last", ("--channels-last",), action="flag",
+             help="Weights and input in channels-last memory format."),
+         Opt("compile", ("--compile",), action="flag",
+             help="Time torch.compile(model) (compiled during the warm-up)."),
+         THREADS,
+         Opt("warmup", ("--warmup",), default=0.5, type=number("--warmup", 0.0), metavar="S",
+             help="Warm-up seconds before timing (at least one call)."),
+         Opt("min_time", ("--min-time",), default=1.0, type=number("--min-time", 0.0),
+             metavar="S", help="Time iterations until this many seconds are measured."),
+         Opt("min_iters", ("--min-iters",), default=5, type=integer("--min-iters", 1),
+             metavar="N", help="...and at least this many iterations."),
+         Opt("impl", ("--impl",), default="graph", choices=("graph", "torchvision"), help=(
+             "graph: the module cnnstat builds from the definition; torchvision: torchvision's "
+             "implementation of the same network.")),
+         Opt("cuda_timing", ("--cuda-timing",), default="events", choices=("events", "sync"),
+             help="events: CUDA events around each iteration; sync: synchronize around each "
+                  "iteration."),
+         PROFILE, OVERHEAD, TF32,
+         Opt("timer", ("--timer",), action="flag", help=(
+             "Also time each row with torch.utils.benchmark.Timer.blocked_autorange "
+             "(interleaved) and show the ratio.")),
+         INPUT, SET, VARIANT, ARG,
+         but(OUTPUT, OUT.but(metavar="DIR", help=(
+             "Write a report folder here (README.md, bench.csv, bench.json, plot), e.g. "
+             "reports/bench/MACHINE; the table goes to standard output too."))))
+def bench(args) -> int:
     """Time models on the CPU or a GPU: latency (median, p10, p90, IQR), throughput, achieved
     FLOP/s from the static count, peak memory, and the roofline prediction beside it.
 
     Warm-up is excluded; iterations are timed until --min-time seconds (adaptive); on a GPU each
     iteration is timed with CUDA events. An out-of-memory batch size is reported in its row and
     the sweep goes on; Ctrl-C keeps (and writes) the rows finished so far."""
+    from ..render.output import Output, show
     from ..timing import report as rep
     from ..timing.runner import parse_dtypes, resolve_target
     from ..timing.sweep import Settings, run_sweep
     settings = Settings(
-        device=device, dtypes=tuple(parse_dtypes(dtype)), batches=parse_batches(batch),
-        channels_last=(channels_last,), compile=compile, threads=threads, warmup_s=warmup,
-        min_time_s=min_time, min_iters=min_iters, cuda_timing=cuda_timing, impl=impl,
-        timer_check=timer, profile=device_profile,
-        overhead_s=None if overhead_us is None else overhead_us * 1e-6, tf32=tf32)
-    if cuda_timing not in ("events", "sync"):
-        raise UsageError(f"--cuda-timing '{cuda_timing}': choose events or sync")
-    targets = [resolve_target(m, impl, input=input, set=set_, variant=variant, args=arg)
-               for m in dict.fromkeys(models)]
+        device=args.device, dtypes=tuple(parse_dtypes(args.dtype)),
+        batches=parse_batches(args.batch), channels_last=(args.channels_last,),
+        compile=args.compile, threads=args.threads, warmup_s=args.warmup,
+        min_time_s=args.min_time, min_iters=args.min_iters, cuda_timing=args.cuda_timing,
+        impl=args.impl, timer_check=args.timer, profile=args.device_profile,
+        overhead_s=None if args.overhead_us is None else args.overhead_us * 1e-6, tf32=args.tf32)
+    model = ModelOptions.of(args)
+    targets = [resolve_target(m, args.impl, **model.kwargs("input", "set", "variant", "arg"))
+               for m in dict.fromkeys(args.models)]
     with _Progress() as progress:
         result = run_sweep(targets, settings, on_start=progress.start, on_done=progress.done)
-    command = _command_line(models, settings, device_profile, overhead_us, input, set_, variant,
-                            arg)
+    command_line = _command_line(args.models, settings, args.device_profile, args.overhead_us,
+                                 args.input, args.set, args.variant, args.arg)
+    out = args.out
     if out and result.rows:
-        paths = rep.write_report(result, out, command)
+        paths = rep.write_report(result, out, command_line)
         _note(f"wrote {len(paths)} files under {out}/ (index: {Path(out) / 'README.md'})")
-    if format is Format.json:
-        emit(rep.json_text(result))
-    elif format is Format.csv:
-        emit(rep.csv_text(result))
-    elif format is Format.md:
-        emit(rep.markdown_table(result))
-    else:
-        _print_table(result)
+    show(Output(bench_blocks(result), json=lambda: rep.json_text(result),
+                csv=lambda: rep.csv_text(result)), output_options(args, out=None))
     failed = [r for r in result.rows if not r.ok]
     if failed:
         _note(f"note: {len(failed)} of {len(result.rows)} rows were not measured (see the table)")
@@ -138,6 +119,19 @@ def bench(
               "finished" + (f" (written under {out}/)" if out and result.rows else ""))
         return 130
     return 0
+
+
+def bench_blocks(result) -> list:
+    from ..render.grid import NAME, from_cells
+    from ..report.document import Para
+    from ..timing import report as rep
+    from ..timing.machine import describe
+    headers, cells, numeric = rep.table(result)
+    grid = from_cells(headers, cells, numeric, title=f"cnnstat bench — {describe(result.machine)}",
+                      fits={"model": NAME}, keep=("model", "batch", "median_ms"),
+                      drop_first=("iqr_ms", "gmac_s", "p10_p90_ms", "layout", "n", "memory"),
+                      styles=[None if r.ok else "bad" for r in result.rows])
+    return [grid, Para("\n".join(f"- {n}" for n in rep.footnotes(result)))]
 
 
 def _command_line(models, s, profile, overhead_us, input, set_, variant, args=None) -> str:
@@ -163,22 +157,6 @@ def _command_line(models, s, profile, overhead_us, input, set_, variant, args=No
     for item in args or []:
         parts += ["--arg", item]
     return " ".join(shlex.quote(p) for p in parts)
-
-
-def _print_table(result) -> None:
-    from rich import box
-    from rich.markup import escape
-    from rich.table import Table
-    from ..timing import report as rep
-    from ..timing.machine import describe
-    headers, cells, numeric = rep.table(result)
-    table = Table(box=box.SIMPLE_HEAD, title=escape(f"cnnstat bench — {describe(result.machine)}"),
-                  caption=escape("\n".join(rep.footnotes(result))), caption_justify="left")
-    for header, num in zip(headers, numeric):
-        table.add_column(header, justify="right" if num else "left", overflow="fold")
-    for row, r in zip(cells, result.rows):
-        table.add_row(*(escape(c) for c in row), style=None if r.ok else "red")
-    console().print(table)
 
 
 class _Progress:
@@ -229,168 +207,108 @@ class _Progress:
 # ------------------------------------------------------------------------------------------------
 # cnnstat roofline
 # ------------------------------------------------------------------------------------------------
-@app.command("roofline")
-def roofline(
-    model: Annotated[str, typer.Argument(
-        help="A zoo model, a definition file or an imported model.", show_default=False)],
-    device_profile: ProfileOpt = None,
-    batch: BatchOpt = 1,
-    dtype: Annotated[str, typer.Option("--dtype", help="fp32, fp16 or bf16.")] = "fp32",
-    count: Annotated[str, typer.Option(
-        "--count", help="Kinds of work in the FLOPs: all (default: the device does all of it) "
-                        "or default (conv + linear only), or a comma list.")] = "all",
-    overhead_us: OverheadOpt = None,
-    tf32: Tf32Opt = True,
-    top: Annotated[Optional[int], typer.Option(
-        "--top", min=1, help="List only the N layers with the longest predicted time.")] = None,
-    input: InputOpt = None,
-    set_: SetOpt = None,
-    variant: VariantOpt = None,
-    arg: ArgOpt = None,
-    format: FormatOpt = Format.table,
-    out: Annotated[Optional[str], typer.Option(
-        "--out", "-o", help="Write the table to this file (atomically).")] = None,
-    plot: Annotated[Optional[str], typer.Option(
-        "--plot", help="Also write the roofline plot: a .png or .svg file.")] = None,
-) -> None:
+@command("roofline", MODEL.but(help="A zoo model, a definition file or an imported model."),
+         PROFILE, BATCH,
+         DTYPE.but(choices=None, help="fp32, fp16 or bf16."),
+         COUNT.but(default="all", help=(
+             "Kinds of work in the FLOPs: all (default: the device does all of it) or default "
+             "(conv + linear only), or a comma list.")),
+         OVERHEAD, TF32,
+         Opt("top", ("--top",), type=integer("--top", 1), metavar="N",
+             help="List only the N layers with the longest predicted time."),
+         INPUT, SET, VARIANT, ARG, OUTPUT, PLOT.but(flags=("--plot",), help=(
+             "Also write the roofline plot: a .png or .svg file.")))
+def roofline(args) -> None:
     """Roofline prediction per layer: FLOPs, bytes moved, arithmetic intensity, predicted time
     and whether compute or memory bounds it, on a device profile; the whole model's latency.
 
     Static: computed from cnnstat's counts and the profile's peak FLOP/s and bandwidth."""
-    from .. import analyze
+    from ..errors import UsageError
+    from ..render.blocks import Brief
+    from ..render.output import Output, show
     from ..roofline import predict, render
     from ..roofline.profiles import LOCAL, canonical_dtype, cached_profiles, get_profile
+    plot = args.plot
     if plot and Path(plot).suffix.lower() not in (".png", ".svg"):
         raise UsageError(f"--plot '{plot}': the file name must end in .png or .svg")
-    if device_profile is None:
+    name = args.device_profile
+    if name is None:
         if LOCAL not in cached_profiles():
             raise UsageError("name a device with --device-profile (a100, h100, h200, l4, t4, …: "
                              "cnnstat device-profile --list), or measure this machine first "
                              "with cnnstat device-profile")
-        device_profile = LOCAL
-    profile = get_profile(device_profile).with_overhead(
-        None if overhead_us is None else overhead_us * 1e-6)
-    a = analyze(model, input, batch=batch, set=set_, variant=variant, args=arg, count=count,
-                dtype=canonical_dtype(dtype))
-    pred = predict(a, profile, tf32=tf32)
-    convention = a.convention.describe()
+        name = LOCAL
+    profile = get_profile(name).with_overhead(
+        None if args.overhead_us is None else args.overhead_us * 1e-6)
+    a = ModelOptions.of(args, dtype=canonical_dtype(args.dtype)).analyze(args.model)
+    pred = predict(a, profile, tf32=args.tf32)
+    convention = Brief(a.convention.describe(), a.convention.short())
     if plot:
         from .. import plots
         from ..fileio import atomic_write
         data = plots.render_all(plots.roofline_figure(pred))
         atomic_write(plot, data[Path(plot).suffix.lower().lstrip(".")])
         _note(f"wrote {plot}")
-    if format is Format.json:
-        emit(render.json_text(pred, convention), out)
-    elif format is Format.csv:
-        emit(render.csv_text(pred), out)
-    elif format is Format.md or out:
-        emit(render.markdown(pred, convention), out)
-    else:
-        _print_roofline(pred, convention, top)
-
-
-def _print_roofline(pred, convention: str, top: int | None) -> None:
-    from rich import box
-    from rich.markup import escape
-    from rich.table import Table
-    from ..roofline import render
-    cells = render.layer_cells(pred)
-    styles = {"compute": "blue", "memory": "red", "view": "dim"}
-    rows = list(zip(cells, pred.layers))
-    if top:
-        rows = sorted(rows, key=lambda cp: -cp[1].time_s)[:top]
-    title = (f"{pred.model}: roofline on {pred.profile.title}, {pred.dtype}, batch {pred.batch}"
-             + (f" — the {len(rows)} slowest layers" if top else ""))
-    table = Table(box=box.SIMPLE_HEAD, title=escape(title))
-    for header, num in zip(render.LAYER_HEADERS, render.LAYER_NUMERIC):
-        table.add_column(header, justify="right" if num else "left", overflow="fold")
-    for cell, p in rows:
-        table.add_row(*(escape(c) for c in cell), style=styles.get(p.bound))
-    con = console()
-    con.print(table)
-    ops = Table(box=box.SIMPLE_HEAD, title="where the time goes, by operator",
-                caption=escape("\n".join(render.summary_lines(pred, convention))),
-                caption_justify="left")
-    for i, header in enumerate(render.OP_HEADERS):
-        ops.add_column(header, justify="left" if i in (0, len(render.OP_HEADERS) - 1) else "right")
-    for row in render.operator_cells(pred):
-        ops.add_row(*(escape(c) for c in row))
-    con.print(ops)
+    show(Output(render.blocks(pred, convention, args.top),
+                json=lambda: render.json_text(pred, str(convention)),
+                csv=lambda: render.csv_text(pred)), output_options(args))
 
 
 # ------------------------------------------------------------------------------------------------
 # cnnstat device-profile
 # ------------------------------------------------------------------------------------------------
-@app.command("device-profile")
-def device_profile_command(
-    device: DeviceOpt = "cpu",
-    dtype: Annotated[str, typer.Option(
-        "--dtype", help="Element types to probe, comma-separated.")] = "fp32,bf16,fp16",
-    threads: Annotated[Optional[int], typer.Option(
-        "--threads", min=1, help="torch.set_num_threads(N) while probing.")] = None,
-    refresh: Annotated[bool, typer.Option(
-        "--refresh", help="Measure again even if a profile of this device is cached.")] = False,
-    list_: Annotated[bool, typer.Option(
-        "--list", help="List every profile: built in (datasheets) and measured (cached).")]
-        = False,
-    format: FormatOpt = Format.table,
-) -> None:
+@command("device-profile", DEVICE,
+         DTYPE.but(default="fp32,bf16,fp16", metavar="TYPES",
+                   help="Element types to probe, comma-separated."),
+         THREADS.but(help="torch.set_num_threads(N) while probing."),
+         Opt("refresh", ("--refresh",), action="flag",
+             help="Measure again even if a profile of this device is cached."),
+         Opt("list", ("--list",), action="flag",
+             help="List every profile: built in (datasheets) and measured (cached)."),
+         OUTPUT)
+def device_profile_command(args) -> None:
     """Measure this machine's device profile (matmul, copy and launch probes; a few seconds) and
     cache it for cnnstat roofline and bench; or --list every profile."""
     from ..roofline import profiles as P
-    if list_:
-        _show_profiles(list(P.all_profiles().values()), format)
+    if args.list:
+        _show_profiles(list(P.all_profiles().values()), args)
         return
-    name = P.LOCAL_CUDA if device.strip().lower().startswith("cuda") else P.LOCAL
+    name = P.LOCAL_CUDA if args.device.strip().lower().startswith("cuda") else P.LOCAL
     cached = P.cached_profiles().get(name)
-    if cached is not None and not refresh:
+    if cached is not None and not args.refresh:
         _note(f"cached profile '{name}' (measured {cached.measured.get('date_utc', '?')}); "
               f"--refresh measures again ({P.cache_path()})")
-        _show_profiles([cached], format)
+        _show_profiles([cached], args)
         return
     import torch
     from ..timing.probe import measure_profile
     from ..timing.runner import parse_dtypes
-    if threads is not None:
-        torch.set_num_threads(threads)
-    profile = measure_profile(device, tuple(parse_dtypes(dtype)),
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    profile = measure_profile(args.device, tuple(parse_dtypes(args.dtype)),
                               progress=lambda what: _note(f"probing {what} ..."))
     path = P.save_profile(profile)
     _note(f"saved profile '{profile.name}' to {path}")
-    _show_profiles([profile], format)
+    _show_profiles([profile], args)
 
 
-def _show_profiles(profiles, format: Format) -> None:
+def _show_profiles(profiles, args) -> None:
+    import json
+
+    from ..render.grid import from_cells
+    from ..render.output import Output, show
+    from ..report.document import Para
     from ..roofline.profiles import describe
-    if format is Format.json:
-        import json
-        emit(json.dumps([p.to_dict() for p in profiles], indent=2) + "\n")
-        return
     headers = ["name", "device", "matrix peaks (dense)", "vector peak", "bandwidth",
                "overhead/launch", "kind"]
     keys = ["name", "title", "matrix", "vector", "bandwidth", "overhead", "kind"]
     rows = [[describe(p)[k] for k in keys] for p in profiles]
-    if format is Format.csv:
-        import csv
-        import io
-        buf = io.StringIO()
-        csv.writer(buf, lineterminator="\n").writerows([headers] + rows)
-        emit(buf.getvalue())
-    elif format is Format.md:
-        lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-        lines += ["| " + " | ".join(r) + " |" for r in rows]
-        lines += [""] + [f"- {p.name}: {p.source}" for p in profiles]
-        emit("\n".join(lines) + "\n")
-    else:
-        from rich import box
-        from rich.table import Table
-        from rich.markup import escape
-        table = Table(box=box.SIMPLE_HEAD, title="device profiles",
-                      caption=escape("\n".join(f"{p.name}: {p.source}" for p in profiles)),
-                      caption_justify="left")
-        for h in headers:
-            table.add_column(h, overflow="fold")
-        for r in rows:
-            table.add_row(*(escape(c) for c in r))
-        console().print(table)
+    grid = from_cells(headers, rows, [False] * len(headers),
+                      keys=["name", "device", "matrix_peaks", "vector_peak", "bandwidth",
+                            "overhead", "kind"],
+                      title="device profiles", keep=("name", "matrix_peaks", "bandwidth"),
+                      drop_first=("kind", "overhead", "vector_peak", "device"))
+    sources = Para("\n".join(f"- {p.name}: {p.source}" for p in profiles))
+    show(Output([grid, sources], json=lambda: json.dumps([p.to_dict() for p in profiles],
+                                                          indent=2) + "\n"),
+         output_options(args))

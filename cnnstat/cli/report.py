@@ -4,29 +4,14 @@ by side, grids of totals. Heavy imports (matplotlib) happen inside the commands.
 from __future__ import annotations
 
 import sys
-from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
 
-import typer
+from .app import (ARG, BATCH, COLUMNS, COUNT, DTYPE, EXPLAIN, FORMAT, FORMAT_HTML, INPUT, MODEL,
+                  MODELS, OUT, PLOT, SET, TRAIN, VARIANT, WIDTH, ModelOptions, Opt, command,
+                  output_options)
 
-from ..errors import UsageError
-from .app import (ArgOpt, BatchOpt, CountOpt, DtypeOpt, InputOpt, OutOpt, SetOpt, TrainOpt,
-                  VariantOpt, app, console, emit)
-
-
-class TableFormat(str, Enum):
-    table = "table"
-    md = "md"
-    csv = "csv"
-    json = "json"
-    html = "html"
-
-
-TableFormatOpt = Annotated[TableFormat, typer.Option(
-    "--format", "-f", help="Output format; html is one self-contained page with the chart.")]
-PlotOpt = Annotated[Optional[str], typer.Option(
-    "--plot", "-p", help="Also write the chart to this file: .png or .svg (atomically).")]
+ANALYSIS = (INPUT, BATCH, SET, ARG, COUNT, DTYPE, TRAIN)          # the same for every model compared
+TABLE_OUTPUT = (FORMAT_HTML, OUT, COLUMNS, WIDTH, EXPLAIN)   # OUTPUT, with html
 
 
 def _note(text: str) -> None:
@@ -34,6 +19,7 @@ def _note(text: str) -> None:
 
 
 def _plot_file(path: str | None) -> str | None:
+    from ..errors import UsageError
     if path is None:
         return None
     if Path(path).suffix.lower() not in (".png", ".svg"):
@@ -49,167 +35,126 @@ def _write_plot(fig, path: str) -> None:
     _note(f"wrote {path}")
 
 
-def _rich_table(t, title: str, caption: str):
-    from rich import box
-    from rich.table import Table
-    table = Table(box=box.SIMPLE_HEAD, title=title, caption=caption, caption_justify="left")
-    for header, numeric in zip(t.headers, t.numeric):
-        table.add_column(header, justify="right" if numeric else "left", overflow="fold")
-    for row in t.rows:
-        table.add_row(*row)
-    return table
+def _report_options(args):
+    from ..report.build import Options
+    return Options(**ModelOptions.of(args).kwargs("input", "batch", "set", "count", "dtype", "arg",
+                                                      "train"))
 
 
-@app.command("report")
-def report(
-    models: Annotated[Optional[list[str]], typer.Argument(
-        help="Models: zoo names (cnnstat list) or definition files.", show_default=False)] = None,
-    out: Annotated[Optional[str], typer.Option(
-        "--out", "-o", help="Folder to write the reports into (created if needed).")] = None,
-    format: Annotated[str, typer.Option(
-        "--format", "-f", help="Comma list of md, csv, json, html.")] = "md,csv,json,html",
-    input: InputOpt = None,
-    batch: BatchOpt = 1,
-    set_: SetOpt = None,
-    arg: ArgOpt = None,
-    count: CountOpt = None,
-    dtype: DtypeOpt = "fp32",
-    compare: Annotated[str, typer.Option(
-        "--compare", help="Comparison report: auto (when several models), models, zoo (every "
-                          "zoo model), none.")] = "auto",
-    train: TrainOpt = False,
-) -> None:
+@command("report",
+         MODELS.but(help="Models: zoo names (cnnstat list) or definition files."),
+         OUT.but(metavar="DIR", help="Folder to write the reports into (created if needed)."),
+         FORMAT.but(choices=None, default="md,csv,json,html", metavar="FORMATS",
+                    help="Comma list of md, csv, json, html."),
+         ANALYSIS,
+         Opt("compare", ("--compare",), default="auto", choices=("auto", "models", "zoo", "none"),
+             help="Comparison report: auto (when several models), models, zoo (every zoo model), "
+                  "none."))
+def report(args) -> None:
     """Write reports: Markdown with plots, per-layer CSV, JSON, one-page HTML; a comparison.
 
     Per model, a folder with MODEL.md (summary, totals, counting convention, plots, receptive-field
     and per-layer tables), MODEL.csv (every layer), MODEL.json and MODEL.html (self-contained);
     with several models (or --compare zoo), a comparison; README.md indexes them. Nothing is
     written unless every model can be analysed."""
-    from ..report.build import Options, build, parse_formats, write
+    from ..errors import UsageError
+    from ..report.build import build, parse_formats, write
+    out = args.out
     if not out:
         raise UsageError("cnnstat report needs --out DIR, the folder to write the reports into")
     if Path(out).exists() and not Path(out).is_dir():
         raise UsageError(f"--out '{out}' is a file, not a folder")
-    formats = parse_formats(format)
-    opts = Options(input=input, batch=batch, set=set_, count=count, dtype=dtype, args=arg,
-                   train=train)
-    built = build(list(models or []), opts, formats, compare,
+    formats = parse_formats(args.format)
+    built = build(list(args.models or []), _report_options(args), formats, args.compare,
                   progress=lambda name: _note(f"rendering {name} ..."), out_dir=out)
     paths = write(built, out)
     _note(f"wrote {len(paths)} files under {out}/ (index: {Path(out) / 'README.md'})")
 
 
-@app.command("compare")
-def compare(
-    models: Annotated[Optional[list[str]], typer.Argument(
-        help="Models to compare; none: every zoo model.", show_default=False)] = None,
-    input: InputOpt = None,
-    batch: BatchOpt = 1,
-    set_: SetOpt = None,
-    arg: ArgOpt = None,
-    count: CountOpt = None,
-    dtype: DtypeOpt = "fp32",
-    format: TableFormatOpt = TableFormat.table,
-    out: OutOpt = None,
-    plot: PlotOpt = None,
-    train: TrainOpt = False,
-) -> None:
+@command("compare", MODELS.but(help="Models to compare; none: every zoo model."), ANALYSIS,
+         TABLE_OUTPUT, PLOT)
+def compare(args) -> None:
     """Models side by side: one table of totals and one chart.
 
     The table: parameters, MACs, FLOPs, peak activation memory, largest local receptive field,
     output, and the published ImageNet top-1 where known (cited). Without MODEL: every zoo model."""
+    from ..render.blocks import Brief
+    from ..render.output import Output, show
     from ..report import compare as cmp
-    from ..report.build import Options, analyse, zoo_models
-    plot = _plot_file(plot)
-    names = list(models or []) or zoo_models()
-    opts = Options(input=input, batch=batch, set=set_, count=count, dtype=dtype, args=arg,
-                   train=train)
-    analyses = [analyse(n, opts) for n in dict.fromkeys(names)]
-    rows = [cmp.compare_row(a, n, published=opts.as_published)
-            for n, a in zip(dict.fromkeys(names), analyses)]
+    from ..report.build import analyse, zoo_models
+    from ..report.document import Para
+    plot = _plot_file(args.plot)
+    names = list(dict.fromkeys(args.models or [])) or zoo_models()
+    opts = _report_options(args)
+    analyses = [analyse(n, opts) for n in names]
+    rows = [cmp.compare_row(a, n, published=opts.as_published) for n, a in zip(names, analyses)]
     convention = analyses[0].convention
-    title = f"Comparison of {len(rows)} models" if models else \
+    title = f"Comparison of {len(rows)} models" if args.models else \
         f"Comparison across the zoo ({len(rows)} models)"
     if plot:
         _write_plot(cmp.figures(rows, title, tradeoff=False)["totals"](), plot)
-    table = cmp.table(rows)
-    if format is TableFormat.json:
-        emit(cmp.to_json(rows, convention), out)
-    elif format is TableFormat.csv:
-        emit(cmp.csv_text(rows), out)
-    elif format is TableFormat.html:
+    grid = cmp.grid(rows)
+    grid.title = title
+    blocks = [grid]
+    if any(r.global_context for r in rows):
+        blocks.append(Para(cmp.GLOBAL_NOTE))
+    if plot and args.out:
+        import os
+        rel = os.path.relpath(os.path.abspath(plot), os.path.dirname(os.path.abspath(args.out)))
+        blocks.append(Para(f"[![{title}]({rel})]({rel})"))
+    blocks += [Para(Brief(convention.describe() + ".", convention.short())),
+               Para(Brief(cmp.sources_text(rows), cmp.sources_text(rows, full=False)))]
+
+    def html() -> str:
         from .. import plots
         from ..report.document import to_html
-        figs = cmp.figures(rows, title)
-        svgs = {f"compare-{k}": plots.render_svg(make()) for k, make in figs.items()}
-        emit(to_html(title, cmp.compare_blocks(rows, convention, "compare", title), svgs), out)
-    elif format is TableFormat.md or out:
-        from ..report.document import Para, to_markdown
-        blocks = [table]
-        if any(r.global_context for r in rows):
-            blocks.append(Para(cmp.GLOBAL_NOTE))
-        if plot and out:
-            import os
-            rel = os.path.relpath(os.path.abspath(plot), os.path.dirname(os.path.abspath(out)))
-            blocks.append(Para(f"[![{title}]({rel})]({rel})"))
-        blocks += [Para(convention.describe() + "."), Para(cmp.sources_text(rows))]
-        emit(to_markdown(blocks), out)
-    else:
-        notes = [convention.describe(), cmp.sources_text(rows, full=False).replace("`", "")]
-        if any(r.global_context for r in rows):
-            notes.insert(0, cmp.GLOBAL_NOTE)
-        console().print(_rich_table(table, title, "\n".join(notes)))
-        if not plot:
-            _note("(the chart: add --plot FILE.png or .svg; one page with both: --format html)")
+        svgs = {f"compare-{k}": plots.render_svg(make())
+                for k, make in cmp.figures(rows, title).items()}
+        return to_html(title, cmp.compare_blocks(rows, convention, "compare", title), svgs)
+
+    after = [] if plot else ["(the chart: add --plot FILE.png or .svg; one page with both: "
+                             "--format html)"]
+    show(Output(blocks, json=lambda: cmp.to_json(rows, convention), html=html, after=after),
+         output_options(args))
 
 
-@app.command("sweep")
-def sweep(
-    model: Annotated[str, typer.Argument(help="A zoo model or a definition file.",
-                                         show_default=False)],
-    set_: Annotated[Optional[list[str]], typer.Option(
-        "--set", "-s", help="A variable and its values: --set alpha=0.25,0.5,1.0 (repeatable; "
-                            "every combination is analysed).")] = None,
-    input: Annotated[Optional[str], typer.Option(
-        "--input", "-i", help="Input sizes: 128,160,192,224 (each 224, 160x224 or 3x224x224).")]
-        = None,
-    batch: BatchOpt = 1,
-    variant: VariantOpt = None,
-    count: CountOpt = None,
-    dtype: DtypeOpt = "fp32",
-    format: TableFormatOpt = TableFormat.table,
-    out: OutOpt = None,
-    plot: PlotOpt = None,
-) -> None:
+@command("sweep", MODEL.but(help="A zoo model or a definition file."),
+         SET.but(metavar="NAME=V1,V2,...", help=(
+             "A variable and its values: --set alpha=0.25,0.5,1.0 (repeatable; every "
+             "combination is analysed).")),
+         INPUT.but(metavar="SIZES", help=(
+             "Input sizes: 128,160,192,224 (each 224, 160x224 or 3x224x224).")),
+         BATCH, VARIANT, COUNT, DTYPE, TABLE_OUTPUT, PLOT)
+def sweep(args) -> None:
     """A grid of totals over variable values and input sizes, with a plot.
 
     Every combination of the --set value lists and the --input sizes is analysed; the plot shows
     MACs and peak activation memory against the input size, one line per setting."""
+    from ..render.blocks import Brief
+    from ..render.output import Output, show
     from ..report import sweep as sw  # the module (cnnstat.report.sweep)
-    plot = _plot_file(plot)
-    s = sw.run(model, set_, input, batch=batch, count=count, dtype=dtype, variant=variant)
+    from ..report.document import Heading, Para
+    plot = _plot_file(args.plot)
+    s = sw.run(args.model, args.set, args.input, batch=args.batch, count=args.count,
+               dtype=args.dtype, variant=args.variant)
     if plot:
         from .. import plots
         _write_plot(plots.sweep_figure(s), plot)
-    table = sw.table(s)
-    if format is TableFormat.json:
-        emit(sw.to_json(s), out)
-    elif format is TableFormat.csv:
-        emit(sw.csv_text(s), out)
-    elif format is TableFormat.html:
+    convention = Para(Brief(s.convention.describe() + ".", s.convention.short()))
+
+    def html() -> str:
         from .. import plots
-        from ..report.document import Figure, Heading, Para, SideBySide, to_html
+        from ..report.document import Figure, SideBySide, to_html
         svg = plots.render_svg(plots.sweep_figure(s))
-        blocks = [Heading(s.title, 1), Para(s.convention.describe() + "."),
-                  SideBySide([table, Figure("sweep", s.title)])]
-        emit(to_html(s.title, blocks, {"sweep": svg}), out)
-    elif format is TableFormat.md or out:
-        from ..report.document import Heading, Para, to_markdown
-        emit(to_markdown([Heading(s.title, 2), table, Para(s.convention.describe() + ".")]), out)
-    else:
-        console().print(_rich_table(table, s.title, s.convention.describe()))
-        if not plot:
-            _note("(the plot: add --plot FILE.png or .svg; one page with both: --format html)")
+        blocks = [Heading(s.title, 1), convention,
+                  SideBySide([sw.table(s), Figure("sweep", s.title)])]
+        return to_html(s.title, blocks, {"sweep": svg})
+
+    after = [] if plot else ["(the plot: add --plot FILE.png or .svg; one page with both: "
+                             "--format html)"]
+    show(Output([Heading(s.title, 2), sw.grid(s), convention], json=lambda: sw.to_json(s),
+                html=html, after=after), output_options(args))
     failed = sum(1 for c in s.cells if not c.ok)
     if failed:
         _note(f"note: {failed} of {len(s.cells)} combinations cannot be analysed (see the table)")
+

@@ -1,4 +1,4 @@
-"""Paper tables as markdown, CSV, JSON and rich tables.
+"""Paper tables as document blocks (terminal and Markdown), CSV and JSON.
 
 A text column is one column: cnnstat's text where it agrees with the paper, "paper ≠ cnnstat"
 where it does not. A number column becomes three: the figure as printed, cnnstat's figure in the
@@ -123,43 +123,111 @@ def _md(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def markdown(tables: Iterable[PaperTable], heading: str = "") -> str:
-    lines: list[str] = []
-    if heading:
-        lines += [f"# {heading}", ""]
+def paper_grid(t: PaperTable):
+    """A paper table as a Grid: a text column keeps the paper's key; a number column's three
+    parts are KEY:published, KEY:cnnstat and KEY:delta. Summary rows are bold, with a rule."""
+    from ..render.grid import FIXED, WRAP, Col, Grid
+    cols = layout(t)
+    keys = [key if part == "text" else f"{key}:{part}" for _, key, part, _ in cols]
+    headers, rows, numeric = grid(t)
+    emphasis = [row.emphasis for row in t.rows]
+    return Grid([Col(k, h, n, FIXED if n else WRAP, comfort=16)
+                 for k, h, n in zip(keys, headers, numeric)], rows,
+                keep=tuple(keys[:1]), styles=["strong" if e else None for e in emphasis],
+                sections=frozenset(i for i, e in enumerate(emphasis) if e and i),
+                selectable=False)
+
+
+def paper_keys(t: PaperTable) -> list[str]:
+    return [c.key for c in t.columns]
+
+
+def choose(tables: list[PaperTable], spec: str | None) -> list[list[str] | None]:
+    """``--columns`` for paper tables: the paper's own columns (``D``, ``50``, ``params``), each
+    with its published, cnnstat and Δ parts; a table's first column always stays. Per table, the
+    chosen Grid keys (None: all). A name no table has is an error."""
+    if not spec or spec.strip().casefold() == "all":
+        return [None] * len(tables)
+    from ..errors import UsageError
+    from ..suggest import did_you_mean
+    names = [n.strip() for n in spec.split(",") if n.strip()]
+    out, found = [], set()
     for t in tables:
-        lines += [f"## {t.title}", "", f"*{t.source}*", ""]
+        grid_keys = paper_grid(t).keys
+        chosen = grid_keys[:1]
+        for name in names:
+            for k in grid_keys:
+                base = k.split(":")[0]
+                if name.casefold() in (k.casefold(), base.casefold()) and k not in chosen:
+                    chosen.append(k)
+                    found.add(name)
+            if any(name.casefold() == c.header.casefold() for c in t.columns):
+                found.add(name)
+                for c in t.columns:
+                    if c.header.casefold() == name.casefold():
+                        chosen += [k for k in grid_keys if k.split(":")[0] == c.key
+                                   and k not in chosen]
+        out.append(chosen)
+    missing = [n for n in names if n not in found]
+    if missing:
+        every = list(dict.fromkeys(k for t in tables for k in paper_keys(t)))
+        raise UsageError(f"--columns: no table here has a column '{missing[0]}'"
+                         f"{did_you_mean(missing[0], every)}; the columns are "
+                         f"{', '.join(every)} (or all)")
+    return out
+
+
+def blocks(tables: Iterable[PaperTable], heading: str = "", columns: str | None = None) -> list:
+    """The paper's tables as document blocks, each with its source, caption, the models and the
+    convention of cnnstat's figures, the legend and the notes."""
+    from ..render.blocks import Brief
+    from ..report.document import Heading, Para
+    tables = list(tables)
+    out: list = [Heading(heading, 1)] if heading else []
+    for t, keys in zip(tables, choose(tables, columns)):
+        out += [Heading(t.title, 2), Para(f"*{t.source}*")]
         if t.caption:
-            lines += [t.caption, ""]
+            out.append(Para(t.caption))
         if t.models:
-            lines += [f"cnnstat models: {', '.join(dict.fromkeys(t.models))}. {convention_text()}.", ""]
-        headers, rows, numeric = grid(t)
-        lines.append("| " + " | ".join(_md(h) for h in headers) + " |")
-        lines.append("|" + "|".join("---:" if n else "---" for n in numeric) + "|")
-        for row, cells in zip(t.rows, rows):
-            shown = [f"**{c}**" if row.emphasis and c else c for c in cells]
-            lines.append("| " + " | ".join(_md(c) for c in shown) + " |")
-        lines.append("")
+            models = f"cnnstat models: {', '.join(dict.fromkeys(t.models))}. "
+            out.append(Para(Brief(f"{models}{convention_text()}.",
+                                  f"{models}cnnstat figures: {Convention().short()}")))
+        g = paper_grid(t)
+        if keys:                         # the chosen columns; rows left empty by them go
+            g = g.with_keys(keys)
+            shown = [i for i, row in enumerate(g.rows) if any(row)]
+            g.rows = [g.rows[i] for i in shown]
+            g.styles = [g.styles[i] for i in shown] if g.styles else None
+            g.sections = frozenset(shown.index(i) for i in g.sections if i in shown)
+        out.append(g)
         if has_numbers(t):
-            lines += [LEGEND, ""]
+            out.append(Para(LEGEND))
         if t.notes:
-            lines += ["Notes:", ""]
-            lines += [f"{i}. {_md(n)}" for i, n in enumerate(t.notes, 1)]
-            lines.append("")
-    return "\n".join(lines).rstrip("\n") + "\n"
+            out.append(Para("Notes:\n\n" + "\n".join(f"{i}. {_md(n)}"
+                                                     for i, n in enumerate(t.notes, 1))))
+    return out
 
 
-def csv_text(tables: Iterable[PaperTable]) -> str:
-    """One line per cell: raw figures, for spreadsheets."""
+def markdown(tables: Iterable[PaperTable], heading: str = "") -> str:
+    from ..render.output import markdown as to_markdown
+    return to_markdown(blocks(tables, heading))
+
+
+def csv_text(tables: Iterable[PaperTable], columns: str | None = None) -> str:
+    """One line per cell: raw figures, for spreadsheets (``columns``: the paper columns chosen,
+    as for the tables)."""
+    tables = list(tables)
+    chosen = [None if keys is None else {k.split(":")[0] for k in keys}
+              for keys in choose(tables, columns)]
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["table", "source", "row", "column", "published", "published_value", "cnnstat",
                 "relative_difference", "status", "note"])
-    for t in tables:
+    for t, keys in zip(tables, chosen):
         for i, row in enumerate(t.rows):
             for col in t.columns:
                 cell = row.cells.get(col.key)
-                if cell is None or cell.status == "empty":
+                if cell is None or cell.status == "empty" or (keys and col.key not in keys):
                     continue
                 p = cell.published
                 w.writerow([t.key, t.source, row.label or i, col.header or col.key,
@@ -203,44 +271,3 @@ def to_dict(t: PaperTable) -> dict:
 def json_text(name: str, paper: str, tables: Iterable[PaperTable]) -> str:
     return json.dumps({"paper": name, "citation": paper, "tables": [to_dict(t) for t in tables]},
                       indent=2, ensure_ascii=False) + "\n"
-
-
-def rich(tables: Iterable[PaperTable], heading: str = ""):
-    """A rich renderable: each table with its source, caption and notes."""
-    from rich import box
-    from rich.console import Group
-    from rich.table import Table
-    from rich.text import Text
-
-    parts: list = []
-    if heading:
-        parts += [Text(heading, style="bold"), Text("")]
-    for t in tables:
-        headers, rows, numeric = grid(t)
-        table = Table(box=box.SIMPLE_HEAD, title=f"{t.title}\n[dim]{t.source}[/dim]",
-                      title_justify="left", pad_edge=False)
-        for h, n in zip(headers, numeric):
-            table.add_column(h, justify="right" if n else "left", overflow="fold")
-        for row, cells in zip(t.rows, rows):
-            if row.emphasis and len(table.rows):
-                table.add_section()
-            styled = []
-            for cell_text, (_, key, part, _) in zip(cells, layout(t)):
-                cell = row.cells.get(key)
-                style = "bold" if row.emphasis else ""
-                if cell is not None and cell.status == DIFFERS and part in ("text", "delta"):
-                    style = "yellow"
-                styled.append(Text(cell_text, style=style))
-            table.add_row(*styled)
-        parts.append(table)
-        if t.caption:
-            parts.append(Text(t.caption, style="dim"))
-        if t.models:
-            parts.append(Text(f"cnnstat models: {', '.join(dict.fromkeys(t.models))}. "
-                              f"{convention_text()}.", style="dim"))
-        if has_numbers(t):
-            parts.append(Text(LEGEND, style="dim"))
-        for i, note in enumerate(t.notes, 1):
-            parts.append(Text(f"[{i}] {note}"))
-        parts.append(Text(""))
-    return Group(*parts)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..analyze import Analysis
 from ..receptive import local_view
 from . import numbers as fmt
+from .blocks import Brief
 
 
 def model_title(a: Analysis) -> str:
@@ -55,7 +56,8 @@ def facts(a: Analysis, layout: str = "nchw") -> list[tuple[str, str]]:
                     "their work is missing from the MACs and FLOPs"))
     for warning in meta.get("warnings", ()):
         out.append(("warning", str(warning)))
-    out.append(("convention", a.convention.describe()))
+    # in full in files; the terminal prints the short form unless --explain (render.blocks.Brief)
+    out.append(("convention", Brief(a.convention.describe(), a.convention.short())))
     return out
 
 

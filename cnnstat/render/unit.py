@@ -43,11 +43,6 @@ def _spans(spans) -> str:
     return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
 
 
-def unit_markdown(a: Analysis, f: UnitField) -> str:
-    head, *rest = unit_lines(a, f)
-    return f"## {head}\n\n" + "\n".join(f"- {line}" for line in rest) + "\n"
-
-
 def unit_json(a: Analysis, f: UnitField) -> str:
     rf = a.record(f.layer).rf
     data = {"model": a.name, **f.to_dict(),

@@ -3,8 +3,6 @@ multiply-adds vs parameters chart with published accuracy as colour."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from dataclasses import asdict, dataclass
 
@@ -65,35 +63,46 @@ def _shape(s: tuple[int, ...]) -> str:
     return "×".join(str(d) for d in s)
 
 
-HEADERS = ["model", "input", "output", "params", "MACs", "FLOPs", "peak activation memory",
-           "largest local RF (px)", "ImageNet top-1 (%)"]
-NUMERIC = [False, False, False, True, True, True, True, True, True]
+def grid(rows: list[CompareRow]):
+    """The comparison as one table: the columns people read (the report's table) and the raw
+    figures behind them (the CSV); ``--columns`` chooses among all of them."""
+    from ..render.grid import NAME, WRAP, Col, Grid
+    cols = [Col("model", "model", fit=NAME), Col("input", "input"), Col("outputs", "output"),
+            Col("params", "params", True), Col("macs", "MACs", True), Col("flops", "FLOPs", True),
+            Col("activation_bytes", "activation memory", True),
+            Col("peak_activation_bytes", "peak activation memory", True),
+            Col("rf_local_px", "largest local RF (px)", True),
+            Col("global_context", "global context"), Col("layers", "layers", True),
+            Col("top1_percent", "ImageNet top-1 (%)", True),
+            Col("top1_source", "top-1 source", fit=WRAP)]
+    shown, raw = [], []
+    for r in rows:
+        shown.append([r.label, _shape(r.input), ", ".join(_shape(s) for s in r.outputs),
+                      fmt.human(r.params), fmt.human(r.macs), fmt.human(r.flops),
+                      fmt.human_bytes(r.activation_bytes), fmt.human_bytes(r.peak_activation_bytes),
+                      r.rf_local + (" †" if r.global_context else ""),
+                      "yes" if r.global_context else "no", str(r.layers),
+                      f"{r.top1:.2f}" if r.top1 is not None else "-", r.top1_source or "-"])
+        raw.append([r.label, "x".join(map(str, r.input)),
+                    " ".join("x".join(map(str, s)) for s in r.outputs), r.params, r.macs,
+                    r.flops, r.activation_bytes, r.peak_activation_bytes,
+                    "" if r.rf_local_px is None else r.rf_local_px,
+                    str(r.global_context).lower(), r.layers,
+                    "" if r.top1 is None else r.top1, r.top1_source or ""])
+    return Grid(cols, shown, raw=raw,
+                default=["model", "input", "outputs", "params", "macs", "flops",
+                         "peak_activation_bytes", "rf_local_px", "top1_percent"],
+                csv_default=[c.key for c in cols], keep=("model", "params", "macs"),
+                drop_first=("input", "outputs", "top1_percent", "rf_local_px"))
 
 
 def table(rows: list[CompareRow]) -> Table:
-    body = [[r.label, _shape(r.input), ", ".join(_shape(s) for s in r.outputs),
-             fmt.human(r.params), fmt.human(r.macs), fmt.human(r.flops),
-             fmt.human_bytes(r.peak_activation_bytes),
-             r.rf_local + (" †" if r.global_context else ""),
-             f"{r.top1:.2f}" if r.top1 is not None else "-"] for r in rows]
-    return Table(HEADERS, body, NUMERIC)
+    return grid(rows).chosen(None).to_document()
 
 
 def csv_text(rows: list[CompareRow]) -> str:
     """Raw integers; column names carry the unit."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["model", "input", "outputs", "params", "macs", "flops", "activation_bytes",
-                     "peak_activation_bytes", "rf_local_px", "global_context", "layers",
-                     "top1_percent", "top1_source"])
-    for r in rows:
-        writer.writerow([r.label, "x".join(map(str, r.input)),
-                         " ".join("x".join(map(str, s)) for s in r.outputs), r.params, r.macs,
-                         r.flops, r.activation_bytes, r.peak_activation_bytes,
-                         "" if r.rf_local_px is None else r.rf_local_px,
-                         str(r.global_context).lower(), r.layers,
-                         "" if r.top1 is None else r.top1, r.top1_source or ""])
-    return buffer.getvalue()
+    return grid(rows).chosen(None, for_csv=True).csv_text()
 
 
 def to_json(rows: list[CompareRow], convention) -> str:

@@ -10,8 +10,6 @@ takes several values; the other settings make one line each.
 
 from __future__ import annotations
 
-import csv
-import io
 import itertools
 import json
 from dataclasses import dataclass, field
@@ -232,35 +230,47 @@ def _shape(s) -> str:
     return "×".join(str(d) for d in s)
 
 
-def table(s: Sweep) -> Table:
+def grid(s: Sweep):
+    """The sweep as one table: one row per combination, the figures people read (the report's
+    table) and the raw ones (the CSV); ``--columns`` chooses among all of them."""
+    from ..render.grid import WRAP, Col, Grid
     names = [n for n, _ in s.axes]
-    headers = names + ["input", "output", "params", "MACs", "FLOPs", "peak activation memory"]
-    body = []
+    cols = [Col(n, n) for n in names] + [
+        Col("input", "input"), Col("outputs", "output", fit=WRAP), Col("params", "params", True),
+        Col("macs", "MACs", True), Col("flops", "FLOPs", True),
+        Col("activation_bytes", "activation memory", True),
+        Col("peak_activation_bytes", "peak activation memory", True),
+        Col("error", "error", fit=WRAP)]
+    shown, raw = [], []
     for c in s.cells:
         head = [c.settings[n] for n in names]
         if c.ok:
-            body.append(head + [_shape(c.input_shape), ", ".join(_shape(o) for o in c.outputs),
-                                fmt.human(c.params), fmt.human(c.macs), fmt.human(c.flops),
-                                fmt.human_bytes(c.peak_activation_bytes)])
+            shown.append(head + [_shape(c.input_shape), ", ".join(_shape(o) for o in c.outputs),
+                                 fmt.human(c.params), fmt.human(c.macs), fmt.human(c.flops),
+                                 fmt.human_bytes(c.activation_bytes),
+                                 fmt.human_bytes(c.peak_activation_bytes), ""])
         else:
-            shown = c.input or "default"
-            body.append(head + [shown, f"cannot: {c.error}", "-", "-", "-", "-"])
-    return Table(headers, body, [False] * len(names) + [False, False, True, True, True, True])
+            shown.append(head + [c.input or "default", f"cannot: {c.error}", "-", "-", "-", "-",
+                                 "-", c.error])
+        shape = "x".join(map(str, c.input_shape)) if c.input_shape else (c.input or "")
+        raw.append(head + [shape, " ".join("x".join(map(str, o)) for o in c.outputs),
+                           *("" if v is None else v for v in (c.params, c.macs, c.flops,
+                                                               c.activation_bytes,
+                                                               c.peak_activation_bytes)),
+                           c.error])
+    return Grid(cols, shown, raw=raw,
+                default=names + ["input", "outputs", "params", "macs", "flops",
+                                 "peak_activation_bytes"],
+                csv_default=[c.key for c in cols], keep=(*names[:1], "input", "macs"),
+                drop_first=("outputs", "flops"), styles=[None if c.ok else "bad" for c in s.cells])
+
+
+def table(s: Sweep) -> Table:
+    return grid(s).chosen(None).to_document()
 
 
 def csv_text(s: Sweep) -> str:
-    names = [n for n, _ in s.axes]
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(names + ["input", "outputs", "params", "macs", "flops", "activation_bytes",
-                             "peak_activation_bytes", "error"])
-    for c in s.cells:
-        shape = "x".join(map(str, c.input_shape)) if c.input_shape else (c.input or "")
-        writer.writerow([c.settings[n] for n in names] + [
-            shape, " ".join("x".join(map(str, o)) for o in c.outputs),
-            *("" if v is None else v for v in (c.params, c.macs, c.flops, c.activation_bytes,
-                                                c.peak_activation_bytes)), c.error])
-    return buffer.getvalue()
+    return grid(s).chosen(None, for_csv=True).csv_text()
 
 
 def to_json(s: Sweep) -> str:

@@ -1,4 +1,5 @@
-"""A roofline prediction as tables (rich, Markdown), CSV (base units) and JSON. No torch."""
+"""A roofline prediction as document blocks (terminal, Markdown), CSV (base units) and JSON.
+No torch."""
 
 from __future__ import annotations
 
@@ -81,18 +82,45 @@ def summary_lines(pred: Prediction, convention: str, source: bool = False) -> li
     ]
 
 
+LAYER_KEYS = ["layer", "operator", "flops", "weight_bytes", "input_bytes", "output_bytes",
+              "intensity", "predicted_us", "bound", "peak", "share"]
+OP_KEYS = ["operator", "layers", "flops", "bytes", "predicted_us", "share", "bound_by"]
+BOUND_STYLES = {COMPUTE: "blue", MEMORY: "bad", VIEW: "dim"}
+
+
+def blocks(pred: Prediction, convention, top: int | None = None) -> list:
+    """The prediction as document blocks: the summary, the time by operator, and every layer
+    (or the ``top`` slowest). ``convention`` may be a cnnstat.render.blocks.Brief."""
+    from ..render.blocks import Brief
+    from ..render.grid import NAME, WRAP, Col, Grid
+    from ..report.document import Heading, Para
+    cells = layer_cells(pred)
+    rows = list(zip(cells, pred.layers))
+    if top:
+        rows = sorted(rows, key=lambda cp: -cp[1].time_s)[:top]
+    summary = summary_lines(pred, str(convention), source=True)
+    short = summary_lines(pred, getattr(convention, "short", str(convention)))
+    layer_fits = {"layer": NAME, "operator": WRAP, "bound": WRAP}
+    layers = Grid([Col(k, h, n, layer_fits.get(k, "fixed"))
+                   for k, h, n in zip(LAYER_KEYS, LAYER_HEADERS, LAYER_NUMERIC)],
+                  [c for c, _ in rows], keep=("layer", "predicted_us"),
+                  drop_first=("weight_bytes", "input_bytes", "output_bytes", "peak", "operator",
+                              "intensity", "share"),
+                  styles=[BOUND_STYLES.get(p.bound) for _, p in rows])
+    ops = Grid([Col(k, h, 0 < i < len(OP_KEYS) - 1, WRAP if k == "bound_by" else "fixed")
+                for i, (k, h) in enumerate(zip(OP_KEYS, OP_HEADERS))],
+               operator_cells(pred), keep=("operator", "predicted_us"), selectable=False)
+    every = f"The {len(rows)} slowest layers" if top else "Every layer"
+    return [Heading(f"{pred.model}: roofline on {pred.profile.title}, {pred.dtype}, "
+                    f"batch {pred.batch}", 2),
+            Para(Brief("\n".join(f"- {s}" for s in summary),
+                       "\n".join(f"- {s}" for s in short))),
+            Heading("Where the time goes, by operator", 3), ops, Heading(every, 3), layers]
+
+
 def markdown(pred: Prediction, convention: str) -> str:
-    lines = [f"## {pred.model}: roofline on {pred.profile.title}", ""]
-    lines += [f"- {s}" for s in summary_lines(pred, convention, source=True)]
-    lines += ["", "### By operator", ""]
-    lines += ["| " + " | ".join(OP_HEADERS) + " |",
-              "|---|" + "---:|" * (len(OP_HEADERS) - 1)]
-    lines += ["| " + " | ".join(row) + " |" for row in operator_cells(pred)]
-    lines += ["", "### Every layer", "", "| " + " | ".join(LAYER_HEADERS) + " |",
-              "|" + "|".join("---:" if n else "---" for n in LAYER_NUMERIC) + "|"]
-    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |"
-              for row in layer_cells(pred)]
-    return "\n".join(lines) + "\n"
+    from ..render.output import markdown as to_markdown
+    return to_markdown(blocks(pred, convention))
 
 
 def csv_text(pred: Prediction) -> str:

@@ -161,13 +161,6 @@ def _md_table(headers: list[str], cells: list[list[str]], numeric: list[bool]) -
     return lines
 
 
-def markdown_table(result: SweepResult) -> str:
-    headers, cells, numeric = table(result)
-    lines = _md_table(headers, cells, numeric)
-    lines += [""] + [f"- {n}" for n in footnotes(result)]
-    return "\n".join(lines) + "\n"
-
-
 MACHINE_FIELDS = [
     ("gpu", "GPU"), ("gpu_memory_bytes", "GPU memory"), ("gpu_capability", "compute capability"),
     ("cuda", "CUDA"), ("cudnn", "cuDNN"), ("cpu", "CPU"), ("logical_cores", "logical cores"),
