@@ -32,6 +32,7 @@ DTYPE_BYTES = {"fp32": 4, "float32": 4, "fp16": 2, "float16": 2, "bf16": 2, "bfl
 
 @dataclass(slots=True)
 class LayerRecord:
+    """One layer's figures (integers) and receptive field, as the analysis computed them."""
     index: int
     name: str
     op: str
@@ -83,6 +84,7 @@ class LayerRecord:
 
 @dataclass(slots=True)
 class Totals:
+    """The model's totals: sums of the layer records (tested), and the peak of live memory."""
     params: int
     trainable_params: int
     buffers: int

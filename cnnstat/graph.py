@@ -28,6 +28,7 @@ from .errors import DefinitionError
 
 @dataclass(frozen=True, slots=True)
 class Node:
+    """One layer: its name, operator, inputs (layer names), attributes and where it is defined."""
     name: str
     op: str
     inputs: tuple[str, ...] = ()

@@ -213,6 +213,7 @@ def output_options(args: argparse.Namespace, **override: Any):
 # -- commands -----------------------------------------------------------------------------------
 @dataclass
 class Command:
+    """A registered command: its function, options and help."""
     name: str
     run: Callable[[argparse.Namespace], int | None]
     options: tuple[Opt, ...]
@@ -272,15 +273,25 @@ class _Formatter(argparse.HelpFormatter):
     """Paragraphs of a command's docstring reflow to the terminal; blank lines stay."""
 
     def __init__(self, prog: str):
-        from ..render.terminal import Screen
-        width = min(Screen.detect().width or 100, 100) - 2
-        super().__init__(prog, max_help_position=28, width=max(width, 40))
+        super().__init__(prog, max_help_position=28, width=_help_width())
 
     def _fill_text(self, text: str, width: int, indent: str) -> str:
         import textwrap
         paragraphs = [" ".join(p.split()) for p in text.split("\n\n")]
         return "\n\n".join(textwrap.fill(p, width, initial_indent=indent,
                                          subsequent_indent=indent) for p in paragraphs if p)
+
+
+def _help_width() -> int:
+    """The terminal's width for help text, at most 100 (argparse asks for it at every option)."""
+    global _HELP_WIDTH
+    if _HELP_WIDTH is None:
+        from ..render.terminal import Screen
+        _HELP_WIDTH = max(min(Screen.detect().width or 100, 100) - 2, 40)
+    return _HELP_WIDTH
+
+
+_HELP_WIDTH: int | None = None
 
 
 def parse(argv: Sequence[str]) -> tuple[Command, argparse.Namespace]:

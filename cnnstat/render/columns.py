@@ -12,6 +12,7 @@ from .rows import Row
 
 @dataclass(frozen=True)
 class Column:
+    """A column of the layer views: key (CSV), header (with its unit), raw value, display."""
     key: str
     header: str
     raw: Callable[[Row, dict], Any]

@@ -22,6 +22,7 @@ FIXED, NAME, WRAP = "fixed", "name", "wrap"
 
 @dataclass(frozen=True)
 class Col:
+    """A column: key (CSV header, --columns), header (with the unit), alignment, how it shrinks."""
     key: str
     header: str
     numeric: bool = False
@@ -32,6 +33,7 @@ class Col:
 
 @dataclass
 class Grid:
+    """A table: columns, display cells, CSV values, and what to keep when the width is short."""
     cols: list[Col]
     rows: list[list[str]] | None              # None: made on demand, per column, by ``cells``
     raw: list[list[Any]] | None = None        # CSV values per row (None: the display cells)

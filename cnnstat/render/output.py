@@ -20,6 +20,7 @@ FORMATS = ("table", "md", "csv", "json")
 
 @dataclass(frozen=True)
 class OutputOptions:
+    """--format, --out, --columns, --width, --explain."""
     format: str = "table"
     out: str | None = None
     columns: str | None = None
@@ -29,6 +30,7 @@ class OutputOptions:
 
 @dataclass
 class Output:
+    """What a command shows: blocks to read, and the JSON, CSV and HTML it offers."""
     blocks: list[Any]
     json: Callable[[], str] | None = None
     csv: Callable[[], str] | None = None           # None: the main table's CSV

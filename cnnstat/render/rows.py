@@ -22,6 +22,7 @@ from ..receptive import RF
 
 @dataclass(slots=True)
 class Row:
+    """A table row: one layer, or one block of layers summed (--depth)."""
     index: int
     name: str
     op: str

@@ -123,13 +123,15 @@ def shorten(name: str, width: int) -> str:
 
 
 def name_width(names: Sequence[str], floor: int = NAME_FLOOR) -> int:
-    """The narrowest width (at least ``floor``) at which the shortened names stay distinct."""
+    """The narrowest width (at least ``floor``) at and above which the shortened names stay
+    distinct (tried from the full width down, so every width above the answer was checked)."""
     distinct = list(dict.fromkeys(names))
     natural = max((width_of(n) for n in distinct), default=0)
-    for w in range(min(floor, natural), natural):
-        if len({shorten(n, w) for n in distinct}) == len(distinct):
-            return w
-    return natural
+    for w in range(natural - 1, min(floor, natural) - 1, -1):
+        long = [n for n in distinct if width_of(n) > w]
+        if len({shorten(n, w) for n in long} | (set(distinct) - set(long))) < len(distinct):
+            return w + 1
+    return min(floor, natural)
 
 
 def fold(text: str, width: int) -> list[str]:
@@ -179,6 +181,7 @@ def _wrap_floor(cells: Iterable[str]) -> int:
 # -- fitting a table to a width -------------------------------------------------------------------
 @dataclass
 class _Column:
+    """A column measured: natural width, the narrowest it may be, the width it folds to first."""
     col: Col
     cells: list[str]
     natural: int
@@ -255,10 +258,14 @@ def fit(grid: Grid, width: int | None, chosen: bool = False) -> Fitted:
     """Which columns, how wide. Text columns fold to a comfortable width before any column is
     left out; below that, columns are left out in the grid's order; only when the columns that
     must stay do not fit even so are text columns folded narrower."""
-    columns = [_measure(c, [row[i] for row in grid.rows] + ([grid.total[i]] if grid.total else []))
-               for i, c in enumerate(grid.cols)]
-    if width is None:
+    cells = [[row[i] for row in grid.rows] + ([grid.total[i]] if grid.total else [])
+             for i in range(len(grid.cols))]
+    if width is None:                        # no limit: every column as wide as it needs
+        columns = [_Column(c, v, n, n, n, n) for c, v in zip(grid.cols, cells)
+                   for n in [max([width_of(line) for x in v for line in x.split("\n")]
+                                 + [width_of(c.header)])]]
         return Fitted([(columns, [c.natural for c in columns])], [])
+    columns = [_measure(c, v) for c, v in zip(grid.cols, cells)]
     widths = _widths(columns, width)
     if widths is not None:
         return Fitted([(columns, widths)], [])

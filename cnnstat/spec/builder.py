@@ -47,6 +47,7 @@ class Ref:
 
 @dataclass(frozen=True)
 class OpValue:
+    """An operator named as a value (a block argument), called later."""
     name: str
 
     def describe_value(self) -> str:
@@ -55,6 +56,7 @@ class OpValue:
 
 @dataclass
 class Block:
+    """A block definition: its parameters (with defaults) and its entries."""
     name: str
     params: list[tuple[str, str | None]]       # (name, default expression source or None)
     body: Any
@@ -66,6 +68,7 @@ class Block:
 
 @dataclass
 class Frame:
+    """Names in scope: block parameters and the repeat index, then the enclosing frame."""
     vars: dict[str, Any] = field(default_factory=dict)
     parent: "Frame | None" = None
     nodes: dict[str, Ref] = field(default_factory=dict)

@@ -23,6 +23,7 @@ CACHE_FORMAT = 1
 
 @dataclass(frozen=True)
 class ZooEntry:
+    """A zoo name: the file that defines it and its variant there."""
     name: str
     path: Path
     variant: str | None
