@@ -303,7 +303,9 @@ def analyze_graph(graph: Graph, *, batch: int = 1, convention: Convention | None
     if not isinstance(batch, int) or isinstance(batch, bool) or batch <= 0:
         raise UsageError(f"batch size must be a positive integer, got {batch!r}")
     if dtype not in DTYPE_BYTES:
-        raise UsageError(f"unknown dtype '{dtype}'; choose from {', '.join(DTYPE_BYTES)}")
+        from .suggest import did_you_mean
+        raise UsageError(f"unknown dtype '{dtype}'{did_you_mean(dtype, DTYPE_BYTES)}; choose from "
+                         f"{', '.join(DTYPE_BYTES)}")
     convention = convention or Convention()
     if not isinstance(train, bool):
         raise UsageError(f"train must be True or False, got {train!r}")

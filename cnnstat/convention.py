@@ -58,13 +58,15 @@ class Convention:
             return cls()
         kinds: set[str] = set()
         for item in spec.split(","):
-            item = item.strip()
+            item = item.strip().lower()
             if item == "all":
                 kinds.update(OPTIONAL_KINDS)
             elif item in OPTIONAL_KINDS:
                 kinds.add(item)
             elif item and item != WEIGHT:
-                raise UsageError(f"--count: unknown kind '{item}'; choose from "
+                from .suggest import did_you_mean
+                raise UsageError(f"--count: unknown kind '{item}'"
+                                 f"{did_you_mean(item, OPTIONAL_KINDS + ('all',))}; choose from "
                                  f"{', '.join(OPTIONAL_KINDS)} or all")
         return cls(frozenset(kinds))
 

@@ -190,7 +190,9 @@ def number(value: Any) -> float:
 def choice(*options: str) -> Callable[[Any], str]:
     def convert_choice(value: Any) -> str:
         if value not in options:
-            raise ArgumentError(f"must be one of {', '.join(repr(o) for o in options)}, got {value!r}")
+            from ..suggest import did_you_mean
+            raise ArgumentError(f"must be one of {', '.join(repr(o) for o in options)}, got "
+                                f"{value!r}{did_you_mean(value, options)}")
         return value
     return convert_choice
 

@@ -42,8 +42,10 @@ def parse_formats(text: str | None) -> tuple[str, ...]:
     items = tuple(dict.fromkeys(t.strip().lower() for t in text.split(",") if t.strip()))
     bad = [t for t in items if t not in FORMATS]
     if bad or not items:
-        raise UsageError(f"--format: unknown format '{bad[0] if bad else text}'; choose from "
-                         f"{', '.join(FORMATS)} (comma-separated)")
+        from ..suggest import did_you_mean
+        word = bad[0] if bad else text
+        raise UsageError(f"--format: unknown format '{word}'{did_you_mean(word, FORMATS)}; "
+                         f"choose from {', '.join(FORMATS)} (comma-separated)")
     return items
 
 

@@ -103,7 +103,9 @@ DTYPE_ALIASES = {"fp32": "fp32", "float32": "fp32", "float": "fp32", "fp16": "fp
 def canonical_dtype(dtype: str) -> str:
     key = str(dtype).strip().lower()
     if key not in DTYPE_ALIASES:
-        raise UsageError(f"--dtype '{dtype}': choose fp32, fp16 or bf16")
+        from ..suggest import did_you_mean
+        raise UsageError(f"--dtype '{dtype}'{did_you_mean(key, DTYPE_ALIASES)}: choose fp32, fp16 "
+                         "or bf16")
     return DTYPE_ALIASES[key]
 
 

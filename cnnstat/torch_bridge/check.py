@@ -226,7 +226,9 @@ def resolve_device(device: str | None) -> str:
     """'cpu', 'meta' or 'cuda' (with a one-line error where CUDA is missing)."""
     device = (device or "cpu").strip().lower()
     if device not in ("cpu", "cuda", "meta") and not device.startswith("cuda:"):
-        raise UsageError(f"--device '{device}': choose cpu, cuda or meta")
+        from ..suggest import did_you_mean
+        raise UsageError(f"--device '{device}'{did_you_mean(device, ('cpu', 'cuda', 'meta'))}: "
+                         "choose cpu, cuda or meta")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise UsageError(f"--device {device}: CUDA is not available on this machine (torch "
                          f"{torch.__version__}); use --device cpu, or meta to check shapes and "
