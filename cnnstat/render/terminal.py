@@ -270,7 +270,7 @@ def fit(grid: Grid, width: int | None, chosen: bool = False) -> Fitted:
     if widths is not None:
         return Fitted([(columns, widths)], [])
     if chosen:
-        return Fitted(_panels(columns, width), [])
+        return Fitted(_panels(columns, width, grid.keep), [])
     order = _drop_order(grid, [c.col.key for c in columns])
     for floor in ("comfort", "hard_min"):
         active, dropped = list(columns), []
@@ -291,23 +291,23 @@ def fit(grid: Grid, width: int | None, chosen: bool = False) -> Fitted:
     return Fitted([(active, widths)], [c.col for c in dropped])
 
 
-def _panels(columns: list[_Column], width: int):
-    """Columns chosen with --columns, in as many tables as the width needs; the row label (the
-    first column) starts each one."""
-    label, rest = columns[0], columns[1:]
-    panels, current = [], [label]
-    for c in rest:
-        if len(current) > 1 and _widths(current + [c], width, "hard_min") is None:
+def _panels(columns: list[_Column], width: int, keep: Sequence[str]):
+    """Columns chosen with --columns, in as many tables as the width needs, each column at a
+    comfortable width where it can be; the row label (the first name column that must stay, else
+    the first column) starts each table after the first."""
+    label = next((c for c in columns if c.col.key in keep and c.col.fit == NAME), columns[0])
+    panels: list[list[_Column]] = []
+    current: list[_Column] = []
+    for c in columns:
+        if c is label and panels:
+            continue
+        if any(x is not label for x in current) and _widths(current + [c], width) is None:
             panels.append(current)
             current = [label]
         current.append(c)
     panels.append(current)
-    out = []
-    for cols in panels:
-        widths = _widths(cols, width) or _widths(cols, width, "hard_min") or \
-            [c.hard_min for c in cols]
-        out.append((cols, widths))
-    return out
+    return [(cols, _widths(cols, width) or _widths(cols, width, "hard_min")
+             or [c.hard_min for c in cols]) for cols in panels]
 
 
 # -- drawing --------------------------------------------------------------------------------------
@@ -352,7 +352,7 @@ def table_lines(grid: Grid, screen: Screen, chosen: bool = False) -> list[str]:
         out += [paint.style(line, "bold") for line in _wrap_text(safe.title, screen.width)]
     for n, (columns, widths) in enumerate(fitted.panels):
         if n:
-            keys = ", ".join(c.col.key for c in columns[1:])
+            keys = ", ".join(c.col.key for c in columns[1:])      # after the row label
             out += ["", f"(continued: {keys})"]
         out += _draw(safe, columns, widths, paint)
     if fitted.dropped:
@@ -382,9 +382,10 @@ def _draw(grid: Grid, columns: list[_Column], widths: list[int], paint: Painter)
         if r in grid.sections and r:
             lines.append(paint.rule(total_width))
         lines += _row_lines([row[i] for i in picks], columns, widths, paint, style)
-    if grid.total:
+    total = [grid.total[i] for i in picks] if grid.total else []
+    if any(cell and cell != "total" for cell in total):     # more than the word "total"
         lines.append(paint.rule(total_width))
-        lines += _row_lines([grid.total[i] for i in picks], columns, widths, paint, "strong")
+        lines += _row_lines(total, columns, widths, paint, "strong")
     return lines
 
 
