@@ -108,31 +108,25 @@ class LayerTable(Displayable):
         return [Heading(model_title(a), 3), Facts(facts(a)),
                 layer_table(a, self.columns, self.depth)]
 
-    def renderable(self):
-        """The rich renderable (facts, then the table), as the command line prints it."""
-        from .render.table import render
-        return render(self.analysis, self.columns, self.depth)
+    def text(self, stream=None) -> str:
+        """The facts, then the table, as the command line prints them: fitted to ``stream``'s
+        terminal (cnnstat.render.terminal) or, for a file or a string, at full width."""
+        from .render.facts import facts
+        from .render.terminal import Screen, render_blocks
+        from .render.views import layer_grid
+        from .report.document import Facts
+        a = self.analysis
+        grid = layer_grid(a, "summary", self.depth).with_keys([c.key for c in self.columns])
+        screen = Screen.detect(stream=stream) if stream is not None else Screen(None, False)
+        return render_blocks([Facts(facts(a)), grid], screen)
 
     def __str__(self) -> str:
-        from rich.console import Console
-        console = Console(width=200, record=True, file=_Discard(), highlight=False)
-        console.print(self.renderable())
-        return console.export_text().rstrip("\n") + "\n"
+        return self.text()
 
     def __repr__(self) -> str:
         keys = ",".join(c.key for c in self.columns)
         depth = f", depth {self.depth}" if self.depth else ""
         return f"<cnnstat LayerTable {self.analysis.name!r}: columns {keys}{depth}>"
-
-
-class _Discard:
-    """A file that keeps nothing (rich records what it prints; the text is exported)."""
-
-    def write(self, text: str) -> int:
-        return len(text)
-
-    def flush(self) -> None:
-        pass
 
 
 # -- a whole page inside the notebook ------------------------------------------------------------
@@ -198,47 +192,39 @@ def summary(model: Any, input_size: Any = None, *, depth: int | None = None, col
         display(table)
         a._cnnstat_shown_in = _cell()
     else:
-        from rich.console import Console
         out = file if file is not None else sys.stdout
-        Console(file=out, width=None if getattr(out, "isatty", lambda: False)() else 200,
-                highlight=False).print(table.renderable())
+        out.write(table.text(out))
     return a
 
 
 # -- check results -------------------------------------------------------------------------------
 def check_blocks(report) -> list["Block"]:
-    """``cnnstat check MODEL`` in blocks: verdict, totals, notes, every layer. The wording is the
-    command's (cnnstat/cli/check.py), so the notebook and the terminal say the same."""
-    from .cli import check as words
-    from .report.document import Heading, Para, Table
-    headers, rows, _ = words._check_text(report, False)
-    totals = [[c.quantity, words._n(c.static), words._n(c.measured),
-               c.source + (f" ({c.raw})" if c.raw else ""), words.OK if c.ok else words.DIFFER]
-              for c in report.totals]
-    blocks: list = [Heading(words._title(report), 3), Para(words._verdict(report)),
-                    Table(["quantity", "cnnstat", "measured", "by", "agree"], totals,
-                          [False, True, True, False, False])]
-    blocks += [Para(f"note: {n}") for n in report.notes]
-    numeric = [h in ("params", "conv+linear MACs") for h in headers]
-    return blocks + [Table(headers, rows, numeric)] if rows else blocks
+    """``cnnstat check MODEL`` in blocks: verdict, totals, notes, every layer. The tables and the
+    wording are the command's (cnnstat.render.checks), so the notebook and the terminal say the
+    same."""
+    from .render import checks
+    return _in_notebook_order(checks.check_view(report), checks.check_title(report))
 
 
 def against_blocks(report) -> list["Block"]:
     """``cnnstat check MODEL --against torchvision`` in blocks, in the command's words."""
-    from .cli import check as words
-    from .report.document import Heading, Para, Table
-    totals = [[c.quantity, words._n(c.static), words._n(c.measured),
-               words.OK if c.ok else words.DIFFER] for c in report.totals]
-    blocks: list = [Heading(words._against_title(report), 3),
-                    Para(words._against_verdict(report)),
-                    Table(["quantity", "cnnstat", report.reference, "agree"], totals,
-                          [False, True, True, False])]
-    blocks += [Para(line) for line in words._summary_lines(report)]
-    blocks += [Para(f"note: {n}") for n in report.notes]
-    rows = words._against_rows(report, not report.diff.same)
-    if rows:
-        blocks.append(Table(words.AGAINST_HEADERS, rows, [False] * len(words.AGAINST_HEADERS)))
-    return blocks
+    from .render import checks
+    return _in_notebook_order(checks.against_view(report), checks.against_title(report))
+
+
+def _in_notebook_order(output, title: str) -> list["Block"]:
+    """The command's blocks with the title as a heading and the verdict right under it, then the
+    small tables and notes, the per-layer table last."""
+    from .render.blocks import Note
+    from .render.grid import Grid
+    from .report.document import Heading, Para
+    blocks = [b.to_document() if isinstance(b, Grid) else b for b in output.blocks[1:]]
+    verdict, rest = blocks[-1], blocks[:-1]
+    main = output.main_grid()
+    layers = [b for b, g in zip(rest, output.blocks[1:-1]) if g is main]
+    others = [b for b, g in zip(rest, output.blocks[1:-1]) if g is not main]
+    others = [Para(b.text) if isinstance(b, Note) else b for b in others]
+    return [Heading(title, 3), Para(verdict.text)] + others + layers
 
 
 def check_line(report, what: str = "check") -> str:

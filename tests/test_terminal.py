@@ -285,3 +285,46 @@ SAMPLED = {("vgg16", 80), ("resnet50", 100), ("googlenet", 200)}
 def test_check_fits_the_terminal(model, columns):
     assert_fits(["check", model, "--input", "64" if model != "googlenet" else "96"], columns,
                 MAIN["check"])
+
+
+# -- a tree (cnnstat history) ---------------------------------------------------------------------
+def test_tree_guides_by_hand_and_labels_folded_under_their_guide():
+    from cnnstat.render.blocks import Tree, TreeNode
+    from cnnstat.render.terminal import render_blocks
+    tree = Tree("family", [TreeNode("root net", "1 M params", [
+        TreeNode("child one — a long idea that folds", "2 M params"),
+        TreeNode("child two", "", [TreeNode("grandchild")])])])
+    # piped: ASCII guides; a node's detail sits under its label, one guide deeper when it has
+    # children ("|   ") so that the guide runs on to them, else four spaces
+    assert render_blocks([tree], Screen(None, False)).splitlines() == [
+        "family",
+        "`-- root net",
+        "    |   1 M params",
+        "    |-- child one — a long idea that folds",
+        "    |       2 M params",
+        "    `-- child two",
+        "        `-- grandchild"]
+    # at 24 columns: the label's continuation lines start after the 12-wide inner guide
+    # ("    |       "), so it folds at 24 - 12 = 12: "child one —" (11), "a long idea" (11),
+    # "that folds" (10)
+    narrow = render_blocks([tree], Screen(24, False)).splitlines()
+    assert narrow[3:7] == ["    |-- child one —", "    |       a long idea", "    |       that folds",
+                           "    |       2 M params"]
+    assert all(width_of(line) <= 24 for line in narrow)
+    # on a terminal the guides are box drawing, and nothing is wider than the screen
+    shown = ANSI.sub("", render_blocks([tree], Screen(24, True)))
+    assert "├── child one" in shown and "└── child two" in shown
+    assert all(width_of(line) <= 24 for line in shown.splitlines())
+
+
+def test_history_tree_fits_every_width_and_piped_is_plain():
+    from cnnstat.cli.history import family_tree
+    from cnnstat import history
+    from cnnstat.render.terminal import render_blocks
+    tree = family_tree(history())
+    for columns in WIDTHS:
+        lines = ANSI.sub("", render_blocks([tree], Screen(columns, True))).splitlines()
+        assert all(width_of(line) <= columns for line in lines), columns
+    piped = render_blocks([tree], Screen(None, False))
+    assert not BOX.search(piped) and not ANSI.search(piped)
+    assert len(re.findall(r"(?<!\w)resnet50: ", piped)) == 1 and "LeNet-5 1998-11" in piped

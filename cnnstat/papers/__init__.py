@@ -17,7 +17,7 @@ from importlib import import_module
 from typing import Callable
 
 from ..errors import UsageError
-from . import render  # noqa: F401  (papers.render.markdown, csv_text, json_text, rich)
+from . import render  # noqa: F401  (papers.render.markdown, csv_text, json_text, blocks)
 from .model import Cell, Column, PaperTable, Published, Row
 
 

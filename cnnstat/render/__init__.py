@@ -1,2 +1,3 @@
-"""Rendering: records → rows (optionally collapsed by depth) → rich table, markdown, CSV, JSON,
-pandas. Numbers stay integers until the last formatting step here."""
+"""Rendering: records → rows (optionally collapsed by depth) → terminal table (fitted to a width:
+terminal.py), markdown, CSV, JSON, pandas. Numbers stay integers until the last formatting step
+here."""

@@ -1,10 +1,10 @@
 """What a command prints, in pieces every format understands: the report's document blocks
 (cnnstat.report.document: Heading, Para, Facts, Table …), tables (cnnstat.render.grid.Grid), and
-the two additions here — text with a short form for the terminal, and a styled paragraph."""
+the additions here — text with a short form for the terminal, a styled paragraph, and a tree."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..report.document import Para
 
@@ -24,3 +24,31 @@ class Brief(str):
 class Note(Para):
     """A paragraph with a terminal style ("good", "bad", "warn", "dim", "strong")."""
     style: str | None = None
+
+
+@dataclass
+class TreeNode:
+    """An item of a tree: its label, a second line of detail, the items under it."""
+    label: str
+    detail: str = ""
+    children: list["TreeNode"] = field(default_factory=list)
+
+
+@dataclass
+class Tree:
+    """A tree (the zoo's family tree), drawn with guides on a terminal; the root's title above."""
+    title: str
+    nodes: list[TreeNode] = field(default_factory=list)
+
+    def markdown(self) -> str:
+        """Nested bullets."""
+        lines = [self.title, ""]
+
+        def visit(node: TreeNode, depth: int) -> None:
+            lines.append("  " * depth + f"- {node.label}" + (f" ({node.detail})" if node.detail
+                                                            else ""))
+            for child in node.children:
+                visit(child, depth + 1)
+        for node in self.nodes:
+            visit(node, 0)
+        return "\n".join(lines)

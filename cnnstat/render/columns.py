@@ -93,8 +93,9 @@ def select_columns(spec=None, default: str = "summary") -> list[Column]:
     for key in keys:
         column = COLUMNS.get(ALIASES.get(key, key))
         if column is None:
-            raise UsageError(f"unknown column '{key}'; choose from {', '.join(COLUMNS)} "
-                             f"or a view: {', '.join(VIEWS)}")
+            from ..suggest import did_you_mean
+            raise UsageError(f"unknown column '{key}'{did_you_mean(key, list(COLUMNS) + list(ALIASES))}; "
+                             f"choose from {', '.join(COLUMNS)} or a view: {', '.join(VIEWS)}")
         if column not in chosen:
             chosen.append(column)
     if LAYER not in chosen:

@@ -47,6 +47,7 @@ class Grid:
     caption: Sequence[str] = ()               # lines after the table
     sections: frozenset[int] = field(default_factory=frozenset)   # rows preceded by a rule
     selectable: bool = True                   # --columns applies to this table
+    aliases: dict[str, str] = field(default_factory=dict)   # other names --columns takes
     cells: Callable[[str], list[str]] | None = None     # key → display cells (when rows is None)
     values: Callable[[str], list[Any]] | None = None    # key → CSV values (when rows is None)
 
@@ -82,7 +83,7 @@ class Grid:
             if keys is None:
                 return self if self.rows is not None else self.with_keys(self.keys)
             return self.with_keys(list(keys))
-        return self.with_keys(parse_columns(spec, self.cols))
+        return self.with_keys(parse_columns(spec, self.cols, self.aliases))
 
     def csv_text(self) -> str:
         import csv
@@ -103,14 +104,18 @@ class Grid:
                      self.total)
 
 
-def parse_columns(spec: str, cols: Sequence[Col]) -> list[str]:
+def parse_columns(spec: str, cols: Sequence[Col], aliases: dict[str, str] | None = None
+                  ) -> list[str]:
     """``--columns layer,params,macs`` → keys, in the order given; ``all`` → every column. A column
-    is named by its key or its header, in any case; an unknown one is an error naming them all."""
+    is named by its key, its header or an alias (torchinfo's names), in any case; an unknown one
+    is an error naming them all."""
     from ..suggest import did_you_mean
     by_name: dict[str, str] = {}
     for c in cols:
         by_name.setdefault(c.key.casefold(), c.key)
         by_name.setdefault(c.header.casefold(), c.key)
+    for alias, key in (aliases or {}).items():
+        by_name.setdefault(alias.casefold(), key)
     keys: list[str] = []
     for item in (part.strip() for part in spec.split(",")):
         if not item:

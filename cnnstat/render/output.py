@@ -35,6 +35,7 @@ class Output:
     json: Callable[[], str] | None = None
     csv: Callable[[], str] | None = None           # None: the main table's CSV
     html: Callable[[], str] | None = None
+    markdown: Callable[[], str] | None = None       # None: the blocks as Markdown
     after: list[str] = field(default_factory=list)  # hints on stderr after a terminal table
     csv_note: str | None = None                     # on stderr after CSV on standard output
 
@@ -75,7 +76,9 @@ def show(output: Output, opts: OutputOptions) -> None:
         _need(output.html, fmt)
         emit(output.html(), opts.out)
     elif fmt == "md" or opts.out:
-        emit(markdown(_with_chosen(output.blocks, grid, opts.columns)), opts.out)
+        text = output.markdown() if output.markdown is not None else \
+            markdown(_with_chosen(output.blocks, grid, opts.columns))
+        emit(text, opts.out)
     else:
         from .terminal import Screen, render_blocks
         screen = Screen.detect(opts.width)
@@ -89,8 +92,10 @@ def show(output: Output, opts: OutputOptions) -> None:
 
 def markdown(blocks: list[Any]) -> str:
     """Blocks as Markdown (the report's renderer; tables from their Grid)."""
-    from ..report.document import to_markdown
-    return to_markdown([b.to_document() if isinstance(b, Grid) else b for b in blocks])
+    from ..report.document import Para, to_markdown
+    from .blocks import Tree
+    return to_markdown([b.to_document() if isinstance(b, Grid) else
+                        Para(b.markdown()) if isinstance(b, Tree) else b for b in blocks])
 
 
 def _with_chosen(blocks: list[Any], grid: Grid | None, columns: str | None) -> list[Any]:

@@ -440,6 +440,7 @@ def render_blocks(blocks: Sequence[Any], screen: Screen, *, explain: bool = Fals
                   chosen: bool = False) -> str:
     """Document blocks (cnnstat.report.document, Grid, Note) as terminal text."""
     from ..report.document import Details, Facts, Figure, Heading, Para, SideBySide, Table
+    from .blocks import Tree
     paint = Painter(screen)
     out: list[list[str]] = []
 
@@ -465,6 +466,8 @@ def render_blocks(blocks: Sequence[Any], screen: Screen, *, explain: bool = Fals
                 add(Heading(block.summary, 3))
             for inner in block.blocks:
                 add(inner)
+        elif isinstance(block, Tree):
+            out.append(_tree_lines(block, screen, paint, explain))
         elif isinstance(block, Figure):
             return
         else:
@@ -491,4 +494,30 @@ def _para_lines(text: str, screen: Screen, paint: Painter, style: str | None) ->
     for line in _unmark(text).split("\n"):
         indent = 2 if line.startswith("- ") else 0
         lines += [paint.style(x, style) for x in _wrap_text(line, screen.width, indent)]
+    return lines
+
+
+def _tree_lines(tree, screen: Screen, paint: Painter, explain: bool) -> list[str]:
+    """A tree with guides (box drawing on a terminal, ASCII when piped); long labels wrap under
+    their own guide."""
+    branch, last, down = ("├── ", "└── ", "│   ") if screen.rich else ("|-- ", "`-- ", "|   ")
+    lines = [paint.style(line, "bold")
+             for line in _wrap_text(_unmark(brief(tree.title, explain)), screen.width)]
+
+    def visit(node, prefix: str, is_last: bool) -> None:
+        lead = prefix + (last if is_last else branch)
+        more = prefix + ("    " if is_last else down)
+        inner = more + ("│   " if screen.rich and node.children else
+                        "|   " if node.children else "    ")
+        width = None if screen.width is None else max(screen.width - width_of(inner), 12)
+        label = _wrap_text(node.label, width)
+        lines.append(lead + paint.style(label[0], "bold"))
+        lines.extend(inner + x for x in label[1:])
+        if node.detail:
+            lines.extend(inner + paint.style(x, "dim") for x in _wrap_text(node.detail, width))
+        for i, child in enumerate(node.children):
+            visit(child, more, i == len(node.children) - 1)
+
+    for i, node in enumerate(tree.nodes):
+        visit(node, "", i == len(tree.nodes) - 1)
     return lines

@@ -63,7 +63,7 @@ def layer_grid(a: Analysis, view: str, depth: int | None = None, layout: str = "
         return [by_key[key].raw(r, ctx) for r in row_list]
     return Grid(
         cols=cols, rows=None, cells=cells, values=values, default=default,
-        csv_default=csv_default,
+        csv_default=csv_default, aliases=col.ALIASES,
         keep=KEEP.get(view, ("layer",)), drop_first=DROP_FIRST.get(view, ("index",)),
         total=total)
 
