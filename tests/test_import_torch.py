@@ -266,6 +266,9 @@ def test_python_file_and_module_references(tmp_path, monkeypatch):
 
         def factory(width=4):
             return MyNet(width, 3)
+
+        def create_model(model_name, **kwargs):      # a registry's factory, as timm's
+            return {"tiny": factory}[model_name](**kwargs)
     """))
     # conv 1->16 3x3 + bias: 160; linear 16->10: 170
     a = cnnstat.analyze(f"{src}:MyNet", "1x28x28", args={"width": 16})
@@ -273,6 +276,13 @@ def test_python_file_and_module_references(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     b = cnnstat.analyze("mynet:factory", "1x28x28")
     assert b.totals.params == 4 * 9 + 4 + 4 * 3 + 3
+    # titles: a class by where it came from; a registry's factory by the network it was asked
+    # for (not "create_model — create_model from timm")
+    assert (a.name, a.graph.meta["title"]) == ("MyNet", "from mynet.py")
+    assert (b.name, b.graph.meta["title"]) == ("factory", "MyNet from mynet")
+    c = cnnstat.analyze("mynet:create_model", "1x28x28", args={"model_name": "tiny", "width": 2})
+    assert (c.name, c.graph.meta["title"]) == ("tiny", "mynet.create_model(model_name='tiny')")
+    assert c.totals.params == 2 * 9 + 2 + 2 * 3 + 3
     with pytest.raises(UsageError, match="has no 'MyNot'.*MyNet"):
         cnnstat.analyze(f"{src}:MyNot")
     with pytest.raises(UsageError, match="cannot build"):

@@ -71,7 +71,29 @@ def resolve(reference: str, args: dict[str, Any]) -> Resolved:
             raise UsageError(f"{where} has no '{part}'{did_you_mean(part, names, 3)}")
         obj = getattr(obj, part)
     module = _instantiate(obj, args, reference)
-    return Resolved(module, DEFAULT_INPUT, attr.split(".")[-1], f"{attr} from {target}")
+    label, title = _names(target, attr, args, module)
+    return Resolved(module, DEFAULT_INPUT, label, title)
+
+
+#: builder arguments that name the network a generic factory builds (timm.create_model's
+#: model_name; name and arch in other model registries)
+NAME_ARGS = ("model_name", "name", "arch", "architecture")
+
+
+def _names(target: str, attr: str, args: dict[str, Any], module: nn.Module) -> tuple[str, str]:
+    """The label and title of an imported module. A generic factory called with the network's
+    name (``timm:create_model --arg model_name=resnet18``) is titled by that name and the call
+    (``resnet18 — timm.create_model(model_name='resnet18')``), not by the factory's name; any other
+    class or builder by its name and where it came from (``MyNet — from mynet.py``)."""
+    where = os.path.basename(target) if target.endswith(".py") else target
+    for key in NAME_ARGS:
+        value = args.get(key)
+        if isinstance(value, str) and value.strip():
+            sep = ":" if target.endswith(".py") else "."
+            return value, f"{where}{sep}{attr}({key}={value!r})"
+    label = attr.split(".")[-1]
+    built = type(module).__name__
+    return label, (f"{built} from {where}" if built != label else f"from {where}")
 
 
 def _import_file(path: str):
