@@ -17,10 +17,13 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cnnstat.cli import main
-from cnnstat.render.grid import NAME, WRAP, Col, Grid
-from cnnstat.render.terminal import Screen, fold, name_width, shorten, table_lines, width_of
+from cnnstat.render.grid import FIXED, NAME, WRAP, Col, Grid
+from cnnstat.render.terminal import (Screen, fit, fold, name_width, shorten, table_lines,
+                                     width_of)
 
 from .conftest import ROOT
 
@@ -308,8 +311,8 @@ def test_tree_guides_by_hand_and_labels_folded_under_their_guide():
     # ("    |       "), so it folds at 24 - 12 = 12: "child one —" (11), "a long idea" (11),
     # "that folds" (10)
     narrow = render_blocks([tree], Screen(24, False)).splitlines()
-    assert narrow[3:7] == ["    |-- child one —", "    |       a long idea", "    |       that folds",
-                           "    |       2 M params"]
+    assert narrow[3:7] == ["    |-- child one —", "    |       a long idea",
+                           "    |       that folds", "    |       2 M params"]
     assert all(width_of(line) <= 24 for line in narrow)
     # on a terminal the guides are box drawing, and nothing is wider than the screen
     shown = ANSI.sub("", render_blocks([tree], Screen(24, True)))
@@ -328,3 +331,54 @@ def test_history_tree_fits_every_width_and_piped_is_plain():
     piped = render_blocks([tree], Screen(None, False))
     assert not BOX.search(piped) and not ANSI.search(piped)
     assert len(re.findall(r"(?<!\w)resnet50: ", piped)) == 1 and "LeNet-5 1998-11" in piped
+
+
+# -- properties: any table, any width --------------------------------------------------------------
+_words = st.text("abcdefghij(),=", min_size=1, max_size=12)
+_numbers = st.integers(0, 10 ** 11).map(lambda n: f"{n:,}")        # at most 15 characters
+_names = st.lists(st.sampled_from(["layer1", "layer4", "conv", "0", "1", "downsample", "bn2"]),
+                  min_size=1, max_size=5).map(".".join)
+
+
+@st.composite
+def grids(draw):
+    """A layer table: a name column and a main number (they must stay), then up to seven others
+    — numbers, shapes or text — with short headers."""
+    rows = draw(st.integers(1, 8))
+    cols = [Col("layer", "layer", fit=NAME), Col("main", "main", True)]
+    cells = [draw(st.lists(_names, min_size=rows, max_size=rows)),
+             draw(st.lists(_numbers, min_size=rows, max_size=rows))]
+    for i in range(draw(st.integers(0, 7))):
+        kind = draw(st.sampled_from(["number", "text"]))
+        cols.append(Col(f"c{i}", f"col {i}", kind == "number", FIXED if kind == "number" else WRAP))
+        values = _numbers if kind == "number" else \
+            st.lists(_words, min_size=1, max_size=6).map(" ".join)
+        cells.append(draw(st.lists(values, min_size=rows, max_size=rows)))
+    drop = draw(st.permutations([c.key for c in cols[2:]]))
+    return Grid(cols, [list(r) for r in zip(*cells)], keep=("layer", "main"),
+                drop_first=drop[:draw(st.integers(0, len(drop)))])
+
+
+@settings(max_examples=150, deadline=None)
+@given(grids(), st.integers(40, 200))
+def test_any_table_fits_any_width_and_no_column_is_lost(grid, width):
+    lines = table_lines(grid, Screen(width, False))
+    assert all(width_of(line) <= width for line in lines)
+    fitted = fit(grid, width)
+    shown = [c.col.key for cols, _ in fitted.panels for c in cols]
+    left_out = [c.key for c in fitted.dropped]
+    # every column is shown or left out, none both; the label and the main column always stay
+    assert sorted(shown + left_out) == sorted(grid.keys) and {"layer", "main"} <= set(shown)
+    # ... and what was left out is said, by header
+    note = " ".join(lines[lines.index(next(x for x in lines if x.startswith("(left out"))):]) \
+        if left_out else ""
+    assert all(c.header in note for c in fitted.dropped)
+    # no number is split: every run of digits and commas printed is one of the cells' numbers
+    # (or a piece of a word's text, where text columns hold no commas)
+    numbers = {n for row in grid.rows for n in row if GROUPED.fullmatch(n)}
+    assert set(GROUPED.findall("\n".join(lines))) <= numbers
+    # chosen columns are all shown (the table continues below), still within the width
+    chosen = table_lines(grid, Screen(width, False), chosen=True)
+    assert all(width_of(line) <= width for line in chosen)
+    assert not any(line.startswith("(left out") for line in chosen)
+    assert numbers <= set(GROUPED.findall("\n".join(chosen)))

@@ -94,7 +94,8 @@ def select_columns(spec=None, default: str = "summary") -> list[Column]:
         column = COLUMNS.get(ALIASES.get(key, key))
         if column is None:
             from ..suggest import did_you_mean
-            raise UsageError(f"unknown column '{key}'{did_you_mean(key, list(COLUMNS) + list(ALIASES))}; "
+            hint = did_you_mean(key, list(COLUMNS) + list(ALIASES))
+            raise UsageError(f"unknown column '{key}'{hint}; "
                              f"choose from {', '.join(COLUMNS)} or a view: {', '.join(VIEWS)}")
         if column not in chosen:
             chosen.append(column)
