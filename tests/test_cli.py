@@ -37,6 +37,26 @@ def test_params_vgg16_is_the_tutorial_table(capsys):
     assert "1 fused multiply-add = 1 MAC; counted: convolution and linear" in out
 
 
+def test_convention_short_on_a_terminal_complete_in_files(capsys):
+    from cnnstat import analyze
+    convention = analyze("lenet5").convention
+    full, short = convention.describe(), convention.short()
+    # the default convention (conv + linear weights, bias not counted) in one line of 81
+    # characters; the complete statement (196) names every kind left out
+    assert short == "MACs: conv + linear, 1 MAC = 1 multiply-add, bias excluded; --explain for details"
+    assert len(short) == 81 and len(full) == 196
+    _, out, _ = cli(capsys, "flops", "lenet5")
+    assert short in out and full not in out
+    _, md, _ = cli(capsys, "flops", "lenet5", "-f", "md")
+    assert full in md and short not in md
+    _, js, _ = cli(capsys, "flops", "lenet5", "-f", "json")
+    assert json.loads(js)["convention"]["description"] == full and "--explain" not in js
+    _, _, err = cli(capsys, "flops", "lenet5", "-f", "csv")
+    assert err.strip() == f"# {short}"
+    _, _, err = cli(capsys, "flops", "lenet5", "-f", "csv", "--explain")
+    assert err.strip() == f"# {full}"
+
+
 @pytest.mark.parametrize("command", ["summary", "params", "shapes", "flops", "rf"])
 def test_every_view_in_every_format(capsys, command):
     code, out, _ = cli(capsys, command, "resnet18", "--format", "json")

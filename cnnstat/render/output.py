@@ -37,7 +37,8 @@ class Output:
     html: Callable[[], str] | None = None
     markdown: Callable[[], str] | None = None       # None: the blocks as Markdown
     after: list[str] = field(default_factory=list)  # hints on stderr after a terminal table
-    csv_note: str | None = None                     # on stderr after CSV on standard output
+    csv_note: str | None = None     # on stderr after CSV on standard output (a Brief: short
+                                    # unless --explain)
 
     def main_grid(self) -> Grid | None:
         return next((b for b in self.blocks if isinstance(b, Grid) and b.selectable), None)
@@ -71,7 +72,8 @@ def show(output: Output, opts: OutputOptions) -> None:
             _need(grid, fmt)
             emit(grid.chosen(opts.columns, for_csv=True).csv_text(), opts.out)
         if output.csv_note and not opts.out:
-            print(output.csv_note, file=sys.stderr)
+            from .terminal import brief
+            print(brief(output.csv_note, opts.explain), file=sys.stderr)
     elif fmt == "html":
         _need(output.html, fmt)
         emit(output.html(), opts.out)

@@ -80,7 +80,7 @@ def layer_view(a: Analysis, view: str, depth: int | None = None, layout: str = "
         blocks=[Heading(f"{a.name}: {view}"), Facts(facts(a, layout)),
                 layer_grid(a, view, depth, layout)],
         json=lambda: to_json(a, depth),
-        csv_note=f"# {a.convention.short()}")
+        csv_note=Brief(f"# {a.convention.describe()}", f"# {a.convention.short()}"))
 
 
 def unit_view(a: Analysis, field) -> Output:
