@@ -166,6 +166,16 @@ def test_operator_names_are_suggested_whatever_their_case(capsys, tmp_path):
     assert code == 2 and "unknown operator or block 'ReLU' (did you mean 'relu'?)" in err
 
 
+def test_option_values_in_any_case(capsys):
+    # --format JSON, --layout NHWC, --dtype FP16: the same as in lower case
+    code, out, _ = cli(capsys, "params", "lenet5", "-f", "JSON", "--layout", "NHWC",
+                       "--dtype", "FP16")
+    data = json.loads(out)
+    assert code == 0 and data["dtype"] == "fp16"
+    code, _, err = cli(capsys, "params", "lenet5", "--dtype", "fp17")
+    assert code == 2 and "unknown dtype 'fp17' (did you mean 'fp16'?)" in err
+
+
 def test_out_is_atomic(capsys, tmp_path):
     target = tmp_path / "reports" / "vgg16.md"
     code, _, err = cli(capsys, "params", "vgg16", "--out", str(target))

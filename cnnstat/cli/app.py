@@ -137,7 +137,7 @@ ARG = Opt("arg", ("--arg", "-a"), action="append", metavar="NAME=VALUE", help=(
 COUNT = Opt("count", ("--count",), metavar="KINDS", help=(
     "Also count these kinds in MACs: bias,norm,activation,pool,elementwise,resize or all. "
     "Default: convolution and linear multiply-adds only."))
-DTYPE = Opt("dtype", ("--dtype",), default="fp32", metavar="TYPE",
+DTYPE = Opt("dtype", ("--dtype",), default="fp32", metavar="TYPE", type=str.lower,   # FP16 = fp16
             help="Element type for memory: fp32, fp16, bf16, int8.")
 TRAIN = Opt("train", ("--train",), action="flag", help=(
     "Training mode: count the layers that run only in training (auxiliary classifiers). "
