@@ -106,6 +106,10 @@ def test_columns_choose_and_order_for_table_md_and_csv(capsys):
     assert main(["params", "resnet18", "--columns", "layer,connections"]) == 0
     table = capsys.readouterr().out
     assert "connections" in table and "operation" not in table.split("layer", 2)[-1][:200]
+    # torchinfo's column names are taken too (col_names: num_params, mult_adds, output_size);
+    # LeNet-5 C1: 6 maps of 5x5x1 + bias = 156 params, 6 x 28 x 28 x 25 = 117,600 MACs
+    assert main(["summary", "lenet5", "--columns", "name,num_params,mult_adds", "-f", "csv"]) == 0
+    assert capsys.readouterr().out.splitlines()[:2] == ["layer,params,macs", "C1,156,117600"]
     # JSON keeps its contract whatever the columns
     assert main(["params", "resnet18", "--columns", "layer", "-f", "json"]) == 0
     assert '"layers"' in capsys.readouterr().out
