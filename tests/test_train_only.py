@@ -20,7 +20,14 @@ from cnnstat.errors import DefinitionError, UsageError
 from cnnstat.ops.base import MAC_KINDS
 from cnnstat.render.jsonout import analysis_to_dict
 from cnnstat.render.rows import rows
-from cnnstat.render.text import csv_text, markdown
+from cnnstat.render.output import markdown as blocks_markdown
+from cnnstat.render.text import csv_text
+from cnnstat.render.views import layer_view
+
+
+def markdown(a, view: str) -> str:
+    """A view as ``cnnstat VIEW MODEL -f md`` writes it."""
+    return blocks_markdown(layer_view(a, view).blocks)
 
 #: a stem, a training-only head on it (with batch norm, so training needs batch statistics), and
 #: the main path

@@ -139,7 +139,7 @@ COUNT = Opt("count", ("--count",), metavar="KINDS", help=(
     "Default: convolution and linear multiply-adds only."))
 DTYPE = Opt("dtype", ("--dtype",), default="fp32", metavar="TYPE", type=str.lower,   # FP16 = fp16
             help="Element type for memory: fp32, fp16, bf16, int8.")
-TRAIN = Opt("train", ("--train",), action="flag", help=(
+TRAIN = Opt("train", ("--train",), action="flag", default=False, help=(
     "Training mode: count the layers that run only in training (auxiliary classifiers). "
     "Default: inference, as torch's eval mode runs the model (they are listed, marked [train], "
     "and their parameters count)."))

@@ -93,10 +93,12 @@ def show(output: Output, opts: OutputOptions) -> None:
 
 
 def markdown(blocks: list[Any]) -> str:
-    """Blocks as Markdown (the report's renderer; tables from their Grid)."""
+    """Blocks as Markdown (the report's renderer; tables from their Grid, in their default
+    columns unless already chosen)."""
     from ..report.document import Para, to_markdown
     from .blocks import Tree
-    return to_markdown([b.to_document() if isinstance(b, Grid) else
+    return to_markdown([(b if b.rows is not None else b.chosen(None)).to_document()
+                        if isinstance(b, Grid) else
                         Para(b.markdown()) if isinstance(b, Tree) else b for b in blocks])
 
 
