@@ -110,15 +110,26 @@ class Analysis(Displayable):
 
     def __init__(self, graph: Graph, records: list[LayerRecord], *, batch: int,
                  convention: Convention, dtype: str, input_shape: Shape,
-                 input_rf_size: tuple[int, int], train: bool = False):
+                 input_rf_size: tuple[int, ...], train: bool = False):
         self.graph = graph
         self.records = records
         self.batch = batch
         self.convention = convention
         self.dtype = dtype
-        self.input_shape = input_shape      # (C, H, W)
-        self.input_rf_size = input_rf_size
+        self.input_shape = input_shape      # (C, *spatial): (C, L), (C, H, W), (C, D, H, W)
+        self.input_rf_size = input_rf_size  # the spatial sizes: what receptive fields measure
         self.train = train                  # training mode: train_only layers run too
+
+    @property
+    def rank(self) -> int:
+        """The input's spatial rank: 1 (C, L), 2 (C, H, W) or 3 (C, D, H, W)."""
+        return len(self.input_shape) - 1
+
+    @property
+    def axes(self) -> tuple[str, ...]:
+        """The names of the input's spatial axes (what receptive fields are measured along)."""
+        from .ops.base import spatial_axes
+        return spatial_axes(self.rank)
 
     @property
     def mode(self) -> str:
@@ -179,10 +190,10 @@ class Analysis(Displayable):
     def record(self, name: str) -> LayerRecord:
         return self.by_name[name]
 
-    def unit_field(self, layer: str, unit: tuple[int, int] | None = None,
+    def unit_field(self, layer: str, unit: tuple[int, ...] | None = None,
                    precision: str = "float32"):
-        """The exact input rows and columns one unit of ``layer`` depends on (default: its centre
-        unit): see cnnstat.unit_field."""
+        """The exact input units (rows and columns of an image; per axis) one unit of ``layer``
+        depends on (default: its centre unit): see cnnstat.unit_field."""
         from .unit_field import unit_field
         return unit_field(self, layer, unit, precision)
 
@@ -321,19 +332,19 @@ def _analyze(graph: Graph, batch: int, convention: Convention, dtype: str,
     shapes: dict[str, Shape] = {}
     records: list[LayerRecord] = []
     transfers: list[Any] = []
-    input_hw = (1, 1)
     # Rules are pure: a layer repeated with the same arguments on the same shapes (the blocks of
     # a stage) is evaluated once per analysis.
     memo: dict[tuple, tuple] = {}
     kinds = graph.layer_kinds
     inputs: list[str] = []
-    fields = _ReceptiveFields(inputs, records, transfers, input_hw)
+    fields = _ReceptiveFields(inputs, records, transfers, ())
     shape_of, add_record, add_transfer = shapes.__getitem__, records.append, transfers.append
     for node in graph:
         if node.op == "input":
             shape = tuple(node.attrs["shape"])
             shapes[node.name] = (batch,) + shape
-            fields.input_hw = (shape[1], shape[2]) if len(shape) == 3 else (1, 1)
+            if not inputs:           # receptive fields are measured on the first input
+                fields.input_sizes = tuple(shape[1:])
             inputs.append(node.name)
             continue
         in_shapes = tuple(map(shape_of, node.inputs))
@@ -349,26 +360,27 @@ def _analyze(graph: Graph, batch: int, convention: Convention, dtype: str,
                                node.train_only))
         shapes[node.name] = counts[0]
         add_transfer(transfer)
-    input_hw = fields.input_hw
-    c_h_w = shapes[inputs[0]][1:]
     return Analysis(graph, records, batch=batch, convention=convention, dtype=dtype,
-                    input_shape=c_h_w, input_rf_size=input_hw, train=train)
+                    input_shape=shapes[inputs[0]][1:], input_rf_size=fields.input_sizes,
+                    train=train)
 
 
 class _ReceptiveFields:
     """The receptive fields of an analysis' records, propagated through the whole graph on the
     first request of any of them: analyses that only count (shapes, parameters, MACs) skip it."""
 
-    __slots__ = ("inputs", "records", "transfers", "input_hw")
+    __slots__ = ("inputs", "records", "transfers", "input_sizes")
 
-    def __init__(self, inputs, records, transfers, input_hw):
-        self.inputs, self.records, self.transfers, self.input_hw = \
-            inputs, records, transfers, input_hw
+    def __init__(self, inputs, records, transfers, input_sizes):
+        self.inputs, self.records, self.transfers, self.input_sizes = \
+            inputs, records, transfers, input_sizes
 
     def compute(self) -> None:
-        rfs: dict[str, RF] = {name: receptive.INPUT_RF for name in self.inputs}
+        start = receptive.input_rf(len(self.input_sizes))
+        rfs: dict[str, RF] = {name: start for name in self.inputs}
         for record, transfer in zip(self.records, self.transfers):
-            rf = receptive.propagate([rfs[src] for src in record.inputs], transfer, self.input_hw)
+            rf = receptive.propagate([rfs[src] for src in record.inputs], transfer,
+                                     self.input_sizes)
             rfs[record.name] = record._rf = rf
 
 

@@ -201,7 +201,8 @@ def _features(shape: tuple[int, ...] | None, count: int) -> str:
 
 
 def _hw(shape: tuple[int, ...]) -> str:
-    return f"{shape[1]}x{shape[2]}"
+    """The spatial sizes: 224x224 (a length, or D x H x W, for 1-D and 3-D inputs)."""
+    return "x".join(str(d) for d in shape[1:])
 
 
 def _describe(sizes) -> str:

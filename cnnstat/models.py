@@ -43,31 +43,116 @@ def _load_importers() -> None:
         pass
 
 
-_INPUT = re.compile(r"^\s*(\d+)\s*(?:[x×,]\s*(\d+)\s*(?:[x×,]\s*(\d+)\s*)?)?$")
+_INPUT = re.compile(r"^\s*\d+\s*(?:[x×,]\s*\d+\s*){0,3}$")
+MAX_SIZE = 1_000_000
 
 
-def parse_input(text: str | int | tuple | list | None) -> tuple[int | None, int, int] | None:
-    """``224`` → (None, 224, 224); ``160x224`` → (None, 160, 224) (H×W); ``3x224x224`` → (3, 224, 224).
-    A channel count of None keeps the definition's."""
-    if text is None:
-        return None
+@dataclass(frozen=True)
+class InputSize:
+    """A size as ``--input`` gives it (1 to 4 numbers), before it is read against the model's
+    input: how many numbers mean what depends on the model's spatial rank (``resolve_input``)."""
+    values: tuple[int, ...]
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def parse_input(text: str | int | tuple | list | InputSize | None) -> InputSize | None:
+    """``224``, ``160x224``, ``3x224x224``, ``1x16000``, ``3x16x112x112`` (or a tuple of ints)
+    → the numbers, checked; what they mean is decided against the model (``resolve_input``)."""
+    if text is None or isinstance(text, InputSize):
+        return text
     if isinstance(text, int) and not isinstance(text, bool):
         text = str(text)
     if isinstance(text, (tuple, list)):
+        if text and text[0] is None:            # (None, *spatial): the channels kept
+            return _spatial_only(tuple(text[1:]))
         text = "x".join(str(v) for v in text)
     m = _INPUT.match(str(text))
     if not m:
-        raise UsageError(f"--input '{text}' is not a size: write 224, 160x224 (HxW) or 3x224x224")
-    values = [int(v) for v in m.groups() if v is not None]
+        raise UsageError(f"--input '{text}' is not a size: write 224 or 160x224 (H×W), 3x224x224 "
+                         "(C×H×W), 1x16000 (C×L of a 1-D model) or 3x16x112x112 (C×D×H×W)")
+    values = tuple(int(v) for v in re.split(r"\s*[x×,]\s*", str(text).strip()))
     if any(v <= 0 for v in values):
         raise UsageError(f"--input '{text}': sizes must be positive")
-    if any(v > 1_000_000 for v in values):
+    if any(v > MAX_SIZE for v in values):
         raise UsageError(f"--input '{text}': a size over 1,000,000 is not a real input")
-    if len(values) == 1:
-        return (None, values[0], values[0])
-    if len(values) == 2:
-        return (None, values[0], values[1])
-    return (values[0], values[1], values[2])
+    return InputSize(values, str(text).strip())
+
+
+@dataclass(frozen=True)
+class _Spatial(InputSize):
+    """Spatial sizes only, one per axis (internal callers: the channels are the model's)."""
+
+
+def _spatial_only(sizes: tuple) -> InputSize:
+    if not sizes or any(not isinstance(v, int) or isinstance(v, bool) or v <= 0 for v in sizes):
+        raise UsageError(f"input sizes must be positive integers, got {sizes!r}")
+    return _Spatial(sizes, "x".join(map(str, sizes)))
+
+
+#: how a model of each spatial rank reads 1, 2, 3 or 4 numbers (the letters of its sizes), and
+#: examples of what it takes
+_READINGS = {1: {1: "L", 2: "CL"}, 2: {1: "S", 2: "HW", 3: "CHW"}, 3: {3: "DHW", 4: "CDHW"}}
+_KIND = {1: "a 1-D model (C×L)", 2: "an image model (C×H×W)", 3: "a 3-D model (C×D×H×W)"}
+_ANY_READING = {1: "L (a 1-D length) or S (a square image)", 2: "H×W (an image) or C×L (1-D)",
+                3: "C×H×W (an image) or D×H×W (3-D)", 4: "C×D×H×W (3-D)"}
+
+
+def resolve_input(size: InputSize | tuple | str | int | None, shape: tuple[int, ...],
+                  model: str | None = None) -> tuple[int, ...]:
+    """The model's input shape ``shape`` ((C, L), (C, H, W) or (C, D, H, W)) with ``--input``
+    applied, read against the model's spatial rank:
+
+    - a 1-D model: ``16000`` is L, ``1x16000`` is C×L;
+    - an image model: ``224`` is 224×224, ``160x224`` is H×W, ``3x224x224`` C×H×W;
+    - a 3-D model: ``16x112x112`` is D×H×W, ``3x16x112x112`` C×D×H×W.
+
+    Anything else is ambiguous or of another rank: one UsageError line that says how the size
+    reads and what to write instead. The channels not given are the model's."""
+    size = parse_input(size)
+    if size is None:
+        return tuple(shape)
+    rank = len(shape) - 1
+    values = size.values
+    if isinstance(size, _Spatial):
+        if len(values) == rank:
+            return (shape[0],) + values
+        reading = None
+    else:
+        reading = _READINGS.get(rank, {}).get(len(values))
+    if reading is None:
+        raise UsageError(_wrong_size(size, shape, model))
+    if reading == "S":
+        return (shape[0], values[0], values[0])
+    if reading.startswith("C"):
+        return values
+    return (shape[0],) + values
+
+
+def _wrong_size(size: InputSize, shape: tuple[int, ...], model: str | None) -> str:
+    rank = len(shape) - 1
+    who = f"{model} is {_KIND.get(rank, f'a {rank}-D model')}" if model else \
+        f"the model is {_KIND.get(rank, f'a {rank}-D model')}"
+    if all(shape):
+        default = "×".join(map(str, shape))
+        spatial, side = "×".join(map(str, shape[1:])), str(shape[1])
+    else:                                # an imported model with dynamic sizes: examples
+        default, spatial, side = {1: ("1×16000", "16000", "16000"), 3: ("3×16×112×112",
+                                  "16×112×112", "112")}.get(rank, ("3×224×224", "224×224", "224"))
+    if rank == 1:
+        write = f"write L ({spatial}) or C×L ({default})"
+    elif rank == 3:
+        write = f"write D×H×W ({spatial}) or C×D×H×W ({default})"
+    else:
+        write = f"write one side ({side}), H×W ({spatial}) or C×H×W ({default})"
+    if isinstance(size, _Spatial):
+        read = f"{len(size.values)} spatial size(s)"
+    else:
+        read = _ANY_READING.get(len(size.values), f"{len(size.values)} numbers")
+    known = f", default {default}" if all(shape) else ""
+    return f"--input '{size.text}' reads as {read}, but {who}{known}: {write}"
 
 
 def parse_sets(items: list[str] | dict | None) -> dict[str, str]:
@@ -114,10 +199,12 @@ def parse_args(items: list[str] | dict | None, option: str = "--arg") -> dict[st
 
 def load_graph(model: str | Graph | Definition, *, variant: str | None = None,
                overrides: dict[str, str] | None = None,
-               input_shape: tuple[int | None, int, int] | None = None, **options) -> Graph:
+               input_shape: InputSize | tuple | None = None, **options) -> Graph:
     """A layer graph from a zoo name, a definition path, an importable model, a parsed Definition
-    or a Graph (whose input shape is then replaced if asked). ``options`` go to an importer's
-    loader (``args``: the model builder's arguments, from ``--arg``)."""
+    or a Graph (whose input shape is then replaced if asked). ``input_shape``: ``--input`` as
+    parse_input gives it, read against the model's input rank (resolve_input). ``options`` go
+    to an importer's loader (``args``: the model builder's arguments, from ``--arg``)."""
+    input_shape = parse_input(input_shape)
     if options.get("args") and not (isinstance(model, str) and _has_importer(model)):
         raise UsageError("--arg passes arguments to an imported model's builder "
                          "(torchvision:NAME, file.py:Name, package.module:factory)")
@@ -127,8 +214,7 @@ def load_graph(model: str | Graph | Definition, *, variant: str | None = None,
             raise UsageError("--set only applies to definition files and zoo models")
         if input_shape is None:
             return model
-        c = input_shape[0] if input_shape[0] is not None else model.input_shape[0]
-        return model.with_input_shape((c, input_shape[1], input_shape[2]))
+        return model.with_input_shape(resolve_input(input_shape, model.input_shape, model.name))
     if isinstance(model, Definition):
         return build_graph(model, variant, overrides, input_shape)
     if hasattr(model, "named_modules") and hasattr(model, "forward"):   # a torch.nn.Module
@@ -137,8 +223,7 @@ def load_graph(model: str | Graph | Definition, *, variant: str | None = None,
             raise UsageError("--set only applies to definition files and zoo models")
         if options.get("args"):
             raise UsageError("args apply to a model builder, not to a module instance")
-        c, h, w = input_shape if input_shape is not None else (3, 224, 224)
-        return from_torch(model, (c if c is not None else 3, h, w))
+        return from_torch(model, input_shape)
     if not isinstance(model, str) or not model.strip():
         raise UsageError("no model given: name a zoo model (cnnstat list) or a definition file")
     if model.endswith((".yaml", ".yml")) or (os.path.isfile(model) and not _has_importer(model)):
@@ -163,7 +248,8 @@ def load_graph(model: str | Graph | Definition, *, variant: str | None = None,
 def resolve_graph(model: Any, *, input: Any = None, set: Any = None, variant: str | None = None,
                   args: Any = None) -> Graph:
     """The graph of a model as the commands and the API name it: ``input`` as --input takes it
-    (224, "160x224", "3x224x224", a tuple), ``set`` as --set (["alpha=0.5"] or a dict), ``args``
+    (224, "160x224", "3x224x224", "1x16000", "3x16x112x112", a tuple: read against the model's
+    input rank), ``set`` as --set (["alpha=0.5"] or a dict), ``args``
     as --arg (["num_classes=10"] or a dict) for an imported model's builder."""
     options = {"args": parse_args(args)} if args else {}
     return load_graph(model, variant=variant, overrides=parse_sets(set),

@@ -12,7 +12,9 @@ keeps working), nothing is registered with pyplot (nothing to close, nothing sho
 each figure shows inline as PNG. Report and command-line figures use pyplot on the Agg backend.
 
 Units: parameters in M (10⁶), multiply-adds in GMACs or MMACs (1 MAC = one fused multiply-add),
-memory in binary units (KiB, MiB, GiB), receptive fields and strides in input pixels.
+memory in binary units (KiB, MiB, GiB), receptive fields and strides in input units: pixels
+(images), samples (1-D inputs) or voxels (3-D inputs), the axes named where the input is not an
+image.
 """
 
 from __future__ import annotations
@@ -282,8 +284,8 @@ def layer_work_figure(a: "Analysis"):
 
 
 def _input_text(a: "Analysis") -> str:
-    c, h, w = a.input_shape
-    return f"input {c}×{h}×{w}" + (f", batch {a.batch}" if a.batch != 1 else "")
+    return (f"input {'×'.join(map(str, a.input_shape))}"
+            + (f", batch {a.batch}" if a.batch != 1 else ""))
 
 
 def memory_figure(a: "Analysis"):
@@ -332,17 +334,30 @@ def rf_figure(a: "Analysis"):
     """Receptive-field size and effective stride against depth."""
     from .report.series import rf_series
     plt = _plt()
+    from .ops.base import UNIT_WORDS
     s = rf_series(a)
+    unit = UNIT_WORDS.get(a.rank, "units")          # px, samples, voxels
     fig = _new(plt, figsize=(10, 5.4))
     ax = fig.subplots()
     depths = [p.depth for p in s.points]
+    # one line per group of axes, labelled by name where the input is not an image: the larger
+    # of height and width (2-D, and 3-D beside its depth), the length of a 1-D input
+    named = "" if a.rank == 2 else ("" if a.rank == 1 else f", {s.label}")
     ax.plot(depths, [p.size for p in s.points], "o-", color=OP_COLORS["conv"], ms=4, lw=1.8,
-            label="receptive field size (px)")
+            label=f"receptive field size{named} ({unit})")
+    for line in s.others:
+        ax.plot([p.depth for p in line.points], [p.size for p in line.points], "s--",
+                color=OP_COLORS["other"], ms=3.5, lw=1.5,
+                label=f"receptive field size, {line.label} ({unit})")
+        ax.axhline(line.input_size, color="#999999", ls=":", lw=1)
+        ax.text(0.01, line.input_size, f"input {line.label} {line.input_size}", va="bottom",
+                ha="left", fontsize=9, color="#777777", transform=ax.get_yaxis_transform())
     ax.axhline(s.input_size, color="#555555", ls="--", lw=1)
-    ax.text(0.01, s.input_size, f"input size {s.input_size} px", va="bottom", ha="left",
+    ax.text(0.01, s.input_size, f"input size {s.input_size} {unit}" if a.rank != 3 else
+            f"input {s.label} {s.input_size}", va="bottom", ha="left",
             fontsize=9, color="#555555", transform=ax.get_yaxis_transform())
     last = s.points[-1]
-    label = (f"{last.size:g} px at {_short(last.name, 30)}", (last.depth, last.size))
+    label = (f"{last.size:g} {unit} at {_short(last.name, 30)}", (last.depth, last.size))
     end = max(p.depth for p in s.points)
     if s.whole_at is not None:
         if not s.global_context:     # global pooling: the field is the whole input from there
@@ -355,19 +370,21 @@ def rf_figure(a: "Analysis"):
                 transform=ax.get_xaxis_transform(), fontsize=8, color="#555555", ha="center",
                 va="center", rotation=90, zorder=6,
                 bbox={"facecolor": "white", "edgecolor": "none", "pad": 1.5})
-    top = max(max(p.size for p in s.points), s.input_size)
+    top = max([p.size for line in (s, *s.others) for p in line.points]
+              + [line.input_size for line in (s, *s.others)])
     ax.set_ylim(0, top * 1.12)
     ax.set_xlim(-0.5, end + 0.5)
     from matplotlib.ticker import MaxNLocator
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("depth: layers that change the receptive field, along the longest path")
-    ax.set_ylabel("receptive field size (input pixels)")
+    ax.set_ylabel(f"receptive field size (input {s.unit})")
     ax2 = ax.twinx()
     ax2.step(depths + [end], [p.stride for p in s.points] + [s.points[-1].stride], where="post",
-             color=OP_COLORS["linear"], lw=1.4, label="effective stride (px, right axis)")
+             color=OP_COLORS["linear"], lw=1.4,
+             label=f"effective stride{named} ({unit}, right axis)")
     ax2.set_yscale("log", base=2)
     _plain_ticks(ax2.yaxis)
-    ax2.set_ylabel("effective stride (input pixels, log scale)")
+    ax2.set_ylabel(f"effective stride (input {s.unit}, log scale)")
     ax2.grid(False)
     # on the twin axes, which are drawn last, so that the stride line passes behind the label
     ax2.annotate(label[0], label[1], xycoords=ax.transData, xytext=(-8, 6),
@@ -375,7 +392,7 @@ def rf_figure(a: "Analysis"):
                  bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.9, "pad": 1},
                  zorder=5)
     ax2.spines["right"].set_visible(True)
-    lines = ax.get_lines()[:1] + ax2.get_lines()[:1]
+    lines = [l for l in ax.get_lines() if not l.get_label().startswith("_")] + ax2.get_lines()[:1]
     ax.legend(lines, [l.get_label() for l in lines], loc="lower right",
               bbox_to_anchor=(0.97, 0.02), frameon=True, facecolor="white", edgecolor="none")
     title = f"{a.name}: receptive-field growth with depth ({_input_text(a)})"

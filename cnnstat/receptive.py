@@ -1,7 +1,8 @@
 """Receptive fields over the layer graph (Araujo, Norris & Sim, "Computing Receptive Fields of
 Convolutional Neural Networks", Distill 2019).
 
-For each tensor and each spatial axis, three numbers relative to the network input:
+For each tensor and each spatial axis of the network input (length for 1-D inputs; height and
+width for images; depth, height and width for 3-D inputs), three numbers relative to that input:
 size r, effective stride S and effective padding P, such that output unit u sees input coordinates
 ``[u*S - P, u*S - P + r - 1]``. They are computed forward through the graph: a layer with effective
 kernel k = d(k-1)+1, stride s and padding p applied to an input with (r, S, P) gives
@@ -27,9 +28,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 from typing import Sequence
 
-from .ops.base import POINTWISE, WHOLE, Number, Transfer, Window
+from .ops.base import IDENTITY, UNIT_NOUNS, WHOLE, Number, Transfer, Window, spatial_axes
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +50,9 @@ class AxisRF:
 
 @dataclass(frozen=True, slots=True)
 class RF:
-    h: AxisRF = AxisRF()
-    w: AxisRF = AxisRF()
+    """The receptive field of a tensor's units: one AxisRF per spatial axis of the network input
+    (length; height, width; depth, height, width — ``names``)."""
+    axes: tuple[AxisRF, ...] = (AxisRF(), AxisRF())
     aligned: bool = True
     note: str = ""
     #: When a unit sees the whole input only through global-context paths (a squeeze-and-
@@ -58,15 +61,77 @@ class RF:
     local: "RF | None" = None
 
     @property
+    def rank(self) -> int:
+        return len(self.axes)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The axes' names: ('length',), ('height', 'width'), ('depth', 'height', 'width')."""
+        return spatial_axes(len(self.axes))
+
+    def axis(self, name: str) -> AxisRF:
+        """The field along the axis of that name ('height'), or KeyError."""
+        try:
+            return self.axes[self.names.index(name)]
+        except ValueError:
+            raise KeyError(f"a field of a {len(self.axes)}-D input has no axis '{name}' "
+                           f"(axes: {', '.join(self.names)})") from None
+
+    @property
+    def h(self) -> AxisRF:
+        """Along the height (2-D and 3-D inputs)."""
+        return self._named("height")
+
+    @property
+    def w(self) -> AxisRF:
+        """Along the width (2-D and 3-D inputs)."""
+        return self._named("width")
+
+    @property
+    def d(self) -> AxisRF:
+        """Along the depth (3-D inputs)."""
+        return self._named("depth")
+
+    @property
+    def length(self) -> AxisRF:
+        """Along the length (1-D inputs)."""
+        return self._named("length")
+
+    def _named(self, name: str) -> AxisRF:
+        try:
+            return self.axis(name)
+        except KeyError as exc:
+            raise AttributeError(exc.args[0]) from None
+
+    @property
     def whole(self) -> bool:
-        return self.h.whole and self.w.whole
+        return all(a.whole for a in self.axes)
 
     @property
     def exact(self) -> bool:
-        return self.h.exact and self.w.exact
+        return all(a.exact for a in self.axes)
+
+    @property
+    def largest(self) -> AxisRF:
+        """The axis with the largest field (the first of equals)."""
+        return max(self.axes, key=lambda a: a.size)
+
+    @property
+    def volume(self) -> Number:
+        """The product of the sizes: the field's area (2-D) or volume (3-D) in input units."""
+        out: Number = 1
+        for a in self.axes:
+            out *= a.size
+        return out
 
 
-INPUT_RF = RF()
+@lru_cache(maxsize=None)
+def input_rf(rank: int) -> RF:
+    """The field of the network input's own units: one unit along each of ``rank`` axes."""
+    return RF((AxisRF(),) * rank)
+
+
+INPUT_RF = input_rf(2)
 
 
 def _apply_axis(rf: AxisRF, t: Window | str, input_size: int) -> AxisRF:
@@ -89,7 +154,7 @@ def _norm(x: Number) -> Number:
 
 
 def _sees_whole(rf: RF) -> bool:
-    return rf.h.whole or rf.w.whole
+    return any(a.whole for a in rf.axes)
 
 
 def local_view(rf: RF) -> RF | None:
@@ -98,21 +163,42 @@ def local_view(rf: RF) -> RF | None:
     return rf.local if _sees_whole(rf) else rf
 
 
-def apply(rf: RF, transfer: Transfer, input_hw: tuple[int, int]) -> RF:
-    """The receptive field after one layer with the given transfer."""
-    h = _apply_axis(rf.h, transfer.h, input_hw[0])
-    w = _apply_axis(rf.w, transfer.w, input_hw[1])
+def _other_rank(rf: RF, windows: tuple, sizes: Sequence[int]) -> RF:
+    """A layer whose input tensor has another spatial rank than the network input (after a
+    reshape or flatten that merged or split axes): its windows cannot be laid on the input's
+    axes. A layer that mixes everything still sees the whole input; any other is an envelope:
+    the whole input, marked inexact."""
+    exact = all(t == WHOLE for t in windows) and rf.exact
+    note = "" if exact else (f"a {len(windows)}-D layer on a tensor derived from the "
+                             f"{rf.rank}-D input: field not traced (the whole input, an envelope)")
+    axes = tuple(AxisRF(size, 1, 0, exact, True) for size in sizes)
+    return RF(axes, rf.aligned, "; ".join(n for n in (rf.note, note) if n), None)
+
+
+def apply(rf: RF, transfer: Transfer, input_sizes: Sequence[int]) -> RF:
+    """The receptive field after one layer with the given transfer (``input_sizes``: the
+    network input's spatial sizes)."""
+    windows = transfer.axes
+    if not windows:
+        every = transfer.every
+        if every is IDENTITY:
+            return rf
+        axes = tuple(_apply_axis(a, every, n) for a, n in zip(rf.axes, input_sizes))
+    elif len(windows) != len(rf.axes):
+        return _other_rank(rf, windows, input_sizes)
+    else:
+        axes = tuple(map(_apply_axis, rf.axes, windows, input_sizes))
     local = rf.local
     if local is not None:            # the local part goes on through local layers only
-        local = apply(local, transfer, input_hw)
+        local = apply(local, transfer, input_sizes)
         if _sees_whole(local):
             local = None
-    if h is rf.h and w is rf.w and local is rf.local:
+    if axes == rf.axes and local is rf.local:
         return rf
-    return RF(h, w, rf.aligned, rf.note, local)
+    return RF(axes, rf.aligned, rf.note, local)
 
 
-def _union_axis(axes: Sequence[AxisRF], label: str) -> tuple[AxisRF, str]:
+def _union_axis(axes: Sequence[AxisRF], label: str, noun: str) -> tuple[AxisRF, str]:
     if any(a.whole for a in axes):
         whole = next(a for a in axes if a.whole)
         return AxisRF(whole.size, 1, 0, all(a.exact for a in axes), True), ""
@@ -133,7 +219,7 @@ def _union_axis(axes: Sequence[AxisRF], label: str) -> tuple[AxisRF, str]:
             {2 * a.padding - a.size for a in axes}) > 1 else []    # 2*centre, without Fractions
         if len(centers) > 1:
             note = (f"{label}: paths are misaligned (receptive-field centres differ by "
-                    f"{_fmt(centers[-1] - centers[0])} input pixels)")
+                    f"{_fmt(centers[-1] - centers[0])} input {noun})")
     return AxisRF(_norm(end - start + 1), first.stride if len(strides) == 1 else max(strides),
                   _norm(-start), exact), note
 
@@ -142,18 +228,20 @@ def union(rfs: Sequence[RF]) -> RF:
     """The receptive field of a unit of a merge of several tensors."""
     if len(rfs) == 1:
         return rfs[0]
-    h, note_h = _union_axis([r.h for r in rfs], "height")
-    w, note_w = _union_axis([r.w for r in rfs], "width")
-    notes = [n for n in (note_h, note_w) if n]
+    noun = UNIT_NOUNS.get(rfs[0].rank, "units")
+    merged = [_union_axis([r.axes[i] for r in rfs], name, noun)
+              for i, name in enumerate(rfs[0].names)]
+    axes = tuple(a for a, _ in merged)
+    notes = [n for _, n in merged if n]
     inherited = [r.note for r in rfs if r.note]
     aligned = all(r.aligned for r in rfs) and not notes
     local = None
-    if h.whole or w.whole:           # what the merged unit sees through its spatial paths
+    if any(a.whole for a in axes):   # what the merged unit sees through its spatial paths
         parts = [r.local if _sees_whole(r) else r for r in rfs]
         parts = [p for p in parts if p is not None]
         if parts:
             local = union(parts)
-    return RF(h, w, aligned, "; ".join(dict.fromkeys(notes + inherited)), local)
+    return RF(axes, aligned, "; ".join(dict.fromkeys(notes + inherited)), local)
 
 
 def _fmt(x: Number) -> str:
@@ -168,12 +256,12 @@ def fmt_number(x: Number) -> str:
 
 
 def propagate(rf_in: Sequence[RF], transfer: Transfer | Sequence[Transfer],
-              input_hw: tuple[int, int]) -> RF:
+              input_sizes: Sequence[int]) -> RF:
     """Receptive field of a layer's output from its inputs' fields and its transfer(s)."""
-    if isinstance(transfer, Transfer):
-        if transfer is POINTWISE and len(rf_in) == 1:   # most layers: activations, norms
-            return rf_in[0]
-        outs = [apply(r, transfer, input_hw) for r in rf_in]
+    if transfer.__class__ is Transfer:
+        if not transfer.axes and transfer.every is IDENTITY and len(rf_in) == 1:
+            return rf_in[0]                          # most layers: activations, norms
+        outs = [apply(r, transfer, input_sizes) for r in rf_in]
     else:
-        outs = [apply(r, t, input_hw) for r, t in zip(rf_in, transfer)]
+        outs = [apply(r, t, input_sizes) for r, t in zip(rf_in, transfer)]
     return union(outs)

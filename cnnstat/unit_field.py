@@ -1,4 +1,5 @@
-"""The exact field of one unit: the input rows and columns its value depends on.
+"""The exact field of one unit: the input rows and columns its value depends on (per spatial axis:
+positions along a 1-D input; depth slices, rows and columns of a 3-D one).
 
 The receptive field of ``receptive.py`` is the Distill model's (Araujo, Norris & Sim 2019): per
 axis three numbers (size r, stride S, padding P) that describe every unit of a layer at once, unit
@@ -31,67 +32,107 @@ from dataclasses import dataclass
 
 from .errors import UsageError
 from .ops import REGISTRY
-from .ops.base import WHOLE, NoExactRule, Span, Transfer, merge_spans
+from .ops.base import (UNIT_NOUNS, UNIT_WORDS, WHOLE, NoExactRule, Span, Transfer, merge_spans,
+                       spatial_axes)
 
 ALL = "all"                 # every unit of a tensor (a vector, or a map read by a vector layer)
+#: how the units read along each axis are called in sentences
+AXIS_NOUNS = {"length": "positions", "depth": "slices", "height": "rows", "width": "columns"}
 
 
 @dataclass(frozen=True)
 class UnitField:
     layer: str
-    unit: tuple[int, int]                   # (row, column) of the unit in the layer's output
-    input_hw: tuple[int, int]
-    row_spans: tuple[Span, ...]             # the input rows the unit depends on (empty: none)
-    col_spans: tuple[Span, ...]
+    unit: tuple[int, ...]                   # the unit's index along each spatial axis (row, column)
+    input_size: tuple[int, ...]             # the input's spatial sizes
+    spans: tuple[tuple[Span, ...], ...]     # per axis, the input units it depends on (empty: none)
     local: "UnitField | None" = None        # spatial paths only, when global context reaches it
     precision: str = "float32"
     exact: bool = True                      # False only past MAX_BOXES: then an envelope
 
     @property
+    def axes(self) -> tuple[str, ...]:
+        """The names of the spatial axes: ('height', 'width') for an image."""
+        return spatial_axes(len(self.input_size))
+
+    @property
+    def ends(self) -> tuple[Span | None, ...]:
+        """First and last input unit read along each axis (None: none is read)."""
+        return tuple((s[0][0], s[-1][1]) if s else None for s in self.spans)
+
+    def _axis(self, name: str) -> int:
+        try:
+            return self.axes.index(name)
+        except ValueError:
+            raise AttributeError(f"a field on a {len(self.input_size)}-D input has no {name} axis "
+                                 f"(axes: {', '.join(self.axes)})") from None
+
+    @property
+    def row_spans(self) -> tuple[Span, ...]:
+        """The input rows read (2-D and 3-D inputs)."""
+        return self.spans[self._axis("height")]
+
+    @property
+    def col_spans(self) -> tuple[Span, ...]:
+        """The input columns read (2-D and 3-D inputs)."""
+        return self.spans[self._axis("width")]
+
+    @property
     def rows(self) -> Span | None:
         """First and last input row read (None: no input pixel)."""
-        return (self.row_spans[0][0], self.row_spans[-1][1]) if self.row_spans else None
+        return self.ends[self._axis("height")]
 
     @property
     def cols(self) -> Span | None:
-        return (self.col_spans[0][0], self.col_spans[-1][1]) if self.col_spans else None
+        return self.ends[self._axis("width")]
 
     @property
-    def size(self) -> tuple[int, int]:
-        """Extent in input pixels, first to last (gaps included)."""
-        if self.rows is None or self.cols is None:
-            return (0, 0)
-        return (self.rows[1] - self.rows[0] + 1, self.cols[1] - self.cols[0] + 1)
+    def input_hw(self) -> tuple[int, ...]:
+        """The input's spatial sizes (kept for 2-D callers: (H, W))."""
+        return self.input_size
 
     @property
-    def read(self) -> tuple[int, int]:
-        """How many rows and columns are read (fewer than the extent where there are gaps)."""
-        return tuple(sum(b - a + 1 for a, b in spans) for spans in (self.row_spans, self.col_spans))
+    def size(self) -> tuple[int, ...]:
+        """Extent in input units along each axis, first to last (gaps included)."""
+        if any(e is None for e in self.ends):
+            return (0,) * len(self.spans)
+        return tuple(b - a + 1 for a, b in self.ends)
+
+    @property
+    def read(self) -> tuple[int, ...]:
+        """How many units are read along each axis (fewer than the extent where there are gaps)."""
+        return tuple(sum(b - a + 1 for a, b in spans) for spans in self.spans)
 
     @property
     def whole(self) -> bool:
-        h, w = self.input_hw
-        return self.row_spans == ((0, h - 1),) and self.col_spans == ((0, w - 1),)
+        return all(spans == ((0, n - 1),) for spans, n in zip(self.spans, self.input_size))
 
     def to_dict(self) -> dict:
-        out = {"layer": self.layer, "unit": list(self.unit), "input": list(self.input_hw),
-               "rows": list(self.rows) if self.rows else None,
-               "cols": list(self.cols) if self.cols else None,
-               "size": list(self.size), "read": list(self.read),
-               "row_spans": [list(s) for s in self.row_spans],
-               "col_spans": [list(s) for s in self.col_spans],
-               "whole_input": self.whole, "precision": self.precision, "exact": self.exact}
+        out = {"layer": self.layer, "unit": list(self.unit), "input": list(self.input_size)}
+        if "height" in self.axes:      # the keys of the 2-D contract (height and width)
+            out.update({"rows": list(self.rows) if self.rows else None,
+                        "cols": list(self.cols) if self.cols else None})
+        out.update({"size": list(self.size), "read": list(self.read)})
+        if "height" in self.axes:
+            out.update({"row_spans": [list(s) for s in self.row_spans],
+                        "col_spans": [list(s) for s in self.col_spans]})
+        out.update({"whole_input": self.whole, "precision": self.precision, "exact": self.exact,
+                    "axes": list(self.axes),
+                    "ends": [list(e) if e else None for e in self.ends],
+                    "spans": [[list(s) for s in spans] for spans in self.spans]})
         if self.local is not None:
             out["local"] = {k: v for k, v in self.local.to_dict().items()
-                            if k in ("rows", "cols", "size", "read", "row_spans", "col_spans")}
+                            if k in ("rows", "cols", "size", "read", "row_spans", "col_spans",
+                                     "ends", "spans")}
         return out
 
 
-def unit_field(analysis, layer: str, unit: tuple[int, int] | None = None,
+def unit_field(analysis, layer: str, unit: tuple[int, ...] | None = None,
                precision: str = "float32") -> UnitField:
-    """The exact field of ``unit`` (row, column; default the centre unit) of ``layer``'s output.
-    ``precision``: the floating-point type PyTorch computes upsampling indices in ("float32" for
-    a float32 model, "float64" for a double one; they can differ by one input unit)."""
+    """The exact field of ``unit`` (its index along each spatial axis: (row, column) of an image;
+    default the centre unit) of ``layer``'s output. ``precision``: the floating-point type PyTorch
+    computes upsampling indices in ("float32" for a float32 model, "float64" for a double one;
+    they can differ by one input unit)."""
     if precision not in ("float32", "float64"):
         raise UsageError(f"precision must be float32 or float64, got {precision!r}")
     try:
@@ -101,28 +142,41 @@ def unit_field(analysis, layer: str, unit: tuple[int, int] | None = None,
         hint = did_you_mean(layer, analysis.by_name, 3) or " ('cnnstat rf MODEL' lists them)"
         raise UsageError(f"{analysis.name} has no layer '{layer}'{hint}") from None
     shape = record.output_shape
-    if len(shape) != 4:
+    sizes = tuple(analysis.input_rf_size)
+    rank = len(sizes)
+    if len(shape) != rank + 2:
         raise UsageError(f"layer '{layer}' has no spatial units (output {list(shape)}): it depends "
                          "on the whole input")
-    h, w = shape[2], shape[3]
-    row, col = unit if unit is not None else (h // 2, w // 2)
-    if not (0 <= row < h and 0 <= col < w):
-        raise UsageError(f"unit ({row}, {col}) is outside layer '{layer}' ({h}x{w}: rows 0..{h - 1}, "
-                         f"columns 0..{w - 1})")
-    ih, iw = analysis.input_shape[1:] if len(analysis.input_shape) == 3 else (1, 1)
-    start = [(((row, row),), ((col, col),))]
+    out = shape[2:]
+    names = spatial_axes(rank)
+    if unit is None:
+        unit = tuple(n // 2 for n in out)
+    unit = tuple(unit)
+    if len(unit) != rank:
+        raise UsageError(f"unit {_index(unit)} has {len(unit)} index(es), but layer '{layer}' is a "
+                         f"{rank}-D map ({'x'.join(map(str, out))}): give one per axis "
+                         f"({', '.join(names)}), e.g. {layer}:{','.join('0' * rank)}")
+    if not all(0 <= u < n for u, n in zip(unit, out)):
+        ranges = ", ".join(f"{AXIS_NOUNS.get(a, a)} 0..{n - 1}" for a, n in zip(names, out))
+        raise UsageError(f"unit {_index(unit)} is outside layer '{layer}' "
+                         f"({'x'.join(map(str, out))}: {ranges})")
+    start = [tuple(((u, u),) for u in unit)]
     trace = _Trace(analysis, precision, through_global=True)
-    result = UnitField(layer, (row, col), (ih, iw), *trace.run(record, start, (ih, iw)),
+    result = UnitField(layer, unit, sizes, trace.run(record, start, sizes),
                        precision=precision, exact=trace.exact)
     if result.whole:
         local_trace = _Trace(analysis, precision, through_global=False)
-        local = local_trace.run(record, start, (ih, iw))
-        if local != (result.row_spans, result.col_spans):
-            result = UnitField(layer, (row, col), (ih, iw), result.row_spans, result.col_spans,
-                               UnitField(layer, (row, col), (ih, iw), *local,
-                                         precision=precision, exact=local_trace.exact),
+        local = local_trace.run(record, start, sizes)
+        if local != result.spans:
+            result = UnitField(layer, unit, sizes, result.spans,
+                               UnitField(layer, unit, sizes, local, precision=precision,
+                                         exact=local_trace.exact),
                                precision, trace.exact)
     return result
+
+
+def _index(unit) -> str:
+    return "(" + ", ".join(map(str, unit)) + ")"
 
 
 MAX_BOXES = 256     # per tensor; beyond it the boxes are merged and the answer is an envelope
@@ -130,16 +184,17 @@ MAX_BOXES = 256     # per tensor; beyond it the boxes are merged and the answer 
 
 class _Trace:
     """One backward propagation. What a tensor's units are read is kept as a list of *boxes*
-    (row spans, column spans): a unit read through one path is read at rows x columns of that
-    path, and the union over paths is not in general a product of its row and column
+    (spans per axis: rows x columns of an image): a unit read through one path is read at the
+    product of that path's spans, and the union over paths is not in general a product of its
     projections (a path whose columns all fall into zero padding adds none of its rows).
-    Boxes inside another box are dropped, and boxes with equal rows (or columns) are merged."""
+    Boxes inside another box are dropped, and boxes equal but along one axis are merged."""
 
     def __init__(self, analysis, precision: str, through_global: bool):
         self.analysis, self.precision, self.through_global = analysis, precision, through_global
         self.exact = True
+        self.rank = len(analysis.input_rf_size)
 
-    def run(self, record, start, hw):
+    def run(self, record, start, sizes):
         state: dict = {record.name: start}
         for r in reversed(self.analysis.records[: record.index + 1]):
             boxes = state.pop(r.name, None)
@@ -153,25 +208,28 @@ class _Trace:
                     state[src] = self.union(state.get(src), got)
         got = state.get(self.analysis.graph.inputs[0])
         if not got:
-            return (), ()
+            return ((),) * len(sizes)
         if got == ALL:
-            return ((0, hw[0] - 1),), ((0, hw[1] - 1),)
-        return (merge_spans(s for box in got for s in box[0]),
-                merge_spans(s for box in got for s in box[1]))
+            return tuple(((0, n - 1),) for n in sizes)
+        return tuple(merge_spans(s for box in got for s in box[axis]) for axis in range(len(sizes)))
 
     def read(self, r, index, t, in_shape, boxes):
         """What the units ``boxes`` of layer r read of its input ``index``: boxes, or ALL."""
-        if len(in_shape) != 4:
+        rank = self.rank
+        if len(in_shape) != rank + 2:
             return ALL
-        if boxes == ALL or len(r.output_shape) != 4:
-            return [(((0, in_shape[2] - 1),), ((0, in_shape[3] - 1),))]
-        if not self.through_global and (t.h == WHOLE or t.w == WHOLE):
+        if boxes == ALL or len(r.output_shape) != rank + 2:
+            return [tuple(((0, n - 1),) for n in in_shape[2:])]
+        windows = t.for_rank(rank)
+        if len(windows) != rank:       # a layer of another rank than the input's: all of it
+            return [tuple(((0, n - 1),) for n in in_shape[2:])]
+        if not self.through_global and any(w == WHOLE for w in windows):
             return []
         rule = REGISTRY[r.op]
         out = []
         for box in boxes:
             read = []
-            for axis, window in ((0, t.h), (1, t.w)):
+            for axis, window in enumerate(windows):
                 pieces = []
                 for span in box[axis]:
                     try:
@@ -195,25 +253,26 @@ class _Trace:
         boxes = _prune(a + b)
         if len(boxes) > MAX_BOXES:
             self.exact = False
-            boxes = [(merge_spans(s for box in boxes for s in box[0]),
-                      merge_spans(s for box in boxes for s in box[1]))]
+            boxes = [tuple(merge_spans(s for box in boxes for s in box[axis])
+                           for axis in range(len(boxes[0])))]
         return boxes
 
 
 def _prune(boxes: list) -> list:
-    """The same union of boxes, with fewer boxes: equal rows (columns) merged, nested dropped."""
+    """The same union of boxes, with fewer boxes: boxes equal along every axis but one merged
+    along that one, nested boxes dropped."""
+    rank = len(boxes[0])
     changed = True
     while changed:
         changed = False
-        for axis in (0, 1):
-            by_axis: dict = {}
+        for axis in reversed(range(rank)):        # 2-D: columns merged first, then rows
+            by_rest: dict = {}
             for box in boxes:
-                by_axis.setdefault(box[axis], []).append(box[1 - axis])
-            if len(by_axis) < len(boxes):
+                by_rest.setdefault(box[:axis] + box[axis + 1:], []).append(box[axis])
+            if len(by_rest) < len(boxes):
                 changed = True
-                boxes = [(key, merge_spans(s for other in rest for s in other)) if axis == 0 else
-                         (merge_spans(s for other in rest for s in other), key)
-                         for key, rest in by_axis.items()]
+                boxes = [rest[:axis] + (merge_spans(s for spans in merged for s in spans),)
+                         + rest[axis:] for rest, merged in by_rest.items()]
     boxes.sort(key=lambda box: -_count(box))
     kept: list = []
     for box in boxes:
@@ -223,11 +282,14 @@ def _prune(boxes: list) -> list:
 
 
 def _count(box) -> int:
-    return sum(b - a + 1 for a, b in box[0]) * sum(b - a + 1 for a, b in box[1])
+    n = 1
+    for spans in box:
+        n *= sum(b - a + 1 for a, b in spans)
+    return n
 
 
 def _inside(box, other) -> bool:
-    return all(_subset(box[axis], other[axis]) for axis in (0, 1))
+    return all(_subset(spans, of) for spans, of in zip(box, other))
 
 
 def _subset(spans, of) -> bool:
@@ -236,35 +298,41 @@ def _subset(spans, of) -> bool:
 
 def describe(field: UnitField) -> str:
     """One line: 'out[0, 0] reads input rows 0-187 and columns 0-187 (188x188 px)'."""
-    return f"{field.layer}[{field.unit[0]}, {field.unit[1]}] reads {reads(field)}"
+    return f"{field.layer}[{', '.join(map(str, field.unit))}] reads {reads(field)}"
 
 
 def reads(field: UnitField) -> str:
     """What the unit reads: 'input rows 0-187 and columns 0-187 (188x188 px)'."""
-    if field.rows is None:
-        return "no input pixel (only zero padding or constants)"
+    if any(e is None for e in field.ends):
+        noun = UNIT_NOUNS.get(len(field.input_size), "units")[:-1]
+        return f"no input {noun} (only zero padding or constants)"
     text = f"input {_extent(field)}" + (", the whole input" if field.whole else "")
-    if field.local is not None and field.local.rows is not None:
-        text += (" (through global context: gates); through its spatial paths alone "
-                 + _extent(field.local))
+    local = field.local
+    if local is not None and all(e is not None for e in local.ends):
+        text += " (through global context: gates); through its spatial paths alone " + _extent(local)
     return text
 
 
 def _extent(field: UnitField) -> str:
-    (h, w), (rh, rw) = field.size, field.read
-    gaps = [f"{n} of the {m} {what}" for n, m, what in ((rh, h, "rows"), (rw, w, "columns"))
-            if n < m]
-    return (f"rows {field.rows[0]}-{field.rows[1]} and columns {field.cols[0]}-{field.cols[1]} "
-            f"({h}x{w} px" + (f"; with gaps: {', '.join(gaps)}" if gaps else "") + ")")
+    nouns = [AXIS_NOUNS.get(a, a) for a in field.axes]
+    gaps = [f"{n} of the {m} {what}" for n, m, what in zip(field.read, field.size, nouns) if n < m]
+    parts = [f"{noun} {a}-{b}" for noun, (a, b) in zip(nouns, field.ends)]
+    listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    unit = UNIT_WORDS.get(len(field.input_size), "units")
+    return (f"{listed} ({'x'.join(map(str, field.size))} {unit}"
+            + (f"; with gaps: {', '.join(gaps)}" if gaps else "") + ")")
 
 
-def parse_at(text: str) -> tuple[str, tuple[int, int] | None]:
-    """``LAYER`` or ``LAYER:ROW,COL`` (the --at option) → (layer, unit or None)."""
+def parse_at(text: str) -> tuple[str, tuple[int, ...] | None]:
+    """``LAYER`` or ``LAYER:I,J,...`` (the --at option: one index per spatial axis, ROW,COL for an
+    image) → (layer, unit or None)."""
     layer, sep, where = text.rpartition(":") if ":" in text else (text, "", "")
     if not sep:
         return text.strip(), None
     try:
-        row, col = (int(v) for v in where.split(","))
+        unit = tuple(int(v) for v in where.split(","))
     except ValueError:
-        raise UsageError(f"--at '{text}': write LAYER or LAYER:ROW,COL, e.g. --at out:0,0") from None
-    return layer.strip(), (row, col)
+        raise UsageError(f"--at '{text}': write LAYER or LAYER:ROW,COL (one index per axis: "
+                         "LAYER:I for a 1-D map, LAYER:D,ROW,COL for a 3-D one), e.g. --at "
+                         "out:0,0") from None
+    return layer.strip(), unit

@@ -156,7 +156,7 @@ def test_forward_recursion_equals_closed_forms(layers):
 
 @given(st.lists(st.tuples(st.integers(1, 9), st.integers(-3, 3)), min_size=1, max_size=4))
 def test_union_covers_every_path(fields):
-    rfs = [RF(AxisRF(r, 2, p), AxisRF(r, 2, p)) for r, p in fields]
+    rfs = [RF((AxisRF(r, 2, p), AxisRF(r, 2, p))) for r, p in fields]
     u = union(rfs)
     for rf in rfs:   # every path's interval [-P, r - 1 - P] lies inside the union's
         assert -u.h.padding <= -rf.h.padding
@@ -166,5 +166,6 @@ def test_union_covers_every_path(fields):
 
 def test_fractional_strides_stay_exact_rationals():
     rf = apply(INPUT_RF, Transfer.window((4, 4), (2, 2), (1, 1)), (64, 64))
-    up = apply(rf, Transfer(Window(Fraction(3, 2), Fraction(1, 2), Fraction(1, 2), False)), (64, 64))
+    up = apply(rf, Transfer((Window(Fraction(3, 2), Fraction(1, 2), Fraction(1, 2), False),
+                             Window())), (64, 64))
     assert up.h.stride == 1 and isinstance(up.h.stride, int) and not up.h.exact

@@ -139,6 +139,10 @@ def test_errors_are_usage_errors():
         a.unit_field("fc")
     with pytest.raises(UsageError, match=r"unit \(99, 0\) is outside layer 'conv1' \(32x32"):
         a.unit_field("conv1", (99, 0))
+    # one index per spatial axis: an image's unit has two
+    with pytest.raises(UsageError, match=r"unit \(1\) has 1 index\(es\), but layer 'conv1' is a "
+                                         r"2-D map \(32x32\).*conv1:0,0"):
+        a.unit_field("conv1", (1,))
     text = ("input: [1, 8, 8]\nlayers:\n"
             "  - odd: not_counted(input, what='torch.roll', shape=[1, 8, 8])\n"
             "  - c: conv2d(1, 3)\n")
@@ -150,8 +154,10 @@ def test_errors_are_usage_errors():
 def test_parse_at():
     assert parse_at("out") == ("out", None)
     assert parse_at("layer4.2.conv2:3,4") == ("layer4.2.conv2", (3, 4))
+    assert parse_at("out:7") == ("out", (7,))                 # a unit of a 1-D map
+    assert parse_at("conv3:1,2,3") == ("conv3", (1, 2, 3))    # ... and of a 3-D one
     with pytest.raises(UsageError, match="write LAYER or LAYER:ROW,COL"):
-        parse_at("out:1")
+        parse_at("out:1,x")
 
 
 # -- the command line --------------------------------------------------------------------------

@@ -246,7 +246,8 @@ def test_receptive_field_geometry_for_drawing(resnet50):
     # maxpool 3/2 pad 1 after conv1: 7 + 2*2 = 11, stride 4, padding 3 + 1*2 = 5
     assert ents["maxpool"]["rf"]["w"] == [11, 4, 5, False]
     assert ents["fc"]["rf"]["h"][3] is True
-    assert data["input"] == {"c": 3, "h": 224, "w": 224, "spatial": True}
+    assert data["input"] == {"c": 3, "h": 224, "w": 224, "d": 1, "rank": 2,
+                             "axes": ["height", "width"], "unit": "px", "spatial": True}
 
 
 def test_envelope_fields_list_exact_unit_fields():

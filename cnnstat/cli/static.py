@@ -55,7 +55,9 @@ def rf(args) -> None:
                                                "tabulated at --input."),
          MODEL_OPTIONS, VIEW, OUTPUT)
 def shapes(args) -> None:
-    """Output shape and activation memory per layer; without MODEL, every zoo model at --input."""
+    """Output shape and activation memory per layer; without MODEL, every zoo model at --input
+    (read against each model's input rank: 224 is 224×224 for images, a length for 1-D models;
+    3-D models take D×H×W)."""
     if args.model is not None:
         show_view(args, "shapes")
         return
@@ -68,8 +70,8 @@ def shapes(args) -> None:
         raise UsageError("without a MODEL, 'cnnstat shapes' needs --input (e.g. --input 224)")
     if args.set or args.variant or args.arg:
         raise UsageError("--set, --variant and --arg need a MODEL")
-    c, h, w = parse_input(args.input)
-    show(survey_view(survey(h, w, c), f"{h}×{w}"), output_options(args))
+    size = parse_input(args.input)
+    show(survey_view(survey(size), str(size).replace("x", "×")), output_options(args))
 
 
 @command("list", OUTPUT)

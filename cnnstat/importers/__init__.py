@@ -77,14 +77,20 @@ for _source in _BUILTIN:
         register_source(_source)
 
 
-def from_torch(module: Any, input: Any = (3, 224, 224), *, name: str | None = None) -> Graph:
+def from_torch(module: Any, input: Any = None, *, name: str | None = None) -> Graph:
     """The graph of a ``torch.nn.Module`` instance, traced with torch.fx.
 
-    ``input``: (C, H, W), ``224``, ``"3x224x224"``..."""
-    from ..models import parse_input
-    from .torch_fx import from_module
-    c, h, w = parse_input(input)
-    return from_module(module, (c if c is not None else 3, h, w), name=name)
+    ``input``: ``224``, ``"3x224x224"``, ``(1, 16000)``, ``"3x16x112x112"``... read against the
+    module's first convolution (1-D, 2-D or 3-D); default C x 224 x 224 for image models."""
+    from ..errors import UsageError
+    from ..models import resolve_input
+    from .torch_fx import from_module, needs_input
+    from .torch_models import default_input
+    label = name or type(module).__name__
+    shape = resolve_input(input, default_input(module), label)
+    if not all(shape):
+        raise UsageError(needs_input(label, module, shape))
+    return from_module(module, shape, name=name)
 
 
 def from_onnx(path: str | os.PathLike, input: Any = None) -> Graph:

@@ -10,9 +10,10 @@ The input comes from an Input layer (``input_param { shape { dim: 1 dim: 3 ... }
 net-level ``input:`` with ``input_shape { dim: ... }`` or four ``input_dim``s.
 
 Layer by layer (Caffe's semantics, which differ from PyTorch's in places):
-- Convolution / Deconvolution: ``kernel_size``/``stride``/``pad``/``dilation`` (repeated: one value
-  for both axes or [h, w]), ``kernel_h``/``kernel_w``..., ``group``, ``bias_term`` → conv2d /
-  conv_transpose2d; output sizes round down, as in PyTorch.
+- Convolution / Deconvolution (N-D, as Caffe's: 1, 2 or 3 spatial axes, those of the input blob):
+  ``kernel_size``/``stride``/``pad``/``dilation`` (repeated: one value for every axis or one per
+  axis), ``kernel_h``/``kernel_w``... (2-D), ``group``, ``bias_term`` → conv1d/2d/3d /
+  conv_transpose1d/2d/3d; output sizes round down, as in PyTorch. Caffe's Pooling is 2-D only.
 - Pooling: MAX / AVE with ``rounding='caffe'`` (Caffe rounds pooled sizes *up*, see
   cnnstat.ops.pool.caffe_pool_out); its stride defaults to 1, not to the kernel; AVE divides by
   the window clipped to the padded input (count_include_pad); ``global_pooling`` → global pools.
@@ -97,21 +98,25 @@ def _enum(value: Any, names: list[str], default: str) -> str:
     return str(value).upper()
 
 
-def _pair(p: Message, name: str, h: str, w: str, default: int | None) -> tuple[int, int]:
-    """A 2-D hyperparameter: ``name_h``/``name_w``, or the repeated ``name`` (one value for both
-    axes, or [h, w]), or the default."""
+def _pair(p: Message, name: str, h: str, w: str, default: int | None,
+          rank: int = 2) -> tuple[int, ...]:
+    """A per-axis hyperparameter: ``name_h``/``name_w`` (2-D only), or the repeated ``name`` (one
+    value for every spatial axis, or one per axis: Caffe's N-D convolution), or the default."""
     if p.has(h) or p.has(w):
+        if rank != 2:
+            raise DefinitionError(f"'{h}'/'{w}' are for 2-D layers; this one has {rank} spatial "
+                                  f"axes: repeat '{name}' instead")
         return (int(p.get(h, default or 0)), int(p.get(w, default or 0)))
     values = [int(v) for v in p.all(name)]
     if not values:
         if default is None:
             raise DefinitionError(f"'{name}' (or '{h}' and '{w}') is required")
-        return (default, default)
+        return (default,) * rank
     if len(values) == 1:
-        return (values[0], values[0])
-    if len(values) == 2:
-        return (values[0], values[1])
-    raise DefinitionError(f"'{name}' has {len(values)} values; a 2-D layer takes 1 or 2")
+        return (values[0],) * rank
+    if len(values) == rank:
+        return tuple(values)
+    raise DefinitionError(f"'{name}' has {len(values)} values; a {rank}-D layer takes 1 or {rank}")
 
 
 class _Net:
@@ -192,9 +197,10 @@ class _Net:
         if self.blobs:
             raise self.err(f"a second input '{blob}': cnnstat analyzes models with one image input",
                            line)
-        if len(shape) != 4:
-            raise self.err(f"input '{blob}' has shape {shape}: cnnstat needs N x C x H x W", line)
-        chw = input_override(shape[1:], self.override)
+        if not 3 <= len(shape) <= 5:
+            raise self.err(f"input '{blob}' has shape {shape}: cnnstat needs N x C x H x W (or "
+                           "N x C x L, N x C x D x H x W)", line)
+        chw = input_override(shape[1:], self.override, self.file)
         self.blobs[blob] = self.asm.input(chw, clean_name(blob), line)
 
     # -- one layer ------------------------------------------------------------------------------------
@@ -271,24 +277,34 @@ def handles(*kinds: str):
     return register
 
 
-def _conv_args(p: Message) -> dict:
+def _conv_args(p: Message, rank: int) -> dict:
     if p.get("num_output") is None:
         raise DefinitionError("convolution_param has no num_output")
     if int(p.get("axis", 1)) != 1:
         raise DefinitionError("only channel-axis (axis: 1) convolutions are supported")
     return dict(out=int(p.get("num_output")),
-                kernel=list(_pair(p, "kernel_size", "kernel_h", "kernel_w", None)),
-                stride=list(_pair(p, "stride", "stride_h", "stride_w", 1)),
+                kernel=list(_pair(p, "kernel_size", "kernel_h", "kernel_w", None, rank)),
+                stride=list(_pair(p, "stride", "stride_h", "stride_w", 1, rank)),
                 bias=_bool(p.get("bias_term"), True), groups=int(p.get("group", 1)),
-                dilation=list(_pair(p, "dilation", "dilation_h", "dilation_w", 1)))
+                dilation=list(_pair(p, "dilation", "dilation_h", "dilation_w", 1, rank)))
+
+
+def _spatial_rank(net, blob: str) -> int:
+    """Caffe's convolutions are N-D: their spatial axes are the input blob's after N and C."""
+    rank = len(net.asm.shape(blob)) - 2
+    if rank not in (1, 2, 3):
+        raise DefinitionError(f"a convolution needs a blob of feature maps (N x C x ...), got "
+                              f"{'x'.join(map(str, net.asm.shape(blob)))}")
+    return rank
 
 
 @handles("Convolution")
 def _convolution(net, layer, name, inputs, n_tops):
     p = net.param(layer, "convolution_param")
-    args = _conv_args(p)
-    ph, pw = _pair(p, "pad", "pad_h", "pad_w", 0)
-    return [net.add("conv2d", inputs[:1], name, padding=[[ph, ph], [pw, pw]], **args)]
+    rank = _spatial_rank(net, inputs[0])
+    args = _conv_args(p, rank)
+    pad = _pair(p, "pad", "pad_h", "pad_w", 0, rank)
+    return [net.add(f"conv{rank}d", inputs[:1], name, padding=[[v, v] for v in pad], **args)]
 
 
 @handles("Deconvolution")
@@ -296,8 +312,10 @@ def _deconvolution(net, layer, name, inputs, n_tops):
     # Caffe: H_out = stride*(H - 1) + dilation*(k - 1) + 1 - 2*pad, PyTorch's formula without
     # output_padding
     p = net.param(layer, "convolution_param")
-    return [net.add("conv_transpose2d", inputs[:1], name,
-                    padding=list(_pair(p, "pad", "pad_h", "pad_w", 0)), **_conv_args(p))]
+    rank = _spatial_rank(net, inputs[0])
+    return [net.add(f"conv_transpose{rank}d", inputs[:1], name,
+                    padding=list(_pair(p, "pad", "pad_h", "pad_w", 0, rank)),
+                    **_conv_args(p, rank))]
 
 
 @handles("Pooling")

@@ -58,8 +58,9 @@ class Assembler:
 
     # -- nodes ----------------------------------------------------------------------------------
     def input(self, shape: Sequence[int], name: str = "input", line: int | None = None) -> str:
-        if len(shape) != 3 or any(not isinstance(d, int) or d <= 0 for d in shape):
-            raise DefinitionError(f"the input must be an image batch N x C x H x W, got "
+        if not 2 <= len(shape) <= 4 or any(not isinstance(d, int) or d <= 0 for d in shape):
+            raise DefinitionError(f"the input must be a batch of feature maps N x C x L, "
+                                  f"N x C x H x W or N x C x D x H x W, got "
                                   f"{'x'.join(str(d) for d in shape) or 'a scalar'} (per sample)",
                                   file=self.file, line=line)
         name = self.unique(name)
@@ -145,9 +146,8 @@ def model_file(kind: str, path: str, overrides, variant, args, options) -> None:
         raise UsageError(f"{kind.split(' ', 1)[1]} '{path}' does not exist")
 
 
-def input_override(shape: Sequence[int], override) -> tuple[int, int, int]:
-    """Apply ``--input`` ((C or None, H, W)) to a model's (C, H, W)."""
-    if override is None:
-        return tuple(shape)  # type: ignore[return-value]
-    c = override[0] if override[0] is not None else shape[0]
-    return (c, override[1], override[2])
+def input_override(shape: Sequence[int], override, model: str | None = None) -> tuple[int, ...]:
+    """Apply ``--input`` to a model's (C, *spatial), read against its spatial rank
+    (cnnstat.models.resolve_input)."""
+    from ..models import resolve_input
+    return resolve_input(override, tuple(shape), model)

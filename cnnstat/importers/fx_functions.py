@@ -70,7 +70,14 @@ def _f_softmax(imp, node, args, kwargs, out):
     return imp.add(node, op, [x], dim=int(a["dim"]))
 
 
-@on(F.max_pool2d)
+#: the spatial rank of each functional pooling and convolution
+_RANK = {F.max_pool1d: 1, F.max_pool2d: 2, F.max_pool3d: 3, F.avg_pool1d: 1, F.avg_pool2d: 2,
+         F.avg_pool3d: 3, F.adaptive_avg_pool1d: 1, F.adaptive_avg_pool2d: 2,
+         F.adaptive_avg_pool3d: 3, F.adaptive_max_pool1d: 1, F.adaptive_max_pool2d: 2,
+         F.adaptive_max_pool3d: 3, F.conv1d: 1, F.conv2d: 2, F.conv3d: 3}
+
+
+@on(F.max_pool1d, F.max_pool2d, F.max_pool3d)
 def _f_maxpool(imp, node, args, kwargs, out):
     a = bind(args, kwargs, ["input", "kernel_size", "stride", "padding", "dilation", "ceil_mode",
                              "return_indices"],
@@ -80,32 +87,37 @@ def _f_maxpool(imp, node, args, kwargs, out):
     if not isinstance(x, T) or x.nhwc or a["return_indices"]:
         raise NoRule()
     stride = a["stride"] if a["stride"] not in (None, [], ()) else a["kernel_size"]
-    return imp.add(node, "maxpool2d", [x], kernel=ints(a["kernel_size"]), stride=ints(stride),
+    return imp.add(node, f"maxpool{_RANK[node.target]}d", [x], kernel=ints(a["kernel_size"]),
+                   stride=ints(stride),
                    padding=ints(a["padding"]), dilation=ints(a["dilation"]),
                    ceil_mode=bool(a["ceil_mode"]))
 
 
-@on(F.avg_pool2d)
+@on(F.avg_pool1d, F.avg_pool2d, F.avg_pool3d)
 def _f_avgpool(imp, node, args, kwargs, out):
     a = bind(args, kwargs, ["input", "kernel_size", "stride", "padding", "ceil_mode",
                              "count_include_pad", "divisor_override"],
-              {"stride": None, "padding": 0, "ceil_mode": False, "count_include_pad": True})
+              {"stride": None, "padding": 0, "ceil_mode": False, "count_include_pad": True,
+               "divisor_override": None})
     x = a["input"]
-    if not isinstance(x, T) or x.nhwc:
+    if not isinstance(x, T) or x.nhwc or a["divisor_override"]:
         raise NoRule()
     stride = a["stride"] if a["stride"] not in (None, [], ()) else a["kernel_size"]
-    return imp.add(node, "avgpool2d", [x], kernel=ints(a["kernel_size"]), stride=ints(stride),
+    return imp.add(node, f"avgpool{_RANK[node.target]}d", [x], kernel=ints(a["kernel_size"]),
+                   stride=ints(stride),
                    padding=ints(a["padding"]), ceil_mode=bool(a["ceil_mode"]),
                    count_include_pad=bool(a["count_include_pad"]))
 
 
-@on(F.adaptive_avg_pool2d, F.adaptive_max_pool2d)
+@on(F.adaptive_avg_pool1d, F.adaptive_avg_pool2d, F.adaptive_avg_pool3d, F.adaptive_max_pool1d,
+    F.adaptive_max_pool2d, F.adaptive_max_pool3d)
 def _f_adaptive(imp, node, args, kwargs, out):
     a = bind(args, kwargs, ["input", "output_size", "return_indices"], {"return_indices": False})
     x = a["input"]
     if not isinstance(x, T) or x.nhwc or a["return_indices"]:
         raise NoRule()
-    op = "adaptive_avgpool2d" if node.target is F.adaptive_avg_pool2d else "adaptive_maxpool2d"
+    kind = "max" if "max" in node.target.__name__ else "avg"
+    op = f"adaptive_{kind}pool{_RANK[node.target]}d"
     size = a["output_size"]
     size = [None if s is None else int(s) for s in size] if isinstance(size, (list, tuple)) \
         else int(size)
@@ -260,8 +272,9 @@ def _f_mean(imp, node, args, kwargs, out):
     if not isinstance(x, T) or a["dim"] is None:
         raise NoRule()
     dims = a["dim"] if isinstance(a["dim"], (list, tuple)) else [a["dim"]]
-    spatial = {1, 2} if x.nhwc else {2, 3}
-    if len(imp.asm.shape(x.node)) != 4 or {int(d) % 4 for d in dims} != spatial:
+    rank = len(imp.asm.shape(x.node))           # every spatial axis of a feature map
+    spatial = {1, 2} if x.nhwc else set(range(2, rank))
+    if rank < 3 or (x.nhwc and rank != 4) or {int(d) % rank for d in dims} != spatial:
         raise NoRule()
     if x.nhwc and a["keepdim"]:
         raise NoRule()
@@ -287,11 +300,13 @@ def _f_pad(imp, node, args, kwargs, out):
     a = bind(args, kwargs, ["input", "pad", "mode", "value"], {"mode": "constant", "value": None})
     x = a["input"]
     pad = list(a["pad"])
+    rank = len(pad) // 2                          # (before, after) of the last axis first
     if not isinstance(x, T) or x.nhwc or a["mode"] != "constant" or a["value"] not in (None, 0) \
-            or len(pad) != 4 or any(int(p) < 0 for p in pad):
+            or len(pad) % 2 or len(imp.asm.shape(x.node)) != rank + 2 or rank not in (1, 2, 3) \
+            or any(int(p) < 0 for p in pad):
         raise NoRule()
-    l, r, t, b = (int(p) for p in pad)
-    return imp.add(node, "zero_pad2d", [x], padding=[[t, b], [l, r]])
+    pairs = [[int(pad[i]), int(pad[i + 1])] for i in range(0, len(pad), 2)][::-1]
+    return imp.add(node, f"zero_pad{rank}d", [x], padding=pairs)
 
 
 @on(torch.chunk, "chunk")
@@ -384,16 +399,17 @@ def _param_layer_name(p: Any) -> str | None:
     return name
 
 
-@on(F.conv2d)
-def _f_conv2d(imp, node, args, kwargs, out):
+@on(F.conv1d, F.conv2d, F.conv3d)
+def _f_conv(imp, node, args, kwargs, out):
     a = bind(args, kwargs, ["input", "weight", "bias", "stride", "padding", "dilation", "groups"],
               {"bias": None, "stride": 1, "padding": 0, "dilation": 1, "groups": 1})
     x, w = a["input"], a["weight"]
-    if not isinstance(x, T) or x.nhwc or not isinstance(w, P) or w.value.dim() != 4:
+    rank = _RANK[node.target]
+    if not isinstance(x, T) or x.nhwc or not isinstance(w, P) or w.value.dim() != rank + 2:
         raise NoRule()
     padding = a["padding"] if isinstance(a["padding"], str) else ints(a["padding"])
     held = w.tensors + (a["bias"].tensors if isinstance(a["bias"], P) else ())
-    return imp.add(node, "conv2d", [x], name=_param_layer_name(w), params=held,
+    return imp.add(node, f"conv{rank}d", [x], name=_param_layer_name(w), params=held,
                    out=int(w.value.shape[0]), kernel=list(w.value.shape[2:]),
                    stride=ints(a["stride"]), padding=padding, dilation=ints(a["dilation"]),
                    groups=int(a["groups"]), bias=a["bias"] is not None)

@@ -22,23 +22,30 @@ def on_module(*classes: type):
     return register
 
 
-@on_module(nn.Conv2d)
+def _rank(m: nn.Module) -> int:
+    """The spatial rank of a Conv{1,2,3}d-like module: the length of its kernel_size."""
+    size = m.kernel_size if hasattr(m, "kernel_size") else m.output_size
+    return len(size) if isinstance(size, (tuple, list)) else 1
+
+
+@on_module(nn.Conv1d, nn.Conv2d, nn.Conv3d)
 def _m_conv(imp, node, m, args, kwargs, out):
     x = one_tensor(args)
     if x.nhwc or len(args) > 1 or kwargs:
         raise NoRule()
     padding = m.padding if isinstance(m.padding, str) else [[p, p] for p in m.padding]
-    return imp.add(node, "conv2d", [x], module=m, out=m.out_channels, kernel=list(m.kernel_size),
-                   stride=list(m.stride), padding=padding, dilation=list(m.dilation),
-                   groups=m.groups, bias=m.bias is not None, padding_mode=m.padding_mode)
+    return imp.add(node, f"conv{_rank(m)}d", [x], module=m, out=m.out_channels,
+                   kernel=list(m.kernel_size), stride=list(m.stride), padding=padding,
+                   dilation=list(m.dilation), groups=m.groups, bias=m.bias is not None,
+                   padding_mode=m.padding_mode)
 
 
-@on_module(nn.ConvTranspose2d)
+@on_module(nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 def _m_deconv(imp, node, m, args, kwargs, out):
     x = one_tensor(args)
     if x.nhwc or len(args) > 1 or kwargs:       # output_size given at call time
         raise NoRule()
-    return imp.add(node, "conv_transpose2d", [x], module=m, out=m.out_channels,
+    return imp.add(node, f"conv_transpose{_rank(m)}d", [x], module=m, out=m.out_channels,
                    kernel=list(m.kernel_size), stride=list(m.stride), padding=list(m.padding),
                    output_padding=list(m.output_padding), groups=m.groups,
                    bias=m.bias is not None, dilation=list(m.dilation))
@@ -54,45 +61,53 @@ def _m_linear(imp, node, m, args, kwargs, out):
                    in_features=m.in_features)
 
 
-@on_module(nn.BatchNorm2d, nn.BatchNorm1d, nn.SyncBatchNorm)
+@on_module(nn.BatchNorm2d, nn.BatchNorm1d, nn.BatchNorm3d, nn.SyncBatchNorm)
 def _m_bn(imp, node, m, args, kwargs, out):
     x = one_tensor(args)
     if x.nhwc or m.momentum is None:
         raise NoRule()
-    op = "batchnorm1d" if isinstance(m, nn.BatchNorm1d) else "batchnorm2d"
+    rank = len(imp.asm.shape(x.node)) - 2       # SyncBatchNorm: any rank
+    op = "batchnorm1d" if isinstance(m, nn.BatchNorm1d) or rank < 2 else f"batchnorm{rank}d"
     return imp.add(node, op, [x], module=m, eps=m.eps, momentum=m.momentum, affine=m.affine,
                    track_running_stats=m.track_running_stats)
 
 
-@on_module(nn.MaxPool2d)
+_POOL_RANK = {nn.MaxPool1d: 1, nn.MaxPool2d: 2, nn.MaxPool3d: 3, nn.AvgPool1d: 1,
+              nn.AvgPool2d: 2, nn.AvgPool3d: 3, nn.AdaptiveAvgPool1d: 1, nn.AdaptiveAvgPool2d: 2,
+              nn.AdaptiveAvgPool3d: 3, nn.AdaptiveMaxPool1d: 1, nn.AdaptiveMaxPool2d: 2,
+              nn.AdaptiveMaxPool3d: 3}
+
+
+@on_module(nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)
 def _m_maxpool(imp, node, m, args, kwargs, out):
     x = one_tensor(args)
     if x.nhwc or m.return_indices:
         raise NoRule()
-    return imp.add(node, "maxpool2d", [x], module=m, kernel=ints(m.kernel_size),
-                   stride=ints(m.stride), padding=ints(m.padding), dilation=ints(m.dilation),
-                   ceil_mode=m.ceil_mode)
+    return imp.add(node, f"maxpool{_POOL_RANK[type(m)]}d", [x], module=m,
+                   kernel=ints(m.kernel_size), stride=ints(m.stride), padding=ints(m.padding),
+                   dilation=ints(m.dilation), ceil_mode=m.ceil_mode)
 
 
-@on_module(nn.AvgPool2d)
+@on_module(nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)
 def _m_avgpool(imp, node, m, args, kwargs, out):
     x = one_tensor(args)
-    if x.nhwc:
+    if x.nhwc or getattr(m, "divisor_override", None):
         raise NoRule()
-    return imp.add(node, "avgpool2d", [x], module=m, kernel=ints(m.kernel_size),
-                   stride=ints(m.stride), padding=ints(m.padding), ceil_mode=m.ceil_mode,
-                   count_include_pad=m.count_include_pad)
+    return imp.add(node, f"avgpool{_POOL_RANK[type(m)]}d", [x], module=m,
+                   kernel=ints(m.kernel_size), stride=ints(m.stride), padding=ints(m.padding),
+                   ceil_mode=m.ceil_mode, count_include_pad=m.count_include_pad)
 
 
-@on_module(nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
+@on_module(nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d,
+           nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d)
 def _m_adaptive(imp, node, m, args, kwargs, out):
     x = one_tensor(args)
     if x.nhwc or getattr(m, "return_indices", False):
         raise NoRule()
-    op = "adaptive_avgpool2d" if isinstance(m, nn.AdaptiveAvgPool2d) else "adaptive_maxpool2d"
+    kind = "avg" if "Avg" in type(m).__name__ else "max"
     size = m.output_size
     size = list(size) if isinstance(size, (tuple, list)) else size
-    return imp.add(node, op, [x], module=m, output=size)
+    return imp.add(node, f"adaptive_{kind}pool{_POOL_RANK[type(m)]}d", [x], module=m, output=size)
 
 
 # Elementwise modules (the shape kept, channels-last tensors too): the operator, and the module
@@ -105,8 +120,9 @@ _ELEMENTWISE_MODULES: dict[type, tuple[str, dict[str, str]]] = {
     nn.LeakyReLU: ("leaky_relu", {"negative_slope": "negative_slope"}),
     nn.ELU: ("elu", {"alpha": "alpha"}),
     nn.Hardtanh: ("hardtanh", {"min": "min_val", "max": "max_val"}),
-    **{cls: ("dropout", {"p": "p"}) for cls in (nn.Dropout, nn.Dropout2d, nn.Dropout1d,
-                                                  nn.AlphaDropout, nn.FeatureAlphaDropout)},
+    **{cls: ("dropout", {"p": "p"}) for cls in (nn.Dropout, nn.Dropout1d, nn.Dropout2d,
+                                                  nn.Dropout3d, nn.AlphaDropout,
+                                                  nn.FeatureAlphaDropout)},
 }
 
 
@@ -159,13 +175,16 @@ def _m_upsample(imp, node, m, args, kwargs, out):
     return upsample(imp, node, x, m.size, m.scale_factor, m.mode, m.align_corners, out, m)
 
 
-@on_module(nn.ZeroPad2d, nn.ConstantPad2d)
+@on_module(nn.ZeroPad1d, nn.ZeroPad2d, nn.ZeroPad3d, nn.ConstantPad1d, nn.ConstantPad2d,
+           nn.ConstantPad3d)
 def _m_pad(imp, node, m, args, kwargs, out):
     x = one_tensor(args)
-    if x.nhwc or getattr(m, "value", 0) != 0:
+    rank = len(m.padding) // 2
+    if x.nhwc or getattr(m, "value", 0) != 0 or len(imp.asm.shape(x.node)) != rank + 2:
         raise NoRule()
-    l, r, t, b = m.padding
-    return imp.add(node, "zero_pad2d", [x], module=m, padding=[[t, b], [l, r]])
+    # torch's padding: (before, after) of the last axis first
+    pairs = [list(m.padding[i:i + 2]) for i in range(0, len(m.padding), 2)][::-1]
+    return imp.add(node, f"zero_pad{rank}d", [x], module=m, padding=pairs)
 
 
 @on_module(nn.ChannelShuffle)

@@ -121,10 +121,10 @@ def one_tensor(args: list) -> T:
 
 
 def upsample(imp, node, x, size, scale, mode, align_corners, out, module=None):
-    if mode not in ("nearest", "nearest-exact", "bilinear", "bicubic"):
+    if mode not in ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear"):
         raise NoRule()
     kwargs: dict[str, Any] = {"mode": mode}
-    if mode in ("bilinear", "bicubic"):
+    if mode in ("linear", "bilinear", "bicubic", "trilinear"):
         kwargs["align_corners"] = bool(align_corners) if align_corners is not None else None
     if size is not None or is_tensor(out) and scale is None:
         kwargs["size"] = list(out.shape[2:])

@@ -7,16 +7,16 @@ write ``x.view(x.size(0), -1)``) are folded with numpy. Every other node becomes
 ===========================================  ==================================================
 ONNX                                         cnnstat
 ===========================================  ==================================================
-Conv (group, pads, strides, dilations,       conv2d (SAME_UPPER/SAME_LOWER resolved from the
-auto_pad)                                    input size)
-ConvTranspose                                conv_transpose2d
+Conv (group, pads, strides, dilations,       conv1d / conv2d / conv3d by the kernel's rank
+auto_pad)                                    (SAME_UPPER/SAME_LOWER resolved from the input)
+ConvTranspose                                conv_transpose1d / 2d / 3d
 Gemm; MatMul with a constant weight          linear (a following Add of a constant bias is
 (+ Add of a bias)                            folded in); MatMul of two activations: matmul
-MaxPool, AveragePool (pads, ceil_mode,       maxpool2d, avgpool2d (asymmetric pads: zero_pad2d
-count_include_pad, dilations)                first)
+MaxPool, AveragePool (pads, ceil_mode,       maxpool1d/2d/3d, avgpool1d/2d/3d (asymmetric
+count_include_pad, dilations)                pads: zero_pad1d/2d/3d first)
 GlobalAveragePool, GlobalMaxPool,            global_avgpool, global_maxpool
-ReduceMean over H, W
-BatchNormalization                           batchnorm2d / batchnorm1d
+ReduceMean over the spatial axes
+BatchNormalization                           batchnorm1d / batchnorm2d / batchnorm3d
 LayerNormalization                           layernorm (layernorm2d inside a channels-last region)
 Relu, Clip, Sigmoid, Tanh, HardSwish,        relu, relu6 / hardtanh, sigmoid, tanh, hardswish,
 HardSigmoid, LeakyRelu, Elu, PRelu, Gelu,    hardsigmoid, leaky_relu, elu, prelu, gelu, mish;
@@ -30,8 +30,8 @@ Reshape → Transpose → Reshape (ShuffleNet)   channel_shuffle
 Transpose to and from channels-last          (no layer: the tensor stays N x C x H x W)
 Dropout, Identity                            dropout, (alias)
 Softmax, LogSoftmax                          softmax, log_softmax
-Resize, Upsample                             upsample
-Pad (constant 0 on H, W)                     zero_pad2d
+Resize, Upsample                             upsample (linear: linear/bilinear/trilinear)
+Pad (constant 0 on the spatial axes)         zero_pad1d / zero_pad2d / zero_pad3d
 LRN                                          lrn
 ===========================================  ==================================================
 
@@ -147,16 +147,18 @@ class _Importer:
         x = inputs[0]
         dims = [d.dim_value if d.HasField("dim_value") else None
                 for d in x.type.tensor_type.shape.dim]
-        if len(dims) != 4:
-            raise DefinitionError(f"input '{x.name}' has {len(dims)} dimensions; cnnstat needs an "
-                                  "image batch N x C x H x W", file=self.file)
-        chw = [dims[1], dims[2], dims[3]]
+        if not 3 <= len(dims) <= 5:
+            raise DefinitionError(f"input '{x.name}' has {len(dims)} dimensions; cnnstat needs a "
+                                  "batch of feature maps N x C x L, N x C x H x W or "
+                                  "N x C x D x H x W", file=self.file)
+        chw = list(dims[1:])
         if self.override is not None:
-            chw = list(input_override([d or 0 for d in chw], self.override))
+            chw = list(input_override([d or 0 for d in chw], self.override, self.file))
         if any(not d for d in chw):
+            example = {3: "1x16000", 4: "3x224x224", 5: "3x16x112x112"}[len(dims)]
             raise UsageError(f"input '{x.name}' of {self.file or 'the model'} has a dynamic "
                              f"size ({'x'.join(str(d) if d else '?' for d in dims[1:])}): give "
-                             "--input (e.g. --input 3x224x224)")
+                             f"--input (e.g. --input {example})")
         self.values[x.name] = A(self.asm.input(tuple(chw), clean_name(x.name)))
         self._infer_shapes(x.name, chw)
         nodes = list(g.node)

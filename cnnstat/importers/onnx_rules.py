@@ -95,65 +95,69 @@ def handles(*ops: str):
     return register
 
 
-def _pads2d(imp, node, x: A, kernel, stride, dilation) :
-    """((top, bottom), (left, right)) from pads [t, l, b, r] or auto_pad (computed from the
-    input size, as ONNX defines SAME_UPPER / SAME_LOWER)."""
+def _pads(imp, node, x: A, kernel, stride, dilation) -> tuple[tuple[int, int], ...]:
+    """(begin, end) per spatial axis from pads [x1_begin, x2_begin, ..., x1_end, x2_end, ...] or
+    auto_pad (computed from the input size, as ONNX defines SAME_UPPER / SAME_LOWER)."""
+    rank = len(kernel)
     auto = imp.attr("auto_pad", "NOTSET")
     if auto in ("NOTSET", ""):
-        pads = list(imp.attr("pads", [0, 0, 0, 0]))
-        if len(pads) != 4:
+        pads = list(imp.attr("pads", [0] * (2 * rank)))
+        if len(pads) != 2 * rank:
             raise NoRule()
-        return ((pads[0], pads[2]), (pads[1], pads[3]))
+        return tuple((pads[i], pads[i + rank]) for i in range(rank))
     if auto == "VALID":
-        return ((0, 0), (0, 0))
-    _, _, h, w = imp.asm.shape(x.node)
+        return ((0, 0),) * rank
     out = []
-    for size, k, s, d in zip((h, w), kernel, stride, dilation):
+    for size, k, s, d in zip(imp.asm.shape(x.node)[2:], kernel, stride, dilation):
         total = max((-(-size // s) - 1) * s + (k - 1) * d + 1 - size, 0)
         small = total // 2
         out.append((small, total - small) if auto == "SAME_UPPER" else (total - small, small))
-    return (out[0], out[1])
+    return tuple(out)
 
 
-def _four(imp, x: A) -> None:
-    if x.nhwc or len(imp.asm.shape(x.node)) != 4:
+def _map(imp, x: A) -> int:
+    """The spatial rank (1, 2 or 3) of a feature map in cnnstat's layout, or NoRule."""
+    rank = len(imp.asm.shape(x.node)) - 2
+    if x.nhwc or rank not in (1, 2, 3):
         raise NoRule()
+    return rank
 
 
 @handles("Conv")
 def _conv(imp, node) -> None:
     x = imp.act(node.input[0])
-    _four(imp, x)
+    rank = _map(imp, x)
     w = imp.const_dims(node.input[1])
-    if w is None or len(w) != 4:
+    if w is None or len(w) != rank + 2:
         raise NoRule()
     kernel = list(imp.attr("kernel_shape", w[2:]))
-    stride = list(imp.attr("strides", [1, 1]))
-    dilation = list(imp.attr("dilations", [1, 1]))
-    pads = _pads2d(imp, node, x, kernel, stride, dilation)
+    stride = list(imp.attr("strides", [1] * rank))
+    dilation = list(imp.attr("dilations", [1] * rank))
+    pads = _pads(imp, node, x, kernel, stride, dilation)
     bias = len(node.input) > 2 and bool(node.input[2])
-    imp.set(node.output[0], imp.add("conv2d", [x], out=int(w[0]), kernel=kernel, stride=stride,
-                                    padding=[list(pads[0]), list(pads[1])], dilation=dilation,
-                                    groups=int(imp.attr("group", 1)), bias=bias))
+    imp.set(node.output[0], imp.add(f"conv{rank}d", [x], out=int(w[0]), kernel=kernel,
+                                    stride=stride, padding=[list(p) for p in pads],
+                                    dilation=dilation, groups=int(imp.attr("group", 1)), bias=bias))
 
 
 @handles("ConvTranspose")
 def _deconv(imp, node) -> None:
     x = imp.act(node.input[0])
-    _four(imp, x)
+    rank = _map(imp, x)
     w = imp.const_dims(node.input[1])
-    if w is None or len(w) != 4 or imp.attr("output_shape") is not None \
+    if w is None or len(w) != rank + 2 or imp.attr("output_shape") is not None \
             or imp.attr("auto_pad", "NOTSET") not in ("NOTSET", ""):
         raise NoRule()
-    t, l, b, r = list(imp.attr("pads", [0, 0, 0, 0]))
-    if t != b or l != r:
+    pads = list(imp.attr("pads", [0] * (2 * rank)))
+    if len(pads) != 2 * rank or pads[:rank] != pads[rank:]:
         raise NoRule()
     groups = int(imp.attr("group", 1))
     imp.set(node.output[0], imp.add(
-        "conv_transpose2d", [x], out=int(w[1]) * groups, kernel=list(imp.attr("kernel_shape", w[2:])),
-        stride=list(imp.attr("strides", [1, 1])), padding=[t, l],
-        output_padding=list(imp.attr("output_padding", [0, 0])), groups=groups,
-        bias=len(node.input) > 2 and bool(node.input[2]), dilation=list(imp.attr("dilations", [1, 1]))))
+        f"conv_transpose{rank}d", [x], out=int(w[1]) * groups,
+        kernel=list(imp.attr("kernel_shape", w[2:])), stride=list(imp.attr("strides", [1] * rank)),
+        padding=pads[:rank], output_padding=list(imp.attr("output_padding", [0] * rank)),
+        groups=groups, bias=len(node.input) > 2 and bool(node.input[2]),
+        dilation=list(imp.attr("dilations", [1] * rank))))
 
 
 @handles("Gemm")
@@ -204,45 +208,43 @@ def _matmul(imp, node) -> None:
         imp.set(out, result)
 
 
-def _pool_common(imp, node, x: A, op: str, **extra) -> None:
+def _pool_common(imp, node, x: A, kind: str, **extra) -> None:
+    rank = _map(imp, x)
     kernel = list(imp.attr("kernel_shape"))
-    stride = list(imp.attr("strides", [1, 1]))
-    dilation = list(imp.attr("dilations", [1, 1]))
-    if len(kernel) != 2:
+    stride = list(imp.attr("strides", [1] * rank))
+    dilation = list(imp.attr("dilations", [1] * rank))
+    if len(kernel) != rank:
         raise NoRule()
-    (t, b), (l, r) = _pads2d(imp, node, x, kernel, stride, dilation)
-    if t != b or l != r:         # asymmetric: pad first (max pooling pads with -inf, the same counts)
-        x = A(imp.asm.add("zero_pad2d", [x.node], {"padding": [[t, b], [l, r]]},
+    pads = _pads(imp, node, x, kernel, stride, dilation)
+    if any(lo != hi for lo, hi in pads):  # asymmetric: pad first (max pooling pads with -inf,
+        x = A(imp.asm.add(f"zero_pad{rank}d", [x.node],     # the same counts)
+                          {"padding": [list(p) for p in pads]},
                           name=imp.names.of(imp.names.index(node)) + ".pad"))
-        t = l = 0
-        imp.asm.warnings.append(f"{x.node}: asymmetric pooling padding imported as zero_pad2d "
-                                "before the pool")
-    kwargs = dict(kernel=kernel, stride=stride, padding=[t, l],
+        pads = ((0, 0),) * rank
+        imp.asm.warnings.append(f"{x.node}: asymmetric pooling padding imported as "
+                                f"zero_pad{rank}d before the pool")
+    kwargs = dict(kernel=kernel, stride=stride, padding=[lo for lo, _ in pads],
                   ceil_mode=bool(imp.attr("ceil_mode", 0)), **extra)
-    if op == "maxpool2d":
+    if kind == "max":
         kwargs["dilation"] = dilation
-    imp.set(node.output[0], imp.add(op, [x], **kwargs))
+    imp.set(node.output[0], imp.add(f"{kind}pool{rank}d", [x], **kwargs))
 
 
 @handles("MaxPool")
 def _maxpool(imp, node) -> None:
-    x = imp.act(node.input[0])
-    _four(imp, x)
-    _pool_common(imp, node, x, "maxpool2d")
+    _pool_common(imp, node, imp.act(node.input[0]), "max")
 
 
 @handles("AveragePool")
 def _avgpool(imp, node) -> None:
-    x = imp.act(node.input[0])
-    _four(imp, x)
-    _pool_common(imp, node, x, "avgpool2d",
+    _pool_common(imp, node, imp.act(node.input[0]), "avg",
                  count_include_pad=bool(imp.attr("count_include_pad", 0)))
 
 
 @handles("GlobalAveragePool", "GlobalMaxPool")
 def _global(imp, node) -> None:
     x = imp.act(node.input[0])
-    _four(imp, x)
+    _map(imp, x)
     op = "global_avgpool" if node.op_type == "GlobalAveragePool" else "global_maxpool"
     imp.set(node.output[0], imp.add(op, [x], keepdim=True))
 
@@ -256,8 +258,8 @@ def _reduce(imp, node) -> None:
     if axes is None:
         raise NoRule()
     rank = len(imp.asm.shape(x.node))
-    spatial = {1, 2} if x.nhwc else {2, 3}
-    if rank != 4 or {int(a) % 4 for a in list(axes)} != spatial:
+    spatial = {1, 2} if x.nhwc else set(range(2, rank))
+    if rank < 3 or (x.nhwc and rank != 4) or {int(a) % rank for a in list(axes)} != spatial:
         raise NoRule()
     keep = bool(imp.attr("keepdims", 1))
     if x.nhwc and keep:
@@ -270,9 +272,9 @@ def _reduce(imp, node) -> None:
 def _bn(imp, node) -> None:
     x = imp.act(node.input[0])
     rank = len(imp.asm.shape(x.node))
-    if x.nhwc or rank not in (2, 3, 4):
+    if x.nhwc or rank not in (2, 3, 4, 5):
         raise NoRule()
-    imp.set(node.output[0], imp.add("batchnorm2d" if rank == 4 else "batchnorm1d", [x],
+    imp.set(node.output[0], imp.add("batchnorm1d" if rank <= 3 else f"batchnorm{rank - 2}d", [x],
                                     eps=f32(imp.attr("epsilon", 1e-5)),
                                     momentum=f32(1 - f32(imp.attr("momentum", 0.9)))))
 
@@ -537,7 +539,7 @@ def _transpose(imp, node) -> None:
 @handles("Resize", "Upsample")
 def _resize(imp, node) -> None:
     x = imp.act(node.input[0])
-    _four(imp, x)
+    rank = _map(imp, x)
     mode = imp.attr("mode", "nearest")
     coord = imp.attr("coordinate_transformation_mode", "half_pixel" if node.op_type == "Resize"
                      else "asymmetric")
@@ -550,7 +552,10 @@ def _resize(imp, node) -> None:
             if kwargs["mode"] is None:
                 raise NoRule()
     elif mode in ("linear", "cubic"):
-        kwargs["mode"] = "bilinear" if mode == "linear" else "bicubic"
+        if mode == "cubic" and rank != 2:
+            raise NoRule()
+        kwargs["mode"] = ("bicubic" if mode == "cubic" else
+                          {1: "linear", 2: "bilinear", 3: "trilinear"}[rank])
         if coord == "align_corners":
             kwargs["align_corners"] = True
         elif coord in ("half_pixel", "pytorch_half_pixel"):
@@ -570,10 +575,11 @@ def _resize(imp, node) -> None:
             scales = None if scales is not None and scales.size == 0 else scales
         if len(node.input) > 3 and node.input[3]:
             sizes = imp.const(node.input[3])
-    if sizes is not None and len(sizes) == 4:
-        kwargs["size"] = [int(sizes[2]), int(sizes[3])]
-    elif scales is not None and len(scales) == 4 and float(scales[0]) == 1 and float(scales[1]) == 1:
-        kwargs["scale"] = [float(scales[2]), float(scales[3])]
+    if sizes is not None and len(sizes) == rank + 2:
+        kwargs["size"] = [int(v) for v in sizes[2:]]
+    elif scales is not None and len(scales) == rank + 2 and float(scales[0]) == 1 \
+            and float(scales[1]) == 1:
+        kwargs["scale"] = [float(v) for v in scales[2:]]
     else:
         inferred = imp.inferred.get(node.output[0])
         if inferred is None:
@@ -585,7 +591,7 @@ def _resize(imp, node) -> None:
 @handles("Pad")
 def _pad(imp, node) -> None:
     x = imp.act(node.input[0])
-    _four(imp, x)
+    rank = _map(imp, x)
     mode = imp.attr("mode", "constant")
     pads = imp.attr("pads")
     if pads is None and len(node.input) > 1:
@@ -594,20 +600,21 @@ def _pad(imp, node) -> None:
     if len(node.input) > 2 and node.input[2]:
         v = imp.const(node.input[2])
         value = float(v) if v is not None and v.size == 1 else None
-    if pads is None or len(pads) != 8 or mode != "constant" or value != 0 or \
+    n = rank + 2
+    if pads is None or len(pads) != 2 * n or mode != "constant" or value != 0 or \
             len(node.input) > 3 and node.input[3]:
         raise NoRule()
-    pads = [int(p) for p in pads]
-    if pads[0] or pads[1] or pads[4] or pads[5] or min(pads) < 0:
+    pads = [int(p) for p in pads]          # [x1_begin, ..., xn_begin, x1_end, ..., xn_end]
+    if pads[0] or pads[1] or pads[n] or pads[n + 1] or min(pads) < 0:
         raise NoRule()
-    imp.set(node.output[0], imp.add("zero_pad2d", [x], padding=[[pads[2], pads[6]],
-                                                                  [pads[3], pads[7]]]))
+    imp.set(node.output[0], imp.add(f"zero_pad{rank}d", [x],
+                                    padding=[[pads[i], pads[i + n]] for i in range(2, n)]))
 
 
 @handles("LRN")
 def _lrn(imp, node) -> None:
     x = imp.act(node.input[0])
-    _four(imp, x)
+    _map(imp, x)
     # ONNX: x / (bias + alpha/size * sum of squares)^beta, as torch's LocalResponseNorm
     imp.set(node.output[0], imp.add("lrn", [x], size=int(imp.attr("size")),
                                     alpha=f32(imp.attr("alpha", 1e-4)),

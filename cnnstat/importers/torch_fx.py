@@ -61,17 +61,30 @@ def load(reference: str, *, input_shape=None, overrides=None, variant=None, args
         raise UsageError(f"unknown option(s) for a PyTorch model: {', '.join(options)}")
     from .torch_models import resolve
     resolved = resolve(reference, dict(args or {}))
-    shape = input_override(resolved.input_shape, input_shape)
+    shape = input_override(resolved.input_shape, input_shape, resolved.label)
+    if not all(shape):
+        raise UsageError(needs_input(reference, resolved.module, shape))
     return from_module(resolved.module, shape, name=resolved.label, title=resolved.title,
                        notes=resolved.notes, reference=reference)
 
 
-def from_module(module: nn.Module, input_shape: tuple[int, int, int], *, name: str | None = None,
+def needs_input(reference: str, module: nn.Module, shape: tuple[int, ...]) -> str:
+    """The message for a 1-D or 3-D model imported without --input (it has no default size)."""
+    from .torch_models import first_layer
+    rank, channels, layer = first_layer(module)
+    c = channels or shape[0]
+    example = f"{c}x16000" if rank == 1 else f"{c}x16x112x112"
+    letters = "C×L" if rank == 1 else "C×D×H×W"
+    return (f"{reference} is a {rank}-D model (its first layer {layer} takes {letters} input): "
+            f"give its input size, e.g. --input {example}")
+
+
+def from_module(module: nn.Module, input_shape: tuple[int, ...], *, name: str | None = None,
                 title: str | None = None, notes: list[str] | None = None,
                 reference: str | None = None) -> Graph:
-    """Trace ``module`` in eval mode and import it at input (C, H, W); layers that run only when
-    it is training are found by a second trace and marked ``train_only`` (see the module doc).
-    The module's modes are left as they were."""
+    """Trace ``module`` in eval mode and import it at input (C, *spatial); layers that run only
+    when it is training are found by a second trace and marked ``train_only`` (see the module
+    doc). The module's modes are left as they were."""
     label = name or type(module).__name__
     reference = reference or label
     modes = [(m, m.training) for m in module.modules()]

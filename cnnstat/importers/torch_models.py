@@ -13,7 +13,9 @@
 
 The default input is the resolution torchvision's weights were evaluated at (the crop size of the
 default weights' transforms: 224 for most, 299 for Inception v3, 600 for EfficientNet-B7, 520 for
-segmentation models), and 3 x 224 x 224 for other models.
+segmentation models; video models: clips of 16 frames at their crop size, 3 x 16 x 112 x 112 for
+the 3-D ResNets), and for other models C x 224 x 224, C the first convolution's input channels.
+A model whose first convolution is 1-D or 3-D has no default size: ``--input`` gives it.
 """
 
 from __future__ import annotations
@@ -40,10 +42,37 @@ DEFAULT_INPUT = (3, 224, 224)
 AUX_LOGITS_OFF = {"googlenet"}
 
 
+#: the spatial rank of each kind of first layer
+_RANK_OF = {nn.Conv1d: 1, nn.ConvTranspose1d: 1, nn.Conv2d: 2, nn.ConvTranspose2d: 2,
+            nn.Conv3d: 3, nn.ConvTranspose3d: 3}
+#: a clip's frames for torchvision's video models (their weights' docs: clip_len=16)
+CLIP_FRAMES = 16
+
+
+def first_layer(module: nn.Module) -> tuple[int, int | None, nn.Module | None]:
+    """(spatial rank, input channels, the layer) of the first convolution registered in the
+    module, or (2, None, None) without one (a model is taken to read images then)."""
+    for m in module.modules():
+        for cls, rank in _RANK_OF.items():
+            if type(m) is cls or isinstance(m, cls):
+                return rank, m.in_channels, m
+    return 2, None, None
+
+
+def default_input(module: nn.Module) -> tuple[int, ...]:
+    """C x 224 x 224 for an image model (C from its first convolution, else 3); a model whose
+    first convolution is 1-D or 3-D has no default: (C, 0...), which load() turns into a
+    request for --input."""
+    rank, channels, _ = first_layer(module)
+    if rank == 2:
+        return (channels or 3, 224, 224)
+    return (channels or 1,) + (0,) * rank
+
+
 @dataclass
 class Resolved:
     module: nn.Module
-    input_shape: tuple[int, int, int]
+    input_shape: tuple[int, ...]
     label: str
     title: str
     notes: list[str] = field(default_factory=list)
@@ -72,7 +101,7 @@ def resolve(reference: str, args: dict[str, Any]) -> Resolved:
         obj = getattr(obj, part)
     module = _instantiate(obj, args, reference)
     label, title = _names(target, attr, args, module)
-    return Resolved(module, DEFAULT_INPUT, label, title)
+    return Resolved(module, default_input(module), label, title)
 
 
 #: builder arguments that name the network a generic factory builds (timm.create_model's
@@ -209,9 +238,10 @@ def _torchvision(name: str, args: dict[str, Any]) -> Resolved:
     return Resolved(module, _torchvision_input(name, args), name, f"torchvision {name}", notes)
 
 
-def _torchvision_input(name: str, args: dict[str, Any]) -> tuple[int, int, int]:
+def _torchvision_input(name: str, args: dict[str, Any]) -> tuple[int, ...]:
     """The resolution of torchvision's default weights (crop size, or resize size for
-    segmentation); ViTs have a fixed image size (224 unless --arg image_size)."""
+    segmentation); ViTs have a fixed image size (224 unless --arg image_size); video models take
+    clips of 16 frames at their crop size."""
     if name.startswith("vit_"):
         size = int(args.get("image_size", 224))
         return (3, size, size)
@@ -222,8 +252,17 @@ def _torchvision_input(name: str, args: dict[str, Any]) -> tuple[int, int, int]:
     except (ValueError, AttributeError, KeyError):
         return DEFAULT_INPUT
     size = keywords.get("crop_size", keywords.get("resize_size"))
+    if name in _video_models():
+        if isinstance(size, (list, tuple)) and len(size) == 2:
+            return (3, CLIP_FRAMES) + tuple(size)
+        return (3, CLIP_FRAMES, 112, 112)
     if isinstance(size, (list, tuple)):
         size = size[0] if len(size) == 1 else None
     if isinstance(size, int) and size > 0:
         return (3, size, size)
     return DEFAULT_INPUT
+
+
+def _video_models() -> list[str]:
+    import torchvision
+    return torchvision.models.list_models(module=torchvision.models.video)

@@ -10,7 +10,7 @@ from typing import Sequence
 
 from ..errors import ShapeError
 from .base import (ACTIVATION, WHOLE, Eval, Op, Param, Shape, Transfer, any_int, choice,
-                   fmt_shape, number, numel, positive_int, register)
+                   fmt_shape, number, numel, on_axis, positive_int, register)
 
 
 class _Elementwise(Op):
@@ -116,11 +116,7 @@ class _Softmax(Op):
             raise ShapeError(f"{self.name}: dim {a['dim']} is out of range for shape {fmt_shape(shape)}")
         if dim == 0:
             raise ShapeError(f"{self.name}: dim 0 is the batch dimension")
-        rf = Transfer()
-        if len(shape) == 4 and dim == 2:
-            rf = Transfer(WHOLE, rf.w)
-        elif len(shape) == 4 and dim == 3:
-            rf = Transfer(rf.h, WHOLE)
+        rf = on_axis(len(shape) - 2, dim - 2, WHOLE) if dim >= 2 else Transfer()
         return Eval(shape=shape, macs={ACTIVATION: numel(shape)}, rf=rf)
 
     def describe(self, a, inputs) -> str:

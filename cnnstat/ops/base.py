@@ -6,7 +6,8 @@ of its normalized attributes and input shapes that returns an :class:`Eval`: the
 parameter/buffer/connection counts, the multiply-accumulates by kind, and how the layer transforms
 receptive fields. Nothing here imports torch.
 
-Shapes always include the batch dimension: ``(N, C, H, W)`` for feature maps, ``(N, F)`` for vectors.
+Shapes always include the batch dimension: ``(N, C, L)``, ``(N, C, H, W)`` and ``(N, C, D, H, W)``
+for feature maps of spatial rank 1, 2 and 3, ``(N, F)`` for vectors.
 """
 
 from __future__ import annotations
@@ -33,6 +34,34 @@ POOL = "pool"              # one operation per window element per output element
 ELEMENTWISE = "elementwise"  # merges: (inputs - 1) operations per output element
 RESIZE = "resize"          # upsampling: fvcore's weights (nearest 1, bilinear 4 per output element)
 MAC_KINDS = (WEIGHT, BIAS, NORM, ACTIVATION, POOL, ELEMENTWISE, RESIZE)
+
+
+# --------------------------------------------------------------------------------------------
+# Spatial axes. A feature map is (N, C, *spatial): (N, C, L), (N, C, H, W) or (N, C, D, H, W); its
+# spatial rank is len(shape) - 2. Vectors are (N, F). Axes carry PyTorch's names for them (the
+# letters of its shape docs: L, D, H, W), in tables, JSON, the view and the plots.
+# --------------------------------------------------------------------------------------------
+AXES = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
+#: the letters PyTorch's docs use for those axes
+AXIS_LETTERS = {"length": "L", "depth": "D", "height": "H", "width": "W"}
+#: what one input unit is called, per spatial rank (sizes of receptive fields are in these), in
+#: full and short
+UNIT_NOUNS = {1: "samples", 2: "pixels", 3: "voxels"}
+UNIT_WORDS = {1: "samples", 2: "px", 3: "voxels"}
+RANKS = tuple(AXES)
+
+
+def spatial_axes(rank: int) -> tuple[str, ...]:
+    """The names of the spatial axes of a feature map of that spatial rank."""
+    try:
+        return AXES[rank]
+    except KeyError:
+        return tuple(f"axis {i}" for i in range(rank))
+
+
+def layout(rank: int) -> str:
+    """'(C, L)', '(C, H, W)', '(C, D, H, W)': a sample of that spatial rank, as PyTorch writes it."""
+    return "(C, " + ", ".join(AXIS_LETTERS.get(a, "?") for a in spatial_axes(rank)) + ")"
 
 
 # --------------------------------------------------------------------------------------------
@@ -63,27 +92,53 @@ AxisTransfer = Window | str
 
 @dataclass(frozen=True, slots=True)
 class Transfer:
-    """Receptive-field transfer along H and W. ``None`` axes of a non-spatial tensor are ignored."""
-    h: AxisTransfer = IDENTITY
-    w: AxisTransfer = IDENTITY
+    """Receptive-field transfer of a layer: one window per spatial axis of its input (``axes``,
+    in the tensor's order: length; height, width; depth, height, width). A transfer without
+    ``axes`` applies ``every`` to each axis whatever the rank: POINTWISE (the identity), GLOBAL
+    (the whole input) or an unknown layer's inexact identity."""
+    axes: tuple[AxisTransfer, ...] = ()
+    every: AxisTransfer = IDENTITY
+
+    def for_rank(self, rank: int) -> tuple[AxisTransfer, ...]:
+        """The window of each of ``rank`` axes (``axes`` itself when it has that many)."""
+        return self.axes or (self.every,) * rank
+
+    @property
+    def h(self) -> AxisTransfer:
+        """The height axis' window (the last but one) of a transfer with two or three axes."""
+        return self.axes[-2] if len(self.axes) >= 2 else self.every
+
+    @property
+    def w(self) -> AxisTransfer:
+        """The width axis' window (the last) of a transfer with two or three axes."""
+        return self.axes[-1] if len(self.axes) >= 2 else self.every
 
     @staticmethod
     def window(kernel: Sequence[Number], stride: Sequence[Number], padding: Sequence[Number],
-               exact: bool = True, dilation: Sequence[int] = (1, 1)) -> "Transfer":
+               exact: bool = True, dilation: Sequence[int] | None = None) -> "Transfer":
+        """One sliding window per axis (kernel is the dilated extent)."""
+        if dilation is None:
+            dilation = (1,) * len(kernel)
         try:                 # immutable: layers with the same window share one (a hot path)
             return _window(kernel, stride, padding, exact, dilation)
         except TypeError:    # lists
-            return _window.__wrapped__(kernel, stride, padding, exact, tuple(dilation))
+            return _window.__wrapped__(tuple(kernel), tuple(stride), tuple(padding), exact,
+                                       tuple(dilation))
 
 
 @lru_cache(maxsize=4096)
-def _window(kernel, stride, padding, exact: bool, dilation=(1, 1)) -> Transfer:
-    return Transfer(Window(kernel[0], stride[0], padding[0], exact, dilation[0]),
-                    Window(kernel[1], stride[1], padding[1], exact, dilation[1]))
+def _window(kernel, stride, padding, exact: bool, dilation) -> Transfer:
+    return Transfer(tuple(map(Window, kernel, stride, padding, (exact,) * len(kernel), dilation)))
 
 
 POINTWISE = Transfer()
-GLOBAL = Transfer(WHOLE, WHOLE)
+GLOBAL = Transfer(every=WHOLE)
+
+
+def on_axis(rank: int, axis: int, window: AxisTransfer) -> Transfer:
+    """A transfer that applies ``window`` along spatial ``axis`` of a rank-``rank`` map and is
+    the identity along the others."""
+    return Transfer(tuple(window if i == axis else IDENTITY for i in range(rank)))
 
 
 @dataclass(slots=True)
@@ -153,16 +208,23 @@ def any_int(value: Any) -> int:
     return as_int(value)
 
 
+def per_axis(convert: Callable[[Any], int], rank: int) -> Callable[[Any], tuple[int, ...]]:
+    """An int for every spatial axis, or a list of one per axis ([h, w]; [d, h, w]; [l])."""
+    names = spatial_axes(rank)
+
+    def convert_per_axis(value: Any) -> tuple[int, ...]:
+        if isinstance(value, (list, tuple)):
+            if len(value) != rank:
+                raise ArgumentError(f"must be one value or [{', '.join(names)}], got "
+                                    f"{list(value)!r}")
+            return tuple(convert(v) for v in value)
+        return (convert(value),) * rank
+    return convert_per_axis
+
+
 def pair(convert: Callable[[Any], int]) -> Callable[[Any], tuple[int, int]]:
     """An int for both axes, or [h, w]."""
-    def convert_pair(value: Any) -> tuple[int, int]:
-        if isinstance(value, (list, tuple)):
-            if len(value) != 2:
-                raise ArgumentError(f"must be one value or [height, width], got {list(value)!r}")
-            return (convert(value[0]), convert(value[1]))
-        v = convert(value)
-        return (v, v)
-    return convert_pair
+    return per_axis(convert, 2)  # type: ignore[return-value]
 
 
 positive_pair = pair(positive_int)
@@ -197,29 +259,38 @@ def choice(*options: str) -> Callable[[Any], str]:
     return convert_choice
 
 
-def padding2d(value: Any) -> tuple[tuple[int, int], tuple[int, int]] | str:
-    """Padding: an int, [h, w], [[top, bottom], [left, right]], 'same' or 'valid'.
+def padding_nd(rank: int, same: bool = True) -> Callable[[Any], Any]:
+    """Padding of a rank-``rank`` window: an int, one per axis ([h, w]), one [before, after] pair
+    per axis ([[top, bottom], [left, right]]), 'valid', or (``same``) 'same'.
 
-    Stored as ``((top, bottom), (left, right))``, or the string 'same' (resolved per layer from
-    the kernel, as PyTorch does: the extra pixel of an even total goes to the bottom/right).
-    """
-    if value == "valid":
-        return ((0, 0), (0, 0))
-    if value == "same":
-        return "same"
-    if isinstance(value, (list, tuple)) and len(value) == 2 and all(
-            isinstance(v, (list, tuple)) for v in value):
-        (t, b), (l, r) = (_two(v) for v in value)
-        return ((t, b), (l, r))
-    if isinstance(value, (list, tuple)) and len(value) == 4:
-        raise ArgumentError("asymmetric padding is written [[top, bottom], [left, right]], "
-                            f"got {list(value)!r}")
-    try:
-        ph, pw = nonneg_pair(value)
-    except ArgumentError:
-        raise ArgumentError("must be an int, [h, w], [[top, bottom], [left, right]], 'same' or "
-                            f"'valid', got {value!r}") from None
-    return ((ph, ph), (pw, pw))
+    Stored as ``((before, after), ...)`` per axis, or the string 'same' (resolved per layer from
+    the kernel, as PyTorch does: the extra unit of an odd total goes after)."""
+    names = spatial_axes(rank)
+    pairs = ("[[top, bottom], [left, right]]" if rank == 2 else
+             "[[before, after]] per axis (" + ", ".join(names) + ")")
+    each = ", ".join(n[0] for n in names)
+    forms = f"an int, [{each}], {pairs}, " + ("'same' or 'valid'" if same else "or 'valid'")
+    single = per_axis(nonneg_int, rank)
+
+    def convert_padding(value: Any):
+        if value == "valid":
+            return ((0, 0),) * rank
+        if value == "same" and same:
+            return "same"
+        if isinstance(value, (list, tuple)) and len(value) == rank and all(
+                isinstance(v, (list, tuple)) for v in value):
+            return tuple(_two(v) for v in value)
+        if isinstance(value, (list, tuple)) and len(value) == 2 * rank and rank > 1:
+            raise ArgumentError(f"asymmetric padding is written {pairs}, got {list(value)!r}")
+        try:
+            return tuple((p, p) for p in single(value))
+        except ArgumentError:
+            raise ArgumentError(f"must be {forms}, got {value!r}") from None
+    return convert_padding
+
+
+#: 2-D padding: an int, [h, w], [[top, bottom], [left, right]], 'same' or 'valid'
+padding2d = padding_nd(2)
 
 
 def _two(value: Any) -> tuple[int, int]:
@@ -310,7 +381,7 @@ class Op:
                    axis: int, span: Span, window: AxisTransfer, out: Shape,
                    precision: str = "float32") -> tuple[Span, ...]:
         """Exactly which units of input ``index`` the output units ``span`` (inclusive, along
-        spatial ``axis``: 0 = H, 1 = W) read, as sorted disjoint spans (empty: they read only zero
+        spatial ``axis``: 0 = the first spatial axis, L, D or H) read, as sorted disjoint spans (empty: they read only zero
         padding). ``window`` is the layer's receptive-field transfer for that input and axis; the
         default rule reads the taps off it (``window_spans``). Operators whose transfer is an
         envelope (fractional strides) override this with their own index arithmetic; those
@@ -367,12 +438,36 @@ def fmt_shape(shape: Shape) -> str:
     return "x".join(str(d) for d in shape[1:]) or "scalar"
 
 
-def need_feature_map(op: str, shape: Shape) -> tuple[int, int, int, int]:
-    if len(shape) != 4:
-        raise ShapeError(f"{op} needs a (C, H, W) feature map, got "
-                         + (f"a vector of {shape[1]} features" if len(shape) == 2
-                            else f"shape {fmt_shape(shape)}"))
-    return shape  # type: ignore[return-value]
+def need_feature_map(op: str, shape: Shape, rank: int = 2) -> Shape:
+    """``shape`` itself when it is a feature map of spatial rank ``rank`` (N, C, *spatial), else
+    a ShapeError that says what the layer takes and what it got."""
+    if len(shape) != rank + 2:
+        got = (f"a vector of {shape[1]} features" if len(shape) == 2 else
+               f"a {len(shape) - 2}-D feature map {fmt_shape(shape)}" if len(shape) in (3, 4, 5)
+               else f"shape {fmt_shape(shape)}")
+        raise ShapeError(f"{op} needs a {layout(rank)} feature map, got {got}"
+                         + _rank_hint(op, rank, len(shape) - 2))
+    return shape
+
+
+def need_spatial(op: str, shape: Shape) -> int:
+    """The spatial rank of a feature map of any rank (1, 2 or 3), or a ShapeError."""
+    rank = len(shape) - 2
+    if rank not in AXES:
+        got = f"a vector of {shape[1]} features" if len(shape) == 2 else f"shape {fmt_shape(shape)}"
+        raise ShapeError(f"{op} needs a feature map ({', '.join(layout(r) for r in RANKS)}), "
+                         f"got {got}")
+    return rank
+
+
+def _rank_hint(op: str, rank: int, got: int) -> str:
+    """' (a 2-D feature map takes conv2d)' when the operator has a form for the rank it got."""
+    suffix = f"{rank}d"
+    if got in AXES and op.endswith(suffix):
+        other = op[: -len(suffix)] + f"{got}d"
+        if other in REGISTRY:
+            return f" (a {got}-D feature map takes {other})"
+    return ""
 
 
 def window_out(size: int, kernel: int, stride: int, pad_lo: int, pad_hi: int, dilation: int = 1,
@@ -393,10 +488,10 @@ def window_out(size: int, kernel: int, stride: int, pad_lo: int, pad_hi: int, di
     return out
 
 
-def check_positive_size(op: str, out_hw: tuple[int, int], in_shape: Shape, why: str = "") -> None:
-    if out_hw[0] <= 0 or out_hw[1] <= 0:
-        raise ShapeError(f"{op} would produce an empty output ({out_hw[0]}x{out_hw[1]}) from input "
-                         f"{fmt_shape(in_shape)}{why}: the input is too small for this layer")
+def check_positive_size(op: str, out: Sequence[int], in_shape: Shape, why: str = "") -> None:
+    if min(out) <= 0:
+        raise ShapeError(f"{op} would produce an empty output ({'x'.join(map(str, out))}) from "
+                         f"input {fmt_shape(in_shape)}{why}: the input is too small for this layer")
 
 
 def ceil_div(a: int, b: int) -> int:
@@ -466,17 +561,19 @@ def frac(a: int, b: int = 1) -> Number:
 
 
 
-def sliding_output(op: str, shape: Shape, kernel: tuple[int, int], stride: tuple[int, int],
-                   padding: tuple[tuple[int, int], tuple[int, int]],
-                   dilation: tuple[int, int] = (1, 1), ceil_mode: bool = False,
-                   must_fit: bool = False) -> tuple[int, int]:
-    """(H_out, W_out) of a 2-D sliding window over a feature map, or a ShapeError that says why.
-    ``must_fit``: the dilated kernel must fit in the padded input (PyTorch's convolutions require
-    it; pooling with ceil_mode accepts a single overhanging window)."""
-    _, _, h, w = shape
+def sliding_output(op: str, shape: Shape, kernel: Sequence[int], stride: Sequence[int],
+                   padding: Sequence[tuple[int, int]], dilation: Sequence[int] | None = None,
+                   ceil_mode: bool = False, must_fit: bool = False) -> tuple[int, ...]:
+    """The spatial output size of a sliding window over a feature map (one size per axis), or a
+    ShapeError that says why. ``must_fit``: the dilated kernel must fit in the padded input
+    (PyTorch's convolutions require it; pooling with ceil_mode accepts a single overhanging
+    window)."""
+    sizes = shape[2:]
+    if dilation is None:
+        dilation = (1,) * len(sizes)
     out = []
-    for size, k, s, (lo, hi), d, axis in zip((h, w), kernel, stride, padding, dilation,
-                                             ("height", "width")):
+    for size, k, s, (lo, hi), d, axis in zip(sizes, kernel, stride, padding, dilation,
+                                             spatial_axes(len(sizes))):
         n = window_out(size, k, s, lo, hi, d, ceil_mode)
         if n <= 0 or (must_fit and size + lo + hi < d * (k - 1) + 1):
             eff = d * (k - 1) + 1
@@ -484,7 +581,7 @@ def sliding_output(op: str, shape: Shape, kernel: tuple[int, int], stride: tuple
                              f"the padded input {axis} {size + lo + hi} (input {fmt_shape(shape)}): "
                              "the input is too small for this layer")
         out.append(n)
-    return out[0], out[1]
+    return tuple(out)
 
 
 @lru_cache(maxsize=4096)     # a pure function of six ints, asked again by every similar layer

@@ -1,28 +1,35 @@
-"""Convolutions: conv2d, conv_transpose2d and LeNet-5's partially connected convolution.
+"""Convolutions of spatial rank 1, 2 and 3 (conv1d/2d/3d, conv_transpose1d/2d/3d) and LeNet-5's
+partially connected convolution.
 
-Conventions (cnnstat counts multiply-accumulates, MACs; FLOPs = 2 x MACs are derived elsewhere):
-- conv2d weight MACs  = N * C_out * H_out * W_out * (C_in / groups) * k_h * k_w
-- conv_transpose2d    = N * C_in * H_in * W_in * (C_out / groups) * k_h * k_w   (fvcore's rule:
-  every input unit is multiplied by every tap, including products later cropped by padding)
+One rule per family, rank-generic (``_Conv``, ``_ConvTranspose``), registered once per rank.
+Kernel, stride, padding and dilation are per axis: one int for every axis, or a list of one per
+axis ([l]; [h, w]; [d, h, w]).
+
+Conventions (cnnstat counts multiply-accumulates, MACs; FLOPs = 2 x MACs are derived elsewhere),
+with prod(out) the product of the output's spatial sizes and prod(k) of the kernel's:
+- conv weight MACs  = N * C_out * prod(out) * (C_in / groups) * prod(k)
+  (2-D: N * C_out * H_out * W_out * (C_in / groups) * k_h * k_w)
+- conv_transpose    = N * C_in * prod(in) * (C_out / groups) * prod(k)   (fvcore's rule: every
+  input unit is multiplied by every tap, including products later cropped by padding)
 - bias: one add per output element (kind "bias", not counted by default)
 - connections (LeCun et al. 1998): weighted links between input units and output units, plus one
   bias link per output unit. Links that would read zero padding are not links to input units and
-  are not counted; without padding this is C_out*H_out*W_out*((C_in/g)*k_h*k_w + 1).
+  are not counted; without padding this is C_out*prod(out)*((C_in/g)*prod(k) + 1).
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, ClassVar, Mapping, Sequence
 
 from ..errors import DefinitionError, ShapeError
 from .base import (BIAS, WEIGHT, ArgumentError, Eval, Op, Param, Shape, Transfer, boolean, ceil_div,
-                   choice, fmt_shape, frac, need_feature_map, nonneg_pair, padding2d, positive_int,
-                   positive_pair, register, sliding_output, taps_inside, taps_inside_transposed,
-                   merge_spans, window_spans)
+                   choice, fmt_shape, frac, need_feature_map, nonneg_pair, numel, padding_nd,
+                   per_axis, nonneg_int, positive_int, positive_pair, register, sliding_output,
+                   spatial_axes, taps_inside, taps_inside_transposed, merge_spans, window_spans)
 
 
 def resolve_padding(padding, kernel, dilation):
-    """'same' → per-axis (lo, hi) with the odd pixel after (PyTorch's rule); else unchanged."""
+    """'same' → per-axis (lo, hi) with the odd unit after (PyTorch's rule); else unchanged."""
     if padding != "same":
         return padding
     out = []
@@ -35,23 +42,22 @@ def resolve_padding(padding, kernel, dilation):
 def _pad_repr(padding) -> str:
     if padding == "same":
         return "same"
-    (t, b), (l, r) = padding
-    if t == b and l == r:
-        return f"({t}, {l})"
-    return f"(({t}, {b}), ({l}, {r}))"
+    if all(lo == hi for lo, hi in padding):
+        return str(tuple(lo for lo, _ in padding))
+    return str(tuple(padding))
 
 
 def conv_repr(cls: str, c_in: int, a: Mapping[str, Any], transposed: bool = False) -> str:
-    """PyTorch's Conv2d/ConvTranspose2d extra_repr: defaults omitted as torch omits them."""
-    kh, kw = a["kernel"]
-    sh, sw = a["stride"]
-    s = f"{cls}({c_in}, {a['out']}, kernel_size=({kh}, {kw}), stride=({sh}, {sw})"
+    """PyTorch's Conv{1,2,3}d/ConvTranspose{1,2,3}d extra_repr: defaults omitted as torch omits
+    them."""
+    rank = len(a["kernel"])
+    s = f"{cls}({c_in}, {a['out']}, kernel_size={a['kernel']}, stride={a['stride']}"
     pad = a["padding"]
-    if pad == "same" or pad != ((0, 0), (0, 0)):
+    if pad == "same" or pad != ((0, 0),) * rank:
         s += f", padding={_pad_repr(pad)}"
-    if a["dilation"] != (1, 1):
+    if a["dilation"] != (1,) * rank:
         s += f", dilation={a['dilation']}"
-    if transposed and a["output_padding"] != (0, 0):
+    if transposed and a["output_padding"] != (0,) * rank:
         s += f", output_padding={a['output_padding']}"
     if a["groups"] != 1:
         s += f", groups={a['groups']}"
@@ -60,16 +66,16 @@ def conv_repr(cls: str, c_in: int, a: Mapping[str, Any], transposed: bool = Fals
     return s + ")"
 
 
-def _check_padding_mode(mode: str, pad, h: int, w: int) -> None:
+def _check_padding_mode(op: str, mode: str, pad, sizes: Sequence[int]) -> None:
     """PyTorch pads by reflection only by less than the input size, circularly by at most it."""
     if mode == "zeros":
         return
-    for (lo, hi), size, axis in zip(pad, (h, w), ("height", "width")):
+    for (lo, hi), size, axis in zip(pad, sizes, spatial_axes(len(sizes))):
         if mode == "reflect" and max(lo, hi) >= size:
-            raise ShapeError(f"conv2d: reflect padding {max(lo, hi)} must be smaller than the "
+            raise ShapeError(f"{op}: reflect padding {max(lo, hi)} must be smaller than the "
                              f"input {axis} {size}")
         if mode == "circular" and max(lo, hi) > size:
-            raise ShapeError(f"conv2d: circular padding {max(lo, hi)} must not exceed the input "
+            raise ShapeError(f"{op}: circular padding {max(lo, hi)} must not exceed the input "
                              f"{axis} {size}")
 
 
@@ -80,47 +86,58 @@ def _check_groups(op: str, c_in: int, c_out: int, groups: int) -> None:
         raise ShapeError(f"{op}: {c_out} output channels are not divisible by groups={groups}")
 
 
-@register
-class Conv2d(Op):
-    name = "conv2d"
-    summary = "2-D convolution (groups, depthwise, dilation, 'same'/'valid'/asymmetric padding)"
-    params = (
-        Param("out", positive_int, doc="output channels"),
-        Param("kernel", positive_pair, doc="k or [k_h, k_w]"),
-        Param("stride", positive_pair, 1),
-        Param("padding", padding2d, 0, "int, [h, w], [[top, bottom], [left, right]], 'same', 'valid'"),
-        Param("dilation", positive_pair, 1),
-        Param("groups", positive_int, 1, "groups; groups = C_in = out is depthwise"),
-        Param("bias", boolean, True),
-        Param("padding_mode", choice("zeros", "reflect", "replicate", "circular"), "zeros"),
-    )
+def _each(rank: int) -> str:
+    return "[" + ", ".join(a[0] for a in spatial_axes(rank)) + "]"
+
+
+class _Conv(Op):
+    """An N-d convolution (torch.nn.Conv1d/2d/3d): groups, depthwise, dilation, 'same'/'valid'/
+    asymmetric padding, reflect/replicate/circular padding modes."""
+
+    rank: ClassVar[int] = 2
+    torch_name: ClassVar[str] = ""
+
+    @classmethod
+    def schema(cls, rank: int) -> tuple[Param, ...]:
+        each = _each(rank)
+        return (
+            Param("out", positive_int, doc="output channels"),
+            Param("kernel", per_axis(positive_int, rank), doc=f"k or {each}"),
+            Param("stride", per_axis(positive_int, rank), 1),
+            Param("padding", padding_nd(rank), 0,
+                  f"int, {each}, [before, after] per axis, 'same', 'valid'"),
+            Param("dilation", per_axis(positive_int, rank), 1),
+            Param("groups", positive_int, 1, "groups; groups = C_in = out is depthwise"),
+            Param("bias", boolean, True),
+            Param("padding_mode", choice("zeros", "reflect", "replicate", "circular"), "zeros"),
+        )
 
     def validate(self, a: dict) -> None:
-        if a["padding"] == "same" and a["stride"] != (1, 1):
-            raise DefinitionError("conv2d: padding='same' needs stride 1 (as in PyTorch)")
+        if a["padding"] == "same" and a["stride"] != (1,) * self.rank:
+            raise DefinitionError(f"{self.name}: padding='same' needs stride 1 (as in PyTorch)")
 
     def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
-        n, c, h, w = need_feature_map(self.name, inputs[0])
+        shape = need_feature_map(self.name, inputs[0], self.rank)
+        n, c, sizes = shape[0], shape[1], shape[2:]
         out, g = a["out"], a["groups"]
         _check_groups(self.name, c, out, g)
-        kh, kw = a["kernel"]
-        dh, dw = a["dilation"]
-        pad = resolve_padding(a["padding"], a["kernel"], a["dilation"])
-        _check_padding_mode(a["padding_mode"], pad, h, w)
-        ho, wo = sliding_output(self.name, inputs[0], a["kernel"], a["stride"], pad, a["dilation"],
-                                must_fit=True)
-        per_output = (c // g) * kh * kw               # multiply-adds per output element
+        kernel, stride, dilation = a["kernel"], a["stride"], a["dilation"]
+        pad = resolve_padding(a["padding"], kernel, dilation)
+        _check_padding_mode(self.name, a["padding_mode"], pad, sizes)
+        out_sizes = sliding_output(self.name, shape, kernel, stride, pad, dilation, must_fit=True)
+        per_output = (c // g) * numel(kernel)          # multiply-adds per output element
         bias = 1 if a["bias"] else 0
-        links = (out * (c // g) * taps_inside(ho, h, kh, a["stride"][0], pad[0][0], dh)
-                 * taps_inside(wo, w, kw, a["stride"][1], pad[1][0], dw))
-        out_units = out * ho * wo
+        links = out * (c // g)
+        for o, size, k, s, (lo, _), d in zip(out_sizes, sizes, kernel, stride, pad, dilation):
+            links *= taps_inside(o, size, k, s, lo, d)
+        out_units = out * numel(out_sizes)
         return Eval(
-            shape=(n, out, ho, wo),
+            shape=(n, out) + out_sizes,
             params=out * per_output + bias * out,
             connections=links + bias * out_units,
             macs={WEIGHT: n * out_units * per_output, BIAS: n * out_units * bias},
-            rf=Transfer.window((dh * (kh - 1) + 1, dw * (kw - 1) + 1), a["stride"],
-                               (pad[0][0], pad[1][0]), dilation=(dh, dw)),
+            rf=Transfer.window(tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation)), stride,
+                               tuple(lo for lo, _ in pad), dilation=dilation),
         )
 
     def unit_spans(self, a, inputs, index, axis, span, window, out, precision="float32"):
@@ -142,7 +159,28 @@ class Conv2d(Op):
         return merge_spans(inside + tuple(copies))
 
     def describe(self, a, inputs) -> str:
-        return conv_repr("Conv2d", inputs[0][1], a)
+        return conv_repr(self.torch_name, inputs[0][1], a)
+
+
+@register
+class Conv1d(_Conv):
+    name, rank, torch_name = "conv1d", 1, "Conv1d"
+    summary = "1-D convolution over (C, L): audio, sequences, temporal convolutional networks"
+    params = _Conv.schema(1)
+
+
+@register
+class Conv2d(_Conv):
+    name, rank, torch_name = "conv2d", 2, "Conv2d"
+    summary = "2-D convolution (groups, depthwise, dilation, 'same'/'valid'/asymmetric padding)"
+    params = _Conv.schema(2)
+
+
+@register
+class Conv3d(_Conv):
+    name, rank, torch_name = "conv3d", 3, "Conv3d"
+    summary = "3-D convolution over (C, D, H, W): video clips, volumes"
+    params = _Conv.schema(3)
 
 
 def _padded_source(mode: str, i: int, size: int) -> int:
@@ -154,55 +192,64 @@ def _padded_source(mode: str, i: int, size: int) -> int:
     return i % size                         # circular
 
 
-@register
-class ConvTranspose2d(Op):
-    name = "conv_transpose2d"
-    summary = "2-D transposed convolution (output_padding, groups, dilation)"
-    params = (
-        Param("out", positive_int),
-        Param("kernel", positive_pair),
-        Param("stride", positive_pair, 1),
-        Param("padding", nonneg_pair, 0, "int or [h, w] (symmetric, as in PyTorch)"),
-        Param("output_padding", nonneg_pair, 0),
-        Param("groups", positive_int, 1),
-        Param("bias", boolean, True),
-        Param("dilation", positive_pair, 1),
-    )
+class _ConvTranspose(Op):
+    """An N-d transposed convolution (torch.nn.ConvTranspose1d/2d/3d)."""
+
+    rank: ClassVar[int] = 2
+    torch_name: ClassVar[str] = ""
+
+    @classmethod
+    def schema(cls, rank: int) -> tuple[Param, ...]:
+        each = _each(rank)
+        return (
+            Param("out", positive_int),
+            Param("kernel", per_axis(positive_int, rank)),
+            Param("stride", per_axis(positive_int, rank), 1),
+            Param("padding", per_axis(nonneg_int, rank), 0,
+                  f"int or {each} (symmetric, as in PyTorch)"),
+            Param("output_padding", per_axis(nonneg_int, rank), 0),
+            Param("groups", positive_int, 1),
+            Param("bias", boolean, True),
+            Param("dilation", per_axis(positive_int, rank), 1),
+        )
 
     def validate(self, a: dict) -> None:
         for op_, s, d in zip(a["output_padding"], a["stride"], a["dilation"]):
             if op_ >= s and op_ >= d:
-                raise DefinitionError("conv_transpose2d: output_padding must be smaller than "
+                raise DefinitionError(f"{self.name}: output_padding must be smaller than "
                                       "either stride or dilation (as in PyTorch)")
 
     def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
-        n, c, h, w = need_feature_map(self.name, inputs[0])
+        shape = need_feature_map(self.name, inputs[0], self.rank)
+        n, c, sizes = shape[0], shape[1], shape[2:]
         out, g = a["out"], a["groups"]
         _check_groups(self.name, c, out, g)
-        kh, kw = a["kernel"]
-        (sh, sw), (ph, pw), (dh, dw) = a["stride"], a["padding"], a["dilation"]
-        oph, opw = a["output_padding"]
-        # H_out = (H_in - 1)*stride - 2*padding + dilation*(k - 1) + output_padding + 1
-        ho = (h - 1) * sh - 2 * ph + dh * (kh - 1) + oph + 1
-        wo = (w - 1) * sw - 2 * pw + dw * (kw - 1) + opw + 1
-        if ho <= 0 or wo <= 0:
-            raise ShapeError(f"conv_transpose2d would produce an empty output ({ho}x{wo}) from "
-                             f"input {fmt_shape(inputs[0])}: padding is too large")
-        per_input = (out // g) * kh * kw
+        kernel, stride, pad, dil = a["kernel"], a["stride"], a["padding"], a["dilation"]
+        # out = (in - 1)*stride - 2*padding + dilation*(k - 1) + output_padding + 1
+        out_sizes = tuple((i - 1) * s - 2 * p + d * (k - 1) + o + 1 for i, s, p, d, k, o in
+                          zip(sizes, stride, pad, dil, kernel, a["output_padding"]))
+        if min(out_sizes) <= 0:
+            raise ShapeError(f"{self.name} would produce an empty output "
+                             f"({'x'.join(map(str, out_sizes))}) from input {fmt_shape(shape)}: "
+                             "padding is too large")
+        per_input = (out // g) * numel(kernel)
         bias = 1 if a["bias"] else 0
-        links = (c * (out // g) * taps_inside_transposed(h, ho, kh, sh, ph, dh)
-                 * taps_inside_transposed(w, wo, kw, sw, pw, dw))
+        links = c * (out // g)
+        for i, o, k, s, p, d in zip(sizes, out_sizes, kernel, stride, pad, dil):
+            links *= taps_inside_transposed(i, o, k, s, p, d)
         # Receptive field: output v reads inputs i with i*s - p + j*d = v, i.e. the window
         # [(v + p - d(k-1))/s, (v + p)/s]: stride 1/s, kernel d(k-1)/s + 1, padding (d(k-1) - p)/s.
-        rf = Transfer.window((frac(dh * (kh - 1), sh) + 1, frac(dw * (kw - 1), sw) + 1),
-                             (frac(1, sh), frac(1, sw)),
-                             (frac(dh * (kh - 1) - ph, sh), frac(dw * (kw - 1) - pw, sw)),
-                             exact=(sh == 1 and sw == 1))
+        rf = Transfer.window(tuple(frac(d * (k - 1), s) + 1 for k, s, d in zip(kernel, stride, dil)),
+                             tuple(frac(1, s) for s in stride),
+                             tuple(frac(d * (k - 1) - p, s)
+                                   for k, s, p, d in zip(kernel, stride, pad, dil)),
+                             exact=all(s == 1 for s in stride))
+        out_units = out * numel(out_sizes)
         return Eval(
-            shape=(n, out, ho, wo),
+            shape=(n, out) + out_sizes,
             params=c * per_input + bias * out,
-            connections=links + bias * out * ho * wo,
-            macs={WEIGHT: n * c * h * w * per_input, BIAS: n * out * ho * wo * bias},
+            connections=links + bias * out_units,
+            macs={WEIGHT: n * c * numel(sizes) * per_input, BIAS: n * out_units * bias},
             rf=rf,
         )
 
@@ -223,9 +270,29 @@ class ConvTranspose2d(Op):
 
     def describe(self, a, inputs) -> str:
         b = dict(a)
-        pad = a["padding"]
-        b["padding"] = ((pad[0], pad[0]), (pad[1], pad[1]))
-        return conv_repr("ConvTranspose2d", inputs[0][1], b, transposed=True)
+        b["padding"] = tuple((p, p) for p in a["padding"])
+        return conv_repr(self.torch_name, inputs[0][1], b, transposed=True)
+
+
+@register
+class ConvTranspose1d(_ConvTranspose):
+    name, rank, torch_name = "conv_transpose1d", 1, "ConvTranspose1d"
+    summary = "1-D transposed convolution (output_padding, groups, dilation)"
+    params = _ConvTranspose.schema(1)
+
+
+@register
+class ConvTranspose2d(_ConvTranspose):
+    name, rank, torch_name = "conv_transpose2d", 2, "ConvTranspose2d"
+    summary = "2-D transposed convolution (output_padding, groups, dilation)"
+    params = _ConvTranspose.schema(2)
+
+
+@register
+class ConvTranspose3d(_ConvTranspose):
+    name, rank, torch_name = "conv_transpose3d", 3, "ConvTranspose3d"
+    summary = "3-D transposed convolution (up-convolution of 3-D U-Net and V-Net)"
+    params = _ConvTranspose.schema(3)
 
 
 def connection_table(value: Any) -> tuple[tuple[int, ...], ...]:
@@ -264,7 +331,7 @@ class PartialConv2d(Op):
     )
 
     def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
-        n, c, h, w = need_feature_map(self.name, inputs[0])
+        n, c, h, w = need_feature_map(self.name, inputs[0], 2)
         table = a["table"]
         bad = [i for row in table for i in row if i >= c]
         if bad:

@@ -19,9 +19,9 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from ..errors import FixedSizeError, ShapeError
-from .base import (BIAS, GLOBAL, WEIGHT, WHOLE, ArgumentError, Eval, Op, Param, Shape, Transfer,
-                   any_int, boolean, choice, fmt_shape, need_feature_map, number, numel,
-                   optional, positive_int, register)
+from .base import (BIAS, GLOBAL, WEIGHT, WHOLE, ArgumentError, Eval, Op, Param, Shape, any_int,
+                   boolean, choice, fmt_shape, need_feature_map, number, numel, on_axis, optional,
+                   positive_int, register)
 from .merge import broadcast
 
 
@@ -45,8 +45,10 @@ class Linear(Op):
         out_shape = shape[:-1] + (out,)
         bias = 1 if a["bias"] else 0
         units = numel(out_shape)
-        # A linear layer mixes the whole last axis: on N x F vectors that is everything.
-        rf = Transfer(WHOLE, WHOLE) if len(shape) != 4 else Transfer(w=WHOLE)
+        # A linear layer mixes the whole last axis: on N x F vectors that is everything, on a
+        # feature map its last spatial axis (the width of (N, C, H, W)).
+        rank = len(shape) - 2
+        rf = on_axis(rank, rank - 1, WHOLE) if rank >= 1 else GLOBAL
         return Eval(
             shape=out_shape,
             params=out * n_in + bias * out,
@@ -72,7 +74,7 @@ class RBF(Op):
         n, n_in = shape
         out = a["out"]
         return Eval(shape=(n, out), params=out * n_in, trainable=0, connections=out * n_in,
-                    macs={WEIGHT: n * out * n_in}, rf=Transfer(WHOLE, WHOLE))
+                    macs={WEIGHT: n * out * n_in}, rf=GLOBAL)
 
     def describe(self, a, inputs) -> str:
         return f"RBF(in_features={inputs[0][-1]}, out_features={a['out']})"
@@ -178,7 +180,7 @@ class ChannelLinear(Op):
     params = (Param("out", positive_int, doc="output channels"), Param("bias", boolean, True))
 
     def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
-        n, c, h, w = need_feature_map(self.name, inputs[0])
+        n, c, h, w = need_feature_map(self.name, inputs[0], 2)
         out, bias = a["out"], 1 if a["bias"] else 0
         units = n * out * h * w
         return Eval(shape=(n, out, h, w), params=out * c + bias * out,

@@ -1,10 +1,12 @@
 """Merges of several tensors: add, multiply (with PyTorch broadcasting) and concat.
 
 Conventions: add, multiply and maximum cost (inputs - 1) operations per output element (kind
-"elementwise", not counted by default); concat moves data and costs zero operations of every kind.
+"elementwise", not counted by default); their inputs have one rank (broadcasting within it, as
+PyTorch does: an N x C x 1 x 1 gate times an N x C x H x W map); concat moves data and costs zero operations of every kind.
 Squeeze-and-excitation's rescaling is ``multiply`` of an N x C x H x W map by an N x C x 1 x 1
 gate (broadcast). ``concat(..., crop='center')`` is U-Net's crop-and-concatenate (Ronneberger et
-al. 2015): every input is center-cropped to the smallest height and width before concatenation.
+al. 2015; Çiçek et al. 2016 in 3-D): every input is center-cropped to the smallest size along each
+spatial axis before concatenation.
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ from __future__ import annotations
 from typing import Sequence
 
 from ..errors import DefinitionError, ShapeError
-from .base import (ELEMENTWISE, POINTWISE, Eval, Op, Param, Shape, Transfer, Window, any_int,
-                   choice, fmt_shape, numel, optional, register)
+from .base import (ELEMENTWISE, IDENTITY, POINTWISE, Eval, Op, Param, Shape, Transfer, Window,
+                   any_int, choice, fmt_shape, numel, optional, register)
 
 
 def broadcast(op: str, shapes: Sequence[Shape]) -> Shape:
@@ -30,14 +32,21 @@ def broadcast(op: str, shapes: Sequence[Shape]) -> Shape:
     return tuple(out)
 
 
+def _kind(shape: Shape) -> str:
+    """'a 2-D feature map 16x32x32', 'a vector of 10 features'."""
+    if len(shape) == 2:
+        return f"a vector of {shape[1]} features"
+    return f"a {len(shape) - 2}-D feature map {fmt_shape(shape)}"
+
+
 def _broadcast_transfer(shape: Shape, out: Shape) -> Transfer:
     """How an input of a broadcasting merge maps output units to its own: one to one, except
     along a spatial axis of size 1 expanded to more, where every output unit reads unit 0 (a
     window of stride 0; a gate of N x C x 1 x 1 after global pooling already sees everything)."""
-    if shape == out or len(shape) != 4 or len(out) != 4:
+    if shape == out or len(shape) != len(out) or len(out) < 3:
         return POINTWISE
-    h, w = (Window(1, 0, 0) if size == 1 < n else Window() for size, n in zip(shape[2:], out[2:]))
-    return Transfer(h, w)
+    return Transfer(tuple(Window(1, 0, 0) if size == 1 < n else IDENTITY
+                          for size, n in zip(shape[2:], out[2:])))
 
 
 class _Elementwise(Op):
@@ -46,6 +55,13 @@ class _Elementwise(Op):
     torch_name = ""
 
     def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
+        if len({len(s) for s in inputs}) > 1:
+            # PyTorch aligns trailing dimensions, so it would broadcast one input's batch against
+            # a feature axis of the other: never what a network means
+            raise ShapeError(f"{self.name}: inputs of different ranks ("
+                             + ", ".join(_kind(s) for s in inputs)
+                             + "): the batch of one would broadcast against a feature axis of "
+                             "another")
         shape = broadcast(self.name, inputs)
         return Eval(shape=shape, macs={ELEMENTWISE: (len(inputs) - 1) * numel(shape)},
                     rf=tuple(_broadcast_transfer(s, shape) for s in inputs))
@@ -85,7 +101,8 @@ class Concat(Op):
     summary = "concatenation along a dimension (default: channels); crop='center' for U-Net"
     params = (
         Param("dim", any_int, 1),
-        Param("crop", optional(choice("center")), None, "center-crop inputs to the smallest H, W"),
+        Param("crop", optional(choice("center")), None,
+              "center-crop inputs to the smallest size along each spatial axis"),
     )
 
     def validate(self, a: dict) -> None:
@@ -103,19 +120,18 @@ class Concat(Op):
         shapes = list(inputs)
         transfers = [Transfer() for _ in inputs]
         if a["crop"]:
-            if rank != 4:
+            if rank < 3:
                 raise ShapeError("concat: crop='center' needs feature maps")
-            h = min(s[2] for s in shapes)
-            w = min(s[3] for s in shapes)
+            smallest = tuple(min(s[i] for s in shapes) for i in range(2, rank))
             # A crop by (top, left) is a window with negative padding: unit u reads u + top.
-            transfers = [Transfer(Window(1, 1, -((s[2] - h) // 2)), Window(1, 1, -((s[3] - w) // 2)))
-                         for s in shapes]
-            shapes = [s[:2] + (h, w) for s in shapes]
+            transfers = [Transfer(tuple(Window(1, 1, -((n - m) // 2))
+                                        for n, m in zip(s[2:], smallest))) for s in shapes]
+            shapes = [s[:2] + smallest for s in shapes]
         for i in range(rank):
             if i != dim and len({s[i] for s in shapes}) > 1:
                 raise ShapeError("concat: inputs " + ", ".join(fmt_shape(s) for s in inputs)
                                  + f" differ outside dimension {dim}"
-                                 + ("" if a["crop"] or rank != 4 else
+                                 + ("" if a["crop"] or rank < 3 else
                                     " (U-Net-style skips need crop='center')"))
         out = list(shapes[0])
         out[dim] = sum(s[dim] for s in shapes)

@@ -1,4 +1,4 @@
-"""Normalization: batch norm (2-D and 1-D) and local response normalization.
+"""Normalization: batch norm (1-D, 2-D and 3-D), local response normalization, layer norms, scale.
 
 Conventions:
 - BatchNorm: 2*C trainable parameters (gamma, beta) when affine; buffers running_mean and
@@ -17,7 +17,7 @@ from typing import Sequence
 
 from ..errors import ShapeError
 from .base import (GLOBAL, IDENTITY, NORM, WHOLE, Eval, Op, Param, Shape, Transfer, boolean,
-                   fmt_shape, need_feature_map, number, numel, positive_int, register)
+                   fmt_shape, need_feature_map, need_spatial, number, numel, positive_int, register)
 
 
 def _g(x: float) -> str:
@@ -62,25 +62,37 @@ class _BatchNorm(Op):
 
 
 @register
-class BatchNorm2d(_BatchNorm):
-    name = "batchnorm2d"
-    torch_name = "BatchNorm2d"
-    summary = "batch normalization over the channels of a feature map"
-
-    def channels(self, shape: Shape) -> int:
-        return need_feature_map(self.name, shape)[1]
-
-
-@register
 class BatchNorm1d(_BatchNorm):
     name = "batchnorm1d"
     torch_name = "BatchNorm1d"
-    summary = "batch normalization over the features of a vector (N x F)"
+    summary = "batch normalization over the features of a vector (N x F) or the channels of a 1-D map"
 
     def channels(self, shape: Shape) -> int:
         if len(shape) not in (2, 3):
-            raise ShapeError(f"batchnorm1d needs N x F or N x C x L, got {fmt_shape(shape)}")
+            raise ShapeError(f"batchnorm1d needs N x F or N x C x L, got {fmt_shape(shape)}"
+                             + (" (a 2-D feature map takes batchnorm2d)" if len(shape) == 4 else
+                                " (a 3-D feature map takes batchnorm3d)" if len(shape) == 5 else ""))
         return shape[1]
+
+
+@register
+class BatchNorm2d(_BatchNorm):
+    name = "batchnorm2d"
+    torch_name = "BatchNorm2d"
+    summary = "batch normalization over the channels of a 2-D feature map"
+
+    def channels(self, shape: Shape) -> int:
+        return need_feature_map(self.name, shape, 2)[1]
+
+
+@register
+class BatchNorm3d(_BatchNorm):
+    name = "batchnorm3d"
+    torch_name = "BatchNorm3d"
+    summary = "batch normalization over the channels of a 3-D feature map (video, volumes)"
+
+    def channels(self, shape: Shape) -> int:
+        return need_feature_map(self.name, shape, 3)[1]
 
 
 @register
@@ -95,7 +107,8 @@ class LocalResponseNorm(Op):
     )
 
     def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
-        shape = need_feature_map(self.name, inputs[0])
+        shape = inputs[0]
+        need_spatial(self.name, shape)              # across the channels of a map of any rank
         return Eval(shape=shape, macs={NORM: numel(shape) * a["size"]})
 
     def describe(self, a, inputs) -> str:
@@ -108,9 +121,10 @@ class LayerNorm(Op):
     """torch.nn.LayerNorm over the last ``dims`` dimensions (Ba, Kiros & Hinton 2016): per sample,
     normalize over those dimensions, then (``affine``) multiply by a learned weight and add a
     learned bias of that shape: params = prod(normalized shape) * (1 + bias) when affine. Work:
-    one multiply-add per element (kind "norm"). Receptive field: on a feature map (N, C, H, W)
-    normalizing the last dimension mixes a whole row (W), two dims mix H too; on other tensors
-    every output sees everything (as for linear)."""
+    one multiply-add per element (kind "norm"). Receptive field: on a feature map (N, C, *spatial)
+    normalizing the last ``dims`` dimensions mixes those spatial axes wholly (on (N, C, H, W):
+    one dim mixes a row, W; two mix H too); on vectors every output sees everything (as for
+    linear)."""
 
     name = "layernorm"
     summary = "layer normalization over the last dims (torch.nn.LayerNorm)"
@@ -130,8 +144,9 @@ class LayerNorm(Op):
                              f"the batch, and the batch is not normalized")
         normalized = numel(shape[len(shape) - a["dims"]:])
         per = (1 + (1 if a["bias"] else 0)) if a["affine"] else 0
-        if len(shape) == 4:
-            rf = Transfer(WHOLE if a["dims"] >= 2 else IDENTITY, WHOLE)
+        rank = len(shape) - 2
+        if rank >= 1:
+            rf = Transfer(tuple(WHOLE if rank - i <= a["dims"] else IDENTITY for i in range(rank)))
         else:
             rf = GLOBAL
         return Eval(shape=shape, params=normalized * per, connections=numel(shape[1:]) * per,
@@ -159,7 +174,7 @@ class LayerNorm2d(Op):
     )
 
     def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
-        n, c, h, w = need_feature_map(self.name, inputs[0])
+        n, c, h, w = need_feature_map(self.name, inputs[0], 2)
         per = (1 + (1 if a["bias"] else 0)) if a["affine"] else 0
         return Eval(shape=inputs[0], params=c * per, connections=c * h * w * per,
                     macs={NORM: numel(inputs[0])})

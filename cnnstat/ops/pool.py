@@ -1,7 +1,9 @@
-"""Pooling: max/avg pooling, adaptive and global pooling, and LeNet-5's trainable subsampling.
+"""Pooling: max/avg pooling and adaptive pooling of spatial rank 1, 2 and 3, global pooling of
+any rank, and LeNet-5's trainable subsampling.
 
 Conventions: pooling has no weights; its work (kind "pool", not counted by default) is one
-operation per window element per output element: N * C * H_out * W_out * k_h * k_w.
+operation per window element per output element: N * C * prod(out) * prod(k)
+(2-D: N * C * H_out * W_out * k_h * k_w).
 Output sizes follow PyTorch, including ceil_mode's rule that the last window must start inside the
 input or the left padding (cnnstat.ops.base.window_out). ``rounding='caffe'`` follows Caffe's
 Pooling layer instead (caffe_pool_out), which always rounds up.
@@ -10,24 +12,28 @@ Pooling layer instead (caffe_pool_out), which always rounds up.
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import Sequence
+from typing import ClassVar, Sequence
 
 from ..errors import DefinitionError, ShapeError
-from .base import (POOL, ArgumentError, WEIGHT, WHOLE, Eval, Op, Param, Shape, Transfer, Window, boolean,
-                   ceil_div, choice, fmt_shape, need_feature_map, nonneg_pair, optional,
-                   positive_int, positive_pair, register, sliding_output)
+from .base import (GLOBAL, POOL, ArgumentError, WEIGHT, WHOLE, Eval, Op, Param, Shape, Transfer,
+                   Window, boolean, ceil_div, choice, fmt_shape, need_feature_map, need_spatial,
+                   nonneg_int, numel, optional, per_axis, positive_int, positive_pair, register,
+                   sliding_output, spatial_axes)
 
 
-def _int_or_pair(p) -> str:
-    return str(p[0]) if p[0] == p[1] else f"({p[0]}, {p[1]})"
+def _int_or_tuple(p) -> str:
+    """How PyTorch's pooling modules print a size: one int when every axis has it."""
+    return str(p[0]) if len(set(p)) == 1 else str(tuple(p))
 
 
-def _pool_pads(a) -> tuple[tuple[int, int], tuple[int, int]]:
-    ph, pw = a["padding"]
-    return ((ph, ph), (pw, pw))
+_int_or_pair = _int_or_tuple
 
 
-def _stride(a) -> tuple[int, int]:
+def _pool_pads(a) -> tuple[tuple[int, int], ...]:
+    return tuple((p, p) for p in a["padding"])
+
+
+def _stride(a) -> tuple[int, ...]:
     return a["stride"] if a["stride"] is not None else a["kernel"]
 
 
@@ -51,7 +57,10 @@ def caffe_pool_out(size: int, kernel: int, stride: int, pad: int, padded: bool) 
 
 
 class _WindowPool(Op):
-    kind = ""
+    """Max or average pooling over windows of a feature map of spatial rank ``rank``."""
+
+    rank: ClassVar[int] = 2
+    torch_name: ClassVar[str] = ""
 
     def validate(self, a: dict) -> None:
         if a.get("rounding") == "caffe":
@@ -59,7 +68,7 @@ class _WindowPool(Op):
             if a["ceil_mode"]:
                 raise DefinitionError(f"{self.name}: rounding='caffe' already rounds up; "
                                       "leave ceil_mode false")
-            if a.get("dilation", (1, 1)) != (1, 1):
+            if a.get("dilation", (1,) * self.rank) != (1,) * self.rank:
                 raise DefinitionError(f"{self.name}: Caffe's pooling has no dilation")
             for k, p in zip(a["kernel"], a["padding"]):
                 if p >= k:
@@ -74,31 +83,31 @@ class _WindowPool(Op):
                                       f"size {k} (PyTorch rejects it)")
 
     def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
-        n, c, h, w = need_feature_map(self.name, inputs[0])
-        kh, kw = a["kernel"]
-        dil = a.get("dilation", (1, 1))
+        shape = need_feature_map(self.name, inputs[0], self.rank)
+        n, c = shape[0], shape[1]
+        kernel = a["kernel"]
+        dil = a.get("dilation") or (1,) * self.rank
         stride = _stride(a)
         if a.get("rounding") == "caffe":
-            ho, wo = caffe_output(self.name, inputs[0], a["kernel"], stride, a["padding"])
+            out = caffe_output(self.name, shape, kernel, stride, a["padding"])
         else:
-            ho, wo = sliding_output(self.name, inputs[0], a["kernel"], stride, _pool_pads(a), dil,
-                                    a["ceil_mode"])
+            out = sliding_output(self.name, shape, kernel, stride, _pool_pads(a), dil,
+                                 a["ceil_mode"])
         return Eval(
-            shape=(n, c, ho, wo),
-            macs={POOL: n * c * ho * wo * kh * kw},
-            rf=Transfer.window((dil[0] * (kh - 1) + 1, dil[1] * (kw - 1) + 1), stride, a["padding"],
-                               dilation=dil),
+            shape=(n, c) + tuple(out),
+            macs={POOL: n * c * numel(out) * numel(kernel)},
+            rf=Transfer.window(tuple(d * (k - 1) + 1 for k, d in zip(kernel, dil)), stride,
+                               a["padding"], dilation=dil),
         )
 
 
-def caffe_output(op: str, shape: Shape, kernel, stride, padding) -> tuple[int, int]:
-    _, _, h, w = shape
-    padded = padding != (0, 0)
+def caffe_output(op: str, shape: Shape, kernel, stride, padding) -> tuple[int, ...]:
+    padded = any(padding)
     out = tuple(caffe_pool_out(size, k, s, p, padded)
-                for size, k, s, p in zip((h, w), kernel, stride, padding))
+                for size, k, s, p in zip(shape[2:], kernel, stride, padding))
     if min(out) <= 0:
-        raise ShapeError(f"{op}: the window {kernel[0]}x{kernel[1]} is larger than the padded "
-                         f"input {fmt_shape(shape)}: the input is too small for this layer")
+        raise ShapeError(f"{op}: the window {'x'.join(map(str, kernel))} is larger than the "
+                         f"padded input {fmt_shape(shape)}: the input is too small for this layer")
     return out
 
 
@@ -110,47 +119,87 @@ def _rounding_note(a) -> str:
     return " [Caffe rounding]" if a.get("rounding") == "caffe" else ""
 
 
+class _MaxPool(_WindowPool):
+    @classmethod
+    def schema(cls, rank: int) -> tuple[Param, ...]:
+        params = (
+            Param("kernel", per_axis(positive_int, rank)),
+            Param("stride", optional(per_axis(positive_int, rank)), None, "defaults to the kernel"),
+            Param("padding", per_axis(nonneg_int, rank), 0),
+            Param("dilation", per_axis(positive_int, rank), 1),
+            Param("ceil_mode", boolean, False),
+        )
+        return params + ((_ROUNDING,) if rank == 2 else ())    # Caffe pools 2-D maps only
+
+    def describe(self, a, inputs) -> str:
+        ceil = a["ceil_mode"] or a.get("rounding") == "caffe"
+        return (f"{self.torch_name}(kernel_size={_int_or_tuple(a['kernel'])}, "
+                f"stride={_int_or_tuple(_stride(a))}, padding={_int_or_tuple(a['padding'])}, "
+                f"dilation={_int_or_tuple(a['dilation'])}, ceil_mode={ceil})" + _rounding_note(a))
+
+
 @register
-class MaxPool2d(_WindowPool):
-    name = "maxpool2d"
+class MaxPool1d(_MaxPool):
+    name, rank, torch_name = "maxpool1d", 1, "MaxPool1d"
+    summary = "1-D max pooling (stride defaults to the kernel; ceil_mode as in PyTorch)"
+    params = _MaxPool.schema(1)
+
+
+@register
+class MaxPool2d(_MaxPool):
+    name, rank, torch_name = "maxpool2d", 2, "MaxPool2d"
     summary = "2-D max pooling (stride defaults to the kernel; ceil_mode as in PyTorch)"
-    params = (
-        Param("kernel", positive_pair),
-        Param("stride", optional(positive_pair), None, "defaults to the kernel"),
-        Param("padding", nonneg_pair, 0),
-        Param("dilation", positive_pair, 1),
-        Param("ceil_mode", boolean, False),
-        _ROUNDING,
-    )
-
-    def describe(self, a, inputs) -> str:
-        ceil = a["ceil_mode"] or a["rounding"] == "caffe"
-        return (f"MaxPool2d(kernel_size={_int_or_pair(a['kernel'])}, "
-                f"stride={_int_or_pair(_stride(a))}, padding={_int_or_pair(a['padding'])}, "
-                f"dilation={_int_or_pair(a['dilation'])}, ceil_mode={ceil})" + _rounding_note(a))
+    params = _MaxPool.schema(2)
 
 
 @register
-class AvgPool2d(_WindowPool):
-    name = "avgpool2d"
-    summary = "2-D average pooling"
-    params = (
-        Param("kernel", positive_pair),
-        Param("stride", optional(positive_pair), None, "defaults to the kernel"),
-        Param("padding", nonneg_pair, 0),
-        Param("ceil_mode", boolean, False),
-        Param("count_include_pad", boolean, True),
-        _ROUNDING,
-    )
+class MaxPool3d(_MaxPool):
+    name, rank, torch_name = "maxpool3d", 3, "MaxPool3d"
+    summary = "3-D max pooling (stride defaults to the kernel; ceil_mode as in PyTorch)"
+    params = _MaxPool.schema(3)
+
+
+class _AvgPool(_WindowPool):
+    @classmethod
+    def schema(cls, rank: int) -> tuple[Param, ...]:
+        params = (
+            Param("kernel", per_axis(positive_int, rank)),
+            Param("stride", optional(per_axis(positive_int, rank)), None, "defaults to the kernel"),
+            Param("padding", per_axis(nonneg_int, rank), 0),
+            Param("ceil_mode", boolean, False),
+            Param("count_include_pad", boolean, True),
+        )
+        return params + ((_ROUNDING,) if rank == 2 else ())
 
     def describe(self, a, inputs) -> str:
-        s = (f"AvgPool2d(kernel_size={_int_or_pair(a['kernel'])}, "
-             f"stride={_int_or_pair(_stride(a))}, padding={_int_or_pair(a['padding'])}")
-        if a["ceil_mode"] or a["rounding"] == "caffe":
+        s = (f"{self.torch_name}(kernel_size={_int_or_tuple(a['kernel'])}, "
+             f"stride={_int_or_tuple(_stride(a))}, padding={_int_or_tuple(a['padding'])}")
+        if a["ceil_mode"] or a.get("rounding") == "caffe":
             s += ", ceil_mode=True"
         if not a["count_include_pad"]:
             s += ", count_include_pad=False"
         return s + ")" + _rounding_note(a)
+
+
+@register
+class AvgPool1d(_AvgPool):
+    name, rank, torch_name = "avgpool1d", 1, "AvgPool1d"
+    summary = "1-D average pooling"
+    params = _AvgPool.schema(1)
+
+
+@register
+class AvgPool2d(_AvgPool):
+    name, rank, torch_name = "avgpool2d", 2, "AvgPool2d"
+    summary = "2-D average pooling"
+    params = _AvgPool.schema(2)
+
+
+@register
+class AvgPool3d(_AvgPool):
+    name, rank, torch_name = "avgpool3d", 3, "AvgPool3d"
+    summary = "3-D average pooling"
+    params = _AvgPool.schema(3)
 
 
 def adaptive_windows(size: int, out: int) -> tuple[int, int]:
@@ -164,27 +213,31 @@ def adaptive_windows(size: int, out: int) -> tuple[int, int]:
     return total, longest
 
 
-def _adaptive_size(value):
-    if value is None:
-        return (None, None)
-    if isinstance(value, (list, tuple)):
-        if len(value) != 2:
-            raise ArgumentError(f"must be one size or [height, width], got {list(value)!r}")
-        return tuple(None if v is None else positive_int(v) for v in value)
-    v = positive_int(value)
-    return (v, v)
+def _adaptive_size(rank: int):
+    names = spatial_axes(rank)
+
+    def convert(value):
+        if value is None:
+            return (None,) * rank
+        if isinstance(value, (list, tuple)):
+            if len(value) != rank:
+                raise ArgumentError(f"must be one size or [{', '.join(names)}], got {list(value)!r}")
+            return tuple(None if v is None else positive_int(v) for v in value)
+        return (positive_int(value),) * rank
+    return convert
 
 
 class _AdaptivePool(Op):
-    torch_name = ""
+    rank: ClassVar[int] = 2
+    torch_name: ClassVar[str] = ""
 
     def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
-        n, c, h, w = need_feature_map(self.name, inputs[0])
-        oh = a["output"][0] or h
-        ow = a["output"][1] or w
+        shape = need_feature_map(self.name, inputs[0], self.rank)
+        n, c, sizes = shape[0], shape[1], shape[2:]
+        outs = tuple(o or size for o, size in zip(a["output"], sizes))
         axes = []
         work = n * c
-        for size, o in ((h, oh), (w, ow)):
+        for size, o in zip(sizes, outs):
             total, longest = adaptive_windows(size, o)
             work *= total
             if o == 1:
@@ -197,7 +250,7 @@ class _AdaptivePool(Op):
                 r = Fraction(size, o)
                 edge = 1 - Fraction(1, r.denominator)
                 axes.append(Window(r + 2 * edge, r, edge, exact=False))
-        return Eval(shape=(n, c, oh, ow), macs={POOL: work}, rf=Transfer(axes[0], axes[1]))
+        return Eval(shape=(n, c) + outs, macs={POOL: work}, rf=Transfer(tuple(axes)))
 
     def unit_spans(self, a, inputs, index, axis, span, window, out, precision="float32"):
         """PyTorch's window of output o: [floor(o*size/out), ceil((o + 1)*size/out) - 1]; the
@@ -207,53 +260,63 @@ class _AdaptivePool(Op):
 
     def describe(self, a, inputs) -> str:
         o = a["output"]
-        shown = o[0] if o[0] == o[1] else f"({o[0]}, {o[1]})"
+        shown = o[0] if len(set(o)) == 1 else str(tuple(o))
         return f"{self.torch_name}(output_size={shown})"
 
 
-@register
-class AdaptiveAvgPool2d(_AdaptivePool):
-    name = "adaptive_avgpool2d"
-    torch_name = "AdaptiveAvgPool2d"
-    summary = "adaptive average pooling to a fixed output size"
-    params = (Param("output", _adaptive_size, doc="output size: s or [h, w]"),)
+def _adaptive(rank: int, kind: str) -> type[Op]:
+    letter = f"{rank}d"
+    name = f"adaptive_{kind}pool{letter}"
+    torch_name = f"Adaptive{kind.capitalize()}Pool{letter}"
+    size = "s or [" + ", ".join(a[0] for a in spatial_axes(rank)) + "]"
+    cls = type(torch_name, (_AdaptivePool,), {
+        "name": name, "rank": rank, "torch_name": torch_name, "__module__": __name__,
+        "summary": f"adaptive {'average' if kind == 'avg' else 'max'} pooling of a {rank}-D map "
+                   "to a fixed output size",
+        "params": (Param("output", _adaptive_size(rank), doc=f"output size: {size}"),)})
+    return register(cls)
 
 
-@register
-class AdaptiveMaxPool2d(_AdaptivePool):
-    name = "adaptive_maxpool2d"
-    torch_name = "AdaptiveMaxPool2d"
-    summary = "adaptive max pooling to a fixed output size"
-    params = (Param("output", _adaptive_size),)
+AdaptiveAvgPool1d = _adaptive(1, "avg")
+AdaptiveAvgPool2d = _adaptive(2, "avg")
+AdaptiveAvgPool3d = _adaptive(3, "avg")
+AdaptiveMaxPool1d = _adaptive(1, "max")
+AdaptiveMaxPool2d = _adaptive(2, "max")
+AdaptiveMaxPool3d = _adaptive(3, "max")
 
 
 class _GlobalPool(Op):
-    torch_name = ""
+    """Global pooling over every spatial axis of a feature map of any rank: (N, C, L),
+    (N, C, H, W) or (N, C, D, H, W) → N x C x 1 [x 1 [x 1]] (keepdim) or N x C."""
+
+    kind: ClassVar[str] = ""
 
     def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
-        n, c, h, w = need_feature_map(self.name, inputs[0])
-        shape = (n, c, 1, 1) if a["keepdim"] else (n, c)
-        return Eval(shape=shape, macs={POOL: n * c * h * w}, rf=Transfer(WHOLE, WHOLE))
+        shape = inputs[0]
+        rank = need_spatial(self.name, shape)
+        n, c = shape[0], shape[1]
+        out = (n, c) + (1,) * rank if a["keepdim"] else (n, c)
+        return Eval(shape=out, macs={POOL: numel(shape)}, rf=GLOBAL)
 
     def describe(self, a, inputs) -> str:
+        rank = len(inputs[0]) - 2
         if a["keepdim"]:
-            return f"{self.torch_name}(output_size=1)"
-        return f"{'Mean' if 'Avg' in self.torch_name else 'Amax'}(dim=(2, 3))"
+            return f"Adaptive{self.kind.capitalize()}Pool{rank}d(output_size=1)"
+        dims = tuple(range(2, 2 + rank))
+        return f"{'Mean' if self.kind == 'avg' else 'Amax'}(dim={dims})"
 
 
 @register
 class GlobalAvgPool(_GlobalPool):
-    name = "global_avgpool"
-    torch_name = "AdaptiveAvgPool2d"
-    summary = "mean over H and W (keepdim: N x C x 1 x 1, else N x C)"
+    name, kind = "global_avgpool", "avg"
+    summary = "mean over every spatial axis (keepdim: N x C x 1 [x 1 x 1], else N x C)"
     params = (Param("keepdim", boolean, True),)
 
 
 @register
 class GlobalMaxPool(_GlobalPool):
-    name = "global_maxpool"
-    torch_name = "AdaptiveMaxPool2d"
-    summary = "max over H and W (keepdim: N x C x 1 x 1, else N x C)"
+    name, kind = "global_maxpool", "max"
+    summary = "max over every spatial axis (keepdim: N x C x 1 [x 1 x 1], else N x C)"
     params = (Param("keepdim", boolean, True),)
 
 
@@ -274,7 +337,7 @@ class Subsample(Op):
     )
 
     def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
-        n, c, h, w = need_feature_map(self.name, inputs[0])
+        n, c, h, w = need_feature_map(self.name, inputs[0], 2)
         kh, kw = a["kernel"]
         stride = _stride(a)
         ho, wo = sliding_output(self.name, inputs[0], a["kernel"], stride, ((0, 0), (0, 0)))

@@ -1,11 +1,13 @@
-"""Spatial and channel plumbing: upsampling, zero padding, channel shuffle, slicing (slice, chunk).
+"""Spatial and channel plumbing: upsampling, zero padding, channel shuffle, slicing (slice, chunk),
+for feature maps of spatial rank 1, 2 and 3.
 
 Conventions:
-- upsample: output = floor(H * scale) (PyTorch), or the given size. Work (kind "resize", not
-  counted by default) follows fvcore: 1 per output element for nearest, 4 for bilinear (and 16 for
-  bicubic: its 4x4 taps). Receptive fields through upsampling have fractional strides (1/scale) and
-  are marked inexact (~): envelopes, the unit reads nothing outside them (_upsample_window).
-- zero_pad2d, channel_shuffle, slice and chunk move data only: zero operations of every kind.
+- upsample: output = floor(size * scale) per axis (PyTorch), or the given size. Work (kind
+  "resize", not counted by default) is the number of input taps each output element reads, as
+  fvcore weighs nearest (1) and bilinear (4): linear 2, bilinear 4, trilinear 8, bicubic 16 (its
+  4x4 taps). Receptive fields through upsampling have fractional strides (1/scale) and are marked
+  inexact (~): envelopes, the unit reads nothing outside them (_upsample_window).
+- zero_pad1d/2d/3d, channel_shuffle, slice and chunk move data only: zero operations of every kind.
 """
 
 from __future__ import annotations
@@ -13,35 +15,52 @@ from __future__ import annotations
 import math
 import struct
 from fractions import Fraction
-from typing import Any, Sequence
+from typing import Any, ClassVar, Sequence
 
 from ..errors import DefinitionError, ShapeError
 from .base import (RESIZE, ArgumentError, Eval, Op, Param, Shape, Span, Transfer, Window, any_int,
-                   choice, fmt_shape, merge_spans, need_feature_map, nonneg_int, number, optional,
-                   padding2d, positive_int, register)
+                   choice, fmt_shape, layout, merge_spans, need_feature_map, need_spatial,
+                   nonneg_int, number, numel, on_axis, optional, padding_nd, positive_int,
+                   register)
 
-_RESIZE_COST = {"nearest": 1, "nearest-exact": 1, "bilinear": 4, "bicubic": 16}
+#: input taps per output element, and the spatial rank a mode interpolates (None: any rank)
+_RESIZE_COST = {"nearest": 1, "nearest-exact": 1, "linear": 2, "bilinear": 4, "bicubic": 16,
+                "trilinear": 8}
+_MODE_RANK = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
+#: what each mode does along one axis (linear, bilinear and trilinear interpolate each axis alike)
+_AXIS_MODE = {"linear": "bilinear", "trilinear": "bilinear"}
 
 
-def _scale(value: Any) -> tuple[float, float]:
+def _scale(value: Any) -> tuple[float, ...]:
+    """One factor for every axis (a 1-tuple, spread to the input's rank), or one per axis."""
     if isinstance(value, (list, tuple)):
-        if len(value) != 2:
-            raise ArgumentError(f"must be one factor or [h, w], got {list(value)!r}")
-        out = (number(value[0]), number(value[1]))
+        if not 1 <= len(value) <= 3:
+            raise ArgumentError(f"must be one factor or one per spatial axis, got {list(value)!r}")
+        out = tuple(number(v) for v in value)
     else:
-        out = (number(value),) * 2
+        out = (number(value),)
     if min(out) <= 0:
         raise ArgumentError(f"must be positive, got {value!r}")
     return out
 
 
-def _size(value: Any) -> tuple[int, int]:
+def _size(value: Any) -> tuple[int, ...]:
+    """One size for every axis (a 1-tuple, spread to the input's rank), or one per axis."""
     if isinstance(value, (list, tuple)):
-        if len(value) != 2:
-            raise ArgumentError(f"must be one size or [h, w], got {list(value)!r}")
-        return (positive_int(value[0]), positive_int(value[1]))
-    v = positive_int(value)
-    return (v, v)
+        if not 1 <= len(value) <= 3:
+            raise ArgumentError(f"must be one size or one per spatial axis, got {list(value)!r}")
+        return tuple(positive_int(v) for v in value)
+    return (positive_int(value),)
+
+
+def _per_axis(op: str, what: str, values: tuple, rank: int) -> tuple:
+    """A value given once spread to every axis; one per axis checked against the input's rank."""
+    if len(values) == 1:
+        return values * rank
+    if len(values) != rank:
+        raise ShapeError(f"{op}: {len(values)} {what}s {list(values)} for a {layout(rank)} feature "
+                         f"map: give one, or one per spatial axis")
+    return values
 
 
 def _source_ratio(mode: str, size_in: int, size_out: int, align_corners: bool | None,
@@ -165,78 +184,117 @@ def upsample_spans(mode: str, size_in: int, size_out: int, span: Span,
 
 @register
 class Upsample(Op):
+    """torch.nn.Upsample on a feature map of any spatial rank: 'nearest' and 'nearest-exact' on
+    any, 'linear' on (N, C, L), 'bilinear' and 'bicubic' on (N, C, H, W), 'trilinear' on
+    (N, C, D, H, W) (PyTorch's rule). A scale or size given once applies to every axis."""
+
     name = "upsample"
-    summary = "upsampling by a scale factor or to a size (nearest, bilinear, bicubic)"
+    summary = "upsampling by a scale factor or to a size (nearest, linear, bilinear, bicubic, trilinear)"
     params = (
-        Param("scale", optional(_scale), None, "factor or [h, w] factors"),
-        Param("size", optional(_size), None, "output size or [h, w]"),
-        Param("mode", choice("nearest", "nearest-exact", "bilinear", "bicubic"), "nearest"),
+        Param("scale", optional(_scale), None, "factor, or one per axis ([h, w]; [d, h, w])"),
+        Param("size", optional(_size), None, "output size, or one per axis"),
+        Param("mode", choice("nearest", "nearest-exact", "linear", "bilinear", "bicubic",
+                             "trilinear"), "nearest"),
         Param("align_corners", optional(lambda v: bool(v)), None),
     )
 
     def validate(self, a: dict) -> None:
         if (a["scale"] is None) == (a["size"] is None):
             raise DefinitionError("upsample needs exactly one of 'scale' and 'size'")
-        if a["align_corners"] is not None and a["mode"] not in ("bilinear", "bicubic"):
-            raise DefinitionError("upsample: align_corners only applies to bilinear and bicubic")
+        if a["align_corners"] is not None and a["mode"] not in _MODE_RANK:
+            raise DefinitionError("upsample: align_corners only applies to linear, bilinear, "
+                                  "bicubic and trilinear")
+
+    def _axes(self, a, shape: Shape) -> tuple[tuple[int, ...], tuple]:
+        """(output sizes, scales or Nones) per spatial axis."""
+        rank = need_spatial(self.name, shape)
+        wanted = _MODE_RANK.get(a["mode"])
+        if wanted is not None and wanted != rank:
+            fits = [m for m, r in _MODE_RANK.items() if r == rank]
+            raise ShapeError(f"upsample: mode '{a['mode']}' interpolates {layout(wanted)} feature "
+                             f"maps, got {fmt_shape(shape)}"
+                             + (f" (a {rank}-D map takes {' or '.join(repr(m) for m in fits)})"
+                                if fits else ""))
+        sizes = shape[2:]
+        if a["size"] is not None:
+            return _per_axis(self.name, "size", a["size"], rank), (None,) * rank
+        scale = _per_axis(self.name, "scale", a["scale"], rank)
+        return tuple(math.floor(n * f) for n, f in zip(sizes, scale)), scale
 
     def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
-        n, c, h, w = need_feature_map(self.name, inputs[0])
-        if a["size"] is not None:
-            ho, wo = a["size"]
-        else:
-            ho = math.floor(h * a["scale"][0])
-            wo = math.floor(w * a["scale"][1])
-        if ho <= 0 or wo <= 0:
-            raise ShapeError(f"upsample would produce an empty output ({ho}x{wo})")
+        shape = inputs[0]
+        outs, scale = self._axes(a, shape)
+        if min(outs) <= 0:
+            raise ShapeError(f"upsample would produce an empty output ({'x'.join(map(str, outs))})")
         mode = a["mode"]
-        scale = a["scale"] or (None, None)
+        axis_mode = _AXIS_MODE.get(mode, mode)
+        n, c = shape[0], shape[1]
         return Eval(
-            shape=(n, c, ho, wo),
-            macs={RESIZE: n * c * ho * wo * _RESIZE_COST[mode]},
-            rf=Transfer(_upsample_window(mode, h, ho, a["align_corners"], scale[0]),
-                        _upsample_window(mode, w, wo, a["align_corners"], scale[1])),
+            shape=(n, c) + outs,
+            macs={RESIZE: n * c * numel(outs) * _RESIZE_COST[mode]},
+            rf=Transfer(tuple(_upsample_window(axis_mode, size, o, a["align_corners"], f)
+                              for size, o, f in zip(shape[2:], outs, scale))),
         )
 
     def unit_spans(self, a, inputs, index, axis, span, window, out, precision="float32"):
         """The taps PyTorch's kernels read for each output unit of the span, with nonzero weight
         (``upsample_taps``), at the given precision (float32 for a float32 model)."""
-        scale = a["scale"][axis] if a["scale"] is not None else None
-        return upsample_spans(a["mode"], inputs[0][2 + axis], out[2 + axis], span,
-                              a["align_corners"], scale, precision)
+        _, scale = self._axes(a, inputs[0])
+        mode = _AXIS_MODE.get(a["mode"], a["mode"])
+        return upsample_spans(mode, inputs[0][2 + axis], out[2 + axis], span,
+                              a["align_corners"], scale[axis], precision)
 
     def describe(self, a, inputs) -> str:
-        if a["size"] is not None:
-            h, w = a["size"]
-            what = f"size={h if h == w else (h, w)}"
-        else:
-            h, w = a["scale"]
-            what = f"scale_factor={h if h == w else (h, w)}"
-        s = f"Upsample({what}, mode='{a['mode']}'"
+        values, what = (a["size"], "size") if a["size"] is not None else (a["scale"], "scale_factor")
+        shown = values[0] if len(set(values)) == 1 else tuple(values)
+        s = f"Upsample({what}={shown}, mode='{a['mode']}'"
         if a["align_corners"] is not None:
             s += f", align_corners={a['align_corners']}"
         return s + ")"
 
 
-@register
-class ZeroPad2d(Op):
-    name = "zero_pad2d"
-    summary = "pad with zeros: int, [h, w] or [[top, bottom], [left, right]]"
-    params = (Param("padding", padding2d),)
+class _ZeroPad(Op):
+    """Zero padding of a feature map of spatial rank ``rank`` (torch.nn.ZeroPad1d/2d/3d): an int,
+    one per axis, or [before, after] per axis."""
+
+    rank: ClassVar[int] = 2
+    torch_name: ClassVar[str] = ""
 
     def validate(self, a: dict) -> None:
         if a["padding"] == "same":
-            raise DefinitionError("zero_pad2d: 'same' is not a padding amount")
+            raise DefinitionError(f"{self.name}: 'same' is not a padding amount")
 
     def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
-        n, c, h, w = need_feature_map(self.name, inputs[0])
-        (t, b), (l, r) = a["padding"]
-        return Eval(shape=(n, c, h + t + b, w + l + r),
-                    rf=Transfer(Window(1, 1, t), Window(1, 1, l)))
+        shape = need_feature_map(self.name, inputs[0], self.rank)
+        pad = a["padding"]
+        return Eval(shape=shape[:2] + tuple(n + lo + hi for n, (lo, hi) in zip(shape[2:], pad)),
+                    rf=Transfer(tuple(Window(1, 1, lo) for lo, _ in pad)))
 
     def describe(self, a, inputs) -> str:
-        (t, b), (l, r) = a["padding"]
-        return f"ZeroPad2d(({l}, {r}, {t}, {b}))"
+        # PyTorch's order: the last axis first, (before, after) each: (left, right, top, bottom)
+        flat = tuple(v for lo_hi in reversed(a["padding"]) for v in lo_hi)
+        return f"{self.torch_name}({flat})"
+
+
+@register
+class ZeroPad1d(_ZeroPad):
+    name, rank, torch_name = "zero_pad1d", 1, "ZeroPad1d"
+    summary = "pad a 1-D map with zeros: int or [[before, after]]"
+    params = (Param("padding", padding_nd(1)),)
+
+
+@register
+class ZeroPad2d(_ZeroPad):
+    name, rank, torch_name = "zero_pad2d", 2, "ZeroPad2d"
+    summary = "pad with zeros: int, [h, w] or [[top, bottom], [left, right]]"
+    params = (Param("padding", padding_nd(2)),)
+
+
+@register
+class ZeroPad3d(_ZeroPad):
+    name, rank, torch_name = "zero_pad3d", 3, "ZeroPad3d"
+    summary = "pad a 3-D map with zeros: int, [d, h, w] or [[before, after]] per axis"
+    params = (Param("padding", padding_nd(3)),)
 
 
 @register
@@ -249,7 +307,8 @@ class ChannelShuffle(Op):
     params = (Param("groups", positive_int),)
 
     def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
-        shape = need_feature_map(self.name, inputs[0])
+        shape = inputs[0]
+        need_spatial(self.name, shape)
         if shape[1] % a["groups"]:
             raise ShapeError(f"channel_shuffle: {shape[1]} channels are not divisible by "
                              f"groups={a['groups']}")
@@ -261,7 +320,8 @@ class ChannelShuffle(Op):
 
 # -- slicing: one part of a tensor along one dimension ----------------------------------------------
 def _slice_dim(op: str, dim: int, shape: Shape) -> int:
-    """The dimension to slice, counted with the batch (1 = channels, 2 = height, 3 = width)."""
+    """The dimension to slice, counted with the batch (1 = channels, then the spatial axes:
+    2 = height, 3 = width of a 2-D map)."""
     rank = len(shape)
     d = dim + rank if dim < 0 else dim
     if not 1 <= d < rank:
@@ -277,10 +337,8 @@ def _sliced(shape: Shape, dim: int, start: int, size: int, step: int = 1) -> Eva
     out = list(shape)
     out[dim] = size
     rf = Transfer()
-    if len(shape) == 4 and dim == 2:
-        rf = Transfer(h=Window(1, step, -start))
-    elif len(shape) == 4 and dim == 3:
-        rf = Transfer(w=Window(1, step, -start))
+    if len(shape) >= 3 and dim >= 2:
+        rf = on_axis(len(shape) - 2, dim - 2, Window(1, step, -start))
     return Eval(shape=tuple(out), rf=rf)
 
 
@@ -297,7 +355,7 @@ class Slice(Op):
     params = (
         Param("start", any_int, doc="first index (negative: from the end)"),
         Param("end", optional(any_int), None, "index after the last (negative: from the end)"),
-        Param("dim", any_int, 1, "1 = channels, 2 = height, 3 = width"),
+        Param("dim", any_int, 1, "1 = channels, 2.. = the spatial axes (2-D: 2 = height, 3 = width)"),
         Param("step", positive_int, 1),
     )
 
@@ -330,7 +388,7 @@ class Chunk(Op):
     params = (
         Param("chunks", positive_int, doc="number of parts"),
         Param("index", nonneg_int, doc="which part, from 0"),
-        Param("dim", any_int, 1, "1 = channels, 2 = height, 3 = width"),
+        Param("dim", any_int, 1, "1 = channels, 2.. = the spatial axes (2-D: 2 = height, 3 = width)"),
     )
 
     def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
@@ -360,6 +418,8 @@ class PadShortcut(Op):
         H_out = ceil(H / stride),  W_out = ceil(W / stride)   (x[:, :, ::stride, ::stride])
         before = (out - C) // 2 zero channels in front, out - C - before behind
 
+    (every spatial axis alike on 1-D and 3-D maps: x[:, :, ::stride] and x[:, :, ::s, ::s, ::s])
+
     (the zero channels split evenly around the input's, as in the widely used CIFAR reference
     implementation F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, planes // 4, planes // 4))). Where the
     zeros go changes no count. Data movement only: no parameters, no connections and zero
@@ -373,13 +433,15 @@ class PadShortcut(Op):
     )
 
     def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
-        n, c, h, w = need_feature_map(self.name, inputs[0])
+        shape = inputs[0]
+        rank = need_spatial(self.name, shape)
+        n, c = shape[0], shape[1]
         if a["out"] < c:
             raise ShapeError(f"pad_shortcut: out={a['out']} is fewer than the {c} input channels "
                              "(option A only adds zero channels)")
         s = a["stride"]
-        return Eval(shape=(n, a["out"], -(-h // s), -(-w // s)),
-                    rf=Transfer(Window(1, s, 0), Window(1, s, 0)))
+        return Eval(shape=(n, a["out"]) + tuple(-(-size // s) for size in shape[2:]),
+                    rf=Transfer((Window(1, s, 0),) * rank))
 
     def describe(self, a, inputs) -> str:
         return f"PadShortcut({inputs[0][1]}, {a['out']}, stride={a['stride']})"

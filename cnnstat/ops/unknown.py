@@ -31,6 +31,7 @@ def _shape(value: Any) -> tuple[int, ...]:
 
 #: Identity, but inexact: downstream receptive fields are shown with ~.
 UNKNOWN_AXIS = Window(1, 1, 0, exact=False)
+UNKNOWN = Transfer(every=UNKNOWN_AXIS)
 
 
 @register
@@ -53,7 +54,7 @@ class NotCounted(Op):
 
     def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
         return Eval(shape=(inputs[0][0],) + a["shape"], params=a["params"], buffers=a["buffers"],
-                    rf=tuple(Transfer(UNKNOWN_AXIS, UNKNOWN_AXIS) for _ in inputs),
+                    rf=tuple(UNKNOWN for _ in inputs),
                     notes=(f"not counted: {a['what']}",))
 
     def describe(self, a, inputs) -> str:

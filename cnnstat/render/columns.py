@@ -19,6 +19,10 @@ class Column:
     show: Callable[[Row, dict], str]
     numeric: bool = False
 
+    def title(self, ctx: dict) -> str:
+        """The header, its unit filled in (receptive fields: px, samples or voxels)."""
+        return self.header.format(unit=ctx.get("unit", "px"))
+
 
 def _int_col(key: str, header: str, attr: str) -> Column:
     return Column(key, header, lambda r, c: getattr(r, attr),
@@ -48,10 +52,11 @@ MACS_SHARE = Column("macs_share", "% of MACs", lambda r, c: r.macs / c["total_ma
 ACTIVATIONS = _int_col("activations", "activations (elements)", "activations")
 MEMORY = Column("activation_bytes", "activation memory", lambda r, c: r.activations * c["dtype_bytes"],
                 lambda r, c: fmt.human_bytes(r.activations * c["dtype_bytes"]), numeric=True)
-RF_SIZE = Column("rf_size", "RF size (px)", lambda r, c: fmt.rf_size(r.rf), lambda r, c: fmt.rf_size(r.rf))
-RF_STRIDE = Column("rf_stride", "RF stride (px)", lambda r, c: fmt.rf_stride(r.rf),
+RF_SIZE = Column("rf_size", "RF size ({unit})", lambda r, c: fmt.rf_size(r.rf),
+                 lambda r, c: fmt.rf_size(r.rf))
+RF_STRIDE = Column("rf_stride", "RF stride ({unit})", lambda r, c: fmt.rf_stride(r.rf),
                    lambda r, c: fmt.rf_stride(r.rf))
-RF_PADDING = Column("rf_padding", "RF padding (px)", lambda r, c: fmt.rf_padding(r.rf),
+RF_PADDING = Column("rf_padding", "RF padding ({unit})", lambda r, c: fmt.rf_padding(r.rf),
                     lambda r, c: fmt.rf_padding(r.rf))
 RF_NOTE = Column("rf_note", "note", lambda r, c: fmt.rf_note(r.rf), lambda r, c: fmt.rf_note(r.rf))
 

@@ -18,11 +18,10 @@ def facts(a: Analysis, layout: str = "nchw") -> list[tuple[str, str]]:
     """(label, value) pairs, in the order people read them."""
     t = a.totals
     meta = a.graph.meta
-    c, h, w = a.input_shape
     out: list[tuple[str, str]] = [("model", model_title(a))]
     if meta.get("paper"):
         out.append(("paper", str(meta["paper"])))
-    out.append(("input", f"{c}×{h}×{w}, batch {a.batch}, {a.dtype}"))
+    out.append(("input", f"{fmt.dims(a.input_shape)}{_axes_note(a)}, batch {a.batch}, {a.dtype}"))
     if meta.get("traced"):
         out.append(("traced", str(meta["traced"])))
     outputs = ", ".join(fmt.shape(s, layout) for s in a.output_shapes)
@@ -46,8 +45,8 @@ def facts(a: Analysis, layout: str = "nchw") -> list[tuple[str, str]]:
         views = [(r, local_view(r.rf)) for r in a.records]
         local = [(r, v) for r, v in views if v is not None]
         if local:
-            widest, view = max(local, key=lambda rv: (rv[1].h.size * rv[1].w.size, -rv[0].index))
-            text += f"; largest local field {fmt.rf_size(view)} px ({widest.name})"
+            widest, view = max(local, key=lambda rv: (rv[1].volume, -rv[0].index))
+            text += f"; largest local field {fmt.rf_size(view)} {_unit(a)} ({widest.name})"
         out.append(("receptive field", text + _exact_centre(a)))
     missing = not_counted(a)
     if missing:
@@ -89,14 +88,29 @@ def _exact_centre(a: Analysis) -> str:
     """Where the output's field is an envelope (fractional strides), what its centre unit reads
     exactly (cnnstat rf --at)."""
     record = a.by_name[a.outputs[0]]
-    if record.rf.exact or len(record.output_shape) != 4:
+    if record.rf.exact:
         return ""
     from ..errors import CnnstatError
+    if len(record.output_shape) != a.rank + 2:
+        return ""
     try:
-        h, w = a.unit_field(record.name).size
+        size = a.unit_field(record.name).size
     except CnnstatError:                       # a layer without an exact rule on the way
         return ""
-    return f"; the centre output unit reads exactly {h}×{w} px (rf --at)"
+    return f"; the centre output unit reads exactly {fmt.dims(size)} {_unit(a)} (rf --at)"
+
+
+def _unit(a: Analysis) -> str:
+    from ..ops.base import UNIT_WORDS
+    return UNIT_WORDS.get(a.rank, "units")
+
+
+def _axes_note(a: Analysis) -> str:
+    """' (C×L)' or ' (C×D×H×W)': what the sizes are, where the input is not an image."""
+    if a.rank == 2:
+        return ""
+    from ..ops.base import AXIS_LETTERS
+    return " (" + "×".join(["C"] + [AXIS_LETTERS[n] for n in a.axes]) + ")"
 
 
 def not_counted(a: Analysis) -> list:

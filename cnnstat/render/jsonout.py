@@ -14,21 +14,22 @@ from .rows import Row, rows
 SCHEMA_VERSION = 1
 
 
+def _rf_axes(rf) -> dict[str, Any]:
+    """size, stride and padding: one value per spatial axis of the input (``axes``)."""
+    return {key: [rf_value(getattr(a, key)) for a in rf.axes]
+            for key in ("size", "stride", "padding")}
+
+
 def _rf(rf) -> dict[str, Any]:
     return {
-        "size": [rf_value(rf.h.size), rf_value(rf.w.size)],
-        "stride": [rf_value(rf.h.stride), rf_value(rf.w.stride)],
-        "padding": [rf_value(rf.h.padding), rf_value(rf.w.padding)],
-        "whole_input": [rf.h.whole, rf.w.whole],
+        **_rf_axes(rf),
+        "whole_input": [a.whole for a in rf.axes],
         "exact": rf.exact,
         "aligned": rf.aligned,
         "note": rf.note,
         # the spatial paths' field when the whole input arrives only through global context
-        "local": None if rf.local is None else {
-            "size": [rf_value(rf.local.h.size), rf_value(rf.local.w.size)],
-            "stride": [rf_value(rf.local.h.stride), rf_value(rf.local.w.stride)],
-            "padding": [rf_value(rf.local.h.padding), rf_value(rf.local.w.padding)],
-        },
+        "local": None if rf.local is None else _rf_axes(rf.local),
+        "axes": list(rf.names),
     }
 
 
@@ -92,6 +93,7 @@ def analysis_to_dict(a: Analysis, depth: int | None = None) -> dict[str, Any]:
         "model": a.name,
         "title": a.graph.meta.get("title"),
         "input": list(a.input_shape),
+        "input_axes": ["channels", *a.axes],
         "batch": a.batch,
         "dtype": a.dtype,
         "mode": a.mode,

@@ -32,10 +32,11 @@ def human_bytes(n: int) -> str:
 
 
 def shape(shape: Sequence[int], layout: str = "nchw") -> str:
-    """[1, 64, 112, 112]; NHWC permutes feature maps to [1, 112, 112, 64]."""
+    """[1, 64, 112, 112]; NHWC (channels last) permutes feature maps of any spatial rank to
+    [1, 112, 112, 64] (and (N, C, D, H, W) to [N, D, H, W, C])."""
     dims = list(shape)
-    if layout == "nhwc" and len(dims) == 4:
-        dims = [dims[0], dims[2], dims[3], dims[1]]
+    if layout == "nhwc" and len(dims) >= 3:
+        dims = [dims[0]] + dims[2:] + [dims[1]]
     return "[" + ", ".join(str(d) for d in dims) + "]"
 
 
@@ -45,8 +46,14 @@ def number(x) -> str:
     return str(x)
 
 
-def _axis_pair(h: str, w: str) -> str:
-    return h if h == w else f"{h}×{w}"
+def _per_axis(values: Sequence[str]) -> str:
+    """One value when every axis has it, else one per axis: '211', '7×3', '3×7×7'."""
+    return values[0] if len(set(values)) == 1 else "×".join(values)
+
+
+def dims(sizes: Sequence[int]) -> str:
+    """Spatial or input sizes for people: 3×224×224."""
+    return "×".join(str(n) for n in sizes)
 
 
 def rf_size(rf: RF) -> str:
@@ -54,7 +61,7 @@ def rf_size(rf: RF) -> str:
     (an SE gate) reaches units that otherwise see a local field."""
     if rf.whole:
         return f"whole input (local {rf_size(rf.local)})" if rf.local is not None else "whole input"
-    text = _axis_pair(_axis(rf.h, "size"), _axis(rf.w, "size"))
+    text = _per_axis([_axis(a, "size") for a in rf.axes])
     return text if rf.exact else "~" + text
 
 
@@ -67,13 +74,13 @@ def _axis(a: AxisRF, field: str) -> str:
 def rf_stride(rf: RF) -> str:
     if rf.whole:
         return f"({rf_stride(rf.local)})" if rf.local is not None else "-"
-    return _axis_pair(_axis(rf.h, "stride"), _axis(rf.w, "stride"))
+    return _per_axis([_axis(a, "stride") for a in rf.axes])
 
 
 def rf_padding(rf: RF) -> str:
     if rf.whole:
         return f"({rf_padding(rf.local)})" if rf.local is not None else "-"
-    return _axis_pair(_axis(rf.h, "padding"), _axis(rf.w, "padding"))
+    return _per_axis([_axis(a, "padding") for a in rf.axes])
 
 
 def rf_note(rf: RF) -> str:

@@ -8,7 +8,9 @@ from .rows import Row
 
 
 def context(a: Analysis, layout: str = "nchw") -> dict:
-    return {"layout": layout, "dtype_bytes": a.dtype_bytes, "total_macs": a.totals.macs}
+    from ..ops.base import UNIT_WORDS
+    return {"layout": layout, "dtype_bytes": a.dtype_bytes, "total_macs": a.totals.macs,
+            "unit": UNIT_WORDS.get(a.rank, "units")}
 
 
 def _totals_cells(columns: list[Column], row_list: list[Row], ctx: dict) -> list[str]:

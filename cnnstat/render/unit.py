@@ -8,19 +8,20 @@ import json
 
 from ..analyze import Analysis
 from ..receptive import fmt_number
-from ..unit_field import UnitField, describe
+from ..unit_field import AXIS_NOUNS, UnitField, describe
 
 
 def _envelope(a: Analysis, f: UnitField) -> str:
     """The layer's receptive field (all units, Distill's r, S, P) at this unit, for comparison."""
     rf = a.record(f.layer).rf
     parts = []
-    for name, axis, u in (("rows", rf.h, f.unit[0]), ("columns", rf.w, f.unit[1])):
+    for name, axis, u in zip(f.axes, rf.axes, f.unit):
+        noun = AXIS_NOUNS.get(name, name)
         if axis.whole:
-            parts.append(f"{name}: the whole input")
+            parts.append(f"{noun}: the whole input")
             continue
         start = u * axis.stride - axis.padding
-        parts.append(f"{name} {fmt_number(start)} … {fmt_number(start + axis.size - 1)} "
+        parts.append(f"{noun} {fmt_number(start)} … {fmt_number(start + axis.size - 1)} "
                      f"(size {'' if axis.exact else '~'}{fmt_number(axis.size)}, stride "
                      f"{fmt_number(axis.stride)}, padding {fmt_number(axis.padding)})")
     kind = "exact" if rf.exact else "an envelope of every unit (fractional strides)"
@@ -28,14 +29,16 @@ def _envelope(a: Analysis, f: UnitField) -> str:
 
 
 def unit_lines(a: Analysis, f: UnitField) -> list[str]:
-    c, h, w = a.input_shape
-    lines = [f"{a.name}: the exact field of {f.layer}[{f.unit[0]}, {f.unit[1]}] "
-             f"(input {c}×{h}×{w}; upsampling indices at {f.precision})",
+    unit = ", ".join(map(str, f.unit))
+    lines = [f"{a.name}: the exact field of {f.layer}[{unit}] "
+             f"(input {'×'.join(map(str, a.input_shape))}; upsampling indices at {f.precision})",
              describe(f), _envelope(a, f)]
-    if len(f.row_spans) > 1 or len(f.col_spans) > 1:
-        lines.append("rows read: " + _spans(f.row_spans) + "; columns read: " + _spans(f.col_spans))
+    if any(len(spans) > 1 for spans in f.spans):
+        lines.append("; ".join(f"{AXIS_NOUNS.get(name, name)} read: {_spans(spans)}"
+                               for name, spans in zip(f.axes, f.spans)))
     if not f.exact:
-        lines.append("note: too many distinct paths; the rows and columns are an envelope")
+        nouns = " and ".join(AXIS_NOUNS.get(name, name) for name in f.axes)
+        lines.append(f"note: too many distinct paths; the {nouns} are an envelope")
     return lines
 
 
@@ -46,16 +49,28 @@ def _spans(spans) -> str:
 def unit_json(a: Analysis, f: UnitField) -> str:
     rf = a.record(f.layer).rf
     data = {"model": a.name, **f.to_dict(),
-            "rf": {"size": [rf.h.size, rf.w.size], "stride": [rf.h.stride, rf.w.stride],
-                   "padding": [rf.h.padding, rf.w.padding], "exact": rf.exact}}
+            "rf": {key: [getattr(axis, key) for axis in rf.axes]
+                   for key in ("size", "stride", "padding")} | {"exact": rf.exact}}
     return json.dumps(data, indent=2, default=lambda x: float(x)) + "\n"
 
 
+#: CSV column stems per axis: an index column, first_/last_ columns, and "<plural>_read"
+_CSV_NAMES = {"length": ("pos", "positions"), "depth": ("slice", "slices"),
+              "height": ("row", "rows"), "width": ("col", "cols")}
+
+
 def unit_csv(a: Analysis, f: UnitField) -> str:
+    """One row; for an image: model, layer, row, col, first_row, last_row, first_col, last_col,
+    height_px, width_px, rows_read, cols_read (other ranks: the same per axis)."""
+    from ..ops.base import UNIT_WORDS
+    unit = UNIT_WORDS.get(len(f.axes), "units")
+    names = [_CSV_NAMES.get(n, (n, n + "s")) for n in f.axes]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["model", "layer", "row", "col", "first_row", "last_row", "first_col",
-                     "last_col", "height_px", "width_px", "rows_read", "cols_read"])
-    rows, cols = f.rows or ("", ""), f.cols or ("", "")
-    writer.writerow([a.name, f.layer, *f.unit, *rows, *cols, *f.size, *f.read])
+    writer.writerow(["model", "layer", *(one for one, _ in names),
+                     *(f"{edge}_{one}" for one, _ in names for edge in ("first", "last")),
+                     *(f"{axis}_{unit}" for axis in f.axes),
+                     *(f"{many}_read" for _, many in names)])
+    ends = [v for e in f.ends for v in (e or ("", ""))]
+    writer.writerow([a.name, f.layer, *f.unit, *ends, *f.size, *f.read])
     return buf.getvalue()

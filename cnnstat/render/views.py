@@ -93,42 +93,75 @@ def unit_view(a: Analysis, field) -> Output:
 
 
 # -- cnnstat shapes --input N (every zoo model) -----------------------------------------------------
+#: how each group of the survey is titled, and what a stage's sizes are
+_RANK_TITLES = {1: ("1-D models (C×L)", "L"), 2: ("image models (C×H×W)", "H or H×W"),
+                3: ("3-D models (C×D×H×W)", "D×H×W")}
+_SMALLEST = {1: "smallest length", 2: "smallest square input",
+             3: "smallest square H×W at this depth"}
+
+
+def _stage(s) -> str:
+    return str(s[0]) if len(s) == 2 and s[0] == s[1] else "×".join(map(str, s))
+
+
 def survey_view(rows, size: str) -> Output:
+    """Every zoo model at one --input, one table per input rank (a size a model of another rank
+    cannot read is 'not tried', with what to write instead)."""
+    import csv
+    import io
     import json
 
     def cells(r) -> list[str]:
-        stages = " → ".join(str(s[0]) if s[0] == s[1] else f"{s[0]}×{s[1]}" for s in r.stages)
+        stages = " → ".join(_stage(s) for s in r.stages)
+        if not r.tried:
+            return [r.model, "-", f"not tried: {r.error}"]
         if r.sizes:                 # fixed-size layers: the error names the sizes it takes
             return [r.model, "-", r.error]
         if r.error:
-            need = f"smallest square input: {r.smallest}" if r.smallest else "no square input works"
+            kind = _SMALLEST.get(r.rank, "smallest input")
+            need = f"{kind}: {r.smallest}" if r.smallest else f"no {kind.split(' ', 1)[1]} works"
             return [r.model, "-", f"cannot take this input: {r.error} ({need})"]
         return [r.model, "[" + ", ".join(str(d) for d in r.output) + "]", stages]
 
     def raw(r) -> list:
         return [r.model, "x".join(map(str, r.output)) if r.output else "",
-                " ".join(f"{h}x{w}" for h, w in r.stages), r.error, r.smallest or "",
-                "x".join(f"{a}-{b}" for a, b in r.sizes) if r.sizes else ""]
+                " ".join("x".join(map(str, s)) for s in r.stages), r.error, r.smallest or "",
+                "x".join(f"{a}-{b}" for a, b in r.sizes) if r.sizes else "", r.rank,
+                "x".join(map(str, r.input or ())), r.tried]
 
-    title = f"Every zoo model at input {size}"
-    grid = Grid(
-        cols=[Col("model", "model", fit=NAME), Col("output_shape", "output shape"),
-              Col("stages", "feature-map size after each stage (H or H×W)", fit=WRAP),
-              Col("error", "error", fit=WRAP), Col("smallest_input", "smallest input", True),
-              Col("sizes", "sizes it takes")],
-        rows=[cells(r) + [r.error, str(r.smallest or ""),
-                          "×".join(f"{a}–{b}" for a, b in r.sizes) if r.sizes else ""]
-              for r in rows],
-        raw=[raw(r) for r in rows],
-        default=["model", "output_shape", "stages"],
-        csv_default=["model", "output_shape", "stages", "error", "smallest_input", "sizes"],
-        keep=("model", "stages"), styles=["bad" if r.error else None for r in rows])
-    data = [{"model": r.model, "output_shape": list(r.output) if r.output else None,
+    keys = ["model", "output_shape", "stages", "error", "smallest_input", "sizes", "rank", "input",
+            "tried"]
+    blocks: list = [_heading(f"Every zoo model at input {size}")]
+    for rank in sorted({r.rank for r in rows}):
+        group = [r for r in rows if r.rank == rank]
+        title, stage = _RANK_TITLES.get(rank, (f"{rank}-D models", "sizes"))
+        blocks += [_heading(title), Grid(
+            cols=[Col("model", "model", fit=NAME), Col("output_shape", "output shape"),
+                  Col("stages", f"feature-map size after each stage ({stage})", fit=WRAP),
+                  Col("error", "error", fit=WRAP), Col("smallest_input", "smallest input", True),
+                  Col("sizes", "sizes it takes")],
+            rows=[cells(r) + [r.error, str(r.smallest or ""),
+                              "×".join(f"{a}–{b}" for a, b in r.sizes) if r.sizes else ""]
+                  for r in group],
+            raw=[raw(r)[:6] for r in group],
+            default=["model", "output_shape", "stages"],
+            csv_default=keys[:6],
+            keep=("model", "stages"),
+            styles=["bad" if r.error and r.tried else None for r in group])]
+
+    def csv_text() -> str:
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(keys)
+        writer.writerows(raw(r) for r in rows)
+        return buf.getvalue()
+
+    data = [{"model": r.model, "rank": r.rank, "input": list(r.input) if r.input else None,
+             "output_shape": list(r.output) if r.output else None,
              "stages": [list(s) for s in r.stages], "error": r.error or None,
-             "smallest_input": r.smallest,
+             "smallest_input": r.smallest, "tried": r.tried,
              "sizes": [list(a) for a in r.sizes] if r.sizes else None} for r in rows]
-    return Output(blocks=[_heading(title), grid],
-                  json=lambda: json.dumps(data, indent=2) + "\n")
+    return Output(blocks=blocks, json=lambda: json.dumps(data, indent=2) + "\n", csv=csv_text)
 
 
 # -- cnnstat list -------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from .series import global_context
 class CompareRow:
     label: str                      # the model as named on the command line
     title: str
-    input: tuple[int, int, int]
+    input: tuple[int, ...]          # (C, L), (C, H, W) or (C, D, H, W)
     outputs: tuple[tuple[int, ...], ...]
     params: int
     macs: int
@@ -28,7 +28,8 @@ class CompareRow:
     activation_bytes: int           # all layer outputs
     peak_activation_bytes: int
     rf_local: str                   # the largest local receptive field, as displayed
-    rf_local_px: int | float | None  # its size along the larger axis (None: no local field)
+    rf_local_px: int | float | None  # its size along the largest axis, in input units (None: no
+                                     # local field)
     global_context: bool            # some feature map (larger than 1x1) sees the whole input
     layers: int
     top1: float | None              # published ImageNet-1K top-1 (%), None if not known
@@ -41,7 +42,7 @@ def compare_row(a: Analysis, label: str | None = None, *, published: bool = True
     label = label or a.name
     t = a.totals
     local = [v for v in (local_view(r.rf) for r in a.records) if v is not None]
-    widest = max(local, key=lambda v: v.h.size * v.w.size) if local else None
+    widest = max(local, key=lambda v: v.volume) if local else None
     acc = lookup(label) if published else None
     return CompareRow(
         label=label, title=model_title(a), input=tuple(a.input_shape),
@@ -50,7 +51,7 @@ def compare_row(a: Analysis, label: str | None = None, *, published: bool = True
         peak_activation_bytes=t.peak_activation_bytes,
         rf_local=fmt.rf_size(widest) if widest else "-",
         global_context=global_context(a),
-        rf_local_px=fmt.rf_value(max(widest.h.size, widest.w.size)) if widest else None,
+        rf_local_px=fmt.rf_value(widest.largest.size) if widest else None,
         layers=t.layers, top1=acc.top1 if acc else None, top1_source=acc.source if acc else None)
 
 

@@ -58,7 +58,7 @@ def layer_table(a: Analysis, columns: list[col.Column], depth: int | None) -> Ta
     ctx = context(a)
     row_list = rows(a, depth)
     summed = any(c.key in col.SUMMED for c in columns)
-    return Table([c.header for c in columns],
+    return Table([c.title(ctx) for c in columns],
                  [[c.show(r, ctx) for c in columns] for r in row_list],
                  [c.numeric for c in columns],
                  _totals_cells(columns, row_list, ctx) if summed else None)

@@ -60,7 +60,8 @@ def parse_axes(sets: list[str] | None) -> list[tuple[str, list[str]]]:
 
 
 def parse_inputs(text: str | None) -> list[str | None]:
-    """``--input 128,160,192`` → ['128', '160', '192'] (each item: 224, 160x224 or 3x224x224)."""
+    """``--input 128,160,192`` → ['128', '160', '192'] (each item as --input takes it: 224,
+    160x224, 3x224x224; 16000, 1x16000; 16x112x112..., read against the model's input rank)."""
     if text is None:
         return [None]
     from ..models import parse_input
@@ -78,7 +79,7 @@ class Cell:
     input: str | None                      # as given; None: the model's default
     x: float | str = 0                     # position on the plot's x axis
     ok: bool = False
-    input_shape: tuple[int, int, int] | None = None
+    input_shape: tuple[int, ...] | None = None
     outputs: tuple[tuple[int, ...], ...] = ()
     params: int | None = None
     macs: int | None = None
@@ -171,8 +172,8 @@ def _x_value(text: str | None, is_input: bool):
         return 0
     if is_input:
         from ..models import parse_input
-        _, h, w = parse_input(text)
-        return h if h == w else f"{h}×{w}"
+        values = parse_input(text).values
+        return values[0] if len(values) == 1 else "×".join(map(str, values))
     try:
         return float(text)
     except ValueError:
@@ -217,10 +218,11 @@ def run(model: str, sets: list[str] | None, inputs: str | None, *, batch: int = 
     if first_error is not None and not any(c.ok for c in cells):
         raise first_error
     if x_name == "input" and not all(isinstance(c.x, (int, float)) for c in cells):
-        from ..models import parse_input
-        for c in cells:                       # mixed shapes: every size as HxW, on one footing
-            _, h, w = parse_input(c.input)
-            c.x = f"{h}×{w}"
+        for c in cells:                       # mixed shapes: every size as the model read it
+            if c.input_shape:
+                c.x = "×".join(map(str, c.input_shape[1:]))
+            else:
+                c.x = str(c.x)
     from ..convention import Convention
     convention = Convention.parse(count) if not isinstance(count, Convention) else count
     return Sweep(model, axes, sizes, cells, x_name, dtype, batch, convention)

@@ -240,8 +240,9 @@ class GraphBuilder:
             value = self.value(raw, self.global_frame)
         except CnnstatError as exc:
             raise exc.located(file=self.file, line=line) from None
-        if not isinstance(value, list) or len(value) != 3:
-            raise _err(f"'input' must be [channels, height, width], got {value!r}", self.file, line)
+        if not isinstance(value, list) or not 2 <= len(value) <= 4:
+            raise _err("'input' must be [channels, length], [channels, height, width] or "
+                       f"[channels, depth, height, width], got {value!r}", self.file, line)
         shape = []
         for v in value:
             if isinstance(v, float) and v.is_integer():
@@ -253,8 +254,10 @@ class GraphBuilder:
                            self.file, line)
             shape.append(v)
         self.default_input = tuple(shape)
-        if self.input_override is not None:  # --input: (C, H, W), C may be None (keep the file's)
-            shape = [o if o is not None else d for o, d in zip(self.input_override, shape)]
+        if self.input_override is not None:  # --input, read against the definition's rank
+            from ..models import resolve_input
+            shape = list(resolve_input(self.input_override, tuple(shape),
+                                       self.variant or str(self.doc.get("name", self.file))))
         return tuple(shape)
 
     def _outputs(self, top: Frame, last: Ref) -> list[str]:

@@ -29,34 +29,55 @@ def module_for(*names: str):
     return register
 
 
+#: the torch module class of each spatial rank
+CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
+CONV_TRANSPOSE = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
+MAX_POOL = {1: nn.MaxPool1d, 2: nn.MaxPool2d, 3: nn.MaxPool3d}
+AVG_POOL = {1: nn.AvgPool1d, 2: nn.AvgPool2d, 3: nn.AvgPool3d}
+ADAPTIVE_AVG = {1: nn.AdaptiveAvgPool1d, 2: nn.AdaptiveAvgPool2d, 3: nn.AdaptiveAvgPool3d}
+ADAPTIVE_MAX = {1: nn.AdaptiveMaxPool1d, 2: nn.AdaptiveMaxPool2d, 3: nn.AdaptiveMaxPool3d}
+BATCH_NORM = {1: nn.BatchNorm1d, 2: nn.BatchNorm2d, 3: nn.BatchNorm3d}
+ZERO_PAD = {1: nn.ZeroPad1d, 2: nn.ZeroPad2d, 3: nn.ZeroPad3d}
+
+
+def _torch_pad(pad) -> tuple[int, ...]:
+    """Per-axis (before, after) pairs in F.pad's order: the last axis first."""
+    return tuple(v for lo_hi in reversed(pad) for v in lo_hi)
+
+
 # -- convolutions ---------------------------------------------------------------------------------
-def _conv_padding(a) -> tuple[Any, tuple[int, int, int, int] | None]:
-    """(padding for nn.Conv2d, extra ZeroPad2d (l, r, t, b) for asymmetric padding or None)."""
+def _conv_padding(a) -> tuple[Any, tuple[int, ...] | None]:
+    """(padding for nn.ConvNd, extra ZeroPadNd padding (F.pad order) for asymmetric padding or
+    None)."""
     pad = a["padding"]
     if pad == "same":
         return "same", None
-    (t, b), (l, r) = pad
-    if t == b and l == r:
-        return (t, l), None
-    return 0, (l, r, t, b)
+    if all(lo == hi for lo, hi in pad):
+        return tuple(lo for lo, _ in pad), None
+    return 0, _torch_pad(pad)
 
 
-@module_for("conv2d")
-def _conv2d(a, shapes):
+def _conv(a, shapes):
+    rank = len(a["kernel"])
     padding, extra = _conv_padding(a)
     if extra is not None and a["padding_mode"] != "zeros":
         raise ValueError("asymmetric padding is only supported with padding_mode='zeros'")
-    conv = nn.Conv2d(shapes[0][1], a["out"], a["kernel"], stride=a["stride"], padding=padding,
-                     dilation=a["dilation"], groups=a["groups"], bias=a["bias"],
-                     padding_mode=a["padding_mode"])
-    return conv if extra is None else nn.Sequential(nn.ZeroPad2d(extra), conv)
+    conv = CONV[rank](shapes[0][1], a["out"], a["kernel"], stride=a["stride"], padding=padding,
+                      dilation=a["dilation"], groups=a["groups"], bias=a["bias"],
+                      padding_mode=a["padding_mode"])
+    return conv if extra is None else nn.Sequential(ZERO_PAD[rank](extra), conv)
 
 
-@module_for("conv_transpose2d")
-def _conv_transpose2d(a, shapes):
-    return nn.ConvTranspose2d(shapes[0][1], a["out"], a["kernel"], stride=a["stride"],
-                              padding=a["padding"], output_padding=a["output_padding"],
-                              groups=a["groups"], bias=a["bias"], dilation=a["dilation"])
+def _conv_transpose(a, shapes):
+    return CONV_TRANSPOSE[len(a["kernel"])](
+        shapes[0][1], a["out"], a["kernel"], stride=a["stride"], padding=a["padding"],
+        output_padding=a["output_padding"], groups=a["groups"], bias=a["bias"],
+        dilation=a["dilation"])
+
+
+for _rank in (1, 2, 3):
+    module_for(f"conv{_rank}d")(_conv)
+    module_for(f"conv_transpose{_rank}d")(_conv_transpose)
 
 
 class PartialConv2d(nn.Module):
@@ -83,10 +104,10 @@ def _stride(a):
     return a["stride"] if a["stride"] is not None else a["kernel"]
 
 
-@module_for("maxpool2d")
+@module_for("maxpool1d", "maxpool2d", "maxpool3d")
 def _maxpool(a, shapes):
-    return nn.MaxPool2d(a["kernel"], stride=_stride(a), padding=a["padding"],
-                        dilation=a["dilation"], ceil_mode=_ceil_mode(a, shapes))
+    return MAX_POOL[len(a["kernel"])](a["kernel"], stride=_stride(a), padding=a["padding"],
+                                      dilation=a["dilation"], ceil_mode=_ceil_mode(a, shapes))
 
 
 def _ceil_mode(a, shapes) -> bool:
@@ -96,7 +117,7 @@ def _ceil_mode(a, shapes) -> bool:
         return a["ceil_mode"]
     from ..ops.base import window_out
     from ..ops.pool import caffe_pool_out
-    padded = a["padding"] != (0, 0)
+    padded = any(a["padding"])
     for size, k, s, p in zip(shapes[0][2:], a["kernel"], _stride(a), a["padding"]):
         if p > k // 2 or caffe_pool_out(size, k, s, p, padded) != window_out(size, k, s, p, p, 1, True):
             raise ValueError("this Caffe pooling (kernel, stride, padding) has no PyTorch "
@@ -104,42 +125,48 @@ def _ceil_mode(a, shapes) -> bool:
     return True
 
 
-@module_for("avgpool2d")
+@module_for("avgpool1d", "avgpool2d", "avgpool3d")
 def _avgpool(a, shapes):
     # Caffe's AVE divides by the window clipped to the padded input, as count_include_pad=True
-    return nn.AvgPool2d(a["kernel"], stride=_stride(a), padding=a["padding"],
-                        ceil_mode=_ceil_mode(a, shapes), count_include_pad=a["count_include_pad"])
+    return AVG_POOL[len(a["kernel"])](a["kernel"], stride=_stride(a), padding=a["padding"],
+                                      ceil_mode=_ceil_mode(a, shapes),
+                                      count_include_pad=a["count_include_pad"])
 
 
-@module_for("adaptive_avgpool2d")
+@module_for("adaptive_avgpool1d", "adaptive_avgpool2d", "adaptive_avgpool3d")
 def _adaptive_avg(a, shapes):
-    return nn.AdaptiveAvgPool2d(a["output"])
+    output = a["output"]
+    return ADAPTIVE_AVG[len(output)](output[0] if len(output) == 1 else output)
 
 
-@module_for("adaptive_maxpool2d")
+@module_for("adaptive_maxpool1d", "adaptive_maxpool2d", "adaptive_maxpool3d")
 def _adaptive_max(a, shapes):
-    return nn.AdaptiveMaxPool2d(a["output"])
+    output = a["output"]
+    return ADAPTIVE_MAX[len(output)](output[0] if len(output) == 1 else output)
 
 
 class GlobalPool(nn.Module):
+    """Mean or max over every spatial axis (dims 2, 3, ...), without keeping them."""
+
     def __init__(self, kind: str, keepdim: bool):
         super().__init__()
         self.kind, self.keepdim = kind, keepdim
 
     def forward(self, x):
+        dims = tuple(range(2, x.dim()))
         if self.kind == "avg":
-            return x.mean(dim=(2, 3), keepdim=self.keepdim)
-        return x.amax(dim=(2, 3), keepdim=self.keepdim)
+            return x.mean(dim=dims, keepdim=self.keepdim)
+        return x.amax(dim=dims, keepdim=self.keepdim)
 
 
 @module_for("global_avgpool")
 def _global_avg(a, shapes):
-    return nn.AdaptiveAvgPool2d(1) if a["keepdim"] else GlobalPool("avg", False)
+    return ADAPTIVE_AVG[len(shapes[0]) - 2](1) if a["keepdim"] else GlobalPool("avg", False)
 
 
 @module_for("global_maxpool")
 def _global_max(a, shapes):
-    return nn.AdaptiveMaxPool2d(1) if a["keepdim"] else GlobalPool("max", False)
+    return ADAPTIVE_MAX[len(shapes[0]) - 2](1) if a["keepdim"] else GlobalPool("max", False)
 
 
 class Subsample(nn.Module):
@@ -164,16 +191,11 @@ def _subsample(a, shapes):
 
 
 # -- normalization ----------------------------------------------------------------------------------
-@module_for("batchnorm2d")
-def _bn2d(a, shapes):
-    return nn.BatchNorm2d(shapes[0][1], eps=a["eps"], momentum=a["momentum"], affine=a["affine"],
-                          track_running_stats=a["track_running_stats"])
-
-
-@module_for("batchnorm1d")
-def _bn1d(a, shapes):
-    return nn.BatchNorm1d(shapes[0][1], eps=a["eps"], momentum=a["momentum"], affine=a["affine"],
-                          track_running_stats=a["track_running_stats"])
+@module_for("batchnorm1d", "batchnorm2d", "batchnorm3d")
+def _batchnorm(a, shapes):
+    rank = max(1, len(shapes[0]) - 2)              # batchnorm1d: N x F or N x C x L
+    return BATCH_NORM[rank](shapes[0][1], eps=a["eps"], momentum=a["momentum"], affine=a["affine"],
+                            track_running_stats=a["track_running_stats"])
 
 
 @module_for("lrn")
@@ -277,17 +299,18 @@ def _dropout(a, shapes):
 
 @module_for("upsample")
 def _upsample(a, shapes):
-    scale = None
-    if a["scale"] is not None:
-        scale = a["scale"][0] if a["scale"][0] == a["scale"][1] else tuple(a["scale"])
-    return nn.Upsample(size=a["size"], scale_factor=scale, mode=a["mode"],
+    """nn.Upsample with one scale (size) for every axis, or one per axis (spread if given once)."""
+    def spread(values):
+        if values is None:
+            return None
+        return values[0] if len(set(values)) == 1 else tuple(values)
+    return nn.Upsample(size=spread(a["size"]), scale_factor=spread(a["scale"]), mode=a["mode"],
                        align_corners=a["align_corners"])
 
 
-@module_for("zero_pad2d")
+@module_for("zero_pad1d", "zero_pad2d", "zero_pad3d")
 def _zero_pad(a, shapes):
-    (t, b), (l, r) = a["padding"]
-    return nn.ZeroPad2d((l, r, t, b))
+    return ZERO_PAD[len(a["padding"])](_torch_pad(a["padding"]))
 
 
 class PadShortcut(nn.Module):
@@ -301,7 +324,9 @@ class PadShortcut(nn.Module):
     def forward(self, x):
         before = (self.out - self.c_in) // 2
         after = self.out - self.c_in - before
-        return F.pad(x[:, :, ::self.stride, ::self.stride], (0, 0, 0, 0, before, after))
+        spatial = x.dim() - 2
+        x = x[(slice(None), slice(None)) + (slice(None, None, self.stride),) * spatial]
+        return F.pad(x, (0, 0) * spatial + (before, after))
 
     def extra_repr(self) -> str:
         return f"{self.c_in}, {self.out}, stride={self.stride}"
@@ -322,8 +347,9 @@ class ChannelShuffle(nn.Module):
         self.groups = groups
 
     def forward(self, x):
-        n, c, h, w = x.shape
-        return x.view(n, self.groups, c // self.groups, h, w).transpose(1, 2).reshape(n, c, h, w)
+        n, c, *spatial = x.shape
+        return (x.view(n, self.groups, c // self.groups, *spatial).transpose(1, 2)
+                .reshape(n, c, *spatial))
 
 
 @module_for("channel_shuffle")
@@ -390,7 +416,7 @@ class Multiply(nn.Module):
 
 class Concat(nn.Module):
     """torch.cat along ``dim``; with ``crop='center'`` every input is first center-cropped to the
-    smallest height and width (U-Net's crop-and-concatenate)."""
+    smallest size along each spatial axis (U-Net's crop-and-concatenate, in 2-D and 3-D)."""
 
     def __init__(self, dim: int, crop: str | None):
         super().__init__()
@@ -398,10 +424,10 @@ class Concat(nn.Module):
 
     def forward(self, *xs):
         if self.crop:
-            h = min(x.shape[2] for x in xs)
-            w = min(x.shape[3] for x in xs)
-            xs = tuple(x[:, :, (x.shape[2] - h) // 2:(x.shape[2] - h) // 2 + h,
-                         (x.shape[3] - w) // 2:(x.shape[3] - w) // 2 + w] for x in xs)
+            sizes = [min(x.shape[i] for x in xs) for i in range(2, xs[0].dim())]
+            xs = tuple(x[(slice(None), slice(None)) + tuple(
+                slice((x.shape[i + 2] - n) // 2, (x.shape[i + 2] - n) // 2 + n)
+                for i, n in enumerate(sizes))] for x in xs)
         return torch.cat(xs, dim=self.dim)
 
 

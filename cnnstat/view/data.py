@@ -24,8 +24,8 @@ from typing import Any
 from ..analyze import Analysis, LayerRecord
 from ..convention import KIND_LABELS, flops
 from ..errors import UsageError
-from ..ops.base import MAC_KINDS
-from ..receptive import RF, AxisRF, local_view
+from ..ops.base import MAC_KINDS, UNIT_NOUNS, UNIT_WORDS, spatial_axes
+from ..receptive import RF, AxisRF, input_rf, local_view
 from ..render import numbers as fmt
 from ..render.facts import facts, model_title
 
@@ -250,22 +250,31 @@ def _rf_axis(a: AxisRF) -> list:
 
 def _rf_draw(rf: RF) -> dict:
     """What the input-grid drawing shows: the local field where global context (SE gates) also
-    reaches the unit, else the field itself."""
+    reaches the unit, else the field itself. The drawing is a plane of rows (h) and columns (w):
+    an image's; the height x width plane of a 3-D input, whose depth ``d`` the caption gives; a
+    1-D input as one row of ``w`` positions."""
     rf = local_view(rf) or rf
-    return {"h": _rf_axis(rf.h), "w": _rf_axis(rf.w), "exact": rf.exact}
+    axes = dict(zip(rf.names, rf.axes))
+    out = {"h": _rf_axis(axes.get("height", AxisRF())),
+           "w": _rf_axis(axes.get("width", axes.get("length", AxisRF())))}
+    if "depth" in axes:
+        out["d"] = _rf_axis(axes["depth"])
+    out["exact"] = rf.exact
+    return out
 
 
 def _rf_metric(rf: RF) -> float | None:
-    """Colour value of a receptive field: its (local) larger side in pixels; None for the whole
-    input."""
+    """Colour value of a receptive field: its (local) largest side in input units; None for the
+    whole input."""
     view = local_view(rf)
     if view is None:
         return None
-    return float(max(view.h.size, view.w.size))
+    return float(view.largest.size)
 
 
 def _rf_rows(rf: RF) -> list[list[str]]:
-    rows = [["size (px)", fmt.rf_size(rf)], ["effective stride", fmt.rf_stride(rf)],
+    unit = UNIT_WORDS.get(rf.rank, "units")
+    rows = [[f"size ({unit})", fmt.rf_size(rf)], ["effective stride", fmt.rf_stride(rf)],
             ["effective padding", fmt.rf_padding(rf)]]
     note = fmt.rf_note(rf)
     rows.append(["paths", "aligned" if rf.aligned else "misaligned"])
@@ -277,13 +286,15 @@ def _rf_rows(rf: RF) -> list[list[str]]:
 def _exact_unit_rows(a: Analysis, r) -> list[list[str]]:
     """Where the layer's field is an envelope (fractional strides), the exact fields of its
     top-left and centre units (cnnstat rf --at), which the drawing cannot show."""
-    if r.rf.exact or len(r.output_shape) != 4:
+    if r.rf.exact or len(r.output_shape) != a.rank + 2:
         return []
     from ..errors import CnnstatError
     from ..unit_field import reads
-    h, w = r.output_shape[2:]
+    sizes = r.output_shape[2:]
+    first = "first unit" if a.rank == 1 else "top-left unit"
     rows = []
-    for label, unit in (("exact, top-left unit", (0, 0)), ("exact, centre unit", (h // 2, w // 2))):
+    for label, unit in ((f"exact, {first}", (0,) * a.rank),
+                        ("exact, centre unit", tuple(n // 2 for n in sizes))):
         try:
             rows.append([label, reads(a.unit_field(r.name, unit))])
         except CnnstatError:          # an operator without an exact rule on the way
@@ -333,7 +344,7 @@ def view_data(a: Analysis, depth: int | None = None, metric: str = "macs",
     index = {node.name: i for i, node in enumerate(graph)}
     block_index = {path: i for i, path in enumerate(found)}
     consumers = graph.consumers()
-    c, h, w = (tuple(a.input_shape) + (1, 1, 1))[:3]
+    noun = UNIT_NOUNS.get(a.rank, "units")
 
     nodes = []
     for node in graph:
@@ -349,7 +360,7 @@ def view_data(a: Analysis, depth: int | None = None, metric: str = "macs",
                 elements *= d
             base.update(kind="input", op="input", label="input", shape=_dims(shape),
                         m=[0, 0, elements * a.dtype_bytes, 1.0],
-                        rf=_rf_draw(RF()), oshape=list(shape),
+                        rf=_rf_draw(input_rf(a.rank)), oshape=list(shape),
                         sections=[{"title": "Input", "rows": [
                             ["name", node.name], ["shape", fmt.shape(shape)],
                             ["elements", fmt.grouped(elements)],
@@ -376,7 +387,7 @@ def view_data(a: Analysis, depth: int | None = None, metric: str = "macs",
         sections.append({"title": "Counts", "rows": _work_rows(
             a, r.params, r.trainable_params, r.buffers, r.connections, r.macs, r.macs_by_kind,
             r.activations)})
-        sections.append({"title": "Receptive field (input pixels)",
+        sections.append({"title": f"Receptive field (input {noun})",
                          "rows": _rf_rows(r.rf) + _exact_unit_rows(a, r)})
         base.update(kind="layer", op=r.op, label=_short_op(r), shape=_dims(r.output_shape),
                     oshape=list(r.output_shape), m=_metrics(a, r.macs, r.params, r.activations, r.rf),
@@ -397,7 +408,7 @@ def view_data(a: Analysis, depth: int | None = None, metric: str = "macs",
                     connections=sum(r.connections for r in members),
                     macs=sum(r.macs for r in members),
                     activations=sum(r.activations for r in members))
-        rf = last.rf if last else RF()
+        rf = last.rf if last else input_rf(a.rank)
         sections = [
             {"title": "Block", "rows": [["name", path], ["block", b.label],
                                         ["layers", fmt.grouped(len(members))],
@@ -406,7 +417,7 @@ def view_data(a: Analysis, depth: int | None = None, metric: str = "macs",
             {"title": "Counts (sum of its layers)", "rows": _work_rows(
                 a, sums["params"], sums["trainable"], sums["buffers"], sums["connections"],
                 sums["macs"], by_kind, sums["activations"])},
-            {"title": "Receptive field of its output (input pixels)", "rows": _rf_rows(rf)},
+            {"title": f"Receptive field of its output (input {noun})", "rows": _rf_rows(rf)},
         ]
         groups.append({
             "path": path, "short": short_name(path, found.get(b.parent) if b.parent else None),
@@ -427,9 +438,10 @@ def view_data(a: Analysis, depth: int | None = None, metric: str = "macs",
         "title": model_title(a),
         "facts": [list(f) for f in facts(a)],
         "convention": a.convention.describe(),
-        "input": {"c": c, "h": h, "w": w, "spatial": len(a.input_shape) == 3},
+        "input": _input(a),
         "dtype": a.dtype,
-        "metrics": [[k, label, unit] for k, (label, unit) in METRICS.items()],
+        "metrics": [[k, label, UNIT_WORDS.get(a.rank, "units") if k == "rf" else unit]
+                    for k, (label, unit) in METRICS.items()],
         "metric": metric,
         "depth": depth,
         "nodes": nodes,
@@ -437,3 +449,14 @@ def view_data(a: Analysis, depth: int | None = None, metric: str = "macs",
         "collapsed": [block_index[p] for p in found if p in collapsed],
         "outputs": [index[o] for o in a.outputs],
     }
+
+
+def _input(a: Analysis) -> dict:
+    """The input as the receptive-field drawing needs it: channels, the plane it draws (h rows x
+    w columns: an image; one row of w positions for a 1-D input; the height x width plane of a
+    3-D input, d deep), the axes' names and the unit of one input element."""
+    sizes = dict(zip(a.axes, a.input_shape[1:]))
+    return {"c": a.input_shape[0], "h": sizes.get("height", 1),
+            "w": sizes.get("width", sizes.get("length", 1)), "d": sizes.get("depth", 1),
+            "rank": a.rank, "axes": list(spatial_axes(a.rank)),
+            "unit": UNIT_WORDS.get(a.rank, "units"), "spatial": a.rank in (1, 2, 3)}

@@ -738,22 +738,24 @@
 
   // One drawing of the input grid over rows [y0, y1) × columns [x0, x1) in input pixel
   // coordinates (pixel i covers [i, i+1)): padding hatched, the image, the field of the unit
-  // (blue) and of the next unit (dashed).
+  // (blue) and of the next unit (dashed). A 1-D input is one row of positions, drawn as a strip.
   const GRID_MAX = 100;   // most input pixels across a drawing that still shows the pixel grid
+  const RANK = DATA.input.rank || 2, UNIT = DATA.input.unit || 'px';
   function gridDrawing(box, geo, [y0, y1], [x0, x1], onPick, view) {
     const { H, W, rh, rw, nh, nw } = geo;
-    const span = Math.max(y1 - y0, x1 - x0);
+    const span = RANK === 1 ? x1 - x0 : Math.max(y1 - y0, x1 - x0);
     const PX = 340, pad = 8, k = (PX - 2 * pad) / span;
-    const X = x => pad + (x - x0) * k, Y = y => pad + (y - y0) * k;
-    const hgt = Math.ceil(2 * pad + (y1 - y0) * k), wid = Math.ceil(2 * pad + (x1 - x0) * k);
+    const ky = RANK === 1 ? Math.max(k, 24) : k;    // a 1-D strip keeps a visible height
+    const X = x => pad + (x - x0) * k, Y = y => pad + (y - y0) * ky;
+    const hgt = Math.ceil(2 * pad + (y1 - y0) * ky), wid = Math.ceil(2 * pad + (x1 - x0) * k);
     const s = el('svg', { width: wid, height: hgt, viewBox: `0 0 ${wid} ${hgt}`, class: 'rf-drawing',
                           'data-view': view });
     s.setAttribute('aria-label', `receptive field on the input grid (${view})`);
     box.appendChild(s);
-    el('rect', { x: X(x0), y: Y(y0), width: (x1 - x0) * k, height: (y1 - y0) * k, fill: 'url(#hatch)' }, s);
+    el('rect', { x: X(x0), y: Y(y0), width: (x1 - x0) * k, height: (y1 - y0) * ky, fill: 'url(#hatch)' }, s);
     const cx0 = Math.max(0, x0), cx1 = Math.min(W, x1), cy0 = Math.max(0, y0), cy1 = Math.min(H, y1);
     if (cx1 > cx0 && cy1 > cy0) {
-      el('rect', { x: X(cx0), y: Y(cy0), width: (cx1 - cx0) * k, height: (cy1 - cy0) * k, fill: '#e9eef8',
+      el('rect', { x: X(cx0), y: Y(cy0), width: (cx1 - cx0) * k, height: (cy1 - cy0) * ky, fill: '#e9eef8',
                    class: 'rf-input' }, s);
     }
     if (span <= GRID_MAX) {    // the pixel grid
@@ -762,32 +764,38 @@
       for (let j = Math.ceil(x0); j <= x1; j++) grid.push(`M${X(j)},${Y(y0)}V${Y(y1)}`);
       el('path', { d: grid.join(''), stroke: '#c3cad8', 'stroke-width': 0.6, fill: 'none' }, s);
     }
-    el('rect', { x: X(0), y: Y(0), width: W * k, height: H * k, fill: 'none', stroke: '#4d5a78',
+    el('rect', { x: X(0), y: Y(0), width: W * k, height: H * ky, fill: 'none', stroke: '#4d5a78',
                  'stroke-width': 1.4 }, s);   // the image border
     if (geo.hasNext) {
-      el('rect', { x: X(nw.lo), y: Y(nh.lo), width: (nw.hi - nw.lo + 1) * k, height: (nh.hi - nh.lo + 1) * k,
+      el('rect', { x: X(nw.lo), y: Y(nh.lo), width: (nw.hi - nw.lo + 1) * k, height: (nh.hi - nh.lo + 1) * ky,
                    fill: 'none', stroke: '#6f7a8c', 'stroke-dasharray': '4 3', 'stroke-width': 1.3,
                    class: 'rf-next' }, s);
     }
-    el('rect', { x: X(rw.lo), y: Y(rh.lo), width: (rw.hi - rw.lo + 1) * k, height: (rh.hi - rh.lo + 1) * k,
+    el('rect', { x: X(rw.lo), y: Y(rh.lo), width: (rw.hi - rw.lo + 1) * k, height: (rh.hi - rh.lo + 1) * ky,
                  fill: 'rgba(31,99,214,0.22)', stroke: '#1f63d6', 'stroke-width': 2, class: 'rf-box' }, s);
     const tag = el('text', { x: wid - pad - 3, y: hgt - pad - 4, 'font-size': 11, fill: '#2f3a52',
                              'text-anchor': 'end', 'paint-order': 'stroke', stroke: '#ffffff',
                              'stroke-width': 3 }, s);
-    tag.textContent = view === 'close-up' ? 'close-up: 1 square = 1 input pixel' : `input ${H}×${W}`;
+    tag.textContent = view === 'close-up'
+      ? `close-up: 1 square = 1 input ${RANK === 1 ? 'position' : RANK === 3 ? 'voxel' : 'pixel'}`
+      : (RANK === 1 ? `input length ${W}` : RANK === 3 ? `input ${H}×${W} (height × width)` : `input ${H}×${W}`);
     s.addEventListener('click', ev => {
       const b = s.getBoundingClientRect();
-      onPick(x0 + (ev.clientX - b.left - pad) / k, y0 + (ev.clientY - b.top - pad) / k);
+      onPick(x0 + (ev.clientX - b.left - pad) / k, y0 + (ev.clientY - b.top - pad) / ky);
     });
   }
 
   function drawRF(box, e) {
-    const H = DATA.input.h, W = DATA.input.w;
+    const H = DATA.input.h, W = DATA.input.w, D = DATA.input.d || 1;
     const os = e.oshape || [];
-    const Ho = os.length === 4 ? os[2] : 1, Wo = os.length === 4 ? os[3] : 1;
+    // the output's sizes along the drawn plane (rows Ho, columns Wo) and along the depth (Do)
+    const map = os.length === RANK + 2;
+    const Ho = map && RANK >= 2 ? os[os.length - 2] : 1, Wo = map ? os[os.length - 1] : 1;
+    const Do = map && RANK === 3 ? os[2] : 1;
     let uy = 0, ux = 0;
     if (S.unitPick) { uy = Math.round(S.unitPick[0] * (Ho - 1)); ux = Math.round(S.unitPick[1] * (Wo - 1)); }
     else if (S.unitMode === 'centre') { uy = Math.floor((Ho - 1) / 2); ux = Math.floor((Wo - 1) / 2); }
+    const ud = S.unitMode === 'centre' ? Math.floor((Do - 1) / 2) : 0;
     const rh = unitRange(e.rf.h, uy, H), rw = unitRange(e.rf.w, ux, W);
     // the next unit along both axes, to show the effective stride
     const ny = uy + 1 < Ho ? uy + 1 : uy - 1, nx = ux + 1 < Wo ? ux + 1 : ux - 1;
@@ -795,7 +803,7 @@
     const nh = unitRange(e.rf.h, Math.max(0, ny), H), nw = unitRange(e.rf.w, Math.max(0, nx), W);
     const buttons = h('div', { class: 'unit-buttons' });
     buttons.appendChild(h('span', null, 'output unit:'));
-    [['corner', 'top-left corner'], ['centre', 'centre']].forEach(([mode, text]) => {
+    [['corner', RANK === 1 ? 'first' : 'top-left corner'], ['centre', 'centre']].forEach(([mode, text]) => {
       const b = h('button', { type: 'button', 'data-unit': mode }, text);
       if (!S.unitPick && S.unitMode === mode) b.classList.add('on');
       b.addEventListener('click', () => { S.unitMode = mode; S.unitPick = null; showPanel(); });
@@ -826,25 +834,35 @@
     // a close-up when the whole drawing is too coarse for pixels and the field is small in it
     if (!(rh.whole || rw.whole) && span > GRID_MAX && fieldSpan * 4 <= span) {
       const m = Math.max(2, Math.ceil(fieldSpan * 0.35));
-      gridDrawing(box, geo, [lo(rh, nh) - m, hi(rh, nh) + 1 + m], [lo(rw, nw) - m, hi(rw, nw) + 1 + m],
-                  pickUnit, 'close-up');
+      const rows = RANK === 1 ? [0, 1] : [lo(rh, nh) - m, hi(rh, nh) + 1 + m];
+      gridDrawing(box, geo, rows, [lo(rw, nw) - m, hi(rw, nw) + 1 + m], pickUnit, 'close-up');
     }
 
     const cap = h('div', { class: 'caption' });
     const approx = e.rf.exact ? '' : '≈ ';
     const lines = [];
-    lines.push(`Output unit (row ${uy}, col ${ux}) of ${Ho}×${Wo}`);
+    const rd = RANK === 3 ? unitRange(e.rf.d, ud, D) : null;
+    if (RANK === 1) lines.push(`Output unit (position ${ux}) of ${Wo}`);
+    else if (RANK === 3) lines.push(`Output unit (depth ${ud}, row ${uy}, col ${ux}) of ${Do}×${Ho}×${Wo}`);
+    else lines.push(`Output unit (row ${uy}, col ${ux}) of ${Ho}×${Wo}`);
     if (rh.whole && rw.whole) lines.push('sees the whole input (a global pooling or fully connected layer mixes every position).');
-    else {
+    else if (RANK === 1) {
+      const outside = rw.lo < 0 || rw.hi > W - 1;
+      lines.push(`sees ${approx}input positions ${fmtNum(rw.lo)} … ${fmtNum(rw.hi)}: ${approx}${fmtNum(rw.hi - rw.lo + 1)} ${UNIT}.`);
+      lines.push(outside ? 'Part of it lies in the padding (hatched: zeros, not input).' : 'All of it lies inside the input.');
+      if (hasNext) lines.push(`Dashed: the next unit, ${fmtNum(e.rf.w[1])} ${UNIT} further on (the effective stride).`);
+    } else {
+      if (rd) lines.push(rd.whole ? 'Along the depth: all of it.'
+        : `Along the depth: ${approx}slices ${fmtNum(rd.lo)} … ${fmtNum(rd.hi)} of ${D} (${approx}${fmtNum(rd.hi - rd.lo + 1)} deep); the drawing is its height × width plane.`);
       // rows (columns) of the range below 0 or past the last input row: padding
       const outside = (r, n) => (r.lo < 0 ? Math.min(r.hi, -1) - r.lo + 1 : 0)
                               + (r.hi > n - 1 ? r.hi - Math.max(r.lo, n) + 1 : 0);
       lines.push(`sees ${approx}input rows ${fmtNum(rh.lo)} … ${fmtNum(rh.hi)} and columns ${fmtNum(rw.lo)} … ${fmtNum(rw.hi)}: `
-        + `${approx}${fmtNum(rh.hi - rh.lo + 1)}×${fmtNum(rw.hi - rw.lo + 1)} px.`);
+        + `${approx}${fmtNum(rh.hi - rh.lo + 1)}×${fmtNum(rw.hi - rw.lo + 1)} ${UNIT}.`);
       const ph = rh.whole ? 0 : outside(rh, H), pw = rw.whole ? 0 : outside(rw, W);
       lines.push(ph || pw ? `${fmtNum(ph)} of its rows and ${fmtNum(pw)} of its columns lie in the padding (hatched: zeros, not image).`
                           : 'All of it lies inside the image.');
-      if (hasNext) lines.push(`Dashed: the next unit, ${fmtNum(e.rf.h[1])} px further down and ${fmtNum(e.rf.w[1])} px right (the effective stride).`);
+      if (hasNext) lines.push(`Dashed: the next unit, ${fmtNum(e.rf.h[1])} ${UNIT} further down and ${fmtNum(e.rf.w[1])} ${UNIT} right (the effective stride).`);
     }
     lines.forEach(t => cap.appendChild(h('div', null, t)));
     box.appendChild(cap);
