@@ -15,15 +15,17 @@ class Family:
     year: str
     paper: str
     variants: tuple[str, ...]
-    inputs: tuple[tuple[int, int, int], ...]   # default input of each variant
+    inputs: tuple[tuple[int, ...], ...]        # default input of each variant: (C, *spatial)
     references: tuple[str, ...]                # where each variant's reference numbers come from
 
     @property
     def input_text(self) -> str:
-        sizes = sorted({(h, w) for _, h, w in self.inputs})
+        """3×224×224; the range of the first spatial size where variants differ (3×224…600);
+        1×32000 for a 1-D model, 3×16×112×112 for a 3-D one."""
+        sizes = sorted({tuple(i[1:]) for i in self.inputs})
         c = self.inputs[0][0]
         if len(sizes) == 1:
-            return f"{c}×{sizes[0][0]}×{sizes[0][1]}"
+            return "×".join(map(str, (c,) + sizes[0]))
         return f"{c}×{sizes[0][0]}…{sizes[-1][0]}"
 
     @property

@@ -18,38 +18,46 @@ size = st.integers(1, 14)
 batch = st.integers(1, 2)
 
 
+#: largest side per spatial rank: a 3-D map stays small, a 1-D one may be long
+SIDE = {1: 40, 2: 14, 3: 7}
+
+
 @st.composite
-def feature_map(draw, channels=None, min_size=1):
+def feature_map(draw, channels=None, min_size=1, rank=2):
+    """(N, C, *spatial) of spatial rank ``rank`` (1: N x C x L, 2: N x C x H x W, 3: N x C x D x
+    H x W); ``rank=None`` draws the rank too."""
+    if rank is None:
+        rank = draw(st.sampled_from([1, 2, 2, 3]))
     c = draw(channels if channels is not None else st.integers(1, 6))
-    return (draw(batch), c, draw(st.integers(min_size, 14)), draw(st.integers(min_size, 14)))
+    return (draw(batch), c) + tuple(draw(st.integers(min_size, SIDE[rank])) for _ in range(rank))
 
 
 @st.composite
-def pair_or_int(draw, values):
+def pair_or_int(draw, values, rank=2):
+    """One value for every axis, or one per axis."""
     if draw(st.booleans()):
         return draw(values)
-    return [draw(values), draw(values)]
+    return [draw(values) for _ in range(rank)]
 
 
 @st.composite
-def conv2d(draw):
+def conv(draw, rank=2):
     groups = draw(st.sampled_from([1, 1, 2, 3]))
     c_in = groups * draw(st.integers(1, 3))
     out = groups * draw(st.integers(1, 3))
     if draw(st.booleans()) and groups == 1:       # depthwise
         groups = c_in
         out = c_in * draw(st.integers(1, 2))
-    kernel = draw(pair_or_int(st.integers(1, 5)))
-    stride = draw(pair_or_int(st.integers(1, 3)))
-    dilation = draw(pair_or_int(st.integers(1, 2)))
+    kernel = draw(pair_or_int(st.integers(1, 5 if rank < 3 else 3), rank))
+    stride = draw(pair_or_int(st.integers(1, 3), rank))
+    dilation = draw(pair_or_int(st.integers(1, 2), rank))
     style = draw(st.sampled_from(["int", "pair", "asym", "same", "valid"]))
     if style == "int":
         padding = draw(st.integers(0, 3))
     elif style == "pair":
-        padding = [draw(st.integers(0, 3)), draw(st.integers(0, 3))]
+        padding = [draw(st.integers(0, 3)) for _ in range(rank)]
     elif style == "asym":
-        padding = [[draw(st.integers(0, 3)), draw(st.integers(0, 3))],
-                   [draw(st.integers(0, 3)), draw(st.integers(0, 3))]]
+        padding = [[draw(st.integers(0, 3)), draw(st.integers(0, 3))] for _ in range(rank)]
     else:
         padding = style
     if padding == "same":
@@ -58,21 +66,22 @@ def conv2d(draw):
             "dilation": dilation, "groups": groups, "bias": draw(st.booleans())}
     if style in ("int", "pair", "same") and draw(st.integers(0, 3)) == 0:
         args["padding_mode"] = draw(st.sampled_from(["reflect", "replicate", "circular"]))
-    return args, [draw(feature_map(st.just(c_in)))]
+    return args, [draw(feature_map(st.just(c_in), rank=rank))]
 
 
 @st.composite
-def conv_transpose2d(draw):
+def conv_transpose(draw, rank=2):
     groups = draw(st.sampled_from([1, 1, 2]))
     c_in = groups * draw(st.integers(1, 3))
     out = groups * draw(st.integers(1, 3))
     stride = draw(st.integers(1, 3))
     dilation = draw(st.integers(1, 2))
     output_padding = draw(st.integers(0, max(stride, dilation) - 1))
-    args = {"out": out, "kernel": draw(pair_or_int(st.integers(1, 4))), "stride": stride,
-            "padding": draw(st.integers(0, 2)), "output_padding": output_padding,
-            "groups": groups, "bias": draw(st.booleans()), "dilation": dilation}
-    return args, [draw(feature_map(st.just(c_in)))]
+    args = {"out": out, "kernel": draw(pair_or_int(st.integers(1, 4 if rank < 3 else 3), rank)),
+            "stride": stride, "padding": draw(st.integers(0, 2)),
+            "output_padding": output_padding, "groups": groups, "bias": draw(st.booleans()),
+            "dilation": dilation}
+    return args, [draw(feature_map(st.just(c_in), rank=rank))]
 
 
 @st.composite
@@ -87,35 +96,38 @@ def partial_conv2d(draw):
 
 
 @st.composite
-def maxpool2d(draw):
+def maxpool(draw, rank=2):
     k = draw(st.integers(1, 4))
     d = draw(st.integers(1, 2))
     args = {"kernel": k, "stride": draw(st.one_of(st.none(), st.integers(1, 3))),
             "padding": draw(st.integers(0, k // 2 + 1)), "dilation": d,
             "ceil_mode": draw(st.booleans())}
-    return args, [draw(feature_map())]
+    return args, [draw(feature_map(rank=rank))]
 
 
 @st.composite
-def avgpool2d(draw):
-    k = draw(pair_or_int(st.integers(1, 4)))
+def avgpool(draw, rank=2):
+    k = draw(pair_or_int(st.integers(1, 4), rank))
     kmin = min(k) if isinstance(k, list) else k
     args = {"kernel": k, "stride": draw(st.one_of(st.none(), st.integers(1, 3))),
             "padding": draw(st.integers(0, kmin // 2)), "ceil_mode": draw(st.booleans()),
             "count_include_pad": draw(st.booleans())}
-    return args, [draw(feature_map())]
+    return args, [draw(feature_map(rank=rank))]
 
 
 @st.composite
-def adaptive_pool(draw):
+def adaptive_pool(draw, rank=2):
+    # none keeps an axis' size (2-D and 3-D pools; now and then on 1-D, which both reject)
+    none = st.none() if rank > 1 or draw(st.integers(0, 7)) == 7 else st.integers(1, 6)
     out = draw(st.one_of(st.integers(1, 6),
-                         st.lists(st.one_of(st.none(), st.integers(1, 6)), min_size=2, max_size=2)))
-    return {"output": out}, [draw(feature_map())]
+                         st.lists(st.one_of(none, st.integers(1, 6)), min_size=rank,
+                                  max_size=rank)))
+    return {"output": out}, [draw(feature_map(rank=rank))]
 
 
 @st.composite
 def global_pool(draw):
-    return {"keepdim": draw(st.booleans())}, [draw(feature_map())]
+    return {"keepdim": draw(st.booleans())}, [draw(feature_map(rank=None))]
 
 
 @st.composite
@@ -126,9 +138,9 @@ def subsample(draw):
 
 
 @st.composite
-def batchnorm2d(draw):
+def batchnorm(draw, rank=2):
     return ({"affine": draw(st.booleans()), "track_running_stats": draw(st.booleans()),
-             "eps": 1e-3}, [draw(feature_map())])
+             "eps": 1e-3}, [draw(feature_map(rank=rank))])
 
 
 @st.composite
@@ -140,13 +152,13 @@ def batchnorm1d(draw):
 
 @st.composite
 def lrn(draw):
-    return {"size": draw(st.integers(1, 5))}, [draw(feature_map())]
+    return {"size": draw(st.integers(1, 5))}, [draw(feature_map(rank=None))]
 
 
 @st.composite
 def any_tensor(draw):
     if draw(st.booleans()):
-        return draw(feature_map())
+        return draw(feature_map(rank=None))
     return (draw(batch), draw(st.integers(1, 12)))
 
 
@@ -185,9 +197,9 @@ def rbf(draw):
 
 @st.composite
 def flatten(draw):
-    shape = draw(feature_map())
-    start = draw(st.integers(1, 3))
-    end = draw(st.sampled_from([-1, 3, start]))
+    shape = draw(feature_map(rank=None))
+    start = draw(st.integers(1, len(shape) - 1))
+    end = draw(st.sampled_from([-1, len(shape) - 1, start]))
     return {"start": start, "end": end}, [shape]
 
 
@@ -205,7 +217,7 @@ def dropout(draw):
 
 @st.composite
 def merge(draw):
-    shape = draw(feature_map())
+    shape = draw(feature_map(rank=None))
     k = draw(st.integers(2, 3))
     shapes = []
     for _ in range(k):
@@ -217,18 +229,20 @@ def merge(draw):
 
 @st.composite
 def concat(draw):
-    n, c, h, w = draw(feature_map())
+    shape = draw(feature_map(rank=None))
+    n, rank = shape[0], len(shape) - 2
     k = draw(st.integers(1, 3))
     if draw(st.booleans()):
-        shapes = [(n, draw(st.integers(1, 4)), draw(st.integers(1, 12)), draw(st.integers(1, 12)))
+        shapes = [(n, draw(st.integers(1, 4)))
+                  + tuple(draw(st.integers(1, 12 if rank < 3 else 6)) for _ in range(rank))
                   for _ in range(k)]
         return {"crop": "center"}, shapes
-    return {"dim": 1}, [(n, draw(st.integers(1, 4)), h, w) for _ in range(k)]
+    return {"dim": 1}, [(n, draw(st.integers(1, 4))) + shape[2:] for _ in range(k)]
 
 
 @st.composite
 def layernorm(draw):
-    shape = draw(st.one_of(feature_map(), st.tuples(batch, st.integers(1, 6), st.integers(1, 8))))
+    shape = draw(st.one_of(feature_map(rank=None), st.tuples(batch, st.integers(1, 8))))
     affine = draw(st.booleans())
     # the batch is never normalized (cnnstat rejects it by design, torch would allow it)
     return ({"dims": draw(st.integers(1, len(shape) - 1)), "affine": affine,
@@ -275,39 +289,48 @@ def not_counted(draw):
 @st.composite
 def channel_shuffle(draw):
     g = draw(st.integers(1, 4))
-    return {"groups": g}, [draw(feature_map(st.sampled_from([g, 2 * g, 3 * g])))]
+    return {"groups": g}, [draw(feature_map(st.sampled_from([g, 2 * g, 3 * g]), rank=None))]
+
+
+#: the interpolating modes of each spatial rank (nearest and nearest-exact take any)
+LINEAR_MODES = {1: ["linear"], 2: ["bilinear", "bicubic"], 3: ["trilinear"]}
 
 
 @st.composite
 def upsample(draw):
-    mode = draw(st.sampled_from(["nearest", "nearest-exact", "bilinear", "bicubic"]))
+    shape = draw(feature_map(rank=None))
+    rank = len(shape) - 2
+    # now and then a linear mode of another rank, which both must reject
+    modes = ["nearest", "nearest-exact"] + LINEAR_MODES[rank] * 2 + ["bilinear"]
+    mode = draw(st.sampled_from(modes))
     if draw(st.booleans()):
-        args = {"scale": draw(st.sampled_from([2, 3, 1.5, [2, 1]]))}
+        args = {"scale": draw(st.sampled_from([2, 3, 1.5, [2] + [1] * (rank - 1)]))}
     else:
-        args = {"size": draw(pair_or_int(st.integers(1, 16)))}
+        args = {"size": draw(pair_or_int(st.integers(1, 16 if rank < 3 else 8), rank))}
     args["mode"] = mode
-    if mode in ("bilinear", "bicubic") and draw(st.booleans()):
+    if mode not in ("nearest", "nearest-exact") and draw(st.booleans()):
         args["align_corners"] = draw(st.booleans())
-    return args, [draw(feature_map())]
+    return args, [shape]
 
 
 @st.composite
-def zero_pad2d(draw):
+def zero_pad(draw, rank=2):
     padding = draw(st.one_of(st.integers(0, 3),
+                             st.lists(st.integers(0, 3), min_size=rank, max_size=rank),
                              st.lists(st.lists(st.integers(0, 3), min_size=2, max_size=2),
-                                      min_size=2, max_size=2)))
-    return {"padding": padding}, [draw(feature_map())]
+                                      min_size=rank, max_size=rank)))
+    return {"padding": padding}, [draw(feature_map(rank=rank))]
 
 
 @st.composite
 def pad_shortcut(draw):
-    shape = draw(feature_map())
+    shape = draw(feature_map(rank=None))
     return {"out": shape[1] + draw(st.integers(-1, 5)), "stride": draw(st.integers(1, 3))}, [shape]
 
 
 @st.composite
 def slice_(draw):
-    shape = draw(st.one_of(feature_map(), st.tuples(batch, st.integers(1, 12))))
+    shape = draw(st.one_of(feature_map(rank=None), st.tuples(batch, st.integers(1, 12))))
     # any dimension but the batch (which cnnstat, unlike torch, does not slice), negative or not
     rank = len(shape)
     dim = draw(st.integers(1, rank - 1)) * draw(st.sampled_from([1, -1]))
@@ -321,23 +344,24 @@ def slice_(draw):
 
 @st.composite
 def chunk(draw):
-    shape = draw(feature_map())
+    shape = draw(feature_map(rank=None))
     return ({"chunks": draw(st.integers(1, 5)), "index": draw(st.integers(0, 4)),
-             "dim": draw(st.integers(1, 3))}, [shape])
+             "dim": draw(st.integers(1, len(shape) - 1))}, [shape])
 
 
 CASES = {
-    "conv2d": conv2d(),
-    "conv_transpose2d": conv_transpose2d(),
+    **{f"conv{r}d": conv(r) for r in (1, 2, 3)},
+    **{f"conv_transpose{r}d": conv_transpose(r) for r in (1, 2, 3)},
     "partial_conv2d": partial_conv2d(),
-    "maxpool2d": maxpool2d(),
-    "avgpool2d": avgpool2d(),
-    "adaptive_avgpool2d": adaptive_pool(),
-    "adaptive_maxpool2d": adaptive_pool(),
+    **{f"maxpool{r}d": maxpool(r) for r in (1, 2, 3)},
+    **{f"avgpool{r}d": avgpool(r) for r in (1, 2, 3)},
+    **{f"adaptive_avgpool{r}d": adaptive_pool(r) for r in (1, 2, 3)},
+    **{f"adaptive_maxpool{r}d": adaptive_pool(r) for r in (1, 2, 3)},
     "global_avgpool": global_pool(),
     "global_maxpool": global_pool(),
     "subsample": subsample(),
-    "batchnorm2d": batchnorm2d(),
+    "batchnorm2d": batchnorm(2),
+    "batchnorm3d": batchnorm(3),
     "batchnorm1d": batchnorm1d(),
     "lrn": lrn(),
     "relu": no_args(), "relu6": no_args(), "sigmoid": no_args(), "tanh": no_args(),
@@ -358,7 +382,7 @@ CASES = {
     "concat": concat(),
     "channel_shuffle": channel_shuffle(),
     "upsample": upsample(),
-    "zero_pad2d": zero_pad2d(),
+    **{f"zero_pad{r}d": zero_pad(r) for r in (1, 2, 3)},
     "pad_shortcut": pad_shortcut(),
     "slice": slice_(),
     "chunk": chunk(),

@@ -1,13 +1,15 @@
 """Receptive fields checked by gradients, independently of cnnstat's arithmetic (issue 8).
 
-For a random network (chains, and branches merged by add, multiply or concat) cnnstat reports,
-per layer and axis, a size r, an effective stride S and an effective padding P: output unit u sees
+For a random network (chains, and branches merged by add, multiply or concat) on an input of
+spatial rank 1, 2 or 3 (length; height and width; depth, height and width) cnnstat reports, per
+layer and axis, a size r, an effective stride S and an effective padding P: output unit u sees
 input coordinates [u*S - P, u*S - P + r - 1]. The oracle is a *linearised copy* of the network
 built by cnnstat's torch bridge: positive weights (uniform in [0.5, 1.5]), no biases, identity
 activations and normalizations, max pooling replaced by the sum over the same windows, products
 by sums, and every other operator kept (they are linear with non-negative weights). On an all-ones input every
 activation is positive, so nothing cancels: the gradient of one output unit (summed over channels)
-with respect to the input is non-zero exactly on the input pixels that unit depends on.
+with respect to the input is non-zero exactly on the input pixels that unit depends on; its
+projection on each axis gives the units read along that axis.
 
 Checks, for every layer of every network, at a unit in the centre and at both corners:
 
@@ -59,15 +61,34 @@ from .strategies import CASES  # noqa: E402
 pytestmark = pytest.mark.torch
 
 # -- the networks ------------------------------------------------------------------------------
-WINDOWED = ["conv2d", "conv2d", "conv2d", "maxpool2d", "avgpool2d", "subsample", "partial_conv2d",
-            "conv_transpose2d"]
-SHAPE_KEEPING = ["relu", "batchnorm2d", "sigmoid", "channel_shuffle", "lrn", "identity"]
-RESHAPING = ["zero_pad2d", "slice", "pad_shortcut", "upsample", "adaptive_avgpool2d",
-             "adaptive_maxpool2d", "chunk"]
+RANKS = (1, 2, 3)
+
+
+def windowed(r: int) -> list[str]:
+    return [f"conv{r}d"] * 3 + [f"maxpool{r}d", f"avgpool{r}d", f"conv_transpose{r}d"] + (
+        ["subsample", "partial_conv2d"] if r == 2 else [])
+
+
+def shape_keeping(r: int) -> list[str]:
+    return ["relu", f"batchnorm{r}d", "sigmoid", "channel_shuffle", "lrn", "identity"]
+
+
+def reshaping(r: int) -> list[str]:
+    return [f"zero_pad{r}d", "slice", "pad_shortcut", "upsample", f"adaptive_avgpool{r}d",
+            f"adaptive_maxpool{r}d", "chunk"]
+
+
 # operators whose output at unit u depends on the input around u*S only (not on its size)
-EQUIVARIANT = {"conv2d", "maxpool2d", "avgpool2d", "subsample", "partial_conv2d", "zero_pad2d",
-               "pad_shortcut", "add", "multiply", "concat", "input"} | set(SHAPE_KEEPING)
+EQUIVARIANT = ({"subsample", "partial_conv2d", "pad_shortcut", "add", "multiply", "concat",
+                "input"} | {op for r in RANKS for op in shape_keeping(r)}
+               | {f"{kind}{r}d" for r in RANKS for kind in ("conv", "maxpool", "avgpool",
+                                                               "zero_pad")})
+WINDOW_OPS = {f"{kind}{r}d" for r in RANKS for kind in ("conv", "maxpool", "avgpool")} | {
+    "subsample", "partial_conv2d"}
+TRANSPOSED = {f"conv_transpose{r}d" for r in RANKS}
 MAX_STRIDES = 16          # product of all strides along an axis (the canvas margin's unit)
+SIDES = {1: (4, 120), 2: (4, 40), 3: (4, 12)}     # input sides per spatial rank
+MAX_UNITS = {1: 4096, 2: 4096, 3: 1728}           # largest layer output (spatial units)
 
 
 def _available(ops):
@@ -75,10 +96,12 @@ def _available(ops):
 
 
 @st.composite
-def rf_networks(draw, max_layers: int = 7):
+def rf_networks(draw, max_layers: int = 7, ranks=(1, 2, 2, 3)):
+    rank = draw(st.sampled_from(ranks))
     c = draw(st.integers(1, 3))
-    h, w = draw(st.integers(4, 40)), draw(st.integers(4, 40))
-    shapes = {"input": (1, c, h, w)}
+    spatial = tuple(draw(st.integers(*SIDES[rank])) for _ in range(rank))
+    shapes = {"input": (1, c) + spatial}
+    WINDOWED, SHAPE_KEEPING, RESHAPING = windowed(rank), shape_keeping(rank), reshaping(rank)
     prev = "input"
     entries: list[Entry] = []
     strides = 1
@@ -90,14 +113,14 @@ def rf_networks(draw, max_layers: int = 7):
         args = fit(draw, op, args, shapes[source])
         args.pop("padding_mode", None) if draw(st.integers(0, 3)) else None
         if op in ("slice", "chunk"):
-            args["dim"] = draw(st.sampled_from([1, 2, 3]))
-        if op == "conv2d":
+            args["dim"] = draw(st.sampled_from(list(range(1, rank + 2))))
+        if op.startswith("conv") and not op.startswith("conv_t"):
             args["out"] = args["groups"] * max(1, min(args["out"] // args["groups"], 3))
         step = _stride_product(op, args)
         if strides * step > MAX_STRIDES:
             return None
         out, _ = try_rule(op, args, [shapes[source]])
-        if out is None or out[2] * out[3] > 4096:
+        if out is None or len(out) != rank + 2 or math.prod(out[2:]) > MAX_UNITS[rank]:
             return None
         strides *= step
         entry = Entry(name, op, args, [] if source == prev else [source], "call" if
@@ -142,12 +165,12 @@ def rf_networks(draw, max_layers: int = 7):
         shapes[name], prev = out, name
     if not entries:
         entries.append(Entry("l0", "identity"))
-    return definition_text(entries, (c, h, w), "rf")
+    return definition_text(entries, (c,) + spatial, "rf")
 
 
 def _stride_product(op: str, a: dict) -> int:
     """How much a layer can multiply effective strides (bounds the canvas margin)."""
-    if op in ("conv2d", "maxpool2d", "avgpool2d", "subsample", "partial_conv2d"):
+    if op in WINDOW_OPS:
         s = a.get("stride") or a.get("kernel")
         return math.lcm(*s) if isinstance(s, (list, tuple)) else s
     if op == "pad_shortcut":
@@ -159,14 +182,15 @@ def _stride_product(op: str, a: dict) -> int:
 
 # -- the linearised copy -----------------------------------------------------------------------
 IDENTITY_OPS = {"relu", "relu6", "sigmoid", "tanh", "hardswish", "hardsigmoid", "silu", "mish",
-                "gelu", "elu", "hardtanh", "leaky_relu", "prelu", "batchnorm2d", "batchnorm1d",
-                "lrn", "dropout", "identity", "layernorm2d", "stochastic_depth"}
+                "gelu", "elu", "hardtanh", "leaky_relu", "prelu", "batchnorm1d", "batchnorm2d",
+                "batchnorm3d", "lrn", "dropout", "identity", "layernorm2d", "stochastic_depth"}
 
 
 class WindowSum(torch.nn.Module):
     """Max pooling linearised: a depthwise convolution with ones over the same windows (stride,
-    padding, dilation), with extra zero padding on the bottom/right where ceil_mode adds a last
-    window. The output size is the real pooling's, measured on the fly (not computed here)."""
+    padding, dilation), with extra zero padding at the end of each axis where ceil_mode adds a
+    last window. The output size is the real pooling's, measured on the fly (not computed
+    here). Any spatial rank."""
 
     def __init__(self, pool):
         super().__init__()
@@ -174,15 +198,22 @@ class WindowSum(torch.nn.Module):
 
     def forward(self, x):
         p = self.pool
-        k, s, pad, d = (torch.nn.modules.utils._pair(v) for v in
-                        (p.kernel_size, p.stride, p.padding, p.dilation))
+        rank = x.dim() - 2
+        k, s, pad, d = (_ntuple(v, rank) for v in (p.kernel_size, p.stride, p.padding, p.dilation))
         with torch.no_grad():
             out = p(x.detach()).shape[2:]
         extra = [max(0, (o - 1) * st_ + dd * (kk - 1) + 1 - (n + 2 * pp))
                  for o, st_, dd, kk, n, pp in zip(out, s, d, k, x.shape[2:], pad)]
-        x = torch.nn.functional.pad(x, (pad[1], pad[1] + extra[1], pad[0], pad[0] + extra[0]))
+        x = torch.nn.functional.pad(x, tuple(v for i in reversed(range(rank))
+                                             for v in (pad[i], pad[i] + extra[i])))
         weight = torch.ones(x.shape[1], 1, *k, dtype=x.dtype)
-        return torch.nn.functional.conv2d(x, weight, stride=s, dilation=d, groups=x.shape[1])
+        conv = (torch.nn.functional.conv1d, torch.nn.functional.conv2d,
+                torch.nn.functional.conv3d)[rank - 1]
+        return conv(x, weight, stride=s, dilation=d, groups=x.shape[1])
+
+
+def _ntuple(v, n: int) -> tuple:
+    return tuple(v) if isinstance(v, (tuple, list)) else (v,) * n
 
 
 class Sum(torch.nn.Module):
@@ -201,7 +232,8 @@ class FilledShortcut(torch.nn.Module):
 
     def forward(self, x):
         y = self.shortcut(x)
-        real = x[:, :, ::self.shortcut.stride, ::self.shortcut.stride]
+        step = slice(None, None, self.shortcut.stride)
+        real = x[(slice(None), slice(None)) + (step,) * (x.dim() - 2)]
         return y + (y == 0) * real.sum(1, keepdim=True)
 
 
@@ -215,14 +247,17 @@ def linearised(graph, seed: int = 0):
         if node.op in IDENTITY_OPS or (node.op in ("softmax", "log_softmax")
                                         and node.attrs["dim"] in (1, -3)):
             module.node_modules[node.name] = torch.nn.Identity()
-        elif node.op == "maxpool2d":
+        elif node.op.startswith("maxpool"):
             module.node_modules[node.name] = WindowSum(m)
         elif node.op == "multiply":            # a product is not linear: its linearisation is
             module.node_modules[node.name] = Sum()  # the sum (zeros would cancel the other factor)
         elif node.op == "pad_shortcut":
             module.node_modules[node.name] = FilledShortcut(m)
-        elif node.op == "adaptive_maxpool2d":
-            module.node_modules[node.name] = torch.nn.AdaptiveAvgPool2d(node.attrs["output"])
+        elif node.op.startswith("adaptive_maxpool"):
+            output = node.attrs["output"]
+            pool = (torch.nn.AdaptiveAvgPool1d, torch.nn.AdaptiveAvgPool2d,
+                    torch.nn.AdaptiveAvgPool3d)[len(output) - 1]
+            module.node_modules[node.name] = pool(output[0] if len(output) == 1 else output)
         else:
             with torch.no_grad():
                 for pname, p in m.named_parameters():
@@ -235,7 +270,8 @@ def linearised(graph, seed: int = 0):
 
 # -- measuring a unit's support ----------------------------------------------------------------
 def supports(module, graph, shape, names, units_of):
-    """{(layer, unit): (rows, cols)}: the input rows and columns the unit's gradient touches."""
+    """{(layer, unit): per axis the input units the unit's gradient touches} (rows and columns
+    of an image)."""
     x = torch.ones((1,) + tuple(shape), dtype=torch.float64, requires_grad=True)
     outs = {}
     hooks = [module.node_modules[n].register_forward_hook(
@@ -247,19 +283,20 @@ def supports(module, graph, shape, names, units_of):
     for n in names:
         t = outs[n]
         for unit in units_of(n, tuple(t.shape)):
-            (g,) = torch.autograd.grad(t[0, :, unit[0], unit[1]].sum(), x, retain_graph=True,
-                                       allow_unused=True)
+            (g,) = torch.autograd.grad(t[(0, slice(None)) + tuple(unit)].sum(), x,
+                                       retain_graph=True, allow_unused=True)
             g = torch.zeros_like(x) if g is None else g
             mask = g[0].abs().sum(0) > 0
-            rows = torch.nonzero(mask.any(1)).flatten().tolist()
-            cols = torch.nonzero(mask.any(0)).flatten().tolist()
-            found[(n, unit)] = (rows, cols)
+            rank = mask.dim()
+            found[(n, unit)] = tuple(
+                torch.nonzero(mask.any(dim=tuple(j for j in range(rank) if j != i)) if rank > 1
+                              else mask).flatten().tolist() for i in range(rank))
     return found
 
 
 def corner_units(shape):
-    h, w = shape[2], shape[3]
-    return sorted({(0, 0), (h // 2, w // 2), (h - 1, w - 1)})
+    sizes = shape[2:]
+    return sorted({(0,) * len(sizes), tuple(n // 2 for n in sizes), tuple(n - 1 for n in sizes)})
 
 
 def interval(axis, u: int) -> tuple[int, int]:
@@ -282,12 +319,12 @@ def padding_modes(graph) -> bool:
 def canvas_ok(graph) -> bool:
     for n in graph:
         if n.op not in EQUIVARIANT:
-            if n.op == "slice" and (n.attrs["dim"] in (1, -3) or (
+            if n.op == "slice" and (_channel_dim(n, graph) or (
                     n.attrs["start"] >= 0 and n.attrs["end"] is None)):
                 continue
-            if n.op == "chunk" and n.attrs["dim"] in (1, -3):
+            if n.op == "chunk" and _channel_dim(n, graph):
                 continue
-            if n.op == "conv_transpose2d" and n.attrs["stride"] == (1, 1):
+            if n.op in TRANSPOSED and set(n.attrs["stride"]) == {1}:
                 continue
             return False
         if n.op == "concat" and n.attrs.get("crop"):
@@ -302,17 +339,22 @@ def hole_free(graph) -> bool:
         a = n.attrs
         if n.op in ("add", "multiply", "concat", "pad_shortcut") or len(n.inputs) > 1:
             return False
-        if n.op in ("conv2d", "maxpool2d", "avgpool2d", "subsample", "partial_conv2d",
-                    "conv_transpose2d"):
+        if n.op in WINDOW_OPS | TRANSPOSED:
             stride = a.get("stride") or a["kernel"]
-            if any(d != 1 for d in a.get("dilation", (1, 1))) or \
+            if any(d != 1 for d in a.get("dilation", (1,))) or \
                     any(s > k for s, k in zip(stride, a["kernel"])):
                 return False
-        if n.op == "slice" and a["step"] != 1 and a["dim"] not in (1, -3):
+        if n.op == "slice" and a["step"] != 1 and not _channel_dim(n, graph):
             return False
-        if n.op not in EQUIVARIANT | {"slice", "chunk", "conv_transpose2d"}:
+        if n.op not in EQUIVARIANT | {"slice", "chunk"} | TRANSPOSED:
             return False
     return True
+
+
+def _channel_dim(n, graph) -> bool:
+    """Does this slice or chunk cut the channels (dim 1, or -rank + 1)?"""
+    rank = len(graph.input_shape) + 1
+    return n.attrs["dim"] in (1, 1 - rank)
 
 
 def no_crops(graph) -> bool:
@@ -320,10 +362,10 @@ def no_crops(graph) -> bool:
     transposed convolutions padded by more than d*(k - 1) (they drop output rows)."""
     for n in graph:
         a = n.attrs
-        if n.op in ("slice", "chunk") and a["dim"] not in (1, -3) or \
+        if n.op in ("slice", "chunk") and not _channel_dim(n, graph) or \
                 (n.op == "concat" and a.get("crop")):
             return False
-        if n.op == "conv_transpose2d" and any(
+        if n.op in TRANSPOSED and any(
                 p > d * (k - 1) for p, d, k in zip(a["padding"], a["dilation"], a["kernel"])):
             return False
     return True
@@ -331,8 +373,9 @@ def no_crops(graph) -> bool:
 
 def channel_selective(analysis) -> bool:
     """Can a layer read only some channels of its input (so some paths into it go unread)?"""
+    rank = len(analysis.input_shape) + 1
     for r in analysis.records:
-        if r.op in ("slice", "chunk") and r.attrs["dim"] in (1, -3):
+        if r.op in ("slice", "chunk") and r.attrs["dim"] in (1, 1 - rank):
             return True
         if r.op == "partial_conv2d" and \
                 len({i for row in r.attrs["table"] for i in row}) < r.input_shapes[0][1]:
@@ -352,23 +395,24 @@ def stride_product(graph) -> int:
 def check_network(text: str) -> None:
     graph = build_graph(parse_definition(text, "rf.yaml"))
     analysis = analyze_graph(graph)
-    records = [r for r in analysis.records if len(r.output_shape) == 4]
-    names = [r.name for r in records]
     shape = graph.input_shape
+    sizes = shape[1:]                        # the input's spatial sizes
+    rank = len(sizes)
+    records = [r for r in analysis.records if len(r.output_shape) == rank + 2]
+    names = [r.name for r in records]
     module = linearised(graph)
     real = supports(module, graph, shape, names, lambda n, s: corner_units(s))
     sound_only_unit0 = lambda r: "different strides" in r.rf.note  # noqa: E731
     fields = {r.name: r.rf for r in analysis.records}
+    origin = (0,) * rank
     for r in records:
         # After paths with different strides meet, (r, S, P) is their union at unit 0: a claim
         # about unit 0 of that merge only, not about the layers after it.
         inherited = any(sound_only_unit0(analysis.record(s)) for s in r.inputs if s in fields)
         for unit in corner_units(r.output_shape):
-            if sound_only_unit0(r) and (unit != (0, 0) or inherited):
+            if sound_only_unit0(r) and (unit != origin or inherited):
                 continue
-            rows, cols = real[(r.name, unit)]
-            for axis, got, u, size in ((r.rf.h, rows, unit[0], shape[1]),
-                                       (r.rf.w, cols, unit[1], shape[2])):
+            for axis, got, u, size in zip(r.rf.axes, real[(r.name, unit)], unit, sizes):
                 lo, hi = (0, size - 1) if axis.whole else interval(axis, u)
                 if padding_modes(graph):
                     continue
@@ -380,17 +424,17 @@ def check_network(text: str) -> None:
                     assert got[0] == max(lo, 0), (f"{r.name} unit {unit}: first input pixel "
                                                   f"{got[0]}, cnnstat {max(lo, 0)}\n{text}")
     # 5. The exact field of single units (cnnstat.unit_field), for every network and layer:
-    # the first and last input row and column of the support, nothing more, nothing less.
+    # the first and last input unit of the support along each axis, nothing more, nothing less.
     # Fields are per position, over all channels: where a layer reads only some channels of a
     # concatenation (a channel slice, a connection table leaving maps unread) a path may not
     # reach the unit at all; those networks are checked for soundness only.
     for r in records if not channel_selective(analysis) else []:
         for unit in corner_units(r.output_shape):
-            rows, cols = real[(r.name, unit)]
+            want = tuple(_ends(got) for got in real[(r.name, unit)])
             exact = analysis.unit_field(r.name, unit, precision="float64")
-            assert (exact.rows, exact.cols) == (_ends(rows), _ends(cols)), (
-                f"{r.name} unit {unit}: reads input rows {_ends(rows)} and columns "
-                f"{_ends(cols)}, unit_field says {exact.rows} and {exact.cols}\n{text}")
+            assert exact.ends == want, (
+                f"{r.name} unit {unit}: reads input units {want} along {exact.axes}, "
+                f"unit_field says {exact.ends}\n{text}")
     broadcasts = any(len(set(r.input_shapes)) > 1 for r in analysis.records
                      if r.op in ("add", "multiply"))
     # a 1x1 map broadcast is not 1x1 on the canvas, and paths with different strides grow by
@@ -403,33 +447,31 @@ def check_network(text: str) -> None:
     step = stride_product(graph)
     reach = [1]
     for r in records:
-        for a, n, size in ((r.rf.h, r.output_shape[2], shape[1]),
-                           (r.rf.w, r.output_shape[3], shape[2])):
+        for a, n, size in zip(r.rf.axes, r.output_shape[2:], sizes):
             if not a.whole:       # how far the fields of units 0 and n - 1 reach beyond the input
                 first, last = interval(a, 0)[0], interval(a, n - 1)[1]
                 reach += [-first, last - (size - 1)]
     margin = step * math.ceil((max(reach) + 4) / step)
-    big = graph.with_input_shape((shape[0], shape[1] + 2 * margin, shape[2] + 2 * margin))
+    big = graph.with_input_shape((shape[0],) + tuple(n + 2 * margin for n in sizes))
     big_records = {r.name: r for r in analyze_graph(big).records}
     offsets = {}
     for r in records:
         grown = [b - a for a, b in zip(r.output_shape[2:], big_records[r.name].output_shape[2:])]
         assert all(g % 2 == 0 for g in grown), (r.name, grown)
-        offsets[r.name] = (grown[0] // 2, grown[1] // 2)
+        offsets[r.name] = tuple(g // 2 for g in grown)
     canvas = supports(linearised(big), big, big.input_shape, names,
-                      lambda n, s: [(u[0] + offsets[n][0], u[1] + offsets[n][1])
-                                    for u in corner_units(analysis.record(n).output_shape)])
+                      lambda n, s: [tuple(u + o for u, o in zip(unit, offsets[n]))
+                                    for unit in corner_units(analysis.record(n).output_shape)])
     dense = hole_free(graph)
     for r in records:
         if not r.rf.exact or sound_only_unit0(r):
             continue
         for unit in corner_units(r.output_shape):
-            moved = (unit[0] + offsets[r.name][0], unit[1] + offsets[r.name][1])
-            rows, cols = canvas[(r.name, moved)]
-            for axis, got, u, size in ((r.rf.h, rows, unit[0], shape[1] + 2 * margin),
-                                       (r.rf.w, cols, unit[1], shape[2] + 2 * margin)):
+            moved = tuple(u + o for u, o in zip(unit, offsets[r.name]))
+            for axis, got, u, size in zip(r.rf.axes, canvas[(r.name, moved)], unit, sizes):
                 if axis.whole:
                     continue
+                size += 2 * margin
                 got = [p - margin for p in got]
                 lo, hi = interval(axis, u)
                 assert got, f"{r.name} unit {unit}: sees nothing on the canvas\n{text}"

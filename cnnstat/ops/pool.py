@@ -61,6 +61,9 @@ class _WindowPool(Op):
 
     rank: ClassVar[int] = 2
     torch_name: ClassVar[str] = ""
+    #: PyTorch's 3-D average pooling requires every input side to hold the kernel, padding
+    #: aside (aten's pool3d_shape_check with check_input_size)
+    unpadded_fit: ClassVar[bool] = False
 
     def validate(self, a: dict) -> None:
         if a.get("rounding") == "caffe":
@@ -88,6 +91,10 @@ class _WindowPool(Op):
         kernel = a["kernel"]
         dil = a.get("dilation") or (1,) * self.rank
         stride = _stride(a)
+        if self.unpadded_fit and any(n < k for n, k in zip(shape[2:], kernel)):
+            raise ShapeError(f"{self.name}: the input {fmt_shape(shape)} is smaller than the "
+                             f"kernel {'x'.join(map(str, kernel))} (PyTorch's {self.torch_name} "
+                             "needs every side to hold the kernel, whatever the padding)")
         if a.get("rounding") == "caffe":
             out = caffe_output(self.name, shape, kernel, stride, a["padding"])
         else:
@@ -199,6 +206,7 @@ class AvgPool2d(_AvgPool):
 class AvgPool3d(_AvgPool):
     name, rank, torch_name = "avgpool3d", 3, "AvgPool3d"
     summary = "3-D average pooling"
+    unpadded_fit = True
     params = _AvgPool.schema(3)
 
 
@@ -217,13 +225,16 @@ def _adaptive_size(rank: int):
     names = spatial_axes(rank)
 
     def convert(value):
-        if value is None:
-            return (None,) * rank
         if isinstance(value, (list, tuple)):
             if len(value) != rank:
                 raise ArgumentError(f"must be one size or [{', '.join(names)}], got {list(value)!r}")
-            return tuple(None if v is None else positive_int(v) for v in value)
-        return (positive_int(value),) * rank
+            out = tuple(None if v is None else positive_int(v) for v in value)
+        else:
+            out = (None if value is None else positive_int(value),) * rank
+        if rank == 1 and out == (None,):    # PyTorch's 1-D adaptive pools take an int only
+            raise ArgumentError("must be a length (none, keeping the input's, is for 2-D and 3-D "
+                                "adaptive pooling)")
+        return out
     return convert
 
 

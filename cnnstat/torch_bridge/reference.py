@@ -3,9 +3,10 @@ conv/linear multiply-adds it actually performs, measured with forward hooks.
 
 MACs are counted from the shapes the hooks see (not from cnnstat's rules), with the textbook
 formulas stated where they are used:
-- Conv2d:           N * C_out * H_out * W_out * (C_in / groups) * k_h * k_w
-- ConvTranspose2d:  N * C_in * H_in * W_in * (C_out / groups) * k_h * k_w
-- Linear:           elements of the output * in_features
+- Conv1d/2d/3d:           N * C_out * prod(out) * (C_in / groups) * prod(k)
+                          (2-D: N * C_out * H_out * W_out * (C_in / groups) * k_h * k_w)
+- ConvTranspose1d/2d/3d:  N * C_in * prod(in) * (C_out / groups) * prod(k)
+- Linear:                 elements of the output * in_features
 Bias adds are not counted (cnnstat's default convention, torchvision's metadata, fvcore).
 """
 
@@ -36,16 +37,24 @@ class TorchCounts:
     modules: list[ModuleCount] = field(default_factory=list)
 
 
+CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+TRANSPOSED = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+
+
+def _prod(values) -> int:
+    out = 1
+    for v in values:
+        out *= int(v)
+    return out
+
+
 def _macs(module: nn.Module, inputs, output) -> int:
     x = inputs[0]
-    if isinstance(module, nn.Conv2d):
-        kh, kw = module.kernel_size
-        n, c_out, h, w = output.shape
-        return n * c_out * h * w * (module.in_channels // module.groups) * kh * kw
-    if isinstance(module, nn.ConvTranspose2d):
-        kh, kw = module.kernel_size
-        n, c_in, h, w = x.shape
-        return n * c_in * h * w * (module.out_channels // module.groups) * kh * kw
+    if isinstance(module, CONVS):
+        return (output.numel() * (module.in_channels // module.groups)
+                * _prod(module.kernel_size))
+    if isinstance(module, TRANSPOSED):
+        return x.numel() * (module.out_channels // module.groups) * _prod(module.kernel_size)
     if isinstance(module, nn.Linear):
         return output.numel() * module.in_features
     return 0

@@ -1,6 +1,7 @@
 """Random layer graphs, written as cnnstat definitions (YAML text), for differential fuzzing.
 
-A graph grows one step at a time from a random input (C, H, W) and batch size. A step is
+A graph grows one step at a time from a random input of spatial rank 1, 2 or 3 — (C, L), (C, H, W)
+or (C, D, H, W) — and batch size. A step is
 
 - a layer: an operator drawn from ``tests/strategies.py``'s ``CASES`` (its random hyperparameters:
   kernel, stride, padding, dilation, groups, ceil_mode, output_padding, bias, ...) applied to the
@@ -34,13 +35,17 @@ from cnnstat.ops import REGISTRY
 
 from ..strategies import CASES
 
-# Operators by the rank of tensor they take (batch included). Operators not listed take feature
-# maps (rank 4). A new operator is fuzzed as soon as it has a case in tests/strategies.py.
+# Operators by the rank of tensor they take (batch included). An operator named ...1d, ...2d or
+# ...3d takes feature maps of that spatial rank (3, 4 or 5 dimensions); the others are listed. A
+# new operator is fuzzed as soon as it has a case in tests/strategies.py.
 ANY_RANK = {"relu", "relu6", "sigmoid", "tanh", "hardswish", "hardsigmoid", "silu", "mish", "gelu",
             "elu", "hardtanh", "leaky_relu", "prelu", "softmax", "log_softmax", "linear",
             "flatten", "reshape", "dropout", "identity", "slice", "chunk", "scale",
             "stochastic_depth", "layernorm"}
-RANK_OPS = {"batchnorm1d": (2, 3), "rbf": (2,)}
+MAPS = (3, 4, 5)                 # feature maps of any spatial rank
+RANK_OPS = {"batchnorm1d": (2, 3), "rbf": (2,), "global_avgpool": MAPS, "global_maxpool": MAPS,
+            "upsample": MAPS, "channel_shuffle": MAPS, "pad_shortcut": MAPS, "lrn": MAPS,
+            "layernorm2d": (4,), "channel_linear": (4,), "partial_conv2d": (4,), "subsample": (4,)}
 ACTIVATIONS = ["relu", "relu6", "sigmoid", "tanh", "hardswish", "silu", "gelu", "leaky_relu"]
 MAX_CHANNELS = 24
 MAX_ELEMENTS = 60_000          # per sample: keeps a torch forward pass around a millisecond
@@ -127,7 +132,7 @@ def entry_yaml(entry: Entry) -> Any:
     return out
 
 
-def definition_text(entries: list[Entry], input_chw: tuple[int, int, int], title: str = "fuzz") -> str:
+def definition_text(entries: list[Entry], input_chw: tuple[int, ...], title: str = "fuzz") -> str:
     doc = {"name": title, "input": list(input_chw), "layers": [entry_yaml(e) for e in entries]}
     return yaml.safe_dump(doc, sort_keys=False, default_flow_style=None, width=100)
 
@@ -164,7 +169,7 @@ def fit(draw, op: str, args: dict, shape: tuple[int, ...]) -> dict:
     args = dict(args)
     rank = len(shape)
     c = shape[1]
-    if op in ("conv2d", "conv_transpose2d"):
+    if op.startswith(("conv", "conv_transpose")) and op[-1] == "d":
         groups = args.get("groups", 1)
         per_group = max(1, args["out"] // groups)
         if c % groups:                  # another divisor of the channels; c itself is depthwise
@@ -188,6 +193,9 @@ def fit(draw, op: str, args: dict, shape: tuple[int, ...]) -> dict:
             _, c, h, w = shape
             args["shape"] = draw(st.sampled_from([[total], [c, h * w], [-1, w], [c * h, -1, 1],
                                                   [h, w, c]]))
+        elif rank >= 3:
+            args["shape"] = draw(st.sampled_from([[total], [c, -1], list(shape[2:]) + [c],
+                                                  [c, 1] + list(shape[2:])]))
         else:
             args["shape"] = draw(st.sampled_from([[total], [-1], [total, 1]]))
     elif op == "channel_shuffle":
@@ -198,26 +206,48 @@ def fit(draw, op: str, args: dict, shape: tuple[int, ...]) -> dict:
         args["dims"] = min(args.get("dims", 1), rank - 1)
     elif op == "pad_shortcut":
         args["out"] = c + draw(st.integers(0, 6))
-    elif op == "upsample" and rank == 4 and args.get("scale") is not None:
-        scale = args["scale"]
-        top = max(scale) if isinstance(scale, list) else scale
-        if max(shape[2:]) * top > 48:
-            args.pop("scale")
-            args["size"] = draw(st.integers(1, 16))
+    elif op == "upsample" and rank >= 3:
+        from ..strategies import LINEAR_MODES
+        if args["mode"] not in ("nearest", "nearest-exact") and draw(st.integers(0, 7)):
+            args["mode"] = draw(st.sampled_from(LINEAR_MODES[rank - 2]))   # the map's own
+        scale = args.get("scale")
+        if isinstance(scale, list) and len(scale) != rank - 2:
+            args["scale"] = scale = max(scale)
+        size = args.get("size")
+        if isinstance(size, list) and len(size) != rank - 2:
+            args["size"] = max(size)
+        if scale is not None:
+            top = max(scale) if isinstance(scale, list) else scale
+            if max(shape[2:]) * top > {3: 200, 4: 48, 5: 16}[rank]:
+                args.pop("scale")
+                args["size"] = draw(st.integers(1, 16 if rank < 5 else 6))
     return args
 
 
-def _rank_ok(op: str, rank: int) -> bool:
+def op_ranks(op: str) -> tuple[int, ...] | None:
+    """The tensor ranks (batch included) an operator takes; None: any."""
     if op in ANY_RANK:
-        return True
-    return rank in RANK_OPS.get(op, (4,))
+        return None
+    if op in RANK_OPS:
+        return RANK_OPS[op]
+    if op[-2:] in ("1d", "2d", "3d"):
+        return (int(op[-2]) + 2,)
+    return (4,)
+
+
+def _rank_ok(op: str, rank: int) -> bool:
+    ranks = op_ranks(op)
+    return ranks is None or rank in ranks
 
 
 # How often an operator is drawn relative to the others (default 1): the layers CNNs are made of
 # more often than the rest.
-WEIGHTS = {"conv2d": 8, "maxpool2d": 3, "avgpool2d": 2, "conv_transpose2d": 2, "batchnorm2d": 2,
-           "relu": 2, "linear": 2, "upsample": 2, "adaptive_avgpool2d": 2, "add": 4, "concat": 4,
-           "multiply": 2}
+WEIGHTS = {**{f"conv{r}d": 8 for r in (1, 2, 3)}, **{f"maxpool{r}d": 3 for r in (1, 2, 3)},
+           **{f"avgpool{r}d": 2 for r in (1, 2, 3)},
+           **{f"conv_transpose{r}d": 2 for r in (1, 2, 3)},
+           **{f"batchnorm{r}d": 2 for r in (1, 2, 3)},
+           **{f"adaptive_avgpool{r}d": 2 for r in (1, 2, 3)},
+           "relu": 2, "linear": 2, "upsample": 2, "add": 4, "concat": 4, "multiply": 2}
 
 
 def _weighted(ops) -> list[str]:
@@ -266,10 +296,8 @@ class _Builder:
         source = self.pick_input()
         shape = self.shapes[source]
         ops = _single_input_ops()
-        wrong_rank = draw(st.integers(0, 24)) == 0       # an operator given the wrong rank
+        wrong_rank = draw(st.integers(0, 24)) == 24      # an operator given the wrong rank
         candidates = [op for op in ops if _rank_ok(op, len(shape)) != wrong_rank]
-        if wrong_rank and len(shape) != 2:               # torch runs 2-D ops on rank 3 as
-            candidates = [op for op in ops if _rank_ok(op, len(shape))]  # unbatched: not a reject
         op = draw(st.sampled_from(candidates or ops))
         args, _ = draw(CASES[op])
         if draw(st.integers(0, 11)):                     # mostly fitted, sometimes raw
@@ -300,10 +328,10 @@ class _Builder:
         args = {k: v for k, v in args.items() if k not in ("dim", "crop")}
         names = sorted(self.shapes)
         if op == "concat":
-            crop = len(shape) == 4 and draw(st.integers(0, 3)) == 0
+            crop = len(shape) >= 3 and draw(st.integers(0, 3)) == 0
             if crop:
                 args["crop"] = "center"
-                fits = [n for n in names if len(self.shapes[n]) == 4]
+                fits = [n for n in names if len(self.shapes[n]) == len(shape)]
             else:
                 fits = [n for n in names if len(self.shapes[n]) == len(shape)
                         and self.shapes[n][:1] + self.shapes[n][2:] == shape[:1] + shape[2:]]
@@ -311,8 +339,8 @@ class _Builder:
                     args["dim"] = draw(st.sampled_from([1, 1 - len(shape)]))
         else:
             fits = [n for n in names if self.shapes[n] == shape
-                    or (len(self.shapes[n]) == 4 and len(shape) == 4
-                        and self.shapes[n][2:] == (1, 1) and self.shapes[n][:2] == shape[:2])]
+                    or (len(self.shapes[n]) == len(shape) >= 3
+                        and set(self.shapes[n][2:]) == {1} and self.shapes[n][:2] == shape[:2])]
         pool = names if mismatch else (fits or [first])
         count = max(len(case_shapes), REGISTRY[op].min_inputs) - 1
         others = [draw(st.sampled_from(pool)) for _ in range(count)]
@@ -333,10 +361,11 @@ class _Builder:
         draw = self.draw
         source = self.prev
         shape = self.shapes[source]
-        if len(shape) != 4:
+        if len(shape) not in MAPS:
             return self.layer(name)
         merge = draw(st.sampled_from(["add", "concat", "concat"]))
-        body_ops = ["conv2d", "maxpool2d", "avgpool2d", "batchnorm2d"] + ACTIVATIONS
+        r = len(shape) - 2
+        body_ops = [f"conv{r}d", f"maxpool{r}d", f"avgpool{r}d", f"batchnorm{r}d"] + ACTIVATIONS
         body_ops = [op for op in body_ops if op in CASES]
         branches: list[tuple[str, list[Entry]]] = []
         outs = []
@@ -347,12 +376,12 @@ class _Builder:
                 op = draw(st.sampled_from(body_ops))
                 args, _ = draw(CASES[op])
                 args = fit(draw, op, args, current)
-                if op == "conv2d":          # keep H, W: stride 1, 'same' padding
+                if op.startswith("conv"):   # keep the size: stride 1, 'same' padding
                     args.update(stride=1, padding="same")
                     args.pop("padding_mode", None)
                     if merge == "add":
                         args.update(out=shape[1], groups=1)
-                elif op in ("maxpool2d", "avgpool2d"):
+                elif op.startswith(("maxpool", "avgpool")):
                     args.update(kernel=3, stride=1, padding=1)
                     args.pop("dilation", None)
                 out, stage = try_rule(op, args, [current])
@@ -378,11 +407,13 @@ class _Builder:
     # squeeze-and-excitation: x * sigmoid(conv1x1(global_avgpool(x))) -----------------------------
     def gate(self, name: str) -> None:
         shape = self.shapes[self.prev]
-        if len(shape) != 4 or not {"global_avgpool", "conv2d", "sigmoid", "multiply"} <= set(REGISTRY):
+        conv = f"conv{len(shape) - 2}d"
+        if len(shape) not in MAPS or \
+                not {"global_avgpool", conv, "sigmoid", "multiply"} <= set(REGISTRY):
             return self.layer(name)
         x = self.prev
         steps = [Entry(f"{name}_pool", "global_avgpool", {"keepdim": True}, [], self.style()),
-                 Entry(f"{name}_fc", "conv2d", {"out": shape[1], "kernel": 1,
+                 Entry(f"{name}_fc", conv, {"out": shape[1], "kernel": 1,
                                                 "bias": self.draw(st.booleans())}, [], self.style()),
                  Entry(f"{name}_gate", "sigmoid", {}, [], self.style())]
         current = shape
@@ -395,13 +426,20 @@ class _Builder:
         self.add(Entry(name, "multiply", {}, [x, steps[-1].name], self.style()), out)
 
 
+#: the largest input side per spatial rank, as a multiple of ``max_size`` (images)
+SIDES = {1: 6.0, 2: 1.0, 3: 0.3}
+
+
 @st.composite
-def graphs(draw, max_layers: int = 8, max_size: int = 40) -> Case:
-    """A random definition (mostly valid; invalid ones are invalid at their last layer)."""
+def graphs(draw, max_layers: int = 8, max_size: int = 40, ranks=(1, 2, 2, 3)) -> Case:
+    """A random definition (mostly valid; invalid ones are invalid at their last layer), its
+    input of spatial rank 1, 2 or 3 (images twice as often)."""
+    rank = draw(st.sampled_from(ranks))
     c = draw(st.integers(1, 8))
-    h, w = draw(st.integers(1, max_size)), draw(st.integers(1, max_size))
+    side = max(2, int(max_size * SIDES[rank]))
+    spatial = tuple(draw(st.integers(1, side)) for _ in range(rank))
     batch = draw(st.integers(1, 3))
-    builder = _Builder(draw, (batch, c, h, w))
+    builder = _Builder(draw, (batch, c) + spatial)
     steps = draw(st.integers(1, max_layers))
     for i in range(steps):
         kind = draw(st.sampled_from(["layer"] * 7 + ["merge", "merge", "branches", "gate"]))
@@ -409,5 +447,5 @@ def graphs(draw, max_layers: int = 8, max_size: int = 40) -> Case:
         if builder.failed:
             break
     if not builder.entries:                             # every step was skipped: one layer
-        builder.add(Entry("l0", "identity"), (batch, c, h, w))
-    return Case(definition_text(builder.entries, (c, h, w)), batch, builder.entries)
+        builder.add(Entry("l0", "identity"), (batch, c) + spatial)
+    return Case(definition_text(builder.entries, (c,) + spatial), batch, builder.entries)

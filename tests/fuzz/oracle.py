@@ -17,9 +17,11 @@
 Two documented exceptions, both by design of the definition format:
 - an empty output: torch computes a tensor with a zero dimension, cnnstat rejects it (a layer
   whose output is empty is a mistake in a network);
-- a 2-D operator given a tensor that is not N x C x H x W: torch runs some of them on unbatched
-  (C, H, W) input or pads whatever the last two dimensions are; cnnstat's tensors always carry the
-  batch, so it rejects them;
+- an operator of spatial rank r (conv1d, conv2d, conv3d, ...) given a tensor that is not
+  N x C x (r sizes): torch runs some of them on unbatched (C, *spatial) input or pads whatever the
+  last r dimensions are; cnnstat's tensors always carry the batch, so it rejects them. Likewise a
+  merge (add, multiply, maximum) of tensors of different ranks: torch aligns trailing dimensions
+  and may broadcast one input's batch against another's feature axis; cnnstat rejects it;
 - a normalization over the batch dimension (``layernorm`` with ``dims`` = the tensor's rank):
   torch's LayerNorm built for that one batch size accepts it, but its parameters would then
   depend on ``--batch``; a definition describes one sample, so cnnstat rejects it.
@@ -54,7 +56,11 @@ FVCORE_RESIZE_OPS = {"upsample_nearest2d": "nearest", "upsample_bilinear2d": "bi
 # torch stand-ins whose output does not depend on their inputs' values (jit tracing then drops
 # the layers that feed them)
 DATA_INDEPENDENT = {"not_counted"}
-RANK_MESSAGES = ("needs a (C, H, W) feature map",)
+#: rejections of a tensor of another rank than the operator's (torch may run an operator of
+#: spatial rank r on an unbatched (C, *spatial) tensor of rank r + 1, or broadcast a merge's
+#: batch against a feature axis)
+RANK_MESSAGES = ("feature map, got", "needs a feature map (", "needs N x F or N x C x L",
+                 "inputs of different ranks")
 BATCH_MESSAGES = ("the batch is not normalized",)
 
 
@@ -159,7 +165,7 @@ def _check_fvcore(module, x, analysis) -> None:
             raise Mismatch(f"layer {r.name} ({r.op}): weight MACs: cnnstat "
                            f"{r.macs_by_kind.get(WEIGHT, 0)}, fvcore {weight} ({dict(ops)})")
         for op_name, mode in FVCORE_RESIZE_OPS.items():
-            if r.op == "upsample" and r.attrs["mode"] == mode and \
+            if r.op == "upsample" and r.attrs["mode"] == mode and len(r.output_shape) == 4 and \
                     ops.get(op_name, 0) != r.macs_by_kind.get(RESIZE, 0):
                 raise Mismatch(f"layer {r.name}: resize work: cnnstat "
                                f"{r.macs_by_kind.get(RESIZE, 0)}, fvcore {ops.get(op_name, 0)}")
@@ -241,8 +247,9 @@ def _check_torch_rejects(graph: Graph, batch: int, exc: CnnstatError) -> None:
     outs = outs if isinstance(outs, tuple) else (outs,)
     tensors = dict(zip(needed, outs))
     inputs = [tensors[s] for s in node.inputs]
-    if any(m in exc.message for m in RANK_MESSAGES) and any(t.dim() != 4 for t in inputs):
-        return                       # a 2-D operator on a tensor without N, C, H, W: by design
+    if any(m in exc.message for m in RANK_MESSAGES) and (
+            len({t.dim() for t in inputs}) > 1 or _wrong_rank(node.op, inputs[0].dim())):
+        return                       # an operator given a tensor of another rank: by design
     if any(m in exc.message for m in BATCH_MESSAGES):
         return                       # the batch dimension inside a layer's shape: by design
     try:
@@ -256,6 +263,12 @@ def _check_torch_rejects(graph: Graph, batch: int, exc: CnnstatError) -> None:
     raise Mismatch(f"cnnstat rejects layer {node.name} ({exc.message}), torch accepts it: "
                    f"{[tuple(t.shape) for t in inputs]} -> "
                    f"{tuple(result.shape) if isinstance(result, torch.Tensor) else type(result)}")
+
+
+def _wrong_rank(op: str, dim: int) -> bool:
+    from .graphs import op_ranks
+    ranks = op_ranks(op)
+    return ranks is not None and dim not in ranks
 
 
 def _check_cli(text: str, batch: int, exc: CnnstatError) -> None:
