@@ -96,8 +96,10 @@ def _spatial_only(sizes: tuple) -> InputSize:
 #: examples of what it takes
 _READINGS = {1: {1: "L", 2: "CL"}, 2: {1: "S", 2: "HW", 3: "CHW"}, 3: {3: "DHW", 4: "CDHW"}}
 _KIND = {1: "a 1-D model (C×L)", 2: "an image model (C×H×W)", 3: "a 3-D model (C×D×H×W)"}
-_ANY_READING = {1: "L (a 1-D length) or S (a square image)", 2: "H×W (an image) or C×L (1-D)",
-                3: "C×H×W (an image) or D×H×W (3-D)", 4: "C×D×H×W (3-D)"}
+_ANY_READING = {1: "one size (the length L of a 1-D input, or the side of a square image)",
+                2: "two sizes (H×W of an image, or C×L of a 1-D input)",
+                3: "three sizes (C×H×W of an image, or D×H×W of a 3-D input)",
+                4: "four sizes (C×D×H×W of a 3-D input)"}
 
 
 def resolve_input(size: InputSize | tuple | str | int | None, shape: tuple[int, ...],
@@ -138,9 +140,10 @@ def _wrong_size(size: InputSize, shape: tuple[int, ...], model: str | None) -> s
     if all(shape):
         default = "×".join(map(str, shape))
         spatial, side = "×".join(map(str, shape[1:])), str(shape[1])
-    else:                                # an imported model with dynamic sizes: examples
-        default, spatial, side = {1: ("1×16000", "16000", "16000"), 3: ("3×16×112×112",
-                                  "16×112×112", "112")}.get(rank, ("3×224×224", "224×224", "224"))
+    else:                                # a model without default sizes: examples
+        spatial, side = {1: ("16000", "16000"), 3: ("16×112×112", "112")}.get(rank,
+                                                                           ("224×224", "224"))
+        default = f"{shape[0] or (1 if rank == 1 else 3)}×{spatial}"
     if rank == 1:
         write = f"write L ({spatial}) or C×L ({default})"
     elif rank == 3:

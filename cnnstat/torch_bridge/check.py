@@ -17,8 +17,9 @@ name, deterministic random weights) and run once. Then, layer by layer and in to
                        with affine, 1 without (``batchnorm_flop_jit``); batch statistics and
                        layer norm: 5 per element with affine, 4 without (``norm_flop_counter``)
                        → kind ``norm`` ÷ that factor (cnnstat: one folded multiply-add per
-                       element). Upsampling nearest 1 / bilinear 4 per output element → ``resize``
-                       as is. ``adaptive_avg_pool2d``: 1 per input element → ``pool`` as is
+                       element). Upsampling nearest 1 / bilinear 4 per output element (2-D maps
+                       only) → ``resize`` as is. ``adaptive_avg_pool2d``: 1 per input element →
+                       ``pool`` as is
                        where the windows tile the input (else the conventions differ: not
                        compared). No LRN, activations, max/avg pooling or element-wise work.
   FlopCounterMode      ``torch.utils.flop_counter``: 2 FLOPs per multiply-add of convolution /
@@ -516,7 +517,7 @@ def fvcore_norm_factor(record: LayerRecord, train: bool = False) -> int | None:
     (one folded multiply-add per element), so fvcore's figure ÷ this factor is cnnstat's."""
     a = record.attrs
     affine = bool(a.get("affine", True))
-    if record.op in ("batchnorm2d", "batchnorm1d"):
+    if record.op in ("batchnorm1d", "batchnorm2d", "batchnorm3d"):
         if a.get("track_running_stats", True) and not train:
             return 2 if affine else 1
         return 5 if affine else 4
@@ -528,9 +529,9 @@ def fvcore_norm_factor(record: LayerRecord, train: bool = False) -> int | None:
 def _tiles(record: LayerRecord) -> bool:
     """Whether adaptive average pooling's windows tile the input (no overlap): then fvcore's
     1 per input element equals cnnstat's 1 per window element per output element."""
-    _, _, h, w = record.input_shapes[0]
-    _, _, oh, ow = record.output_shape if len(record.output_shape) == 4 else (0, 0, 1, 1)
-    return adaptive_windows(h, oh)[0] == h and adaptive_windows(w, ow)[0] == w
+    sizes = record.input_shapes[0][2:]
+    outs = record.output_shape[2:] if len(record.output_shape) > 2 else (1,) * len(sizes)
+    return all(adaptive_windows(n, o)[0] == n for n, o in zip(sizes, outs))
 
 
 def _fvcore_expected(record: LayerRecord, train: bool = False) -> dict[str, int | str]:
@@ -540,11 +541,12 @@ def _fvcore_expected(record: LayerRecord, train: bool = False) -> dict[str, int 
     factor = fvcore_norm_factor(record, train)
     if factor is not None:
         out[NORM] = factor
+    image = len(record.input_shapes[0]) == 4     # fvcore's handles are the 2-D ones
     if record.op == "upsample":
         mode = record.attrs.get("mode")
-        out[RESIZE] = 1 if mode in ("nearest", "bilinear") else \
-            f"fvcore has no handle for {mode} upsampling"
-    if record.op == "adaptive_avgpool2d" or (record.op == "global_avgpool"
+        out[RESIZE] = 1 if mode in ("nearest", "bilinear") and image else \
+            f"fvcore has no handle for {mode} upsampling of {len(record.input_shapes[0]) - 2}-D maps"
+    if record.op == "adaptive_avgpool2d" or (record.op == "global_avgpool" and image
                                              and record.attrs.get("keepdim", True)):
         out[POOL] = 1 if _tiles(record) else (
             "fvcore counts adaptive average pooling as 1 per input element, cnnstat 1 per window "

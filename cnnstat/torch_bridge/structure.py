@@ -2,8 +2,9 @@
 such lists (``cnnstat check MODEL --against torchvision``).
 
 Extraction runs one forward pass under a ``TorchFunctionMode`` that records every call of the
-functions that carry a network's structure — ``conv2d``, ``conv_transpose2d``, ``linear``, the
-pooling functions, ``batch_norm``, ``local_response_norm``, ``interpolate`` — with their
+functions that carry a network's structure — ``conv1d``/``conv2d``/``conv3d``, the transposed
+convolutions, ``linear``, the pooling functions of every rank, ``batch_norm``,
+``local_response_norm``, ``interpolate`` — with their
 arguments, whether a module or a functional call in some ``forward`` made it (torchvision's
 Inception v3 pools with ``F.avg_pool2d``). Forward hooks on every submodule name each call after
 the innermost module running. The mode sees only the outermost call (nested calls run with the
@@ -63,16 +64,16 @@ class Layer:
     kind: str                      # conv, conv_transpose, linear, maxpool, ..., upsample, norm
     in_channels: int | None = None
     out_channels: int | None = None
-    kernel: tuple[int, int] | None = None
-    stride: tuple[int, int] | None = None
-    padding: tuple[tuple[int, int], tuple[int, int]] | None = None   # (top, bottom), (left, right)
-    dilation: tuple[int, int] | None = None
+    kernel: tuple[int, ...] | None = None            # one size per spatial axis
+    stride: tuple[int, ...] | None = None
+    padding: tuple[tuple[int, int], ...] | None = None   # (before, after) per axis
+    dilation: tuple[int, ...] | None = None
     groups: int | None = None
     bias: bool | None = None
     norm: str = "none"             # normalization applied after it: none, batchnorm, lrn(5), ...
     ceil_mode: bool | None = None
     count_include_pad: bool | None = None
-    output_size: tuple[int, int] | None = None
+    output_size: tuple[int, ...] | None = None
     mode: str | None = None
     output_shape: tuple[int, ...] = ()
 
@@ -87,9 +88,9 @@ class Layer:
             parts.append(f"{self.in_channels}→{self.out_channels}")
         if self.kernel is not None:
             parts.append(f"{_hw(self.kernel)}/{_hw(self.stride, True)}")
-        if self.padding is not None and self.padding != ((0, 0), (0, 0)):
+        if self.padding is not None and any(v for p in self.padding for v in p):
             parts.append(f"p{_pad(self.padding)}")
-        if self.dilation not in (None, (1, 1)):
+        if self.dilation is not None and set(self.dilation) != {1}:
             parts.append(f"d{_hw(self.dilation, True)}")
         if self.groups not in (None, 1):
             parts.append(f"g{self.groups}")
@@ -109,44 +110,52 @@ class Layer:
 
 
 def _hw(v, square_as_one: bool = False) -> str:
-    """(h, w) as ``h×w``, or ``h`` when square and ``square_as_one``."""
+    """Sizes per axis as ``h×w`` (``d×h×w``, ``l``), or one when all equal and ``square_as_one``."""
     if v is None:
         return "?"
-    return str(v[0]) if square_as_one and v[0] == v[1] else f"{v[0]}×{v[1]}"
+    return str(v[0]) if square_as_one and len(set(v)) == 1 else "×".join(map(str, v))
 
 
 def _pad(p) -> str:
-    (t, b), (l, r) = p
-    if t == b and l == r:
-        return str(t) if t == l else f"{t}×{l}"
-    return f"({t},{b},{l},{r})"
+    if all(lo == hi for lo, hi in p):
+        return _hw(tuple(lo for lo, _ in p), True)
+    return "(" + ",".join(str(v) for pair in p for v in pair) + ")"
 
 
-def _pair(v, default=None) -> tuple[int, int] | None:
+def _pair(v, default=None, rank: int = 2) -> tuple[int, ...] | None:
+    """One value per axis of a rank-``rank`` layer (torch's int-or-tuple arguments)."""
     if v is None:
         return default
     if isinstance(v, (list, tuple, torch.Size)):
-        return (int(v[0]), int(v[-1])) if len(v) else default
-    return (int(v), int(v))
+        if not len(v):
+            return default
+        return tuple(int(x) for x in v) if len(v) == rank else (int(v[0]),) * rank
+    return (int(v),) * rank
 
 
-def _sym(p) -> tuple[tuple[int, int], tuple[int, int]]:
-    h, w = _pair(p, (0, 0))
-    return ((h, h), (w, w))
+def _sym(p, rank: int = 2) -> tuple[tuple[int, int], ...]:
+    return tuple((v, v) for v in _pair(p, (0,) * rank, rank))
+
+
+def _rank(fname: str) -> int:
+    """conv3d → 3; the spatial rank of a recorded function."""
+    return int(fname[-2]) if fname[-2:] in ("1d", "2d", "3d") else 2
 
 
 # Positional parameter names of the recorded functions (torch.nn.functional's signatures).
 _PARAMS = {
-    "conv2d": ("input", "weight", "bias", "stride", "padding", "dilation", "groups"),
-    "conv_transpose2d": ("input", "weight", "bias", "stride", "padding", "output_padding",
-                         "groups", "dilation"),
+    **{f"conv{r}d": ("input", "weight", "bias", "stride", "padding", "dilation", "groups")
+       for r in (1, 2, 3)},
+    **{f"conv_transpose{r}d": ("input", "weight", "bias", "stride", "padding", "output_padding",
+                               "groups", "dilation") for r in (1, 2, 3)},
     "linear": ("input", "weight", "bias"),
-    "max_pool2d": ("input", "kernel_size", "stride", "padding", "dilation", "ceil_mode",
-                   "return_indices"),
-    "avg_pool2d": ("input", "kernel_size", "stride", "padding", "ceil_mode",
-                   "count_include_pad", "divisor_override"),
-    "adaptive_avg_pool2d": ("input", "output_size"),
-    "adaptive_max_pool2d": ("input", "output_size", "return_indices"),
+    **{f"max_pool{r}d": ("input", "kernel_size", "stride", "padding", "dilation", "ceil_mode",
+                         "return_indices") for r in (1, 2, 3)},
+    "avg_pool1d": ("input", "kernel_size", "stride", "padding", "ceil_mode", "count_include_pad"),
+    **{f"avg_pool{r}d": ("input", "kernel_size", "stride", "padding", "ceil_mode",
+                         "count_include_pad", "divisor_override") for r in (2, 3)},
+    **{f"adaptive_avg_pool{r}d": ("input", "output_size") for r in (1, 2, 3)},
+    **{f"adaptive_max_pool{r}d": ("input", "output_size", "return_indices") for r in (1, 2, 3)},
     "batch_norm": ("input", "running_mean", "running_var", "weight", "bias", "training",
                    "momentum", "eps"),
     "local_response_norm": ("input", "size", "alpha", "beta", "k"),
@@ -155,9 +164,14 @@ _PARAMS = {
     "mean": ("input", "dim", "keepdim"),
     "amax": ("input", "dim", "keepdim"),
 }
-_ALIASES = {"_max_pool2d": "max_pool2d", "max_pool2d_with_indices": "max_pool2d",
-            "_adaptive_max_pool2d": "adaptive_max_pool2d",
-            "adaptive_max_pool2d_with_indices": "adaptive_max_pool2d"}
+_ALIASES = {**{f"_max_pool{r}d": f"max_pool{r}d" for r in (1, 2, 3)},
+            **{f"max_pool{r}d_with_indices": f"max_pool{r}d" for r in (1, 2, 3)},
+            **{f"_adaptive_max_pool{r}d": f"adaptive_max_pool{r}d" for r in (1, 2, 3)},
+            **{f"adaptive_max_pool{r}d_with_indices": f"adaptive_max_pool{r}d"
+               for r in (1, 2, 3)}}
+_CONVS = {f"conv{r}d" for r in (1, 2, 3)} | {f"conv_transpose{r}d" for r in (1, 2, 3)}
+_POOLS = {f"{kind}_pool{r}d" for kind in ("max", "avg") for r in (1, 2, 3)}
+_ADAPTIVE = {f"adaptive_{kind}_pool{r}d" for kind in ("max", "avg") for r in (1, 2, 3)}
 
 
 def _bind(fname: str, args: tuple, kwargs: dict) -> dict[str, Any]:
@@ -169,69 +183,72 @@ def _bind(fname: str, args: tuple, kwargs: dict) -> dict[str, Any]:
 def _layer_of(fname: str, a: dict, out: Any, index: int, name: str) -> Layer | str | None:
     """The comparable layer a recorded call is, a normalization name (str), or None (not one)."""
     shape = tuple(out.shape) if isinstance(out, torch.Tensor) else ()
-    if fname in ("conv2d", "conv_transpose2d"):
+    rank = _rank(fname)
+    ones = (1,) * rank
+    if fname in _CONVS:
         w, groups = a["weight"], int(a.get("groups", 1) or 1)
-        if w.dim() != 4:
+        if w.dim() != rank + 2:
             return None
-        kernel = (int(w.shape[2]), int(w.shape[3]))
-        dilation = _pair(a.get("dilation"), (1, 1))
+        kernel = tuple(int(k) for k in w.shape[2:])
+        dilation = _pair(a.get("dilation"), ones, rank)
         padding = a.get("padding", 0)
         if isinstance(padding, str):          # 'same' / 'valid', resolved as PyTorch does
             if padding == "valid":
-                padding = ((0, 0), (0, 0))
+                padding = ((0, 0),) * rank
             else:
                 padding = tuple((d * (k - 1) // 2, d * (k - 1) - d * (k - 1) // 2)
                                 for k, d in zip(kernel, dilation))
         else:
-            padding = _sym(padding)
-        if fname == "conv2d":                 # weight: (C_out, C_in / groups, k_h, k_w)
-            c_in, c_out, kind = int(w.shape[1]) * groups, int(w.shape[0]), "conv"
-        else:                                 # weight: (C_in, C_out / groups, k_h, k_w)
+            padding = _sym(padding, rank)
+        if fname.startswith("conv_transpose"):  # weight: (C_in, C_out / groups, *kernel)
             c_in, c_out, kind = int(w.shape[0]), int(w.shape[1]) * groups, "conv_transpose"
-        return Layer(index, name, kind, c_in, c_out, kernel, _pair(a.get("stride"), (1, 1)),
+        else:                                   # weight: (C_out, C_in / groups, *kernel)
+            c_in, c_out, kind = int(w.shape[1]) * groups, int(w.shape[0]), "conv"
+        return Layer(index, name, kind, c_in, c_out, kernel, _pair(a.get("stride"), ones, rank),
                      padding, dilation, groups, a.get("bias") is not None, output_shape=shape)
     if fname == "linear":
         w = a["weight"]
         return Layer(index, name, "linear", int(w.shape[1]), int(w.shape[0]),
                      bias=a.get("bias") is not None, output_shape=shape)
-    if fname in ("max_pool2d", "avg_pool2d"):
-        kernel = _pair(a["kernel_size"])
-        stride = _pair(a.get("stride")) or kernel     # stride None or [] means the kernel
-        padding = _sym(a.get("padding", 0))
+    if fname in _POOLS:
+        kernel = _pair(a["kernel_size"], None, rank)
+        stride = _pair(a.get("stride"), None, rank) or kernel   # stride None or []: the kernel
+        padding = _sym(a.get("padding", 0), rank)
         x = a["input"]
-        if (padding == ((0, 0), (0, 0)) and isinstance(x, torch.Tensor) and x.dim() == 4
-                and kernel == tuple(x.shape[2:])):   # one window over the whole map: global
-            kind = "global_maxpool" if fname == "max_pool2d" else "global_avgpool"
+        if (not any(v for p in padding for v in p) and isinstance(x, torch.Tensor)
+                and x.dim() == rank + 2 and kernel == tuple(x.shape[2:])):
+            # one window over the whole map: global
+            kind = "global_maxpool" if fname.startswith("max") else "global_avgpool"
             return Layer(index, name, kind, output_shape=shape)
         common = dict(kernel=kernel, stride=stride, padding=padding,
                       ceil_mode=bool(a.get("ceil_mode", False)), output_shape=shape)
-        if fname == "max_pool2d":
-            return Layer(index, name, "maxpool", dilation=_pair(a.get("dilation"), (1, 1)),
+        if fname.startswith("max"):
+            return Layer(index, name, "maxpool", dilation=_pair(a.get("dilation"), ones, rank),
                          **common)
         return Layer(index, name, "avgpool",
                      count_include_pad=bool(a.get("count_include_pad", True)), **common)
-    if fname in ("adaptive_avg_pool2d", "adaptive_max_pool2d"):
+    if fname in _ADAPTIVE:
         size = a["output_size"]
         x = a["input"]
-        size = tuple(int(x.shape[-2 + i]) if s is None else int(s)
-                     for i, s in enumerate(_pair_none(size)))
+        size = tuple(int(x.shape[2 + i]) if s is None else int(s)
+                     for i, s in enumerate(_pair_none(size, rank)))
         kind = "avg" if "avg" in fname else "max"
-        if size == (1, 1):
+        if set(size) == {1}:
             return Layer(index, name, f"global_{kind}pool", output_shape=shape)
         return Layer(index, name, f"adaptive_{kind}pool", output_size=size, output_shape=shape)
     if fname in ("mean", "amax"):
         x = a["input"]
         dims = a.get("dim")
-        if not isinstance(x, torch.Tensor) or x.dim() != 4 or dims is None:
+        if not isinstance(x, torch.Tensor) or not 3 <= x.dim() <= 5 or dims is None:
             return None
-        dims = sorted(d % 4 for d in (dims if isinstance(dims, (list, tuple)) else [dims]))
-        if dims != [2, 3]:
+        dims = sorted(d % x.dim() for d in (dims if isinstance(dims, (list, tuple)) else [dims]))
+        if dims != list(range(2, x.dim())):
             return None
         return Layer(index, name, "global_avgpool" if fname == "mean" else "global_maxpool",
                      output_shape=shape)
     if fname == "interpolate":
         x = a["input"]
-        size = tuple(shape[2:]) if len(shape) == 4 else None
+        size = tuple(shape[2:]) if len(shape) >= 3 else None
         return Layer(index, name, "upsample", output_size=size,
                      mode=str(a.get("mode", "nearest")), output_shape=shape)
     if fname == "batch_norm":
@@ -241,10 +258,10 @@ def _layer_of(fname: str, a: dict, out: Any, index: int, name: str) -> Layer | s
     return None
 
 
-def _pair_none(v):
+def _pair_none(v, rank: int = 2):
     if isinstance(v, (list, tuple)):
-        return (v[0], v[-1])
-    return (v, v)
+        return tuple(v) if len(v) == rank else (v[0],) * rank
+    return (v,) * rank
 
 
 class _Recorder(TorchFunctionMode):
@@ -308,14 +325,14 @@ def run_recorded(module: nn.Module, inputs: Sequence[torch.Tensor] | torch.Tenso
 
 def _layers(calls: Iterable[tuple[str, dict, Any, str]], leaves: set[str]) -> list[Layer]:
     layers: list[Layer] = []
-    pending_pad: tuple[tuple[int, int], tuple[int, int]] | None = None
+    pending_pad: tuple[tuple[int, int], ...] | None = None
     for fname, a, out, owner in calls:
         name = owner if owner in leaves else f"{owner}.{fname}" if owner else fname
         if fname == "pad":
             pad = tuple(int(p) for p in a["pad"])
-            if a.get("mode", "constant") == "constant" and not a.get("value") and len(pad) == 4:
-                l, r, t, b = pad                       # F.pad's order: last dim first
-                pending_pad = ((t, b), (l, r))
+            if a.get("mode", "constant") == "constant" and not a.get("value") and len(pad) % 2 \
+                    == 0:                                # F.pad's order: last dim first
+                pending_pad = tuple((pad[i], pad[i + 1]) for i in range(0, len(pad), 2))[::-1]
             continue
         item = _layer_of(fname, a, out, len(layers), name)
         if item is None:
@@ -328,10 +345,10 @@ def _layers(calls: Iterable[tuple[str, dict, Any, str]], leaves: set[str]) -> li
             else:
                 layers.append(Layer(0, name, "norm", norm=item))
             continue
-        if pending_pad is not None and item.padding is not None:
-            (t, b), (l, r) = item.padding
-            (pt, pb), (pl, pr) = pending_pad
-            item = replace(item, padding=((t + pt, b + pb), (l + pl, r + pr)))
+        if pending_pad is not None and item.padding is not None \
+                and len(pending_pad) == len(item.padding):
+            item = replace(item, padding=tuple((lo + plo, hi + phi) for (lo, hi), (plo, phi)
+                                               in zip(item.padding, pending_pad)))
         pending_pad = None
         layers.append(item)
     return layers
@@ -476,7 +493,7 @@ def show(attr: str, value: Any) -> str:
     if value is None:
         return "-"
     if attr in ("kernel", "output_size"):
-        return f"{value[0]}×{value[1]}"
+        return _hw(value)
     if attr in ("stride", "dilation"):
         return _hw(value, True)
     if attr == "padding":
