@@ -173,6 +173,20 @@ def test_alexnet_and_mobilenet(all_tables):
     assert c224.computed == 568_740_352 and c224.status == MATCH
 
 
+def test_raw_waveform_table1(all_tables):
+    t = all_tables["raw_waveform"][0]
+    # the architecture cells all match Table 1; the only difference is M5's parameter count
+    assert [(row.label, key) for row, key, _ in t.differences()] == [("parameters", "M5")]
+    _, m5 = cell(all_tables["raw_waveform"], "raw-waveform-table1", "parameters", "M5")
+    assert m5.computed == 559_114 and m5.note is not None
+    _, m3 = cell(all_tables["raw_waveform"], "raw-waveform-table1", "parameters", "M3")
+    assert m3.computed == 221_194 and m3.status == MATCH       # 0.22M prints as 0.2M
+    _, s4 = cell(all_tables["raw_waveform"], "raw-waveform-table1", "stage 4", "M34-res")
+    assert s4.computed == "[3, 384; 3, 384] × 3" and s4.status == MATCH
+    _, p4 = cell(all_tables["raw_waveform"], "raw-waveform-table1", "pool4", "M5")
+    assert p4.computed == "Maxpool: 4×1 (output: 32×n)"        # 125 / 4, rounded up
+
+
 # --- the command line ----------------------------------------------------------------------------
 def test_cli_formats(capsys):
     assert main(["paper", "resnet", "--format", "json"]) == 0

@@ -43,6 +43,9 @@ PAPERS: dict[str, Paper] = {p.name: p for p in (
                                         "torchvision layouts", "resnet.yaml"),
     Paper("mobilenet", "mobilenet", "mobilenet", "MobileNet V1: Tables 6 and 7 (width and "
                                                  "resolution multipliers)", "mobilenet_v1.yaml"),
+    Paper("raw_waveform", "raw_waveform", "raw_waveform",
+          "Very deep CNNs for raw waveforms (Dai et al. 2017): Table 1, M3 ... M34-res",
+          "raw_waveform.yaml"),
 )}
 
 
@@ -71,7 +74,7 @@ def builder(name: str) -> Callable[[], list[PaperTable]]:
 
 def tables(name: str) -> list[PaperTable]:
     """The tables of one paper (``vgg``, ``googlenet``, ``resnet``, ``lenet5``, ``alexnet``,
-    ``mobilenet``), computed from the zoo models."""
+    ``mobilenet``, ``raw_waveform``), computed from the zoo models."""
     return builder(name)()
 
 
