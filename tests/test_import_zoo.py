@@ -13,28 +13,30 @@ torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
 pytestmark = pytest.mark.torch
 
-#: the layers both descriptions must have, in the same order
-KEY_OPS = {"conv2d", "conv_transpose2d", "linear", "channel_linear", "partial_conv2d",
-           "maxpool2d", "avgpool2d", "adaptive_avgpool2d", "adaptive_maxpool2d",
-           "global_avgpool", "global_maxpool"}
+#: the layers both descriptions must have, in the same order (of every spatial rank)
+KEY_OPS = {"linear", "channel_linear", "partial_conv2d", "global_avgpool", "global_maxpool"} | {
+    f"{family}{r}d" for r in (1, 2, 3) for family in (
+        "conv", "conv_transpose", "maxpool", "avgpool", "adaptive_avgpool", "adaptive_maxpool")}
 
 DEFAULT = ["vgg16", "resnet18", "resnet50", "googlenet", "inception_v3", "densenet121",
-           "mobilenet_v3_large", "shufflenet_v2_x1_0", "squeezenet1_0", "efficientnet_b0"]
+           "mobilenet_v3_large", "shufflenet_v2_x1_0", "squeezenet1_0", "efficientnet_b0",
+           "r3d_18", "mc3_18", "r2plus1d_18", "s3d"]
 
 
 def shared_names() -> list[str]:
     from cnnstat import zoo
-    return sorted(set(zoo.names()) & set(torchvision.models.list_models(module=torchvision.models)))
+    return sorted(set(zoo.names()) & (set(torchvision.models.list_models(module=torchvision.models))
+                                      | set(torchvision.models.list_models(
+                                          module=torchvision.models.video))))
 
 
 def _shape(shape):
     """N x C x 1 x 1 and N x C are the same numbers (global pooling with or without keepdim)."""
-    return tuple(shape[:2]) if len(shape) == 4 and shape[2:] == (1, 1) else tuple(shape)
+    return tuple(shape[:2]) if len(shape) > 2 and set(shape[2:]) == {1} else tuple(shape)
 
 
 def _numbers(r):
-    rf = (r.rf.h.size, r.rf.h.stride, r.rf.h.padding, r.rf.h.whole,
-          r.rf.w.size, r.rf.w.stride, r.rf.w.padding, r.rf.w.whole)
+    rf = tuple((a.size, a.stride, a.padding, a.whole) for a in r.rf.axes)
     return (_shape(r.output_shape), r.params, r.macs, dict(r.macs_by_kind), rf)
 
 
