@@ -345,17 +345,31 @@ def rf_figure(a: "Analysis"):
     named = "" if a.rank == 2 else ("" if a.rank == 1 else f", {s.label}")
     ax.plot(depths, [p.size for p in s.points], "o-", color=OP_COLORS["conv"], ms=4, lw=1.8,
             label=f"receptive field size{named} ({unit})")
+    largest = max(p.size for line in (s, *s.others) for p in line.points)
+    # an input far larger than every field (a 32,000-sample waveform) would flatten the curves:
+    # it is then stated, not drawn
+    scale = max(line.input_size for line in (s, *s.others)) <= 4 * largest
+    off_scale = []
     for line in s.others:
         ax.plot([p.depth for p in line.points], [p.size for p in line.points], "s--",
                 color=OP_COLORS["other"], ms=3.5, lw=1.5,
                 label=f"receptive field size, {line.label} ({unit})")
-        ax.axhline(line.input_size, color="#999999", ls=":", lw=1)
-        ax.text(0.01, line.input_size, f"input {line.label} {line.input_size}", va="bottom",
-                ha="left", fontsize=9, color="#777777", transform=ax.get_yaxis_transform())
-    ax.axhline(s.input_size, color="#555555", ls="--", lw=1)
-    ax.text(0.01, s.input_size, f"input size {s.input_size} {unit}" if a.rank != 3 else
-            f"input {s.label} {s.input_size}", va="bottom", ha="left",
-            fontsize=9, color="#555555", transform=ax.get_yaxis_transform())
+        text = f"input {line.label} {line.input_size}"
+        if scale:
+            ax.axhline(line.input_size, color="#999999", ls=":", lw=1)
+            ax.text(0.01, line.input_size, text, va="bottom", ha="left", fontsize=9,
+                    color="#777777", transform=ax.get_yaxis_transform())
+        else:
+            off_scale.append(text)
+    main = f"input size {s.input_size} {unit}" if a.rank != 3 else \
+        f"input {s.label} {s.input_size}"
+    if scale:
+        ax.axhline(s.input_size, color="#555555", ls="--", lw=1)
+        ax.text(0.01, s.input_size, main, va="bottom", ha="left",
+                fontsize=9, color="#555555", transform=ax.get_yaxis_transform())
+    else:
+        ax.text(0.01, 0.97, "; ".join([main] + off_scale) + " (above the scale)", va="top",
+                ha="left", fontsize=9, color="#555555", transform=ax.transAxes)
     last = s.points[-1]
     label = (f"{last.size:g} {unit} at {_short(last.name, 30)}", (last.depth, last.size))
     end = max(p.depth for p in s.points)
@@ -370,8 +384,7 @@ def rf_figure(a: "Analysis"):
                 transform=ax.get_xaxis_transform(), fontsize=8, color="#555555", ha="center",
                 va="center", rotation=90, zorder=6,
                 bbox={"facecolor": "white", "edgecolor": "none", "pad": 1.5})
-    top = max([p.size for line in (s, *s.others) for p in line.points]
-              + [line.input_size for line in (s, *s.others)])
+    top = max([largest] + ([line.input_size for line in (s, *s.others)] if scale else []))
     ax.set_ylim(0, top * 1.12)
     ax.set_xlim(-0.5, end + 0.5)
     from matplotlib.ticker import MaxNLocator

@@ -185,6 +185,36 @@ def test_receptive_field_drawing(browser, tmp_path):
     view.check_clean()
 
 
+def test_receptive_fields_of_1d_and_3d_models(browser, tmp_path):
+    # a 1-D input is drawn as one row of positions: M5's first convolution (80 taps, stride 4,
+    # padding 38): its first unit sees positions -38 .. 41, 38 of them in the padding
+    path, _ = write(tmp_path, "m5")
+    view = View(browser, path)
+    view.click_node("conv1")
+    panel = view.panel()
+    assert "Output unit (position 0) of 8000" in panel
+    assert "sees input positions -38 … 41: 80 samples." in panel
+    assert "Part of it lies in the padding" in panel
+    assert view.page.locator("#rf svg[data-view='close-up'] rect.rf-box").count() == 1
+    assert not_blank(view.screenshot(tmp_path, "view-m5-conv1"))
+    view.check_clean()
+    # a 3-D input: the height x width plane is drawn, the depth given in words
+    path, _ = write(tmp_path, "c3d")
+    view = View(browser, path)
+    view.click_node("pool1")
+    view.page.click("#rf button[data-unit='centre']")
+    panel = view.panel()
+    # pool1 (1x2x2) after a 3x3x3 conv: the centre unit (7, 27, 27) of 16x56x56 sees slices
+    # 7 - 1 .. 7 + 1 and rows / columns 2*27 - 1 .. 2*27 + 2 = 53 .. 56
+    assert "Output unit (depth 7, row 27, col 27) of 16×56×56" in panel
+    assert "Along the depth: slices 6 … 8 of 16 (3 deep)" in panel
+    assert "sees input rows 53 … 56 and columns 53 … 56: 4×4 voxels." in panel
+    assert "All of it lies inside the input." in panel
+    assert "receptive field (input voxels)" in panel.lower()
+    assert not_blank(view.screenshot(tmp_path, "view-c3d-pool1"))
+    view.check_clean()
+
+
 def test_googlenet_branches_side_by_side(browser, tmp_path):
     path, a = write(tmp_path, "googlenet")
     view = View(browser, path)

@@ -246,9 +246,9 @@ def index_markdown(built: Built, opts: Options, models: list[str], compare: str,
         stem = slug(label)
         links = " · ".join(f"[{ext}]({folder}/{stem}.{ext})" for ext in formats)
         t = a.totals
-        c, h, w = a.input_shape
         rows.append([f"[{label}]({folder}/{stem}.{'md' if 'md' in formats else formats[0]})",
-                     model_title(a).split(" — ", 1)[-1], f"{c}×{h}×{w}", fmt.human(t.params),
+                     model_title(a).split(" — ", 1)[-1], fmt.dims(a.input_shape),
+                     fmt.human(t.params),
                      fmt.human(t.macs, "MAC"), fmt.human_bytes(t.peak_activation_bytes), links])
     blocks += [Heading("Models"),
                Table(["model", "title", "input", "params", "MACs", "peak activation memory",

@@ -860,8 +860,9 @@
       lines.push(`sees ${approx}input rows ${fmtNum(rh.lo)} … ${fmtNum(rh.hi)} and columns ${fmtNum(rw.lo)} … ${fmtNum(rw.hi)}: `
         + `${approx}${fmtNum(rh.hi - rh.lo + 1)}×${fmtNum(rw.hi - rw.lo + 1)} ${UNIT}.`);
       const ph = rh.whole ? 0 : outside(rh, H), pw = rw.whole ? 0 : outside(rw, W);
-      lines.push(ph || pw ? `${fmtNum(ph)} of its rows and ${fmtNum(pw)} of its columns lie in the padding (hatched: zeros, not image).`
-                          : 'All of it lies inside the image.');
+      const what = RANK === 2 ? 'image' : 'input';
+      lines.push(ph || pw ? `${fmtNum(ph)} of its rows and ${fmtNum(pw)} of its columns lie in the padding (hatched: zeros, not ${what}).`
+                          : `All of it lies inside the ${what}.`);
       if (hasNext) lines.push(`Dashed: the next unit, ${fmtNum(e.rf.h[1])} ${UNIT} further down and ${fmtNum(e.rf.w[1])} ${UNIT} right (the effective stride).`);
     }
     lines.forEach(t => cap.appendChild(h('div', null, t)));
