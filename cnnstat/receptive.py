@@ -31,7 +31,8 @@ from fractions import Fraction
 from functools import lru_cache
 from typing import Sequence
 
-from .ops.base import IDENTITY, UNIT_NOUNS, WHOLE, Number, Transfer, Window, spatial_axes
+from .ops.base import (IDENTITY, POINTWISE, UNIT_NOUNS, WHOLE, Number, Transfer, Window,
+                       spatial_axes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +155,7 @@ def _norm(x: Number) -> Number:
 
 
 def _sees_whole(rf: RF) -> bool:
-    return any(a.whole for a in rf.axes)
+    return True in [a.whole for a in rf.axes]
 
 
 def local_view(rf: RF) -> RF | None:
@@ -179,64 +180,82 @@ def apply(rf: RF, transfer: Transfer, input_sizes: Sequence[int]) -> RF:
     """The receptive field after one layer with the given transfer (``input_sizes``: the
     network input's spatial sizes)."""
     windows = transfer.axes
-    if not windows:
+    old = rf.axes
+    local = rf.local
+    if len(windows) == 2 == len(old):          # images, the hot path: unrolled
+        h = _apply_axis(old[0], windows[0], input_sizes[0])
+        w = _apply_axis(old[1], windows[1], input_sizes[1])
+        if local is None:
+            if h is old[0] and w is old[1]:
+                return rf
+            return RF((h, w), rf.aligned, rf.note, None)
+        axes = (h, w)
+    elif not windows:
         every = transfer.every
         if every is IDENTITY:
             return rf
-        axes = tuple(_apply_axis(a, every, n) for a, n in zip(rf.axes, input_sizes))
-    elif len(windows) != len(rf.axes):
+        axes = tuple([_apply_axis(a, every, n) for a, n in zip(old, input_sizes)])
+    elif len(windows) != len(old):
         return _other_rank(rf, windows, input_sizes)
     else:
-        axes = tuple(map(_apply_axis, rf.axes, windows, input_sizes))
-    local = rf.local
+        axes = tuple(map(_apply_axis, old, windows, input_sizes))
     if local is not None:            # the local part goes on through local layers only
         local = apply(local, transfer, input_sizes)
         if _sees_whole(local):
             local = None
-    if axes == rf.axes and local is rf.local:
-        return rf
+    if local is rf.local:
+        for new, was in zip(axes, old):
+            if new is not was:
+                break
+        else:                                  # nothing changed: the same field
+            return rf
     return RF(axes, rf.aligned, rf.note, local)
 
 
-def _union_axis(axes: Sequence[AxisRF], label: str, noun: str) -> tuple[AxisRF, str]:
-    if any(a.whole for a in axes):
-        whole = next(a for a in axes if a.whole)
-        return AxisRF(whole.size, 1, 0, all(a.exact for a in axes), True), ""
+def _union_axis(axes: Sequence[AxisRF]) -> tuple[AxisRF, str]:
+    """The union of the paths' fields along one axis, and a note when they differ in stride or
+    centre."""
     first = axes[0]
-    if all(a == first for a in axes):
+    whole = [a for a in axes if a.whole]
+    if whole:
+        return AxisRF(whole[0].size, 1, 0, all(a.exact for a in axes), True), ""
+    if all(a is first or a == first for a in axes):
         return first, ""
     start = min(-a.padding for a in axes)
     end = max(a.size - 1 - a.padding for a in axes)
     # paths with different strides: (r, S, P) describes unit 0 only, so it is not exact
     exact = all(a.exact for a in axes) and len({a.stride for a in axes}) == 1
     strides = {a.stride for a in axes}
-    note = ""
+    note = ""                         # {axis} and {noun} are filled in by union()
     if len(strides) > 1:
-        note = (f"{label}: paths have different strides "
+        note = ("{axis}: paths have different strides "
                 f"({', '.join(str(s) for s in sorted(strides))}); union taken at unit 0")
     else:
         centers = sorted({a.center for a in axes}) if len(
             {2 * a.padding - a.size for a in axes}) > 1 else []    # 2*centre, without Fractions
         if len(centers) > 1:
-            note = (f"{label}: paths are misaligned (receptive-field centres differ by "
-                    f"{_fmt(centers[-1] - centers[0])} input {noun})")
+            note = ("{axis}: paths are misaligned (receptive-field centres differ by "
+                    f"{_fmt(centers[-1] - centers[0])} input {{noun}})")
     return AxisRF(_norm(end - start + 1), first.stride if len(strides) == 1 else max(strides),
                   _norm(-start), exact), note
 
 
 def union(rfs: Sequence[RF]) -> RF:
     """The receptive field of a unit of a merge of several tensors."""
-    if len(rfs) == 1:
-        return rfs[0]
-    noun = UNIT_NOUNS.get(rfs[0].rank, "units")
-    merged = [_union_axis([r.axes[i] for r in rfs], name, noun)
-              for i, name in enumerate(rfs[0].names)]
-    axes = tuple(a for a, _ in merged)
+    first = rfs[0]
+    if len(rfs) == 1 or all(r is first for r in rfs):
+        return first
+    merged = [_union_axis([r.axes[i] for r in rfs]) for i in range(len(first.axes))]
+    axes = tuple([a for a, _ in merged])
     notes = [n for _, n in merged if n]
+    if notes:                        # axis names and units, for the notes only
+        names, noun = first.names, UNIT_NOUNS.get(first.rank, "units")
+        notes = [n.replace("{axis}", names[i]).replace("{noun}", noun)
+                 for i, (_, n) in enumerate(merged) if n]
     inherited = [r.note for r in rfs if r.note]
     aligned = all(r.aligned for r in rfs) and not notes
     local = None
-    if any(a.whole for a in axes):   # what the merged unit sees through its spatial paths
+    if True in [a.whole for a in axes]:   # what the merged unit sees through its spatial paths
         parts = [r.local if _sees_whole(r) else r for r in rfs]
         parts = [p for p in parts if p is not None]
         if parts:
@@ -258,9 +277,9 @@ def fmt_number(x: Number) -> str:
 def propagate(rf_in: Sequence[RF], transfer: Transfer | Sequence[Transfer],
               input_sizes: Sequence[int]) -> RF:
     """Receptive field of a layer's output from its inputs' fields and its transfer(s)."""
+    if transfer is POINTWISE and len(rf_in) == 1:     # most layers: activations, norms
+        return rf_in[0]
     if transfer.__class__ is Transfer:
-        if not transfer.axes and transfer.every is IDENTITY and len(rf_in) == 1:
-            return rf_in[0]                          # most layers: activations, norms
         outs = [apply(r, transfer, input_sizes) for r in rf_in]
     else:
         outs = [apply(r, t, input_sizes) for r, t in zip(rf_in, transfer)]

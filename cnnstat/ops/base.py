@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import lru_cache
+from math import prod
 from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 from ..errors import DefinitionError, ShapeError
@@ -427,10 +428,7 @@ def register(cls: type[Op]) -> type[Op]:
 # Shape helpers shared by rules
 # --------------------------------------------------------------------------------------------
 def numel(shape: Shape) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n
+    return prod(shape)
 
 
 def fmt_shape(shape: Shape) -> str:
@@ -572,16 +570,27 @@ def sliding_output(op: str, shape: Shape, kernel: Sequence[int], stride: Sequenc
     if dilation is None:
         dilation = (1,) * len(sizes)
     out = []
-    for size, k, s, (lo, hi), d, axis in zip(sizes, kernel, stride, padding, dilation,
-                                             spatial_axes(len(sizes))):
+    for i, (size, k, s, (lo, hi), d) in enumerate(zip(sizes, kernel, stride, padding, dilation)):
         n = window_out(size, k, s, lo, hi, d, ceil_mode)
         if n <= 0 or (must_fit and size + lo + hi < d * (k - 1) + 1):
+            axis = spatial_axes(len(sizes))[i]
             eff = d * (k - 1) + 1
             raise ShapeError(f"{op}: the {'dilated ' if d > 1 else ''}window of {eff} is larger than "
                              f"the padded input {axis} {size + lo + hi} (input {fmt_shape(shape)}): "
                              "the input is too small for this layer")
         out.append(n)
     return tuple(out)
+
+
+@lru_cache(maxsize=4096)
+def sliding_transfer(kernel: tuple[int, ...], stride: tuple[int, ...],
+                     padding: tuple[tuple[int, int], ...], dilation: tuple[int, ...]) -> "Transfer":
+    """The receptive-field transfer of a sliding window given as its layer's arguments (kernel
+    taps, stride, (before, after) padding per axis, dilation): one Window per axis with the
+    dilated extent d*(k - 1) + 1 and the padding before. Cached: the layers of a network share a
+    few kinds of windows (a hot path)."""
+    return Transfer(tuple(Window(d * (k - 1) + 1, s, lo, True, d)
+                          for k, s, (lo, _), d in zip(kernel, stride, padding, dilation)))
 
 
 @lru_cache(maxsize=4096)     # a pure function of six ints, asked again by every similar layer

@@ -19,12 +19,15 @@ with prod(out) the product of the output's spatial sizes and prod(k) of the kern
 
 from __future__ import annotations
 
+from functools import lru_cache
+from math import prod
 from typing import Any, ClassVar, Mapping, Sequence
 
 from ..errors import DefinitionError, ShapeError
 from .base import (BIAS, WEIGHT, ArgumentError, Eval, Op, Param, Shape, Transfer, boolean, ceil_div,
                    choice, fmt_shape, frac, need_feature_map, nonneg_pair, numel, padding_nd,
                    per_axis, nonneg_int, positive_int, positive_pair, register, sliding_output,
+                   sliding_transfer,
                    spatial_axes, taps_inside, taps_inside_transposed, merge_spans, window_spans)
 
 
@@ -125,19 +128,18 @@ class _Conv(Op):
         pad = resolve_padding(a["padding"], kernel, dilation)
         _check_padding_mode(self.name, a["padding_mode"], pad, sizes)
         out_sizes = sliding_output(self.name, shape, kernel, stride, pad, dilation, must_fit=True)
-        per_output = (c // g) * numel(kernel)          # multiply-adds per output element
+        per_output = (c // g) * prod(kernel)           # multiply-adds per output element
         bias = 1 if a["bias"] else 0
         links = out * (c // g)
         for o, size, k, s, (lo, _), d in zip(out_sizes, sizes, kernel, stride, pad, dilation):
             links *= taps_inside(o, size, k, s, lo, d)
-        out_units = out * numel(out_sizes)
+        out_units = out * prod(out_sizes)
         return Eval(
             shape=(n, out) + out_sizes,
             params=out * per_output + bias * out,
             connections=links + bias * out_units,
             macs={WEIGHT: n * out_units * per_output, BIAS: n * out_units * bias},
-            rf=Transfer.window(tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation)), stride,
-                               tuple(lo for lo, _ in pad), dilation=dilation),
+            rf=sliding_transfer(kernel, stride, pad, dilation),
         )
 
     def unit_spans(self, a, inputs, index, axis, span, window, out, precision="float32"):
@@ -232,25 +234,18 @@ class _ConvTranspose(Op):
             raise ShapeError(f"{self.name} would produce an empty output "
                              f"({'x'.join(map(str, out_sizes))}) from input {fmt_shape(shape)}: "
                              "padding is too large")
-        per_input = (out // g) * numel(kernel)
+        per_input = (out // g) * prod(kernel)
         bias = 1 if a["bias"] else 0
         links = c * (out // g)
         for i, o, k, s, p, d in zip(sizes, out_sizes, kernel, stride, pad, dil):
             links *= taps_inside_transposed(i, o, k, s, p, d)
-        # Receptive field: output v reads inputs i with i*s - p + j*d = v, i.e. the window
-        # [(v + p - d(k-1))/s, (v + p)/s]: stride 1/s, kernel d(k-1)/s + 1, padding (d(k-1) - p)/s.
-        rf = Transfer.window(tuple(frac(d * (k - 1), s) + 1 for k, s, d in zip(kernel, stride, dil)),
-                             tuple(frac(1, s) for s in stride),
-                             tuple(frac(d * (k - 1) - p, s)
-                                   for k, s, p, d in zip(kernel, stride, pad, dil)),
-                             exact=all(s == 1 for s in stride))
-        out_units = out * numel(out_sizes)
+        out_units = out * prod(out_sizes)
         return Eval(
             shape=(n, out) + out_sizes,
             params=c * per_input + bias * out,
             connections=links + bias * out_units,
-            macs={WEIGHT: n * c * numel(sizes) * per_input, BIAS: n * out_units * bias},
-            rf=rf,
+            macs={WEIGHT: n * c * prod(sizes) * per_input, BIAS: n * out_units * bias},
+            rf=_transposed_transfer(kernel, stride, pad, dil),
         )
 
     def unit_spans(self, a, inputs, index, axis, span, window, out, precision="float32"):
@@ -272,6 +267,19 @@ class _ConvTranspose(Op):
         b = dict(a)
         b["padding"] = tuple((p, p) for p in a["padding"])
         return conv_repr(self.torch_name, inputs[0][1], b, transposed=True)
+
+
+@lru_cache(maxsize=1024)
+def _transposed_transfer(kernel, stride, padding, dilation) -> Transfer:
+    """Output v of a transposed convolution reads inputs i with i*s - p + j*d = v, i.e. the
+    window [(v + p - d(k-1))/s, (v + p)/s]: stride 1/s, kernel d(k-1)/s + 1, padding
+    (d(k-1) - p)/s; exact only with stride 1 (fractional strides otherwise)."""
+    return Transfer.window(tuple(frac(d * (k - 1), s) + 1 for k, s, d in
+                                 zip(kernel, stride, dilation)),
+                           tuple(frac(1, s) for s in stride),
+                           tuple(frac(d * (k - 1) - p, s)
+                                 for k, s, p, d in zip(kernel, stride, padding, dilation)),
+                           exact=all(s == 1 for s in stride))
 
 
 @register

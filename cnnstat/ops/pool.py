@@ -12,13 +12,15 @@ Pooling layer instead (caffe_pool_out), which always rounds up.
 from __future__ import annotations
 
 from fractions import Fraction
+from functools import lru_cache
+from math import prod
 from typing import ClassVar, Sequence
 
 from ..errors import DefinitionError, ShapeError
 from .base import (GLOBAL, POOL, ArgumentError, WEIGHT, WHOLE, Eval, Op, Param, Shape, Transfer,
                    Window, boolean, ceil_div, choice, fmt_shape, need_feature_map, need_spatial,
                    nonneg_int, numel, optional, per_axis, positive_int, positive_pair, register,
-                   sliding_output, spatial_axes)
+                   sliding_output, sliding_transfer, spatial_axes)
 
 
 def _int_or_tuple(p) -> str:
@@ -29,8 +31,13 @@ def _int_or_tuple(p) -> str:
 _int_or_pair = _int_or_tuple
 
 
+@lru_cache(maxsize=1024)
+def _pairs(padding: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
+    return tuple((p, p) for p in padding)
+
+
 def _pool_pads(a) -> tuple[tuple[int, int], ...]:
-    return tuple((p, p) for p in a["padding"])
+    return _pairs(a["padding"])
 
 
 def _stride(a) -> tuple[int, ...]:
@@ -95,16 +102,15 @@ class _WindowPool(Op):
             raise ShapeError(f"{self.name}: the input {fmt_shape(shape)} is smaller than the "
                              f"kernel {'x'.join(map(str, kernel))} (PyTorch's {self.torch_name} "
                              "needs every side to hold the kernel, whatever the padding)")
+        pads = _pairs(a["padding"])
         if a.get("rounding") == "caffe":
             out = caffe_output(self.name, shape, kernel, stride, a["padding"])
         else:
-            out = sliding_output(self.name, shape, kernel, stride, _pool_pads(a), dil,
-                                 a["ceil_mode"])
+            out = sliding_output(self.name, shape, kernel, stride, pads, dil, a["ceil_mode"])
         return Eval(
             shape=(n, c) + tuple(out),
-            macs={POOL: n * c * numel(out) * numel(kernel)},
-            rf=Transfer.window(tuple(d * (k - 1) + 1 for k, d in zip(kernel, dil)), stride,
-                               a["padding"], dilation=dil),
+            macs={POOL: n * c * prod(out) * prod(kernel)},
+            rf=sliding_transfer(kernel, stride, pads, dil),
         )
 
 
