@@ -485,7 +485,9 @@ def tradeoff_figure(rows: Sequence[Any], title: str):
     ax.set_yscale("log")
     _plain_ticks(ax.xaxis)
     _plain_ticks(ax.yaxis)
-    ax.set_xlabel("multiply-adds per image (GMACs, log scale)")
+    images = all(len(getattr(r, "input", (0, 0, 0))) == 3 for r in rows)
+    ax.set_xlabel(f"multiply-adds per {'image' if images else 'input (image, clip, volume, ...)'} "
+                  "(GMACs, log scale)")
     ax.set_ylabel("parameters (M, log scale)")
     ax.set_title(title)
     xs = [r.macs / 1e9 for r in rows]

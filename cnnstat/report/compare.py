@@ -49,10 +49,16 @@ def compare_row(a: Analysis, label: str | None = None, *, published: bool = True
         outputs=tuple(tuple(s) for s in a.output_shapes), params=t.params, macs=t.macs,
         flops=t.flops, activation_bytes=t.activation_bytes,
         peak_activation_bytes=t.peak_activation_bytes,
-        rf_local=fmt.rf_size(widest) if widest else "-",
+        rf_local=(fmt.rf_size(widest) + _unit(a)) if widest else "-",
         global_context=global_context(a),
         rf_local_px=fmt.rf_value(widest.largest.size) if widest else None,
         layers=t.layers, top1=acc.top1 if acc else None, top1_source=acc.source if acc else None)
+
+
+def _unit(a: Analysis) -> str:
+    """'' for an image (the column is in px), ' samples' or ' voxels' for 1-D and 3-D inputs."""
+    from ..ops.base import UNIT_WORDS
+    return "" if a.rank == 2 else " " + UNIT_WORDS.get(a.rank, "units")
 
 
 GLOBAL_NOTE = ("† the model mixes global context into its feature maps (e.g. squeeze-and-excitation "
@@ -72,7 +78,8 @@ def grid(rows: list[CompareRow]):
             Col("params", "params", True), Col("macs", "MACs", True), Col("flops", "FLOPs", True),
             Col("activation_bytes", "activation memory", True),
             Col("peak_activation_bytes", "peak activation memory", True),
-            Col("rf_local_px", "largest local RF (px)", True),
+            Col("rf_local_px", "largest local RF (px)" if all(len(r.input) == 3 for r in rows)
+                else "largest local RF (px, or as stated)", True),  # 1-D, 3-D: samples, voxels
             Col("global_context", "global context"), Col("layers", "layers", True),
             Col("top1_percent", "ImageNet top-1 (%)", True),
             Col("top1_source", "top-1 source", fit=WRAP)]
