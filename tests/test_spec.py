@@ -173,7 +173,7 @@ def test_variants_vars_and_overrides():
     ("input: [3, 8, 8]\nblocks:\n  b(x):\n    - b(x)\nlayers:\n  - b(1)\n", "calls itself", 4),
     ("input: [3, 8, 8]\nblocks:\n  b(:\n    - relu\nlayers: [relu]\n", "block header", 3),
     ("input: [3, 8, 8]\nlayers:\n  - x: {from: x, call: relu}\n", "unknown name 'x'", 3),
-    ("input: [3, 8]\nlayers: [relu]\n", r"\[channels, height, width\]", 1),
+    ("input: [8]\nlayers: [relu]\n", r"\[channels, length\], \[channels, height, width\]", 1),
     ("input: [3, 0, 8]\nlayers: [relu]\n", "positive integers", 1),
     ("input: [3, 8, 8]\nlayers:\n  - conv2d(8, 3, padding=foo.bar)\n", "attribute access", 3),
     ("input: [3, 8, 8]\nlayers:\n  - conv2d(8, 3)\n  - add(prev, input)\n", "do not match", 4),

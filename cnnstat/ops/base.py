@@ -424,6 +424,21 @@ def register(cls: type[Op]) -> type[Op]:
     return cls
 
 
+def register_ranks(base: type[Op], name: str, torch_name: str, summaries: Mapping[int, str],
+                   **extra: Any) -> tuple[type[Op], ...]:
+    """One rank-generic rule registered once per spatial rank: ``name`` and ``torch_name`` with
+    ``{r}`` for the rank (``conv{r}d``, ``Conv{r}d``), the schema from ``base.schema(rank)``,
+    ``extra`` class attributes given per rank as {rank: value}. Returns the classes, by rank."""
+    out = []
+    for rank, summary in summaries.items():
+        attrs = {"name": name.format(r=rank), "rank": rank,
+                 "torch_name": torch_name.format(r=rank), "summary": summary,
+                 "params": base.schema(rank), "__module__": base.__module__,
+                 **{k: v[rank] for k, v in extra.items() if rank in v}}
+        out.append(register(type(torch_name.format(r=rank), (base,), attrs)))
+    return tuple(out)
+
+
 # --------------------------------------------------------------------------------------------
 # Shape helpers shared by rules
 # --------------------------------------------------------------------------------------------

@@ -26,9 +26,9 @@ from typing import Any, ClassVar, Mapping, Sequence
 from ..errors import DefinitionError, ShapeError
 from .base import (BIAS, WEIGHT, ArgumentError, Eval, Op, Param, Shape, Transfer, boolean, ceil_div,
                    choice, fmt_shape, frac, need_feature_map, nonneg_pair, numel, padding_nd,
-                   per_axis, nonneg_int, positive_int, positive_pair, register, sliding_output,
-                   sliding_transfer,
-                   spatial_axes, taps_inside, taps_inside_transposed, merge_spans, window_spans)
+                   per_axis, nonneg_int, positive_int, positive_pair, register, register_ranks,
+                   sliding_output, sliding_transfer, spatial_axes, taps_inside,
+                   taps_inside_transposed, merge_spans, window_spans)
 
 
 def resolve_padding(padding, kernel, dilation):
@@ -164,25 +164,10 @@ class _Conv(Op):
         return conv_repr(self.torch_name, inputs[0][1], a)
 
 
-@register
-class Conv1d(_Conv):
-    name, rank, torch_name = "conv1d", 1, "Conv1d"
-    summary = "1-D convolution over (C, L): audio, sequences, temporal convolutional networks"
-    params = _Conv.schema(1)
-
-
-@register
-class Conv2d(_Conv):
-    name, rank, torch_name = "conv2d", 2, "Conv2d"
-    summary = "2-D convolution (groups, depthwise, dilation, 'same'/'valid'/asymmetric padding)"
-    params = _Conv.schema(2)
-
-
-@register
-class Conv3d(_Conv):
-    name, rank, torch_name = "conv3d", 3, "Conv3d"
-    summary = "3-D convolution over (C, D, H, W): video clips, volumes"
-    params = _Conv.schema(3)
+Conv1d, Conv2d, Conv3d = register_ranks(_Conv, "conv{r}d", "Conv{r}d", {
+    1: "1-D convolution over (C, L): audio, sequences, temporal convolutional networks",
+    2: "2-D convolution (groups, depthwise, dilation, 'same'/'valid'/asymmetric padding)",
+    3: "3-D convolution over (C, D, H, W): video clips, volumes"})
 
 
 def _padded_source(mode: str, i: int, size: int) -> int:
@@ -282,25 +267,11 @@ def _transposed_transfer(kernel, stride, padding, dilation) -> Transfer:
                            exact=all(s == 1 for s in stride))
 
 
-@register
-class ConvTranspose1d(_ConvTranspose):
-    name, rank, torch_name = "conv_transpose1d", 1, "ConvTranspose1d"
-    summary = "1-D transposed convolution (output_padding, groups, dilation)"
-    params = _ConvTranspose.schema(1)
-
-
-@register
-class ConvTranspose2d(_ConvTranspose):
-    name, rank, torch_name = "conv_transpose2d", 2, "ConvTranspose2d"
-    summary = "2-D transposed convolution (output_padding, groups, dilation)"
-    params = _ConvTranspose.schema(2)
-
-
-@register
-class ConvTranspose3d(_ConvTranspose):
-    name, rank, torch_name = "conv_transpose3d", 3, "ConvTranspose3d"
-    summary = "3-D transposed convolution (up-convolution of 3-D U-Net and V-Net)"
-    params = _ConvTranspose.schema(3)
+ConvTranspose1d, ConvTranspose2d, ConvTranspose3d = register_ranks(
+    _ConvTranspose, "conv_transpose{r}d", "ConvTranspose{r}d", {
+        1: "1-D transposed convolution (output_padding, groups, dilation)",
+        2: "2-D transposed convolution (output_padding, groups, dilation)",
+        3: "3-D transposed convolution (up-convolution of 3-D U-Net and V-Net)"})
 
 
 def connection_table(value: Any) -> tuple[tuple[int, ...], ...]:

@@ -20,6 +20,7 @@ from ..errors import DefinitionError, ShapeError
 from .base import (GLOBAL, POOL, ArgumentError, WEIGHT, WHOLE, Eval, Op, Param, Shape, Transfer,
                    Window, boolean, ceil_div, choice, fmt_shape, need_feature_map, need_spatial,
                    nonneg_int, numel, optional, per_axis, positive_int, positive_pair, register,
+                   register_ranks,
                    sliding_output, sliding_transfer, spatial_axes)
 
 
@@ -132,17 +133,21 @@ def _rounding_note(a) -> str:
     return " [Caffe rounding]" if a.get("rounding") == "caffe" else ""
 
 
+def _window_params(rank: int, *middle: Param) -> tuple[Param, ...]:
+    """kernel, stride (default: the kernel), padding, the pool's own ``middle`` arguments, then
+    Caffe's rounding for 2-D pools (Caffe pools 2-D maps only)."""
+    return ((Param("kernel", per_axis(positive_int, rank)),
+             Param("stride", optional(per_axis(positive_int, rank)), None,
+                   "defaults to the kernel"),
+             Param("padding", per_axis(nonneg_int, rank), 0)) + middle
+            + ((_ROUNDING,) if rank == 2 else ()))
+
+
 class _MaxPool(_WindowPool):
     @classmethod
     def schema(cls, rank: int) -> tuple[Param, ...]:
-        params = (
-            Param("kernel", per_axis(positive_int, rank)),
-            Param("stride", optional(per_axis(positive_int, rank)), None, "defaults to the kernel"),
-            Param("padding", per_axis(nonneg_int, rank), 0),
-            Param("dilation", per_axis(positive_int, rank), 1),
-            Param("ceil_mode", boolean, False),
-        )
-        return params + ((_ROUNDING,) if rank == 2 else ())    # Caffe pools 2-D maps only
+        return _window_params(rank, Param("dilation", per_axis(positive_int, rank), 1),
+                              Param("ceil_mode", boolean, False))
 
     def describe(self, a, inputs) -> str:
         ceil = a["ceil_mode"] or a.get("rounding") == "caffe"
@@ -151,38 +156,16 @@ class _MaxPool(_WindowPool):
                 f"dilation={_int_or_tuple(a['dilation'])}, ceil_mode={ceil})" + _rounding_note(a))
 
 
-@register
-class MaxPool1d(_MaxPool):
-    name, rank, torch_name = "maxpool1d", 1, "MaxPool1d"
-    summary = "1-D max pooling (stride defaults to the kernel; ceil_mode as in PyTorch)"
-    params = _MaxPool.schema(1)
-
-
-@register
-class MaxPool2d(_MaxPool):
-    name, rank, torch_name = "maxpool2d", 2, "MaxPool2d"
-    summary = "2-D max pooling (stride defaults to the kernel; ceil_mode as in PyTorch)"
-    params = _MaxPool.schema(2)
-
-
-@register
-class MaxPool3d(_MaxPool):
-    name, rank, torch_name = "maxpool3d", 3, "MaxPool3d"
-    summary = "3-D max pooling (stride defaults to the kernel; ceil_mode as in PyTorch)"
-    params = _MaxPool.schema(3)
+MaxPool1d, MaxPool2d, MaxPool3d = register_ranks(_MaxPool, "maxpool{r}d", "MaxPool{r}d", {
+    r: f"{r}-D max pooling (stride defaults to the kernel; ceil_mode as in PyTorch)"
+    for r in (1, 2, 3)})
 
 
 class _AvgPool(_WindowPool):
     @classmethod
     def schema(cls, rank: int) -> tuple[Param, ...]:
-        params = (
-            Param("kernel", per_axis(positive_int, rank)),
-            Param("stride", optional(per_axis(positive_int, rank)), None, "defaults to the kernel"),
-            Param("padding", per_axis(nonneg_int, rank), 0),
-            Param("ceil_mode", boolean, False),
-            Param("count_include_pad", boolean, True),
-        )
-        return params + ((_ROUNDING,) if rank == 2 else ())
+        return _window_params(rank, Param("ceil_mode", boolean, False),
+                              Param("count_include_pad", boolean, True))
 
     def describe(self, a, inputs) -> str:
         s = (f"{self.torch_name}(kernel_size={_int_or_tuple(a['kernel'])}, "
@@ -194,26 +177,9 @@ class _AvgPool(_WindowPool):
         return s + ")" + _rounding_note(a)
 
 
-@register
-class AvgPool1d(_AvgPool):
-    name, rank, torch_name = "avgpool1d", 1, "AvgPool1d"
-    summary = "1-D average pooling"
-    params = _AvgPool.schema(1)
-
-
-@register
-class AvgPool2d(_AvgPool):
-    name, rank, torch_name = "avgpool2d", 2, "AvgPool2d"
-    summary = "2-D average pooling"
-    params = _AvgPool.schema(2)
-
-
-@register
-class AvgPool3d(_AvgPool):
-    name, rank, torch_name = "avgpool3d", 3, "AvgPool3d"
-    summary = "3-D average pooling"
-    unpadded_fit = True
-    params = _AvgPool.schema(3)
+AvgPool1d, AvgPool2d, AvgPool3d = register_ranks(
+    _AvgPool, "avgpool{r}d", "AvgPool{r}d", {r: f"{r}-D average pooling" for r in (1, 2, 3)},
+    unpadded_fit={3: True})
 
 
 def adaptive_windows(size: int, out: int) -> tuple[int, int]:
@@ -248,6 +214,11 @@ class _AdaptivePool(Op):
     rank: ClassVar[int] = 2
     torch_name: ClassVar[str] = ""
 
+    @classmethod
+    def schema(cls, rank: int) -> tuple[Param, ...]:
+        size = "s or [" + ", ".join(a[0] for a in spatial_axes(rank)) + "]"
+        return (Param("output", _adaptive_size(rank), doc=f"output size: {size}"),)
+
     def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
         shape = need_feature_map(self.name, inputs[0], self.rank)
         n, c, sizes = shape[0], shape[1], shape[2:]
@@ -281,25 +252,12 @@ class _AdaptivePool(Op):
         return f"{self.torch_name}(output_size={shown})"
 
 
-def _adaptive(rank: int, kind: str) -> type[Op]:
-    letter = f"{rank}d"
-    name = f"adaptive_{kind}pool{letter}"
-    torch_name = f"Adaptive{kind.capitalize()}Pool{letter}"
-    size = "s or [" + ", ".join(a[0] for a in spatial_axes(rank)) + "]"
-    cls = type(torch_name, (_AdaptivePool,), {
-        "name": name, "rank": rank, "torch_name": torch_name, "__module__": __name__,
-        "summary": f"adaptive {'average' if kind == 'avg' else 'max'} pooling of a {rank}-D map "
-                   "to a fixed output size",
-        "params": (Param("output", _adaptive_size(rank), doc=f"output size: {size}"),)})
-    return register(cls)
-
-
-AdaptiveAvgPool1d = _adaptive(1, "avg")
-AdaptiveAvgPool2d = _adaptive(2, "avg")
-AdaptiveAvgPool3d = _adaptive(3, "avg")
-AdaptiveMaxPool1d = _adaptive(1, "max")
-AdaptiveMaxPool2d = _adaptive(2, "max")
-AdaptiveMaxPool3d = _adaptive(3, "max")
+AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d = register_ranks(
+    _AdaptivePool, "adaptive_avgpool{r}d", "AdaptiveAvgPool{r}d",
+    {r: f"adaptive average pooling of a {r}-D map to a fixed output size" for r in (1, 2, 3)})
+AdaptiveMaxPool1d, AdaptiveMaxPool2d, AdaptiveMaxPool3d = register_ranks(
+    _AdaptivePool, "adaptive_maxpool{r}d", "AdaptiveMaxPool{r}d",
+    {r: f"adaptive max pooling of a {r}-D map to a fixed output size" for r in (1, 2, 3)})
 
 
 class _GlobalPool(Op):

@@ -21,7 +21,7 @@ from ..errors import DefinitionError, ShapeError
 from .base import (RESIZE, ArgumentError, Eval, Op, Param, Shape, Span, Transfer, Window, any_int,
                    choice, fmt_shape, layout, merge_spans, need_feature_map, need_spatial,
                    nonneg_int, number, numel, on_axis, optional, padding_nd, positive_int,
-                   register)
+                   register, register_ranks)
 
 #: input taps per output element, and the spatial rank a mode interpolates (None: any rank)
 _RESIZE_COST = {"nearest": 1, "nearest-exact": 1, "linear": 2, "bilinear": 4, "bicubic": 16,
@@ -260,6 +260,10 @@ class _ZeroPad(Op):
     rank: ClassVar[int] = 2
     torch_name: ClassVar[str] = ""
 
+    @classmethod
+    def schema(cls, rank: int) -> tuple[Param, ...]:
+        return (Param("padding", padding_nd(rank)),)
+
     def validate(self, a: dict) -> None:
         if a["padding"] == "same":
             raise DefinitionError(f"{self.name}: 'same' is not a padding amount")
@@ -276,25 +280,10 @@ class _ZeroPad(Op):
         return f"{self.torch_name}({flat})"
 
 
-@register
-class ZeroPad1d(_ZeroPad):
-    name, rank, torch_name = "zero_pad1d", 1, "ZeroPad1d"
-    summary = "pad a 1-D map with zeros: int or [[before, after]]"
-    params = (Param("padding", padding_nd(1)),)
-
-
-@register
-class ZeroPad2d(_ZeroPad):
-    name, rank, torch_name = "zero_pad2d", 2, "ZeroPad2d"
-    summary = "pad with zeros: int, [h, w] or [[top, bottom], [left, right]]"
-    params = (Param("padding", padding_nd(2)),)
-
-
-@register
-class ZeroPad3d(_ZeroPad):
-    name, rank, torch_name = "zero_pad3d", 3, "ZeroPad3d"
-    summary = "pad a 3-D map with zeros: int, [d, h, w] or [[before, after]] per axis"
-    params = (Param("padding", padding_nd(3)),)
+ZeroPad1d, ZeroPad2d, ZeroPad3d = register_ranks(_ZeroPad, "zero_pad{r}d", "ZeroPad{r}d", {
+    1: "pad a 1-D map with zeros: int or [[before, after]]",
+    2: "pad with zeros: int, [h, w] or [[top, bottom], [left, right]]",
+    3: "pad a 3-D map with zeros: int, [d, h, w] or [[before, after]] per axis"})
 
 
 @register
