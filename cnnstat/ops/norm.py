@@ -17,7 +17,8 @@ from typing import Sequence
 
 from ..errors import ShapeError
 from .base import (GLOBAL, IDENTITY, NORM, WHOLE, Eval, Op, Param, Shape, Transfer, boolean,
-                   fmt_shape, need_feature_map, need_spatial, number, numel, positive_int, register)
+                   fmt_shape, need_feature_map, need_spatial, number, numel, positive_int, register,
+                   register_ranks)
 
 
 def _g(x: float) -> str:
@@ -75,24 +76,22 @@ class BatchNorm1d(_BatchNorm):
         return shape[1]
 
 
-@register
-class BatchNorm2d(_BatchNorm):
-    name = "batchnorm2d"
-    torch_name = "BatchNorm2d"
-    summary = "batch normalization over the channels of a 2-D feature map"
+class _BatchNormMap(_BatchNorm):
+    """Batch norm over the channels of a feature map of one spatial rank (BatchNorm2d/3d)."""
+
+    rank = 2
+
+    @classmethod
+    def schema(cls, rank: int) -> tuple[Param, ...]:
+        return _BatchNorm.params
 
     def channels(self, shape: Shape) -> int:
-        return need_feature_map(self.name, shape, 2)[1]
+        return need_feature_map(self.name, shape, self.rank)[1]
 
 
-@register
-class BatchNorm3d(_BatchNorm):
-    name = "batchnorm3d"
-    torch_name = "BatchNorm3d"
-    summary = "batch normalization over the channels of a 3-D feature map (video, volumes)"
-
-    def channels(self, shape: Shape) -> int:
-        return need_feature_map(self.name, shape, 3)[1]
+BatchNorm2d, BatchNorm3d = register_ranks(_BatchNormMap, "batchnorm{r}d", "BatchNorm{r}d", {
+    2: "batch normalization over the channels of a 2-D feature map",
+    3: "batch normalization over the channels of a 3-D feature map (video, volumes)"})
 
 
 @register
