@@ -124,6 +124,11 @@ def test_time_axis_cuts_empty_years():
     assert TimeAxis.of([2012.5, 2015.5]).segments == ((2012, 2016),)   # a gap under MAX_GAP stays
 
 
+def test_every_family_has_its_own_colour(history):
+    colours = [history.color(f) for f in history.families]
+    assert len(set(colours)) == len(colours) == len(zoo_families())
+
+
 def test_tree_rows_keep_subtrees_together(history):
     rows = history.rows()
     assert sorted(rows) == sorted(a.name for a in history.architectures)

@@ -32,10 +32,11 @@ from .document import Block, Facts, Figure, Heading, Para, Table
 DATA = "cnnstat/data/history.yaml"
 MAX_GAP = 4          # years without an architecture beyond which the time axis is cut
 BREAK = 0.8          # width of a cut, in years of the axis
-#: one colour per zoo family, in order of the family's first architecture (14 families now; more
-#: repeat the list with dashed outlines in the figures)
+#: one colour per zoo family, in order of the family's first architecture (19 families now; more
+#: would repeat the list)
 PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#b8860b", "#8e5bbf",
-           "#ff9da7", "#9c755f", "#1f3f8f", "#d62f97", "#17becf", "#bcbd22", "#555555"]
+           "#ff9da7", "#9c755f", "#1f3f8f", "#d62f97", "#17becf", "#bcbd22", "#555555",
+           "#8b0000", "#006d5b", "#c5b0d5", "#98df8a", "#ffd700"]
 
 
 @dataclass(frozen=True)
