@@ -49,6 +49,21 @@ def check_golden(path: Path, text: str, regen: bool) -> None:
     assert text == expected, f"{path} is out of date: run pytest --regen-golden and review the diff"
 
 
+def assert_built_module_agrees(graph, device: str = "cpu") -> None:
+    """The torch module built from ``graph`` runs (on ``device``; "meta" computes nothing) and its
+    hooks count the output shapes, parameters and MACs (buffers, on a real device) that cnnstat's
+    static analysis counts."""
+    from cnnstat.analyze import analyze_graph
+    from cnnstat.torch_bridge.build import build_module
+    from cnnstat.torch_bridge.reference import torch_counts
+    a = analyze_graph(graph)
+    counts = torch_counts(build_module(graph, device=device), graph.input_shape, device=device)
+    assert counts.output_shapes == a.output_shapes
+    assert (counts.params, counts.macs) == (a.totals.params, a.totals.macs)
+    if device != "meta":
+        assert counts.buffers == a.totals.buffers
+
+
 def pytest_collection_modifyitems(config, items):
     """Tests marked slow (long profiles) run only on demand: scripts/test.sh -m slow.
     Tests marked serial (timing comparisons) do not run inside xdist workers, where the other

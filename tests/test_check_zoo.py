@@ -1,14 +1,16 @@
 """Every zoo model, built as a torch module and checked against its static analysis.
 
 The list comes from ``cnnstat.zoo.names()``, so new definitions are checked as they land. Inputs
-are reduced to 64×64 where the network allows it (else the smallest square input it takes),
-batch 1, on CPU. The running module is compared layer by layer (shapes, parameters, buffers) and
+are reduced to 64×64 where the network allows it (else the smallest square input it takes), for
+3-D models at the fewest frames (slices) from 8 up that the network takes; 1-D models run at their
+own length (at most 32,000 samples); batch 1, on CPU. The running module is compared layer by layer (shapes, parameters, buffers) and
 with fvcore (conv+linear, batch norm, pooling and upsampling MACs) for every model;
 FlopCounterMode, which decomposes every batch norm in Python and so costs the most, also runs on
 the representatives of each definition file (its first and its default variant) — the other
 variants repeat their blocks with other numbers. Exceptions, to keep the run short:
 
-- more than 60 M parameters: on the meta device (building and initialising the weights
+- more than 60 M parameters, or more than 20 G multiply-adds at that input (the 3-D U-Net at its
+  smallest tile, 92×92×92, and V-Net): on the meta device (building and initialising the weights
   dominates; FlopCounterMode measures every layer there, fvcore cannot trace meta tensors);
 - more than 1,500 layers (ResNet-1202): shapes, parameters and buffers only — its blocks are
   ResNet-20's, checked with both counters.
@@ -24,13 +26,16 @@ import pytest
 
 from cnnstat import zoo
 from cnnstat.analyze import analyze_graph
+from cnnstat.errors import CnnstatError
 from cnnstat.spec import build_graph
 from cnnstat.survey import smallest_input
 
 pytestmark = pytest.mark.torch
 
 REDUCED = 64
+REDUCED_DEPTH = 8
 HEAVY_PARAMS = 60_000_000
+HEAVY_MACS = 20_000_000_000
 HEAVY_LAYERS = 1_500
 
 
@@ -49,20 +54,33 @@ def representatives() -> frozenset[str]:
     return frozenset(names)
 
 
+def _works(definition, variant, spatial: tuple[int, ...]) -> bool:
+    try:
+        analyze_graph(build_graph(definition, variant, None, (None,) + spatial))
+        return True
+    except CnnstatError:
+        return False
+
+
 @lru_cache(maxsize=None)
-def plan(name: str) -> tuple[int | None, bool, bool]:
-    """(input size or None for the model's own, heavy in parameters, heavy in layers)."""
+def plan(name: str) -> tuple[tuple[int | None, ...] | None, bool, bool]:
+    """(input size (None, *spatial), or None for the model's own; heavy in parameters or
+    multiply-adds; heavy in layers)."""
     entry = zoo.lookup(name)
     definition = zoo.definition(entry.path)
-    graph = build_graph(definition, entry.variant)
-    _, h, w = graph.input_shape
-    size = None
-    if min(h, w) > REDUCED:
-        smallest = smallest_input(definition, entry.variant, max(h, w), 1)
-        size = max(REDUCED, smallest or max(h, w))
-    a = analyze_graph(build_graph(definition, entry.variant, None,
-                                  None if size is None else (None, size, size)))
-    return size, a.totals.params > HEAVY_PARAMS, len(a.records) > HEAVY_LAYERS
+    default = tuple(build_graph(definition, entry.variant).input_shape)
+    spatial = default[1:]
+    if len(spatial) >= 2 and min(spatial[-2:]) > REDUCED:     # images, and 3-D inputs' H×W
+        smallest = smallest_input(definition, entry.variant, max(spatial[-2:]), 1, default)
+        side = max(REDUCED, smallest or max(spatial[-2:]))
+        spatial = spatial[:-2] + (side, side)
+    if len(spatial) == 3:                                     # the fewest frames it takes
+        spatial = (next(d for d in range(min(REDUCED_DEPTH, spatial[0]), spatial[0] + 1)
+                        if _works(definition, entry.variant, (d,) + spatial[1:])),) + spatial[1:]
+    size = None if spatial == default[1:] else (None,) + spatial   # channels: the model's
+    a = analyze_graph(build_graph(definition, entry.variant, None, (None,) + spatial))
+    heavy = a.totals.params > HEAVY_PARAMS or a.totals.macs > HEAVY_MACS
+    return size, heavy, len(a.records) > HEAVY_LAYERS
 
 
 def _explain(report) -> str:
@@ -84,10 +102,10 @@ def test_representatives_are_zoo_models():
 @pytest.mark.parametrize("name", zoo.names())
 def test_zoo_model_runs_and_agrees(name):
     from cnnstat.torch_bridge.check import COUNTERS, FLOP_COUNTER, FVCORE, check
-    size, many_params, many_layers = plan(name)
+    size, heavy, many_layers = plan(name)
     if many_layers:
         device, counters = "cpu", ()
-    elif many_params:
+    elif heavy:
         device, counters = "meta", (FLOP_COUNTER,)
     else:
         device, counters = "cpu", COUNTERS if name in representatives() else (FVCORE,)
@@ -104,8 +122,8 @@ def test_zoo_model_runs_and_agrees(name):
 @pytest.mark.parametrize("name", zoo.names())
 def test_zoo_model_on_cpu_with_both_counters(name):
     from cnnstat.torch_bridge.check import check
-    size, many_params, many_layers = plan(name)
-    if name in representatives() and not (many_params or many_layers):
+    size, heavy, many_layers = plan(name)
+    if name in representatives() and not (heavy or many_layers):
         pytest.skip("checked on CPU with both counters in the default run")
     report = check(name, input=size, device="cpu")
     assert report.ok, _explain(report)

@@ -23,6 +23,8 @@ from cnnstat import zoo
 from cnnstat.analyze import analyze_graph
 from cnnstat.models import load_graph
 
+from .conftest import assert_built_module_agrees
+
 # zoo name -> (torchvision builder, builder kwargs, another input size for the CPU run)
 TORCHVISION = {
     "mobilenet_v2": ("mobilenet_v2", {}, 160),
@@ -449,14 +451,7 @@ OWN_BUILDS = [("shufflenet_v1", 96), ("shufflenet_v1_g8", 64), ("shufflenet_v1_x
 @pytest.mark.parametrize("name,size", OWN_BUILDS)
 def test_own_definition_runs_in_torch(name, size):
     """The module built from the definition runs; its hooks count what cnnstat counts."""
-    from cnnstat.torch_bridge.build import build_module
-    from cnnstat.torch_bridge.reference import torch_counts
-    graph = load_graph(name, input_shape=(None, size, size))
-    a = analyze_graph(graph)
-    counts = torch_counts(build_module(graph), graph.input_shape)
-    assert counts.output_shapes == a.output_shapes
-    assert (counts.params, counts.buffers, counts.macs) == (a.totals.params, a.totals.buffers,
-                                                            a.totals.macs)
+    assert_built_module_agrees(load_graph(name, input_shape=(None, size, size)))
 
 
 @pytest.mark.torch
@@ -465,13 +460,7 @@ def test_own_definition_runs_in_torch(name, size):
                                   "unet-padded", "yolov1"])
 def test_own_definition_at_default_input_on_meta(name):
     """The models without torchvision at their default input, built on torch's meta device."""
-    from cnnstat.torch_bridge.build import build_module
-    from cnnstat.torch_bridge.reference import torch_counts
-    graph = load_graph(name)
-    a = analyze_graph(graph)
-    counts = torch_counts(build_module(graph, device="meta"), graph.input_shape, device="meta")
-    assert counts.output_shapes == a.output_shapes
-    assert (counts.params, counts.macs) == (a.totals.params, a.totals.macs)
+    assert_built_module_agrees(load_graph(name), device="meta")
 
 
 # -- on demand (-m slow): real CPU forward passes at full resolution -------------------------------------
@@ -498,10 +487,4 @@ def test_torchvision_full_resolution_on_cpu(name):
 @pytest.mark.torch
 @pytest.mark.parametrize("name", ["unet", "unet-padded", "yolov1", "shufflenet_v1_x2_0"])
 def test_own_definition_full_resolution_on_cpu(name):
-    from cnnstat.torch_bridge.build import build_module
-    from cnnstat.torch_bridge.reference import torch_counts
-    graph = load_graph(name)
-    a = analyze_graph(graph)
-    counts = torch_counts(build_module(graph), graph.input_shape)
-    assert counts.output_shapes == a.output_shapes
-    assert (counts.params, counts.macs) == (a.totals.params, a.totals.macs)
+    assert_built_module_agrees(load_graph(name))

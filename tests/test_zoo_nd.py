@@ -19,6 +19,8 @@ from cnnstat import zoo
 from cnnstat.analyze import analyze_graph
 from cnnstat.models import load_graph
 
+from .conftest import assert_built_module_agrees
+
 # zoo name -> a smaller clip (C, D, H, W) for the CPU run
 VIDEO = {"r3d_18": (3, 8, 56, 56), "mc3_18": (3, 8, 48, 48), "r2plus1d_18": (3, 4, 32, 32),
          "s3d": (3, 14, 224, 224)}
@@ -196,23 +198,10 @@ def test_tcn_parameters():
 @pytest.mark.torch
 @pytest.mark.parametrize("name", sorted(n for n, shape in OWN.items() if shape))
 def test_own_definition_runs_in_torch(name):
-    from cnnstat.torch_bridge.build import build_module
-    from cnnstat.torch_bridge.reference import torch_counts
-    graph = load_graph(name, input_shape=OWN[name])
-    a = analyze_graph(graph)
-    counts = torch_counts(build_module(graph), graph.input_shape)
-    assert counts.output_shapes == a.output_shapes
-    assert (counts.params, counts.buffers, counts.macs) == (a.totals.params, a.totals.buffers,
-                                                            a.totals.macs)
+    assert_built_module_agrees(load_graph(name, input_shape=OWN[name]))
 
 
 @pytest.mark.torch
 @pytest.mark.parametrize("name", sorted(OWN))
 def test_own_definition_at_default_input_on_meta(name):
-    from cnnstat.torch_bridge.build import build_module
-    from cnnstat.torch_bridge.reference import torch_counts
-    graph = load_graph(name)
-    a = analyze_graph(graph)
-    counts = torch_counts(build_module(graph, device="meta"), graph.input_shape, device="meta")
-    assert counts.output_shapes == a.output_shapes
-    assert (counts.params, counts.macs) == (a.totals.params, a.totals.macs)
+    assert_built_module_agrees(load_graph(name), device="meta")
