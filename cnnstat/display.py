@@ -160,12 +160,13 @@ def view_page(a: "Analysis", depth: int | None = None, metric: str = "macs",
 
 # -- one call: analyse and show ------------------------------------------------------------------
 def _torchinfo_size(input_size: Any) -> tuple[Any, int | None]:
-    """torchinfo's ``input_size`` includes the batch: a sequence of 4 is (batch, C, H, W). Any
-    other form is cnnstat's ``input`` (224, "160x224", "3x224x224", (3, 224, 224))."""
-    if isinstance(input_size, (tuple, list)) and len(input_size) == 4:
-        n, c, h, w = (int(v) for v in input_size)
-        return (c, h, w), n
-    if type(input_size).__name__ == "Size" and len(input_size) == 4:     # torch.Size
+    """torchinfo's ``input_size`` includes the batch: a sequence of 4 is (batch, C, H, W), of 5
+    (batch, C, D, H, W) for a 3-D model. Any other form is cnnstat's ``input`` (224, "160x224",
+    "3x224x224", (3, 224, 224), "3x16x112x112"; a 1-D model's (C, L) as "1x16000")."""
+    if isinstance(input_size, (tuple, list)) and len(input_size) in (4, 5):
+        n, *shape = (int(v) for v in input_size)
+        return tuple(shape), n
+    if type(input_size).__name__ == "Size" and len(input_size) in (4, 5):     # torch.Size
         return _torchinfo_size(tuple(input_size))
     return input_size, None
 
