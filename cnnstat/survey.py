@@ -112,13 +112,12 @@ def survey(size: InputSize | str | int) -> list[SurveyRow]:
             a = analyze_graph(build_graph(definition, entry.variant, None, size))
             rows.append(SurveyRow(name, tuple(a.input_shape), stage_sizes(a), a.output_shapes[0],
                                   rank=rank))
-        except InputSizeError as exc:
-            if exc.sizes is None:
-                raise
-            message = exc.message.removeprefix(f"{name}'s ")
-            rows.append(SurveyRow(name, None, (), None, message, exc.sizes[0][0], exc.sizes,
-                                  rank=rank))
         except CnnstatError as exc:
+            if isinstance(exc, InputSizeError) and exc.sizes is not None:   # fixed-size layers
+                message = exc.message.removeprefix(f"{name}'s ")
+                rows.append(SurveyRow(name, None, (), None, message, exc.sizes[0][0], exc.sizes,
+                                      rank=rank))
+                continue
             depth = shape[1] if rank == 3 else None
             plane = shape[2:] if rank == 3 else shape[1:]
             good = max(max(default[1:]), max(plane))

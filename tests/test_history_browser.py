@@ -33,9 +33,9 @@ def test_family_tree_page(browser, history, tmp_path):  # noqa: F811
     path.write_text(history.page(), encoding="utf-8")
     page, errors, requests = open_page(browser, path)
     page.wait_for_selector("body[data-ready='1']", timeout=30_000)
-    assert page.locator("#nodes g.arch").count() == len(history.architectures) == 21
+    assert page.locator("#nodes g.arch").count() == len(history.architectures) == 28
     assert page.locator("path.step").count() == len(history.steps)
-    assert "architectures21" in page.inner_text("#totals").replace("\n", "").replace(" ", "")
+    assert "architectures28" in page.inner_text("#totals").replace("\n", "").replace(" ", "")
 
     page.locator("#nodes g.arch", has_text="ResNet").first.click()
     panel = page.inner_text("#panel")

@@ -42,6 +42,10 @@ FIXED = {
     # Table 1 layout: 7x7/1 average pool on inception 5b's map must give 1x1 (a 7x7 map)
     "googlenet-paper": (223, 254),
 }
+#: 3-D networks with a fixed-size layer: the heights and widths (square, at the model's own
+#: depth) they take. C3D: four floor-halving poolings of H then pool5 rounding up must give 4:
+#: pool4 in 7..8 <- pool3 in 14..17 <- pool2 in 28..35 <- pool1 in 56..71 <- H in 112..143
+FIXED_3D = {"c3d": (112, 143)}
 GRID = (32, 64, 75, 96, 128, 160, 193, 224, 227, 256, 299, 320, 384, 448, 512, 572)
 
 
@@ -137,6 +141,12 @@ def test_googlenet_paper_aux_heads_narrow_the_range():
 
 
 # -- properties over the zoo ---------------------------------------------------------------------
+def _sized(default, size: int):
+    """``size`` as --input reads it for the model: a side (length); for a 3-D model a square
+    height x width at its own depth."""
+    return f"{default.input_shape[1]}x{size}x{size}" if default.rank == 3 else size
+
+
 def _outcome(name, size):
     try:
         return cnnstat.analyze(name, input=size).totals.params
@@ -150,16 +160,17 @@ def test_parameters_do_not_depend_on_the_input_size(name):
     one line (and, for the fixed-size networks, a statement of the sizes it takes)."""
     default = cnnstat.analyze(name)
     counts, refused = set(), []
-    for size in GRID + tuple(default.input_shape[1:]):
-        got = _outcome(name, size)
+    own = default.input_shape[2:] if default.rank == 3 else default.input_shape[1:]
+    for size in GRID + tuple(own):
+        got = _outcome(name, _sized(default, size))
         if isinstance(got, CnnstatError):
             one_line(got)
             refused.append(size)
         else:
             counts.add(got)
     assert counts == {default.totals.params}, name
-    if name in FIXED:
-        lo, hi = FIXED[name]
+    if name in FIXED or name in FIXED_3D:
+        lo, hi = FIXED.get(name) or FIXED_3D[name]
         assert refused == [s for s in GRID if not lo <= s <= hi], name
     else:
         assert not any(isinstance(_outcome(name, s), InputSizeError) for s in refused), name
@@ -174,10 +185,10 @@ def test_the_fixed_size_networks_are_the_ones_listed():
         if not fixed_layers(graph):
             continue
         try:
-            cnnstat.analyze(name, input=1024)
+            cnnstat.analyze(name, input=_sized(cnnstat.analyze(name), 1024))
         except InputSizeError:
             bounded.add(name)
-    assert bounded == set(FIXED)
+    assert bounded == set(FIXED) | set(FIXED_3D)
 
 
 @settings(max_examples=60, deadline=None)

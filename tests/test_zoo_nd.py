@@ -27,7 +27,7 @@ VIDEO = {"r3d_18": (3, 8, 56, 56), "mc3_18": (3, 8, 48, 48), "r2plus1d_18": (3, 
 # zoo name -> a small input for the CPU run (None: the meta device only; 3-D U-Net's valid
 # convolutions need 92 voxels along each axis at least, 70 G multiply-adds)
 OWN = {"m3": (1, 4000), "m5": (1, 4000), "m11": (1, 4000), "m18": (1, 4000),
-       "m34_res": (1, 4000), "tcn": (1, 300), "c3d": (3, 8, 64, 64), "unet3d": None,
+       "m34_res": (1, 4000), "tcn": (1, 300), "c3d": (3, 8, 112, 112), "unet3d": None,
        "vnet": (1, 16, 32, 32)}
 ND_FILES = ["raw_waveform.yaml", "tcn.yaml", "c3d.yaml", "video_resnet.yaml", "s3d.yaml",
             "unet3d.yaml", "vnet.yaml"]

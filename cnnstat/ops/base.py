@@ -424,7 +424,19 @@ def register(cls: type[Op]) -> type[Op]:
     return cls
 
 
-def register_ranks(base: type[Op], name: str, torch_name: str, summaries: Mapping[int, str],
+class RankOp(Op):
+    """A rule of one spatial rank (``conv2d``, ``maxpool3d``): a rank-generic class whose
+    ``schema(rank)`` gives each rank's arguments, registered once per rank by register_ranks."""
+
+    rank: ClassVar[int] = 2
+    torch_name: ClassVar[str] = ""
+
+    @classmethod
+    def schema(cls, rank: int) -> tuple[Param, ...]:
+        raise NotImplementedError
+
+
+def register_ranks(base: type[RankOp], name: str, torch_name: str, summaries: Mapping[int, str],
                    **extra: Any) -> tuple[type[Op], ...]:
     """One rank-generic rule registered once per spatial rank: ``name`` and ``torch_name`` with
     ``{r}`` for the rank (``conv{r}d``, ``Conv{r}d``), the schema from ``base.schema(rank)``,

@@ -21,10 +21,11 @@ from __future__ import annotations
 
 from functools import lru_cache
 from math import prod
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from ..errors import DefinitionError, ShapeError
-from .base import (BIAS, WEIGHT, ArgumentError, Eval, Op, Param, Shape, Transfer, boolean, ceil_div,
+from .base import (BIAS, WEIGHT, ArgumentError, Eval, Op, Param, RankOp, Shape, Transfer, boolean,
+                   ceil_div,
                    choice, fmt_shape, frac, need_feature_map, nonneg_pair, numel, padding_nd,
                    per_axis, nonneg_int, positive_int, positive_pair, register, register_ranks,
                    sliding_output, sliding_transfer, spatial_axes, taps_inside,
@@ -93,12 +94,9 @@ def _each(rank: int) -> str:
     return "[" + ", ".join(a[0] for a in spatial_axes(rank)) + "]"
 
 
-class _Conv(Op):
+class _Conv(RankOp):
     """An N-d convolution (torch.nn.Conv1d/2d/3d): groups, depthwise, dilation, 'same'/'valid'/
     asymmetric padding, reflect/replicate/circular padding modes."""
-
-    rank: ClassVar[int] = 2
-    torch_name: ClassVar[str] = ""
 
     @classmethod
     def schema(cls, rank: int) -> tuple[Param, ...]:
@@ -179,11 +177,8 @@ def _padded_source(mode: str, i: int, size: int) -> int:
     return i % size                         # circular
 
 
-class _ConvTranspose(Op):
+class _ConvTranspose(RankOp):
     """An N-d transposed convolution (torch.nn.ConvTranspose1d/2d/3d)."""
-
-    rank: ClassVar[int] = 2
-    torch_name: ClassVar[str] = ""
 
     @classmethod
     def schema(cls, rank: int) -> tuple[Param, ...]:

@@ -18,7 +18,7 @@ from typing import Sequence
 from ..errors import ShapeError
 from .base import (GLOBAL, IDENTITY, NORM, WHOLE, Eval, Op, Param, Shape, Transfer, boolean,
                    fmt_shape, need_feature_map, need_spatial, number, numel, positive_int, register,
-                   register_ranks)
+                   register_ranks, RankOp)
 
 
 def _g(x: float) -> str:
@@ -76,10 +76,8 @@ class BatchNorm1d(_BatchNorm):
         return shape[1]
 
 
-class _BatchNormMap(_BatchNorm):
+class _BatchNormMap(_BatchNorm, RankOp):
     """Batch norm over the channels of a feature map of one spatial rank (BatchNorm2d/3d)."""
-
-    rank = 2
 
     @classmethod
     def schema(cls, rank: int) -> tuple[Param, ...]:

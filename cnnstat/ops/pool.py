@@ -20,7 +20,7 @@ from ..errors import DefinitionError, ShapeError
 from .base import (GLOBAL, POOL, ArgumentError, WEIGHT, WHOLE, Eval, Op, Param, Shape, Transfer,
                    Window, boolean, ceil_div, choice, fmt_shape, need_feature_map, need_spatial,
                    nonneg_int, numel, optional, per_axis, positive_int, positive_pair, register,
-                   register_ranks,
+                   RankOp, register_ranks,
                    sliding_output, sliding_transfer, spatial_axes)
 
 
@@ -64,11 +64,9 @@ def caffe_pool_out(size: int, kernel: int, stride: int, pad: int, padded: bool) 
     return out
 
 
-class _WindowPool(Op):
+class _WindowPool(RankOp):
     """Max or average pooling over windows of a feature map of spatial rank ``rank``."""
 
-    rank: ClassVar[int] = 2
-    torch_name: ClassVar[str] = ""
     #: PyTorch's 3-D average pooling requires every input side to hold the kernel, padding
     #: aside (aten's pool3d_shape_check with check_input_size)
     unpadded_fit: ClassVar[bool] = False
@@ -210,9 +208,8 @@ def _adaptive_size(rank: int):
     return convert
 
 
-class _AdaptivePool(Op):
-    rank: ClassVar[int] = 2
-    torch_name: ClassVar[str] = ""
+class _AdaptivePool(RankOp):
+    """Adaptive max or average pooling of a feature map of spatial rank ``rank``."""
 
     @classmethod
     def schema(cls, rank: int) -> tuple[Param, ...]:

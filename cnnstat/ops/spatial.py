@@ -15,10 +15,11 @@ from __future__ import annotations
 import math
 import struct
 from fractions import Fraction
-from typing import Any, ClassVar, Sequence
+from typing import Any, Sequence
 
 from ..errors import DefinitionError, ShapeError
-from .base import (RESIZE, ArgumentError, Eval, Op, Param, Shape, Span, Transfer, Window, any_int,
+from .base import (RESIZE, ArgumentError, Eval, Op, Param, RankOp, Shape, Span, Transfer, Window,
+                   any_int,
                    choice, fmt_shape, layout, merge_spans, need_feature_map, need_spatial,
                    nonneg_int, number, numel, on_axis, optional, padding_nd, positive_int,
                    register, register_ranks)
@@ -253,12 +254,9 @@ class Upsample(Op):
         return s + ")"
 
 
-class _ZeroPad(Op):
+class _ZeroPad(RankOp):
     """Zero padding of a feature map of spatial rank ``rank`` (torch.nn.ZeroPad1d/2d/3d): an int,
     one per axis, or [before, after] per axis."""
-
-    rank: ClassVar[int] = 2
-    torch_name: ClassVar[str] = ""
 
     @classmethod
     def schema(cls, rank: int) -> tuple[Param, ...]:
