@@ -40,7 +40,8 @@ def layer_grid(a: Analysis, view: str, depth: int | None = None, layout: str = "
     row_list = rows(a, depth)
     by_key = {c.key: c for c in CATALOG}
     total = _totals_cells(CATALOG, row_list, ctx) if row_list else None
-    cols = [Col(c.key, c.header, c.numeric, FITS.get(c.key, FIXED), summed=c.key in col.SUMMED)
+    cols = [Col(c.key, c.title(ctx), c.numeric, FITS.get(c.key, FIXED),
+                summed=c.key in col.SUMMED)
             for c in CATALOG]
     default = [c.key for c in col.VIEWS[view]]
     csv_default = None
@@ -110,6 +111,7 @@ def survey_view(rows, size: str) -> Output:
     import csv
     import io
     import json
+    from ..report.document import Heading
 
     def cells(r) -> list[str]:
         stages = " → ".join(_stage(s) for s in r.stages)
@@ -135,7 +137,7 @@ def survey_view(rows, size: str) -> Output:
     for rank in sorted({r.rank for r in rows}):
         group = [r for r in rows if r.rank == rank]
         title, stage = _RANK_TITLES.get(rank, (f"{rank}-D models", "sizes"))
-        blocks += [_heading(title), Grid(
+        blocks += [Heading(title, 3), Grid(
             cols=[Col("model", "model", fit=NAME), Col("output_shape", "output shape"),
                   Col("stages", f"feature-map size after each stage ({stage})", fit=WRAP),
                   Col("error", "error", fit=WRAP), Col("smallest_input", "smallest input", True),
