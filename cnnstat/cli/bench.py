@@ -190,13 +190,16 @@ class _Progress:
         if self._bar is not None:
             if self._task is None:
                 self._task = self._bar.add_task(label, total=total)
-            self._bar.update(self._task, description=f"timing {label}", completed=index - 1)
+            from ..render.escape import rich_markup     # the bar's description is rich markup
+            self._bar.update(self._task, description=rich_markup(f"timing {label}"),
+                             completed=index - 1)
 
     def done(self, row) -> None:
+        from ..render.escape import terminal
         from ..roofline.render import sig
         text = (f"{sig(row.stats.median * 1e3)} ms median over {row.stats.n} iterations"
                 if row.ok else f"{row.status}: {row.message}")
-        line = f"[{self._index}/{self._total}] {row.series} batch {row.batch}: {text}"
+        line = terminal(f"[{self._index}/{self._total}] {row.series} batch {row.batch}: {text}")
         if self._bar is not None:
             self._bar.update(self._task, completed=self._index)
             self._bar.console.print(line, markup=False)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 
 from ..analyze import Analysis
 from ..receptive import fmt_number
 from ..unit_field import UnitField, describe
+from . import escape
 
 
 def _envelope(a: Analysis, f: UnitField) -> str:
@@ -52,10 +51,7 @@ def unit_json(a: Analysis, f: UnitField) -> str:
 
 
 def unit_csv(a: Analysis, f: UnitField) -> str:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["model", "layer", "row", "col", "first_row", "last_row", "first_col",
-                     "last_col", "height_px", "width_px", "rows_read", "cols_read"])
     rows, cols = f.rows or ("", ""), f.cols or ("", "")
-    writer.writerow([a.name, f.layer, *f.unit, *rows, *cols, *f.size, *f.read])
-    return buf.getvalue()
+    return escape.csv_text([["model", "layer", "row", "col", "first_row", "last_row", "first_col",
+                             "last_col", "height_px", "width_px", "rows_read", "cols_read"],
+                            [a.name, f.layer, *f.unit, *rows, *cols, *f.size, *f.read]])
