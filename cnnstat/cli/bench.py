@@ -10,6 +10,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from ..errors import UsageError
 from .app import (ARG, BATCH, COUNT, DTYPE, INPUT, MODEL, MODELS, OUT, OUTPUT, PLOT, SET, VARIANT,
                   ModelOptions, Opt, but, command, integer, number, output_options)
 
@@ -29,7 +30,8 @@ THREADS = Opt("threads", ("--threads",), type=integer("--threads", 1), metavar="
 
 
 def _note(text: str) -> None:
-    print(text, file=sys.stderr)
+    from ..render.escape import terminal
+    print(terminal(text), file=sys.stderr)
 
 
 def parse_batches(text: str) -> tuple[int, ...]:

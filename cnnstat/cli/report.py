@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ..render import escape
 from .app import (ARG, BATCH, COLUMNS, COUNT, DTYPE, EXPLAIN, FORMAT, FORMAT_HTML, INPUT, MODEL,
                   MODELS, OUT, PLOT, SET, TRAIN, VARIANT, WIDTH, ModelOptions, Opt, command,
                   output_options)
@@ -15,7 +16,7 @@ TABLE_OUTPUT = (FORMAT_HTML, OUT, COLUMNS, WIDTH, EXPLAIN)   # OUTPUT, with html
 
 
 def _note(text: str) -> None:
-    print(text, file=sys.stderr)
+    print(escape.terminal(text), file=sys.stderr)
 
 
 def _plot_file(path: str | None) -> str | None:
@@ -63,7 +64,9 @@ def report(args) -> None:
     if not out:
         raise UsageError("cnnstat report needs --out DIR, the folder to write the reports into")
     if Path(out).exists() and not Path(out).is_dir():
-        raise UsageError(f"--out '{out}' is a file, not a folder")
+        from ..fileio import kind_of
+        raise UsageError(f"--out '{escape.error_line(out, 300)}' is "
+                         f"{kind_of(Path(out).stat().st_mode)}, not a folder")
     formats = parse_formats(args.format)
     built = build(list(args.models or []), _report_options(args), formats, args.compare,
                   progress=lambda name: _note(f"rendering {name} ..."), out_dir=out)

@@ -20,6 +20,7 @@ from ..ops import REGISTRY
 from ..ops.base import Eval, Shape, fmt_shape
 
 _BAD = re.compile(r"[^A-Za-z0-9_.\-]+")
+MAX_INPUT_SIZE = 1_000_000      # as for --input and definitions
 
 
 def clean_name(text: str) -> str:
@@ -62,6 +63,9 @@ class Assembler:
             raise DefinitionError(f"the input must be an image batch N x C x H x W, got "
                                   f"{'x'.join(str(d) for d in shape) or 'a scalar'} (per sample)",
                                   file=self.file, line=line)
+        if any(d > MAX_INPUT_SIZE for d in shape):
+            raise DefinitionError(f"the input {'x'.join(map(str, shape))} is not a real input "
+                                  f"(a size over {MAX_INPUT_SIZE:,})", file=self.file, line=line)
         name = self.unique(name)
         self.nodes.append(Node(name, "input", (), {"shape": tuple(shape)}, self.file, line))
         self.shapes[name] = (1,) + tuple(shape)
@@ -141,8 +145,10 @@ def model_file(kind: str, path: str, overrides, variant, args, options) -> None:
     no_builder_args(kind, args)
     if options:
         raise UsageError(f"unknown option(s) for {kind}: {', '.join(options)}")
-    if not os.path.isfile(path):
+    if not os.path.lexists(path):
         raise UsageError(f"{kind.split(' ', 1)[1]} '{path}' does not exist")
+    from ..fileio import check_input
+    check_input(path, f"the {kind.split(' ', 1)[1]}")     # a FIFO, a device, a folder: refused
 
 
 def input_override(shape: Sequence[int], override) -> tuple[int, int, int]:

@@ -10,7 +10,7 @@ The report folder (``reports/bench/<machine>/`` by convention)::
     bench.json          the same with the machine, settings and conventions
     bench.png, .svg     latency and throughput against batch size (cnnstat.plots.bench_figure)
 
-All files are written together (cnnstat.fileio.atomic_write_many): complete, or not at all.
+All files are written together (cnnstat.fileio.write_tree): complete, or not at all.
 """
 
 from __future__ import annotations
@@ -220,6 +220,5 @@ def report_files(result: SweepResult, command: str | None = None) -> dict[str, s
 
 
 def write_report(result: SweepResult, out: str | Path, command: str | None = None) -> list[Path]:
-    from ..fileio import atomic_write_many
-    files = report_files(result, command)
-    return atomic_write_many({Path(out) / name: data for name, data in files.items()})
+    from ..fileio import write_tree
+    return write_tree(out, report_files(result, command))
