@@ -252,7 +252,7 @@ def roofline(args) -> None:
         from .. import plots
         from ..fileio import atomic_write
         data = plots.render_all(plots.roofline_figure(pred))
-        atomic_write(plot, data[Path(plot).suffix.lower().lstrip(".")])
+        atomic_write(plot, data[Path(plot).suffix.lower().lstrip(".")], what="--plot")
         _note(f"wrote {plot}")
     show(Output(render.blocks(pred, convention, args.top),
                 json=lambda: render.json_text(pred, str(convention)),

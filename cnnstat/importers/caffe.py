@@ -125,7 +125,8 @@ def _enum(value: Any, names: list[str], default: str, field: str = "an enum fiel
     if isinstance(value, str) and value.upper() in names:
         return value.upper()
     choices = ", ".join(f"{n} ({i})" for i, n in enumerate(names))
-    raise DefinitionError(f"'{field}: {show(value, 40)}' is not one of {choices}")
+    shown = value if isinstance(value, str) else show(value, 40)
+    raise DefinitionError(f"'{field}: {shown}' is not one of {choices}")
 
 
 def _pair(p: Message, name: str, h: str, w: str, default: int | None) -> tuple[int, int]:
@@ -185,7 +186,10 @@ class _Net:
         if legacy and any(isinstance(l, Message) and l.has("layer") for l in layers):
             raise self.err("this is Caffe's oldest (V0) format: upgrade it with Caffe's "
                            "upgrade_net_proto_text first", net.line_of("layers"))
-        self._net_inputs()
+        try:
+            self._net_inputs()
+        except DefinitionError as exc:
+            raise exc.located(file=self.file, line=net.line_of("input")) from None
         for layer in layers:
             if not isinstance(layer, Message):
                 raise self.err("'layer' must be a message { ... }", net.line_of("layers"))
@@ -195,9 +199,13 @@ class _Net:
                 raise self.err("the layer has no type")
             kind = _text(kind, "the layer type", self.file, layer.line_of("type"))
             kind = V1_TYPES.get(kind, kind) if legacy else kind
-            if not self._in_test_phase(layer):
-                continue
-            self._layer(layer, kind)
+            try:
+                if not self._in_test_phase(layer):
+                    continue
+                self._layer(layer, kind)
+            except DefinitionError as exc:
+                name = clean_name(str(layer.get("name", "")))
+                raise exc.located(file=self.file, line=layer.line, layer=name or None) from None
         self.layer = None
         if not any(n.op != "input" for n in self.asm.nodes):
             raise self.err("the net has no layers cnnstat can analyze")

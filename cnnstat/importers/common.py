@@ -92,8 +92,11 @@ class Assembler:
 
     def not_counted(self, what: str, inputs: Sequence[str], shape: Sequence[int], *, name: str,
                     params: int = 0, buffers: int = 0, line: int | None = None) -> str:
-        """A call without a rule: output ``shape`` (without the batch) as the source reports it."""
-        return self.add("not_counted", inputs, {"what": what, "shape": list(shape),
+        """A call without a rule: output ``shape`` (without the batch) as the source reports it.
+        ``what`` names the call as the source does (an ONNX op type, a Python class): control
+        characters in it are made visible here, since it is shown wherever the layer is."""
+        from ..render.escape import visible
+        return self.add("not_counted", inputs, {"what": visible(what), "shape": list(shape),
                                                 "params": params, "buffers": buffers},
                         name=name, line=line)
 

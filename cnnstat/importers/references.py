@@ -52,7 +52,13 @@ def check_reference(reference: str) -> None:
     if any(part.startswith("__") and part.endswith("__") for part in attr.split(".")):
         raise UsageError(f"'{error_line(reference, 200)}': a model reference cannot go through "
                          "dunder attributes; name the class or factory itself")
-    if m is None:
+    if m is not None:                      # the file is read only if it is a regular file
+        import os
+        if not os.path.lexists(m.group("file")):
+            raise UsageError(f"Python file '{error_line(m.group('file'), 300)}' does not exist")
+        from ..fileio import check_input
+        check_input(m.group("file"), "the Python file")
+    else:
         why = refused_module(target)
         if why:
             raise UsageError(f"'{error_line(reference, 200)}': '{target}' {why}: module:factory "

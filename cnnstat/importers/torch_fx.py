@@ -201,6 +201,8 @@ def _trace(module: nn.Module, reference: str) -> fx.GraphModule:
 
 
 def _reason(exc: BaseException) -> str:
+    if isinstance(exc, SystemExit):
+        return f"its code called sys.exit({exc.code!r})"
     text = str(exc).split("While executing")[0]       # fx appends the node and a traceback
     text = " ".join(text.split()) or type(exc).__name__
     if "control flow" in text:

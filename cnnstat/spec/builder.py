@@ -185,8 +185,7 @@ class GraphBuilder:
                 value = source.get(key)
                 if value is None:
                     continue
-                if key in ("name", "title") and (not isinstance(value, (str, int, float))
-                                                 or isinstance(value, bool)):
+                if not isinstance(value, (str, int, float)) or isinstance(value, bool):
                     raise _err(f"'{key}' must be text, got {show(value, 80)}", self.file,
                                lines.line_of(key))
                 if not isinstance(value, str):
