@@ -103,6 +103,11 @@ def override(**values: float) -> Iterator[None]:
         _overrides.update(previous)
 
 
+def overrides() -> dict[str, float]:
+    """The limits set in this process (by :func:`override` or the CLI), to pass on to a child."""
+    return dict(_overrides)
+
+
 def set_value(key: str, number: float | None) -> None:
     """Set a limit for the rest of the process (the CLI's --timeout); None restores it."""
     if key not in LIMITS:
@@ -111,6 +116,12 @@ def set_value(key: str, number: float | None) -> None:
         _overrides.pop(key, None)
     else:
         _overrides[key] = number
+
+
+def active_timeout() -> float | None:
+    """The wall-clock limit in force: set by the CLI (--timeout, CNNSTAT_TIMEOUT, default) or by
+    :func:`override`; None in the API by default (nothing is on the clock)."""
+    return _overrides.get("timeout")
 
 
 # -- user code: contained, and on the clock -----------------------------------------------------
@@ -145,7 +156,7 @@ def deadline(what: str, seconds: float | None = None) -> Iterator[None]:
     nest: inside one, another is the same one."""
     import signal
     import threading
-    seconds = seconds if seconds is not None else _overrides.get("timeout")
+    seconds = seconds if seconds is not None else active_timeout()
     main = threading.current_thread() is threading.main_thread()
     if seconds is None or _active or not main or not hasattr(signal, "setitimer"):
         yield

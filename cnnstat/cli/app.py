@@ -356,7 +356,7 @@ def run(argv: Sequence[str]) -> int:
     argv = list(argv)
     if sys.stdout is None:
         sys.stdout = _ClosedStream()          # type: ignore[assignment]
-    contain, timeout = limits.contain_user_code(), limits._overrides.get("timeout")
+    contain, timeout = limits.contain_user_code(), limits.active_timeout()
     limits.set_contain_user_code(True)
     try:
         if not argv or argv[0] in ("-h", "--help", "help"):
@@ -448,5 +448,6 @@ def _quiet_broken_pipe() -> None:
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
     except (OSError, ValueError, AttributeError):
         pass

@@ -76,7 +76,7 @@ def load(reference: str, *, input_shape=None, overrides=None, variant=None, args
         raise UsageError(f"unknown option(s) for a PyTorch model: {', '.join(options)}")
     timeout = float(limits.value("timeout"))
     request = pickle.dumps({"reference": reference, "input_shape": input_shape,
-                            "args": dict(args or {}), "limits": dict(limits._overrides)})
+                            "args": dict(args or {}), "limits": limits.overrides()})
     result_r, result_w = os.pipe()
     env = dict(os.environ)
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
