@@ -808,10 +808,11 @@ def _time_axis(ax, axis, labels: bool = True) -> None:
 def _family_legend(fig_or_ax, h, **kwargs) -> None:
     from matplotlib.lines import Line2D
     handles = [Line2D([], [], marker="o", ls="", color=h.color(f), markeredgecolor="black",
-                      markeredgewidth=0.5, ms=7, label=f) for f in h.families]
+                      markeredgewidth=0.5, ms=7, label=mpl_label(f)) for f in h.families]
     fig_or_ax.legend(handles=handles, title="zoo family", **kwargs)
 
 
+@_figure
 def history_figure(h: Any):
     """The zoo on a timeline: one panel each for parameters (log), multiply-adds (log) and
     published ImageNet-1K top-1 (%), against the date of each architecture. Every zoo model is a
@@ -848,7 +849,7 @@ def history_figure(h: Any):
             ax.scatter([x], [y], s=64, color=color, edgecolors="black", linewidths=0.7,
                        zorder=4)
             marks.append((x, y))
-            texts.append(a.name)
+            texts.append(mpl_text(a.name))
         ys = [y for _, y in marks]
         if log:
             ax.set_yscale("log")
@@ -882,6 +883,7 @@ def history_figure(h: Any):
     return fig
 
 
+@_figure
 def tree_figure(h: Any):
     """The family tree against time: one row per architecture at its date, below the one it
     built on (elbow lines), each labelled with the idea of that step; what it also built on as
@@ -917,13 +919,13 @@ def tree_figure(h: Any):
     for a in h.architectures:
         x, y, color = pos[a.name], row[a.name], h.color(a.family)
         ax.scatter([x], [y], s=46, color=color, edgecolors="black", linewidths=0.6, zorder=3)
-        name = ax.annotate(a.name, (x, y), xytext=(8, 0), textcoords="offset points",
+        name = ax.annotate(mpl_text(a.name), (x, y), xytext=(8, 0), textcoords="offset points",
                            va="center", fontsize=9, fontweight="bold", zorder=4,
                            bbox={"boxstyle": "round,pad=0.25", "facecolor": to_rgba(color, 0.16),
                                  "edgecolor": color, "lw": 0.8})
         width = name.get_window_extent(renderer).width * pt + 8
         into = [s for s in h.steps_into(a.name) if s.primary]
-        text = f"{a.year}" + (f" · {into[0].idea}" if into else "")
+        text = f"{a.year}" + (f" · {mpl_text(into[0].idea)}" if into else "")
         idea = ax.annotate(text, (x, y), xytext=(width + 7, 0), textcoords="offset points",
                            va="center", fontsize=8.5, color="#4a5160", zorder=4)
         ends.append((x, (width + 7) / pt + idea.get_window_extent(renderer).width + 6))

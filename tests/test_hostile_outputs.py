@@ -207,3 +207,95 @@ def test_report_of_a_network_without_weights(tmp_path):
     assert done.returncode == 0, done.stderr
     md = (tmp_path / "r" / "pools" / "pools.md").read_text(encoding="utf-8")
     assert "No layer has parameters" in md
+
+
+# -- notebook display (cnnstat.display) and the history's outputs: the same escaper ------------
+def test_notebook_display_is_inert(hostile):
+    """A hostile definition in a notebook: the HTML fragment, the Markdown and the embedded view
+    (an iframe whose srcdoc is the page, escaped by escape.html_attr) carry no live payload."""
+    import html as html_module
+    import cnnstat
+    from cnnstat.display import LayerTable
+    a = cnnstat.analyze(str(hostile / "hostile.yaml"))
+    fragment = a._repr_html_()
+    text = "".join(html_is_inert(fragment).text)
+    assert "<script>alert(2)</script>" in text and NAME in text
+    md = a._repr_markdown_()
+    assert "<script" not in md and "<img" not in md
+    assert not re.search(r"(?<!\\)\]\((data|javascript):", md)
+    assert NAME in str(LayerTable(a))                       # the terminal form: text
+    page = a.view()
+    frame = page._repr_html_()
+    parser = html_is_inert(frame)                         # the page is inside the attribute
+    (tag, attrs), = parser.tags
+    assert tag == "iframe" and attrs["sandbox"] == "allow-scripts"
+    assert attrs["srcdoc"] == page.html                     # exactly the page, every line kept
+    assert html_module.unescape(frame.split('srcdoc="')[1].split('"')[0]) == page.html
+
+
+def test_embed_title_and_page_cannot_leave_the_iframe():
+    from cnnstat.display import Page
+    from cnnstat.report.document import Embed, to_markdown
+    evil = '"><script>alert(9)</script><iframe src="javascript:alert(10)'
+    frame = Page(f"<p>{evil}</p>\n<p>line two</p>", evil)._repr_html_()
+    (tag, attrs), = html_is_inert(frame).tags
+    assert attrs["title"] == evil and attrs["srcdoc"] == f"<p>{evil}</p>\n<p>line two</p>"
+    assert "<script" not in to_markdown([Embed(evil, "x")])
+
+
+@pytest.fixture(scope="module")
+def hostile_history():
+    """The zoo's history with its texts (names, ideas, citations, links) replaced by payloads;
+    every other output path is the real one."""
+    import dataclasses
+    import cnnstat
+    from cnnstat.report import history as hist
+    from cnnstat.report.compare import compare_row
+    archs, steps = hist.load()
+    archs, steps = archs[:3], [s for s in steps if s.child in {a.name for a in archs[:3]}
+                               and s.parent in {a.name for a in archs[:3]}]
+    source = hist.Source("evil", NAME, TITLE, "javascript:alert(11)")
+    rename = {a.name: f"{NAME} {a.name}" for a in archs}
+    archs = tuple(dataclasses.replace(a, name=rename[a.name], source=source,
+                                      family="_" + NOTES) for a in archs)
+    steps = tuple(dataclasses.replace(s, parent=rename[s.parent], child=rename[s.child],
+                                      idea=TITLE, detail=NOTES, source=source, origin=source)
+                  for s in steps)
+    rows = [compare_row(cnnstat.analyze(m), m) for a in archs for m in a.models]
+    return hist.History(archs, tuple(steps), {r.label: r for r in rows},
+                        cnnstat.Convention.parse(None))
+
+
+def test_history_outputs_are_inert(hostile_history):
+    from cnnstat import plots
+    from cnnstat.cli.history import family_tree
+    from cnnstat.report.document import to_html, to_markdown
+    from cnnstat.view.history import history_data
+    h = hostile_history
+    assert len(h.steps) >= 1
+    # HTML and Markdown (report blocks), the notebook's fragment
+    blocks = h.blocks(None, level=2)
+    text = "".join(html_is_inert(to_html("history", blocks, {})).text)
+    assert "<script>alert(2)</script>" in text
+    html_is_inert(h._repr_html_())
+    md = to_markdown(blocks)
+    assert "<script" not in md and "<img" not in md
+    assert not re.search(r"(?<!\\)\]\((data|javascript):", md)
+    # CSV: no cell starts a formula
+    for row in csv.reader(io.StringIO(h.to_csv())):
+        assert not any(c.startswith(("=", "+", "@")) for c in row), row
+    assert f"'{h.architectures[0].name}" in h.to_csv()
+    # the terminal tree: rich markup and control characters are text
+    from cnnstat.render.output import markdown
+    from cnnstat.render.terminal import Screen, render_blocks
+    text = render_blocks([family_tree(h)], Screen(None, False))
+    assert "a[/]b [bold red]x[/]" in text and "<script>alert(2)</script>" in text
+    tree_md = markdown([family_tree(h)])
+    assert "<script" not in tree_md and not re.search(r"(?<!\\)\]\((data|javascript):", tree_md)
+    # the interactive page: a paper's link only where it is http(s)
+    data = history_data(h)
+    assert all(a["source"]["url"] is None for a in data["architectures"])
+    # the figures: mathtext off, the names drawn as text
+    for draw in (plots.history_figure, plots.tree_figure):
+        svg = plots.render_all(draw(h))["svg"].decode()
+        assert "undefinedmacro" in svg

@@ -11,7 +11,8 @@ text inert where it is written:
 context             function, and what it does
 ==================  ==========================================================================
 HTML text           :func:`html_text`: ``& < > " '`` as entities; control characters visible
-HTML attribute      :func:`html_attr`: the same (always quoted by the writer)
+HTML attribute      :func:`html_attr`: the same (always quoted by the writer); a whole page
+                    as an iframe's ``srcdoc`` with ``page``: entities only, the page unchanged
 link target         :func:`safe_href`: http(s) URLs, or a relative path inside the report
                     folder; anything else (``javascript:``, ``data:``, ``//host``) is no link
 report inline text  :func:`inline_html` / :func:`inline_md`: cnnstat's two inline marks
@@ -84,9 +85,15 @@ def html_text(text: Any) -> str:
     return _HTML_RE.sub(lambda m: _HTML[m.group(0)], visible(str(text), keep_newlines=True))
 
 
-def html_attr(text: Any) -> str:
-    """A value inside a double-quoted HTML attribute (newlines too become visible)."""
-    return _HTML_RE.sub(lambda m: _HTML[m.group(0)], visible(str(text)))
+def html_attr(text: Any, *, page: bool = False) -> str:
+    """A value inside a double-quoted HTML attribute: ``& < > " '`` as entities, control
+    characters (newlines too) visible. With ``page`` (a whole HTML page as an iframe's
+    ``srcdoc``: cnnstat's own page, its model texts escaped where it was written), only the five
+    characters become entities and every other character is kept, so the page inside the
+    attribute is exactly the page (its script's bytes included) and nothing can end the
+    attribute."""
+    text = str(text)
+    return _HTML_RE.sub(lambda m: _HTML[m.group(0)], text if page else visible(text))
 
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")

@@ -12,6 +12,7 @@ the report folder — a ``javascript:`` link in a model's title or notes is show
 from __future__ import annotations
 
 import base64
+import re
 from dataclasses import dataclass, field
 from typing import Union
 
@@ -118,7 +119,7 @@ def _md_block(b: Block) -> str:
     if isinstance(b, SideBySide):
         return "\n\n".join(_md_block(x) for x in b.blocks)
     if isinstance(b, Embed):
-        return f"*{b.title}: an interactive page, shown in HTML output only.*"
+        return f"*{escape.md_text(b.title)}: an interactive page, shown in HTML output only.*"
     raise TypeError(f"not a report block: {b!r}")
 
 
@@ -200,7 +201,8 @@ def _html_block(b: Block, images: dict[str, bytes]) -> str:
         inner = "\n".join(f"<div>{_html_block(x, images)}</div>" for x in b.blocks)
         return f'<div class="side">\n{inner}\n</div>'
     if isinstance(b, Embed):
-        return (f'<iframe title="{html.escape(b.title)}" srcdoc="{html.escape(b.page)}" '
+        return (f'<iframe title="{escape.html_attr(b.title)}" '
+                f'srcdoc="{escape.html_attr(b.page, page=True)}" '
                 f'sandbox="allow-scripts" style="width: 100%; height: {int(b.height)}px; '
                 'border: 1px solid #d0d7de; border-radius: 6px;"></iframe>')
     raise TypeError(f"not a report block: {b!r}")
