@@ -6,7 +6,9 @@ Every problem with a definition, a model name or a command-line argument is rais
     FILE:LINE: layer NAME: what is wrong
 
 with as many of the three location parts as are known. The CLI prints it after ``error: `` and
-exits with status 2; nothing else in cnnstat prints tracebacks for user mistakes.
+exits with status 2; nothing else in cnnstat prints tracebacks for user mistakes. The line is
+made safe by cnnstat.render.escape.error_line: always one line, control characters (a terminal
+escape sequence in a layer name) shown as visible escapes, a long message elided.
 """
 
 from __future__ import annotations
@@ -35,14 +37,16 @@ class CnnstatError(Exception):
         return self
 
     def __str__(self) -> str:
+        from .render.escape import error_line
         parts = []
         if self.file:
-            parts.append(f"{self.file}:{self.line}" if self.line else self.file)
+            parts.append(f"{error_line(self.file, 300)}:{self.line}" if self.line
+                         else error_line(self.file, 300))
         elif self.line:
             parts.append(f"line {self.line}")
         if self.layer:
-            parts.append(f"layer {self.layer}")
-        parts.append(" ".join(self.message.split()))  # always exactly one line
+            parts.append(f"layer {error_line(self.layer, 200)}")
+        parts.append(error_line(self.message))  # always exactly one line
         return ": ".join(parts)
 
 

@@ -230,7 +230,7 @@ def load_graph(model: str | Graph | Definition, *, variant: str | None = None,
     if not isinstance(model, str) or not model.strip():
         raise UsageError("no model given: name a zoo model (cnnstat list) or a definition file")
     if model.endswith((".yaml", ".yml")) or (os.path.isfile(model) and not _has_importer(model)):
-        if not os.path.exists(model):
+        if not os.path.lexists(model):
             raise UsageError(f"definition file '{model}' does not exist")
         return build_graph(load_definition(model), variant, overrides, input_shape)
     source = _find_source(model)

@@ -24,6 +24,8 @@ import functools
 import io
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
+from .render.escape import mpl_label, mpl_text
+
 if TYPE_CHECKING:  # pragma: no cover
     from .analyze import Analysis
 
@@ -103,6 +105,20 @@ def _close(fig) -> None:
     if getattr(fig.canvas, "manager", None) is not None:
         import matplotlib.pyplot as plt
         plt.close(fig)
+
+
+def _figure(make):
+    """Every figure is drawn with mathtext off (text.parse_math): names, titles and labels come
+    from model files, and "$\\undefinedmacro{$" in a name must be text, not abort the drawing.
+    Text objects keep the setting they were made with, also when the figure is saved later;
+    the user's own figures are not affected. (Control characters are shown visibly by
+    cnnstat.render.escape.mpl_text where the text comes from a model.)"""
+    @functools.wraps(make)
+    def draw(*args, **kwargs):
+        import matplotlib
+        with matplotlib.rc_context({"text.parse_math": False}):
+            return make(*args, **kwargs)
+    return draw
 
 
 #: PNG text chunk naming the SVG drawn from the same figure (see docs/reports.md: a PNG is current
@@ -185,6 +201,7 @@ def _plain_ticks(axis) -> None:
 
 
 def _short(name: str, most: int = 28) -> str:
+    name = mpl_text(name)
     return name if len(name) <= most else "…" + name[-(most - 1):]
 
 
@@ -236,12 +253,22 @@ def _op_family(op: str) -> str:
 
 
 # -- per model ---------------------------------------------------------------------------------
+@_figure
 def layer_work_figure(a: "Analysis"):
     """Parameters and MACs of each conv/linear layer (two panels over the same layers)."""
     from .report.series import bands, weighted_layers
     from .render.numbers import human
     plt = _plt()
     layers = weighted_layers(a)
+    if not layers:                    # pooling and activations only: nothing to draw as bars
+        fig = _new(plt, figsize=(11, 3))
+        ax = fig.subplots()
+        ax.axis("off")
+        ax.text(0.5, 0.5, "no convolution or fully connected layer: no layer multiplies by "
+                "weights", ha="center", va="center", fontsize=11, color="#555555")
+        fig.suptitle(f"{mpl_text(a.name)}: parameters and multiply-adds per layer",
+                     fontweight="bold")
+        return fig
     names = [r.name for r in layers]
     label_each = len(layers) <= 48
     fig = _new(plt, figsize=(11, 7.2 if label_each else 6.2))
@@ -274,7 +301,7 @@ def layer_work_figure(a: "Analysis"):
                 borderaxespad=0.2)
     _x_layers([ax_p, ax_m], names, bands(names), label_each,
               f"convolution and fully connected layers, in order ({len(layers)})")
-    fig.suptitle(f"{a.name}: parameters and multiply-adds per layer", fontweight="bold")
+    fig.suptitle(f"{mpl_text(a.name)}: parameters and multiply-adds per layer", fontweight="bold")
     fig.text(0.5, 0.948, _input_text(a) + ("; log scale where values span more than 100×"
                                            if any_log else ""),
              ha="center", va="top", fontsize=9, color="#555555")
@@ -288,6 +315,7 @@ def _input_text(a: "Analysis") -> str:
             + (f", batch {a.batch}" if a.batch != 1 else ""))
 
 
+@_figure
 def memory_figure(a: "Analysis"):
     """Each layer's output memory (bars) and the memory alive while each layer runs (line)."""
     from .report.series import bands, memory_series
@@ -324,12 +352,13 @@ def memory_figure(a: "Analysis"):
     ax.set_ylabel(f"activation memory ({unit}, {a.dtype})")
     ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=2, borderaxespad=0.2)
     _x_layers([ax], s.names, bands(s.names), label_each, f"layers, in execution order ({n})")
-    fig.suptitle(f"{a.name}: activation memory per layer ({_input_text(a)}, {a.dtype})",
+    fig.suptitle(f"{mpl_text(a.name)}: activation memory per layer ({_input_text(a)}, {a.dtype})",
                  fontweight="bold")
     fig.tight_layout()
     return fig
 
 
+@_figure
 def rf_figure(a: "Analysis"):
     """Receptive-field size and effective stride against depth."""
     from .report.series import rf_series
@@ -408,7 +437,7 @@ def rf_figure(a: "Analysis"):
     lines = [l for l in ax.get_lines() if not l.get_label().startswith("_")] + ax2.get_lines()[:1]
     ax.legend(lines, [l.get_label() for l in lines], loc="lower right",
               bbox_to_anchor=(0.97, 0.02), frameon=True, facecolor="white", edgecolor="none")
-    title = f"{a.name}: receptive-field growth with depth ({_input_text(a)})"
+    title = f"{mpl_text(a.name)}: receptive-field growth with depth ({_input_text(a)})"
     if not s.exact:
         title += "\napproximate after upsampling (fractional strides)"
     ax.set_title(title)
@@ -417,6 +446,7 @@ def rf_figure(a: "Analysis"):
 
 
 # -- across models -----------------------------------------------------------------------------
+@_figure
 def compare_figure(rows: Sequence[Any], title: str = "Models side by side"):
     """Horizontal bars per model: parameters, multiply-adds and peak activation memory.
     ``rows`` carry ``label``, ``params``, ``macs``, ``peak_activation_bytes``."""
@@ -424,7 +454,7 @@ def compare_figure(rows: Sequence[Any], title: str = "Models side by side"):
     n = len(rows)
     fig = _new(plt, figsize=(12, max(3.0, 0.9 + 0.3 * n)))
     axes = fig.subplots(1, 3, sharey=True)
-    labels = [r.label for r in rows]
+    labels = [mpl_text(r.label) for r in rows]
     panels = (("params", "parameters", _decimal_unit([r.params for r in rows], "")),
               ("macs", "multiply-adds", _decimal_unit([r.macs for r in rows], "MACs")),
               ("peak_activation_bytes", "peak activation memory",
@@ -449,11 +479,12 @@ def compare_figure(rows: Sequence[Any], title: str = "Models side by side"):
             ax.set_xlim(0, right * 1.25)
     axes[0].set_yticks(list(ys), labels)
     axes[0].set_ylim(n - 0.5, -0.5)             # first model on top, no empty margin
-    fig.suptitle(title, fontweight="bold")
+    fig.suptitle(mpl_text(title), fontweight="bold")
     fig.tight_layout()
     return fig
 
 
+@_figure
 def tradeoff_figure(rows: Sequence[Any], title: str):
     """Multiply-adds against parameters, colour = published ImageNet top-1 (Canziani, Paszke &
     Culurciello 2017, "An Analysis of Deep Neural Network Models for Practical Applications", plot
@@ -489,19 +520,20 @@ def tradeoff_figure(rows: Sequence[Any], title: str):
     ax.set_xlabel(f"multiply-adds per {'image' if images else 'input (image, clip, volume, ...)'} "
                   "(GMACs, log scale)")
     ax.set_ylabel("parameters (M, log scale)")
-    ax.set_title(title)
+    ax.set_title(mpl_text(title))
     xs = [r.macs / 1e9 for r in rows]
     ys = [r.params / 1e6 for r in rows]
     if xs:
         ax.set_xlim(min(xs) / 2.5, max(xs) * 2.5)
         ax.set_ylim(min(ys) / 2.5, max(ys) * 2.5)
-    texts = [r.label if r.top1 is None else f"{r.label} {r.top1:.1f}%" for r in rows]
+    texts = [mpl_text(r.label if r.top1 is None else f"{r.label} {r.top1:.1f}%") for r in rows]
     fig.tight_layout()
     place_labels(ax, list(zip(xs, ys)), texts, fontsize=8 if len(rows) < 30 else 7.5,
                  first=[r.top1 is not None for r in rows])
     return fig
 
 
+@_figure
 def sweep_figure(grid: Any):
     """Totals over a grid: multiply-adds and peak activation memory against the swept axis, one
     line per combination of the other settings. ``grid`` is a cnnstat.report.sweep.Sweep."""
@@ -522,9 +554,9 @@ def sweep_figure(grid: Any):
         color = cmap_colors[i % len(cmap_colors)]
         style = "-" if i < len(cmap_colors) else "--"
         xs = [c.x for c in ok]
-        ax_m.plot(xs, [c.macs / m_scale for c in ok], "o" + style, color=color, label=line.label)
+        ax_m.plot(xs, [c.macs / m_scale for c in ok], "o" + style, color=color, label=mpl_label(line.label))
         ax_a.plot(xs, [c.peak_activation_bytes / a_scale for c in ok], "o" + style, color=color,
-                  label=line.label)
+                  label=mpl_label(line.label))
     for ax, what, unit, values in ((ax_m, "multiply-adds", m_unit, macs),
                                    (ax_a, "peak activation memory", a_unit, mems)):
         ax.set_xlabel(grid.x_label)
@@ -618,6 +650,7 @@ SERIES_COLORS = ["#3b6fb6", "#d1762f", "#2e8b57", "#c03d3e", "#7b52ab", "#8c6d31
                  "#d45fa0", "#555555"]
 
 
+@_figure
 def bench_figure(rows: Sequence[Any], title: str = "Latency and throughput against batch size"):
     """Two panels over the batch sizes of a cnnstat bench sweep, one line per configuration
     (model, dtype, memory format, compile): median latency with its p10–p90 range as error bars,
@@ -643,14 +676,15 @@ def bench_figure(rows: Sequence[Any], title: str = "Latency and throughput again
         med = [r.stats.median * 1e3 for r in rs]
         err = [[m - r.stats.p10 * 1e3 for m, r in zip(med, rs)],
                [r.stats.p90 * 1e3 - m for m, r in zip(med, rs)]]
-        ax_l.errorbar(xs, med, yerr=err, fmt="o" + style, color=color, capsize=3, label=label)
+        ax_l.errorbar(xs, med, yerr=err, fmt="o" + style, color=color, capsize=3,
+                      label=mpl_label(label))
         pred = [(r.batch, r.predicted_s * 1e3) for r in rs if r.predicted_s]
         if pred:
             ax_l.plot([p[0] for p in pred], [p[1] for p in pred], ":", marker="s", mfc="white",
                       color=color, lw=1.2, ms=5,
                       label=None if predicted_label else "roofline prediction (dotted)")
             predicted_label = True
-        ax_t.plot(xs, [r.throughput for r in rs], "o" + style, color=color, label=label)
+        ax_t.plot(xs, [r.throughput for r in rs], "o" + style, color=color, label=mpl_label(label))
     batches = sorted({r.batch for rs in series.values() for r in rs})
     for ax, values, ylabel in ((ax_l, latencies, "latency per batch (ms), median, p10–p90"),
                                (ax_t, throughputs, "throughput (images/s)")):
@@ -676,11 +710,12 @@ def bench_figure(rows: Sequence[Any], title: str = "Latency and throughput again
         shown = "; ".join(f"{r.series} batch {r.batch}: {r.status}" for r in failed[:4])
         more = f" (+{len(failed) - 4} more)" if len(failed) > 4 else ""
         fig.text(0.01, 0.01, f"not measured: {shown}{more}", fontsize=8, color=LIVE_COLOR)
-    fig.suptitle(title, fontweight="bold")
+    fig.suptitle(mpl_text(title), fontweight="bold")
     fig.tight_layout(rect=(0, 0.03 if failed else 0, 1, 1))
     return fig
 
 
+@_figure
 def roofline_figure(prediction: Any, measured_s: float | None = None, title: str | None = None):
     """The roofline model of one network on one device (Williams, Waterman & Patterson 2009).
     Left: attainable FLOP/s against arithmetic intensity (FLOP/byte), log–log: the bandwidth
@@ -773,7 +808,8 @@ def roofline_figure(prediction: Any, measured_s: float | None = None, title: str
     ax_t.set_title(f"Σ layers {prediction.layers_s * 1e3:.3g} ms + {prediction.launches} launches "
                    f"× {profile.launch_overhead * 1e6:.3g} µs = {prediction.total_s * 1e3:.3g} ms",
                    fontsize=10.5)
-    fig.suptitle(title or f"{prediction.model}, batch {prediction.batch}: roofline prediction",
+    fig.suptitle(mpl_text(title or f"{prediction.model}, batch {prediction.batch}: roofline "
+                          "prediction"),
                  fontweight="bold")
     fig.tight_layout()
     return fig
@@ -804,10 +840,11 @@ def _time_axis(ax, axis, labels: bool = True) -> None:
 def _family_legend(fig_or_ax, h, **kwargs) -> None:
     from matplotlib.lines import Line2D
     handles = [Line2D([], [], marker="o", ls="", color=h.color(f), markeredgecolor="black",
-                      markeredgewidth=0.5, ms=7, label=f) for f in h.families]
+                      markeredgewidth=0.5, ms=7, label=mpl_label(f)) for f in h.families]
     fig_or_ax.legend(handles=handles, title="zoo family", **kwargs)
 
 
+@_figure
 def history_figure(h: Any):
     """The zoo on a timeline: one panel each for parameters (log), multiply-adds (log) and
     published ImageNet-1K top-1 (%), against the date of each architecture. Every zoo model is a
@@ -844,7 +881,7 @@ def history_figure(h: Any):
             ax.scatter([x], [y], s=64, color=color, edgecolors="black", linewidths=0.7,
                        zorder=4)
             marks.append((x, y))
-            texts.append(a.name)
+            texts.append(mpl_text(a.name))
         ys = [y for _, y in marks]
         if log:
             ax.set_yscale("log")
@@ -878,6 +915,7 @@ def history_figure(h: Any):
     return fig
 
 
+@_figure
 def tree_figure(h: Any):
     """The family tree against time: one row per architecture at its date, below the one it
     built on (elbow lines), each labelled with the idea of that step; what it also built on as
@@ -913,13 +951,13 @@ def tree_figure(h: Any):
     for a in h.architectures:
         x, y, color = pos[a.name], row[a.name], h.color(a.family)
         ax.scatter([x], [y], s=46, color=color, edgecolors="black", linewidths=0.6, zorder=3)
-        name = ax.annotate(a.name, (x, y), xytext=(8, 0), textcoords="offset points",
+        name = ax.annotate(mpl_text(a.name), (x, y), xytext=(8, 0), textcoords="offset points",
                            va="center", fontsize=9, fontweight="bold", zorder=4,
                            bbox={"boxstyle": "round,pad=0.25", "facecolor": to_rgba(color, 0.16),
                                  "edgecolor": color, "lw": 0.8})
         width = name.get_window_extent(renderer).width * pt + 8
         into = [s for s in h.steps_into(a.name) if s.primary]
-        text = f"{a.year}" + (f" · {into[0].idea}" if into else "")
+        text = f"{a.year}" + (f" · {mpl_text(into[0].idea)}" if into else "")
         idea = ax.annotate(text, (x, y), xytext=(width + 7, 0), textcoords="offset points",
                            va="center", fontsize=8.5, color="#4a5160", zorder=4)
         ends.append((x, (width + 7) / pt + idea.get_window_extent(renderer).width + 6))

@@ -20,11 +20,14 @@ option or value gets a "did you mean" (cnnstat.suggest).
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 import sys
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Callable, Sequence
 
 from ..errors import CnnstatError, UsageError
+from ..render.escape import error_line
 
 PROG = "cnnstat"
 ABOUT = ("Analyze convolutional neural network architectures: shapes, parameters, connections, "
@@ -173,6 +176,12 @@ def but(group: Sequence[Opt], *replacements: Opt) -> tuple[Opt, ...]:
     by_dest = {o.dest: o for o in replacements}
     return tuple(by_dest.get(o.dest, o) for o in group)
 
+#: every command that takes a model gets it (added by ``command``): it runs the model's Python code
+TIMEOUT = Opt("timeout", ("--timeout",), type=number("--timeout", 0.001), metavar="SECONDS", help=(
+    "Wall-clock limit for running a model's Python code (importing, building and tracing a .py "
+    "or module:factory model) and forward passes (check, bench rows). Default: 300, or "
+    "CNNSTAT_TIMEOUT."))
+
 PLOT = Opt("plot", ("--plot", "-p"), metavar="FILE",
            help="Also write the chart to this file: .png or .svg (atomically).")
 
@@ -242,6 +251,8 @@ def command(name: str, *options: Opt | Sequence[Opt]) -> Callable:
     flat: list[Opt] = []
     for item in options:
         flat += [item] if isinstance(item, Opt) else list(item)
+    if any(o.dest in ("model", "models") for o in flat) and all(o.dest != "timeout" for o in flat):
+        flat.append(TIMEOUT)
 
     def register(func: Callable) -> Callable:
         import inspect
@@ -338,8 +349,15 @@ def main_help() -> str:
 
 
 def run(argv: Sequence[str]) -> int:
-    """Run a command with the error boundary: one line on stderr, exit status 2, no traceback."""
+    """Run a command with the error boundary: one line on stderr, exit status 2, no traceback
+    (also for a full or closed standard output, memory and recursion exhausted). Python models'
+    code runs contained in a child process (cnnstat.importers.contained), on the clock."""
+    from .. import limits
     argv = list(argv)
+    if sys.stdout is None:
+        sys.stdout = _ClosedStream()          # type: ignore[assignment]
+    contain, timeout = limits.contain_user_code(), limits.active_timeout()
+    limits.set_contain_user_code(True)
     try:
         if not argv or argv[0] in ("-h", "--help", "help"):
             if len(argv) > 1 and argv[0] == "help":
@@ -352,30 +370,84 @@ def run(argv: Sequence[str]) -> int:
             print(f"{PROG} {__version__}")
             return 0
         cmd, args = parse(argv)
+        if hasattr(args, "timeout"):
+            limits.set_value("timeout", args.timeout if args.timeout is not None
+                             else limits.value("timeout"))
         result = cmd.run(args)
+        sys.stdout.flush()
     except CnnstatError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(str(exc))
     except SystemExit as exc:           # --help
         return exc.code if isinstance(exc.code, int) else 0
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
-        _quiet_broken_pipe()
+        _quiet_broken_pipe()            # a reader that stopped early (| head): fine
         return 0
-    try:
-        sys.stdout.flush()
-    except BrokenPipeError:
-        _quiet_broken_pipe()
+    except OSError as exc:
+        if _stdout_broken(exc):
+            _quiet_broken_pipe()
+            return _fail(f"cannot write to standard output: {exc.strerror or exc}")
+        where = f"'{exc.filename}': " if getattr(exc, "filename", None) else ""
+        return _fail(f"{where}{exc.strerror or exc}")
+    except MemoryError:
+        return _fail("out of memory: the model is too large to analyze or run here (check: "
+                     "--device meta needs no memory for activations)")
+    except RecursionError:
+        return _fail("the model is nested too deeply for Python's recursion limit "
+                     "(see docs/limits.md)")
+    finally:
+        limits.set_contain_user_code(contain)
+        limits.set_value("timeout", timeout)
     return result if isinstance(result, int) else 0
 
 
+def _fail(message: str) -> int:
+    print(f"error: {error_line(message)}", file=sys.stderr)
+    return 2
+
+
+class _ClosedStream:
+    """Standard output when the process was started with it closed (``cnnstat ... >&-``):
+    writing is an error (one line at the boundary), not silently nothing."""
+    encoding = "utf-8"
+
+    def write(self, text: str) -> int:
+        raise OSError(errno.EBADF, "standard output is closed")
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        raise OSError(errno.EBADF, "standard output is closed")
+
+
+_WRITE_ERRORS = {errno.ENOSPC, errno.EPIPE, errno.EBADF, errno.EIO, errno.EFBIG, errno.EDQUOT}
+
+
+def _stdout_broken(exc: OSError) -> bool:
+    """Whether ``exc`` comes from standard output (a full device, a closed descriptor): files
+    cnnstat reads or writes turn their OSErrors into one-line errors that name them (fileio),
+    so a write error without a file name here is standard output's."""
+    if getattr(exc, "filename", None) is None and exc.errno in _WRITE_ERRORS:
+        return True
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        return True
+    return isinstance(sys.stdout, _ClosedStream)
+
+
 def _quiet_broken_pipe() -> None:
-    """The reader went away (``cnnstat list | head``): no second error when Python flushes."""
-    import os
+    """The reader went away (``cnnstat list | head``) or standard output failed: point it at
+    /dev/null, so the buffered rest does not fail again when Python exits."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
     except (OSError, ValueError, AttributeError):
         pass

@@ -10,6 +10,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from ..errors import UsageError
 from .app import (ARG, BATCH, COUNT, DTYPE, INPUT, MODEL, MODELS, OUT, OUTPUT, PLOT, SET, VARIANT,
                   ModelOptions, Opt, but, command, integer, number, output_options)
 
@@ -29,7 +30,8 @@ THREADS = Opt("threads", ("--threads",), type=integer("--threads", 1), metavar="
 
 
 def _note(text: str) -> None:
-    print(text, file=sys.stderr)
+    from ..render.escape import terminal
+    print(terminal(text), file=sys.stderr)
 
 
 def parse_batches(text: str) -> tuple[int, ...]:
@@ -190,13 +192,16 @@ class _Progress:
         if self._bar is not None:
             if self._task is None:
                 self._task = self._bar.add_task(label, total=total)
-            self._bar.update(self._task, description=f"timing {label}", completed=index - 1)
+            from ..render.escape import rich_markup     # the bar's description is rich markup
+            self._bar.update(self._task, description=rich_markup(f"timing {label}"),
+                             completed=index - 1)
 
     def done(self, row) -> None:
+        from ..render.escape import terminal
         from ..roofline.render import sig
         text = (f"{sig(row.stats.median * 1e3)} ms median over {row.stats.n} iterations"
                 if row.ok else f"{row.status}: {row.message}")
-        line = f"[{self._index}/{self._total}] {row.series} batch {row.batch}: {text}"
+        line = terminal(f"[{self._index}/{self._total}] {row.series} batch {row.batch}: {text}")
         if self._bar is not None:
             self._bar.update(self._task, completed=self._index)
             self._bar.console.print(line, markup=False)
@@ -247,7 +252,7 @@ def roofline(args) -> None:
         from .. import plots
         from ..fileio import atomic_write
         data = plots.render_all(plots.roofline_figure(pred))
-        atomic_write(plot, data[Path(plot).suffix.lower().lstrip(".")])
+        atomic_write(plot, data[Path(plot).suffix.lower().lstrip(".")], what="--plot")
         _note(f"wrote {plot}")
     show(Output(render.blocks(pred, convention, args.top),
                 json=lambda: render.json_text(pred, str(convention)),

@@ -31,6 +31,7 @@ def check_command(args) -> int:
     --train runs both in training mode.
 
     Exit status 0: all agree; 1: something differs."""
+    from .. import limits
     from ..errors import UsageError
     from ..render import checks
     from ..render.output import show
@@ -39,14 +40,17 @@ def check_command(args) -> int:
     if args.against is not None:
         from ..torch_bridge.against import against_torchvision, parse_against
         name = parse_against(args.against)
-        report = against_torchvision(args.model, name, **options, against_args=args.against_arg,
-                                     device=args.device or "meta", seed=args.seed)
+        with limits.deadline(f"checking {args.model} against {args.against}"):
+            report = against_torchvision(args.model, name, **options,
+                                         against_args=args.against_arg,
+                                         device=args.device or "meta", seed=args.seed)
         output = checks.against_view(report, args.differences)
     else:
         if args.against_arg:
             raise UsageError("--against-arg goes with --against torchvision")
         from ..torch_bridge.check import check
-        report = check(args.model, **options, device=args.device or "cpu", seed=args.seed)
+        with limits.deadline(f"checking {args.model} (building and running it in torch)"):
+            report = check(args.model, **options, device=args.device or "cpu", seed=args.seed)
         output = checks.check_view(report, args.differences)
     show(output, output_options(args))
     return 0 if report.ok else 1

@@ -38,18 +38,21 @@ def history(args) -> None:
     out, tree = args.out, args.tree
     out_kind = _suffix(out, "--out", FIGURE_SUFFIXES + (".html",)) if out else None
     tree_kind = _suffix(tree, "--tree", FIGURE_SUFFIXES) if tree else None
+    from ..fileio import atomic_write, check_output
+    for path, option in ((out, "--out"), (tree, "--tree")):
+        if path:
+            check_output(path, option)       # a FIFO, device or folder: refused before any work
     h = build(count=args.count)
     if out or tree:
         from .. import plots
-        from ..fileio import atomic_write
-        for path, kind, draw in ((out, out_kind, plots.history_figure),
-                                 (tree, tree_kind, plots.tree_figure)):
+        for path, kind, draw, option in ((out, out_kind, plots.history_figure, "--out"),
+                                         (tree, tree_kind, plots.tree_figure, "--tree")):
             if path is None:
                 continue
             if kind == ".html":
-                atomic_write(path, h.page())
+                atomic_write(path, h.page(), what=option)
             else:
-                atomic_write(path, plots.render_all(draw(h))[kind.lstrip(".")])
+                atomic_write(path, plots.render_all(draw(h))[kind.lstrip(".")], what=option)
             print(f"wrote {path}", file=sys.stderr)
         if args.format == "table":
             return

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ..render import escape
 from .app import (ARG, BATCH, COLUMNS, COUNT, DTYPE, EXPLAIN, FORMAT, FORMAT_HTML, INPUT, MODEL,
                   MODELS, OUT, PLOT, SET, TRAIN, VARIANT, WIDTH, ModelOptions, Opt, command,
                   output_options)
@@ -15,15 +16,21 @@ TABLE_OUTPUT = (FORMAT_HTML, OUT, COLUMNS, WIDTH, EXPLAIN)   # OUTPUT, with html
 
 
 def _note(text: str) -> None:
-    print(text, file=sys.stderr)
+    print(escape.terminal(text), file=sys.stderr)
 
 
-def _plot_file(path: str | None) -> str | None:
+def _plot_file(path: str | None, out: str | None = None) -> str | None:
+    """The --plot file, checked with --out before any work: a failing run writes neither."""
     from ..errors import UsageError
+    from ..fileio import check_output
+    if out:
+        check_output(out)
     if path is None:
         return None
     if Path(path).suffix.lower() not in (".png", ".svg"):
-        raise UsageError(f"--plot '{path}': the file name must end in .png or .svg")
+        raise UsageError(f"--plot '{escape.error_line(path, 300)}': the file name must end in "
+                         ".png or .svg")
+    check_output(path, "--plot")
     return path
 
 
@@ -31,7 +38,7 @@ def _write_plot(fig, path: str) -> None:
     from .. import plots
     from ..fileio import atomic_write
     out = plots.render_all(fig)
-    atomic_write(path, out[Path(path).suffix.lower().lstrip(".")])
+    atomic_write(path, out[Path(path).suffix.lower().lstrip(".")], what="--plot")
     _note(f"wrote {path}")
 
 
@@ -63,10 +70,13 @@ def report(args) -> None:
     if not out:
         raise UsageError("cnnstat report needs --out DIR, the folder to write the reports into")
     if Path(out).exists() and not Path(out).is_dir():
-        raise UsageError(f"--out '{out}' is a file, not a folder")
+        from ..fileio import kind_of
+        raise UsageError(f"--out '{escape.error_line(out, 300)}' is "
+                         f"{kind_of(Path(out).stat().st_mode)}, not a folder")
     formats = parse_formats(args.format)
+    progress = (lambda name: _note(f"rendering {name} ...")) if sys.stderr.isatty() else None
     built = build(list(args.models or []), _report_options(args), formats, args.compare,
-                  progress=lambda name: _note(f"rendering {name} ..."), out_dir=out)
+                  progress=progress, out_dir=out)
     paths = write(built, out)
     _note(f"wrote {len(paths)} files under {out}/ (index: {Path(out) / 'README.md'})")
 
@@ -83,7 +93,7 @@ def compare(args) -> None:
     from ..report import compare as cmp
     from ..report.build import analyse, zoo_models
     from ..report.document import Para
-    plot = _plot_file(args.plot)
+    plot = _plot_file(args.plot, args.out)
     names = list(dict.fromkeys(args.models or [])) or zoo_models()
     opts = _report_options(args)
     analyses = [analyse(n, opts) for n in names]
@@ -134,7 +144,7 @@ def sweep(args) -> None:
     from ..render.output import Output, show
     from ..report import sweep as sw  # the module (cnnstat.report.sweep)
     from ..report.document import Heading, Para
-    plot = _plot_file(args.plot)
+    plot = _plot_file(args.plot, args.out)
     s = sw.run(args.model, args.set, args.input, batch=args.batch, count=args.count,
                dtype=args.dtype, variant=args.variant)
     if plot:

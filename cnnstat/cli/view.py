@@ -18,16 +18,18 @@ from .app import DEPTH, MODEL, MODEL_OPTIONS, OUT, ModelOptions, Opt, command
              help="Open the written file in the web browser."))
 def view(args) -> None:
     """An interactive HTML view of the layer graph: one self-contained file, no network needed."""
+    from ..render.escape import terminal
     from ..view import write_view
     a = ModelOptions.of(args).analyze(args.model)
     path = args.out or default_path(a.name)
     written = write_view(a, path, depth=args.depth, metric=args.color)
-    print(f"wrote {written}", file=sys.stderr)
+    print(f"wrote {terminal(written)}", file=sys.stderr)
     if args.open:
         import webbrowser
         from pathlib import Path
         if not webbrowser.open(Path(written).resolve().as_uri()):
-            print(f"note: no web browser could be started; open {written} yourself", file=sys.stderr)
+            print(f"note: no web browser could be started; open {terminal(written)} yourself",
+                  file=sys.stderr)
 
 
 def default_path(name: str) -> str:

@@ -42,6 +42,18 @@ def _lazy(module: str, function: str) -> Callable[..., Graph]:
     return load
 
 
+def _python_model(model: str, **kwargs: Any) -> Graph:
+    """A file.py:Name or module:factory model. Its code runs in a child process, on the clock,
+    when the CLI asks for it (cnnstat.importers.contained); in the API, in this process."""
+    from .. import limits
+    from .references import check_reference
+    check_reference(model)                 # a refused reference runs nothing, imports nothing
+    if limits.contain_user_code():
+        from .contained import load as load_contained
+        return load_contained(model, **kwargs)
+    return _lazy("torch_fx", "load")(model, **kwargs)
+
+
 def is_torchvision(model: str) -> bool:
     return model.startswith("torchvision:")
 
@@ -64,7 +76,7 @@ _BUILTIN = [
     Source("torchvision", is_torchvision, _lazy("torch_fx", "load"),
            "torchvision:NAME — a torchvision model builder (random weights), traced with torch.fx; "
            "--arg key=value for builder arguments"),
-    Source("python", is_python, _lazy("torch_fx", "load"),
+    Source("python", is_python, _python_model,
            "path/to/file.py:Name or package.module:factory — a torch.nn.Module class or factory, "
            "traced with torch.fx; --arg key=value for its arguments"),
     Source("onnx", is_onnx, _lazy("onnx_import", "load"), "model.onnx — an ONNX model"),

@@ -31,13 +31,15 @@ Layer by layer (Caffe's semantics, which differ from PyTorch's in places):
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any, Callable
 
-from ..errors import DefinitionError, UsageError
+from ..errors import DefinitionError
 from ..graph import Graph
 from ..ops.base import numel
 from ..ops.pool import caffe_pool_out
+from ..render.escape import has_control, show
 from .common import Assembler, clean_name, input_override, model_file
 from .prototext import Message, parse
 
@@ -67,12 +69,14 @@ SAME_SHAPE = {"AbsVal", "BNLL", "Exp", "Log", "Power", "Threshold", "MVN", "Clip
 def load(path: str, *, input_shape=None, overrides=None, variant=None, args=None,
          **options: Any) -> Graph:
     """A deploy.prototxt file → graph (``--input`` overrides its input's H and W, or C, H, W)."""
+    from ..fileio import read_input
     model_file("a Caffe prototxt", path, overrides, variant, args, options)
+    data = read_input(path, "the Caffe prototxt")          # a regular file within file_mb
     try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read '{path}': {exc}") from None
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DefinitionError("the file is not UTF-8 text", file=path,
+                              line=data[: exc.start].count(b"\n") + 1) from None
     return from_text(text, file=path, input_shape=input_shape)
 
 
@@ -81,21 +85,49 @@ def from_text(text: str, *, file: str | None = None, input_shape=None) -> Graph:
     return _Net(net, file, input_shape).build()
 
 
-def _bool(value: Any, default: bool) -> bool:
-    if value is None:
-        return default
-    if isinstance(value, str):
-        return value.lower() == "true"
-    return bool(value)
+# -- field values, checked as protobuf's parser would: an integer field takes an integer in its
+# range (2.9, NaN, 1e999 or "big" are errors, never truncated), a float field a finite number, a
+# bool true/false, an enum one of its names or numbers --------------------------------------------
+INT32_MAX = 2 ** 31 - 1
 
 
-def _enum(value: Any, names: list[str], default: str) -> str:
-    """An enum value written by name (MAX) or number (0)."""
+def _int(value: Any, field: str, *, signed: bool = False) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise DefinitionError(f"'{field}' must be an integer, got {show(value, 60)}")
+    low = -INT32_MAX - 1 if signed else 0
+    if not low <= value <= INT32_MAX:
+        raise DefinitionError(f"'{field}: {value}' is out of range ({low:,} to {INT32_MAX:,})")
+    return value
+
+
+def _float(value: Any, field: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise DefinitionError(f"'{field}' must be a finite number, got {show(value, 60)}")
+    return float(value)
+
+
+def _bool(value: Any, default: bool, field: str = "a boolean field") -> bool:
     if value is None:
         return default
-    if isinstance(value, int):
-        return names[value] if 0 <= value < len(names) else str(value)
-    return str(value).upper()
+    if isinstance(value, str) and value.lower() in ("true", "t", "false", "f"):
+        return value.lower() in ("true", "t")
+    if isinstance(value, int) and not isinstance(value, bool) and value in (0, 1):
+        return bool(value)
+    raise DefinitionError(f"'{field}' must be true or false, got {show(value, 60)}")
+
+
+def _enum(value: Any, names: list[str], default: str, field: str = "an enum field") -> str:
+    """An enum value written by name (MAX) or number (0); anything else is an error (an unknown
+    pooling method is not silently average pooling)."""
+    if value is None:
+        return default
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(names):
+        return names[value]
+    if isinstance(value, str) and value.upper() in names:
+        return value.upper()
+    choices = ", ".join(f"{n} ({i})" for i, n in enumerate(names))
+    shown = value if isinstance(value, str) else show(value, 40)
+    raise DefinitionError(f"'{field}: {shown}' is not one of {choices}")
 
 
 def _pair(p: Message, name: str, h: str, w: str, default: int | None,
@@ -106,8 +138,8 @@ def _pair(p: Message, name: str, h: str, w: str, default: int | None,
         if rank != 2:
             raise DefinitionError(f"'{h}'/'{w}' are for 2-D layers; this one has {rank} spatial "
                                   f"axes: repeat '{name}' instead")
-        return (int(p.get(h, default or 0)), int(p.get(w, default or 0)))
-    values = [int(v) for v in p.all(name)]
+        return (_int(p.get(h, default or 0), h), _int(p.get(w, default or 0), w))
+    values = [_int(v, name) for v in p.all(name)]
     if not values:
         if default is None:
             raise DefinitionError(f"'{name}' (or '{h}' and '{w}') is required")
@@ -119,12 +151,25 @@ def _pair(p: Message, name: str, h: str, w: str, default: int | None,
     raise DefinitionError(f"'{name}' has {len(values)} values; a {rank}-D layer takes 1 or {rank}")
 
 
+def _text(value: Any, what: str, file: str | None = None, line: int | None = None) -> str:
+    """A name or type: text (a number is taken as text), without control characters or
+    newlines (names are printed in terminals, reports and file names)."""
+    if isinstance(value, Message):
+        raise DefinitionError(f"{what} must be text, not a message {{ ... }}", file=file, line=line)
+    text = str(value)
+    if has_control(text):
+        raise DefinitionError(f"{what} holds a newline or control characters: {show(text, 80)}",
+                              file=file, line=line)
+    return text
+
+
 class _Net:
     def __init__(self, net: Message, file: str | None, input_shape):
         self.msg = net
         self.file = file
         self.override = input_shape
-        name = str(net.get("name", os.path.splitext(os.path.basename(file or "net"))[0]))
+        name = _text(net.get("name", os.path.splitext(os.path.basename(file or "net"))[0]),
+                     "the net's name", file, net.line_of("name"))
         self.asm = Assembler(name, file=file)
         self.blobs: dict[str, str] = {}          # blob name -> node producing it now
         self.layer: Message | None = None
@@ -146,7 +191,10 @@ class _Net:
         if legacy and any(isinstance(l, Message) and l.has("layer") for l in layers):
             raise self.err("this is Caffe's oldest (V0) format: upgrade it with Caffe's "
                            "upgrade_net_proto_text first", net.line_of("layers"))
-        self._net_inputs()
+        try:
+            self._net_inputs()
+        except DefinitionError as exc:
+            raise exc.located(file=self.file, line=net.line_of("input")) from None
         for layer in layers:
             if not isinstance(layer, Message):
                 raise self.err("'layer' must be a message { ... }", net.line_of("layers"))
@@ -154,10 +202,15 @@ class _Net:
             kind = layer.get("type")
             if kind is None:
                 raise self.err("the layer has no type")
-            kind = V1_TYPES.get(str(kind), str(kind)) if legacy else str(kind)
-            if not self._in_test_phase(layer):
-                continue
-            self._layer(layer, kind)
+            kind = _text(kind, "the layer type", self.file, layer.line_of("type"))
+            kind = V1_TYPES.get(kind, kind) if legacy else kind
+            try:
+                if not self._in_test_phase(layer):
+                    continue
+                self._layer(layer, kind)
+            except DefinitionError as exc:
+                name = clean_name(str(layer.get("name", "")))
+                raise exc.located(file=self.file, line=layer.line, layer=name or None) from None
         self.layer = None
         if not any(n.op != "input" for n in self.asm.nodes):
             raise self.err("the net has no layers cnnstat can analyze")
@@ -168,20 +221,22 @@ class _Net:
     def _in_test_phase(self, layer: Message) -> bool:
         """Deploy / TEST phase: skip layers included only in TRAIN or excluded from TEST."""
         for rule in layer.all("include"):
-            if isinstance(rule, Message) and _enum(rule.get("phase"), ["TRAIN", "TEST"], "") == "TRAIN":
+            if isinstance(rule, Message) and \
+                    _enum(rule.get("phase"), ["TRAIN", "TEST"], "", "phase") == "TRAIN":
                 return False
         for rule in layer.all("exclude"):
-            if isinstance(rule, Message) and _enum(rule.get("phase"), ["TRAIN", "TEST"], "") == "TEST":
+            if isinstance(rule, Message) and \
+                    _enum(rule.get("phase"), ["TRAIN", "TEST"], "", "phase") == "TEST":
                 return False
         return True
 
     def _net_inputs(self) -> None:
         net = self.msg
-        names = [str(n) for n in net.all("input")]
+        names = [_text(n, "an input name", self.file, net.line_of("input")) for n in net.all("input")]
         if not names:
             return
-        shapes = [[int(d) for d in s.all("dim")] for s in net.all("input_shape")]
-        dims = [int(d) for d in net.all("input_dim")]
+        shapes = [[_int(d, "dim") for d in s.all("dim")] for s in net.all("input_shape")]
+        dims = [_int(d, "input_dim") for d in net.all("input_dim")]
         if not shapes and dims:
             if len(dims) != 4 * len(names):
                 raise self.err(f"{len(names)} input(s) need {4 * len(names)} input_dim values, "
@@ -205,12 +260,14 @@ class _Net:
 
     # -- one layer ------------------------------------------------------------------------------------
     def _layer(self, layer: Message, kind: str) -> None:
-        name = str(layer.get("name", kind))
-        bottoms = [str(b) for b in layer.all("bottom")]
-        tops = [str(t) for t in layer.all("top")]
+        name = _text(layer.get("name", kind), "the layer name", self.file, layer.line_of("name"))
+        bottoms = [_text(b, "a bottom", self.file, layer.line_of("bottom"))
+                   for b in layer.all("bottom")]
+        tops = [_text(t, "a top", self.file, layer.line_of("top")) for t in layer.all("top")]
         if kind == "Input":
             param = layer.get("input_param")
-            shapes = [[int(d) for d in s.all("dim")] for s in param.all("shape")] if param else []
+            shapes = [[_int(d, "dim") for d in s.all("dim")] for s in param.all("shape")] \
+                if param else []
             if not shapes:
                 raise self.err("the Input layer has no input_param { shape { dim: ... } }")
             for i, top in enumerate(tops):
@@ -280,12 +337,13 @@ def handles(*kinds: str):
 def _conv_args(p: Message, rank: int) -> dict:
     if p.get("num_output") is None:
         raise DefinitionError("convolution_param has no num_output")
-    if int(p.get("axis", 1)) != 1:
+    if _int(p.get("axis", 1), "axis", signed=True) != 1:
         raise DefinitionError("only channel-axis (axis: 1) convolutions are supported")
-    return dict(out=int(p.get("num_output")),
+    return dict(out=_int(p.get("num_output"), "num_output"),
                 kernel=list(_pair(p, "kernel_size", "kernel_h", "kernel_w", None, rank)),
                 stride=list(_pair(p, "stride", "stride_h", "stride_w", 1, rank)),
-                bias=_bool(p.get("bias_term"), True), groups=int(p.get("group", 1)),
+                bias=_bool(p.get("bias_term"), True, "bias_term"),
+                groups=_int(p.get("group", 1), "group"),
                 dilation=list(_pair(p, "dilation", "dilation_h", "dilation_w", 1, rank)))
 
 
@@ -321,8 +379,8 @@ def _deconvolution(net, layer, name, inputs, n_tops):
 @handles("Pooling")
 def _pooling(net, layer, name, inputs, n_tops):
     p = net.param(layer, "pooling_param")
-    method = _enum(p.get("pool"), ["MAX", "AVE", "STOCHASTIC"], "MAX")
-    if _bool(p.get("global_pooling"), False):
+    method = _enum(p.get("pool"), ["MAX", "AVE", "STOCHASTIC"], "MAX", "pool")
+    if _bool(p.get("global_pooling"), False, "global_pooling"):
         if method == "STOCHASTIC":
             raise DefinitionError("global stochastic pooling has no rule")
         return [net.add("global_avgpool" if method == "AVE" else "global_maxpool", inputs, name)]
@@ -330,7 +388,7 @@ def _pooling(net, layer, name, inputs, n_tops):
     stride = _pair(p, "stride", "stride_h", "stride_w", 1)        # Caffe's default stride is 1
     pad = _pair(p, "pad", "pad_h", "pad_w", 0)
     # newer Caffe has round_mode { CEIL = 0; FLOOR = 1 }; FLOOR is PyTorch's rule
-    caffe = _enum(p.get("round_mode"), ["CEIL", "FLOOR"], "CEIL") == "CEIL"
+    caffe = _enum(p.get("round_mode"), ["CEIL", "FLOOR"], "CEIL", "round_mode") == "CEIL"
     rounding = {"rounding": "caffe"} if caffe else {}
     if method == "STOCHASTIC":   # at test time a probability-weighted average: no rule
         _, c, h, w = net.asm.shape(inputs[0])
@@ -349,7 +407,7 @@ def _inner_product(net, layer, name, inputs, n_tops):
     p = net.param(layer, "inner_product_param")
     if p.get("num_output") is None:
         raise DefinitionError("inner_product_param has no num_output")
-    axis = int(p.get("axis", 1))
+    axis = _int(p.get("axis", 1), "axis", signed=True)
     x = inputs[0]
     rank = len(net.asm.shape(x))
     axis = axis + rank if axis < 0 else axis
@@ -358,13 +416,13 @@ def _inner_product(net, layer, name, inputs, n_tops):
             raise DefinitionError("an InnerProduct over the batch axis is not supported")
         x = net.add("flatten", [x], f"{name}.flatten", start=axis)
         net.asm.groups[clean_name(name)] = "InnerProduct (flatten + linear)"
-    return [net.add("linear", [x], name, out=int(p.get("num_output")),
-                    bias=_bool(p.get("bias_term"), True))]
+    return [net.add("linear", [x], name, out=_int(p.get("num_output"), "num_output"),
+                    bias=_bool(p.get("bias_term"), True, "bias_term"))]
 
 
 @handles("ReLU")
 def _relu(net, layer, name, inputs, n_tops):
-    slope = float(net.param(layer, "relu_param").get("negative_slope", 0.0))
+    slope = _float(net.param(layer, "relu_param").get("negative_slope", 0.0), "negative_slope")
     if slope:
         return [net.add("leaky_relu", inputs, name, negative_slope=slope)]
     return [net.add("relu", inputs, name)]
@@ -372,7 +430,7 @@ def _relu(net, layer, name, inputs, n_tops):
 
 @handles("PReLU")
 def _prelu(net, layer, name, inputs, n_tops):
-    shared = _bool(net.param(layer, "prelu_param").get("channel_shared"), False)
+    shared = _bool(net.param(layer, "prelu_param").get("channel_shared"), False, "channel_shared")
     c = net.asm.shape(inputs[0])[1]
     return [net.add("prelu", inputs, name, num_parameters=1 if shared else c)]
 
@@ -382,35 +440,36 @@ def _activation(net, layer, name, inputs, n_tops):
     kind = str(layer.get("type")).upper()
     if kind in ("ELU",):
         return [net.add("elu", inputs, name,
-                        alpha=float(net.param(layer, "elu_param").get("alpha", 1.0)))]
+                        alpha=_float(net.param(layer, "elu_param").get("alpha", 1.0), "alpha"))]
     return [net.add("sigmoid" if kind in ("SIGMOID",) else "tanh", inputs, name)]
 
 
 @handles("LRN")
 def _lrn(net, layer, name, inputs, n_tops):
     p = net.param(layer, "lrn_param")
-    region = _enum(p.get("norm_region"), ["ACROSS_CHANNELS", "WITHIN_CHANNEL"], "ACROSS_CHANNELS")
+    region = _enum(p.get("norm_region"), ["ACROSS_CHANNELS", "WITHIN_CHANNEL"], "ACROSS_CHANNELS",
+                   "norm_region")
     if region != "ACROSS_CHANNELS":
         return [net.asm.not_counted("Caffe LRN WITHIN_CHANNEL", inputs,
                                     net.asm.shape(inputs[0])[1:], name=name, line=layer.line)]
     # Caffe's ACROSS_CHANNELS: x / (k + alpha/n * sum of squares)^beta, as torch's LocalResponseNorm
-    return [net.add("lrn", inputs, name, size=int(p.get("local_size", 5)),
-                    alpha=float(p.get("alpha", 1.0)), beta=float(p.get("beta", 0.75)),
-                    k=float(p.get("k", 1.0)))]
+    return [net.add("lrn", inputs, name, size=_int(p.get("local_size", 5), "local_size"),
+                    alpha=_float(p.get("alpha", 1.0), "alpha"),
+                    beta=_float(p.get("beta", 0.75), "beta"), k=_float(p.get("k", 1.0), "k"))]
 
 
 @handles("Concat")
 def _concat(net, layer, name, inputs, n_tops):
     p = net.param(layer, "concat_param")
-    axis = int(p.get("axis", p.get("concat_dim", 1)))
+    axis = _int(p.get("axis", p.get("concat_dim", 1)), "axis", signed=True)
     return [net.add("concat", inputs, name, dim=axis)]
 
 
 @handles("Eltwise")
 def _eltwise(net, layer, name, inputs, n_tops):
     p = net.param(layer, "eltwise_param")
-    op = _enum(p.get("operation"), ["PROD", "SUM", "MAX"], "SUM")
-    coeffs = [float(c) for c in p.all("coeff")]
+    op = _enum(p.get("operation"), ["PROD", "SUM", "MAX"], "SUM", "operation")
+    coeffs = [_float(c, "coeff") for c in p.all("coeff")]
     if op == "SUM" and any(c != 1.0 for c in coeffs):
         net.asm.warnings.append(f"Eltwise '{name}' sums with coefficients {coeffs}: counted as a "
                                 "plain sum (the multiplications are not counted)")
@@ -425,8 +484,9 @@ def _batchnorm(net, layer, name, inputs, n_tops):
     # learned: buffers); the learned scale and shift are a following Scale layer.
     p = net.param(layer, "batch_norm_param")
     op = "batchnorm2d" if len(net.asm.shape(inputs[0])) == 4 else "batchnorm1d"
-    return [net.add(op, inputs, name, affine=False, eps=float(p.get("eps", 1e-5)),
-                    momentum=round(1.0 - float(p.get("moving_average_fraction", 0.999)), 12))]
+    fraction = _float(p.get("moving_average_fraction", 0.999), "moving_average_fraction")
+    return [net.add(op, inputs, name, affine=False, eps=_float(p.get("eps", 1e-5), "eps"),
+                    momentum=round(1.0 - fraction, 12))]
 
 
 @handles("Scale", "Bias")
@@ -435,15 +495,20 @@ def _scale(net, layer, name, inputs, n_tops):
     is_scale = kind.lower() == "scale"
     p = net.param(layer, "scale_param" if is_scale else "bias_param")
     if len(inputs) == 2:                      # the factor is the second bottom
-        if is_scale and _bool(p.get("bias_term"), False):
+        if is_scale and _bool(p.get("bias_term"), False, "bias_term"):
             net.asm.warnings.append(f"Scale '{name}' with two bottoms and a bias: the bias is "
                                     "not counted")
         return [net.add("multiply" if is_scale else "add", inputs, name)]
     shape = net.asm.shape(inputs[0])
-    axis = int(p.get("axis", 1))
+    axis = _int(p.get("axis", 1), "axis", signed=True)
     axis = axis + len(shape) if axis < 0 else axis
-    num_axes = int(p.get("num_axes", 1))
-    bias = is_scale and _bool(p.get("bias_term"), False)
+    if not 1 <= axis < len(shape):
+        raise DefinitionError(f"'axis: {axis}' is outside the input's {len(shape)} axes "
+                              "(or is the batch axis)")
+    num_axes = _int(p.get("num_axes", 1), "num_axes", signed=True)
+    if num_axes < -1 or axis + num_axes > len(shape):
+        raise DefinitionError(f"'num_axes: {num_axes}' does not fit the input's axes")
+    bias = is_scale and _bool(p.get("bias_term"), False, "bias_term")
     if is_scale and axis == 1 and num_axes == 1:
         return [net.add("scale", inputs, name, bias=bias)]
     end = len(shape) if num_axes == -1 else axis + num_axes
@@ -455,27 +520,30 @@ def _scale(net, layer, name, inputs, n_tops):
 @handles("Dropout")
 def _dropout(net, layer, name, inputs, n_tops):
     p = net.param(layer, "dropout_param")
-    return [net.add("dropout", inputs, name, p=float(p.get("dropout_ratio", 0.5)))]
+    return [net.add("dropout", inputs, name, p=_float(p.get("dropout_ratio", 0.5), "dropout_ratio"))]
 
 
 @handles("Softmax")
 def _softmax(net, layer, name, inputs, n_tops):
-    return [net.add("softmax", inputs, name, dim=int(net.param(layer, "softmax_param").get("axis", 1)))]
+    axis = _int(net.param(layer, "softmax_param").get("axis", 1), "axis", signed=True)
+    return [net.add("softmax", inputs, name, dim=axis)]
 
 
 @handles("Flatten")
 def _flatten(net, layer, name, inputs, n_tops):
     p = net.param(layer, "flatten_param")
-    return [net.add("flatten", inputs, name, start=int(p.get("axis", 1)),
-                    end=int(p.get("end_axis", -1)))]
+    return [net.add("flatten", inputs, name, start=_int(p.get("axis", 1), "axis", signed=True),
+                    end=_int(p.get("end_axis", -1), "end_axis", signed=True))]
 
 
 @handles("Reshape")
 def _reshape(net, layer, name, inputs, n_tops):
     p = net.param(layer, "reshape_param")
     shape_msg = p.get("shape")
-    dims = [int(d) for d in shape_msg.all("dim")] if isinstance(shape_msg, Message) else []
-    if int(p.get("axis", 0)) != 0 or int(p.get("num_axes", -1)) != -1:
+    dims = [_int(d, "dim", signed=True) for d in shape_msg.all("dim")] \
+        if isinstance(shape_msg, Message) else []
+    if _int(p.get("axis", 0), "axis", signed=True) != 0 or \
+            _int(p.get("num_axes", -1), "num_axes", signed=True) != -1:
         raise DefinitionError("Reshape with axis/num_axes is not supported")
     src = net.asm.shape(inputs[0])
     # 0 copies the input's size at that position; -1 is inferred
@@ -491,9 +559,12 @@ def _reshape(net, layer, name, inputs, n_tops):
 @handles("Slice")
 def _slice(net, layer, name, inputs, n_tops):
     p = net.param(layer, "slice_param")
-    axis = int(p.get("axis", p.get("slice_dim", 1)))
-    size = net.asm.shape(inputs[0])[axis]
-    points = [int(v) for v in p.all("slice_point")]
+    axis = _int(p.get("axis", p.get("slice_dim", 1)), "axis", signed=True)
+    shape = net.asm.shape(inputs[0])
+    if not -len(shape) < axis < len(shape) or axis % len(shape) == 0:
+        raise DefinitionError(f"'axis: {axis}' is outside the input's axes (or is the batch axis)")
+    size = shape[axis]
+    points = [_int(v, "slice_point") for v in p.all("slice_point")]
     if points:
         if len(points) != n_tops - 1:
             raise DefinitionError(f"{len(points)} slice_point(s) make {len(points) + 1} parts, "
@@ -504,7 +575,7 @@ def _slice(net, layer, name, inputs, n_tops):
             raise DefinitionError(f"{size} cannot be sliced into {n_tops} equal parts")
         step = size // n_tops
         bounds = [i * step for i in range(n_tops + 1)]
-    tops = [str(t) for t in layer.all("top")]
+    tops = [_text(t, "a top") for t in layer.all("top")]
     return [net.add("slice", inputs, f"{name}.{clean_name(top)}", start=lo, end=hi, dim=axis)
             for top, lo, hi in zip(tops, bounds, bounds[1:])]
 
@@ -516,8 +587,8 @@ def _crop(net, layer, name, inputs, n_tops):
     if len(inputs) != 2:
         raise DefinitionError("a Crop layer takes two bottoms (the blob and the reference)")
     src, ref = net.asm.shape(inputs[0]), net.asm.shape(inputs[1])
-    axis = int(p.get("axis", 2))
-    offsets = [int(v) for v in p.all("offset")] or [0]
+    axis = _int(p.get("axis", 2), "axis", signed=True)
+    offsets = [_int(v, "offset") for v in p.all("offset")] or [0]
     x = inputs[0]
     cuts = [(d, offsets[0] if len(offsets) == 1 else offsets[d - axis])
             for d in range(axis, len(src)) if src[d] != ref[d] or offsets != [0]]

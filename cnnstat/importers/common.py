@@ -20,6 +20,7 @@ from ..ops import REGISTRY
 from ..ops.base import Eval, Shape, fmt_shape
 
 _BAD = re.compile(r"[^A-Za-z0-9_.\-]+")
+MAX_INPUT_SIZE = 1_000_000      # as for --input and definitions
 
 
 def clean_name(text: str) -> str:
@@ -63,6 +64,9 @@ class Assembler:
                                   f"N x C x H x W or N x C x D x H x W, got "
                                   f"{'x'.join(str(d) for d in shape) or 'a scalar'} (per sample)",
                                   file=self.file, line=line)
+        if any(d > MAX_INPUT_SIZE for d in shape):
+            raise DefinitionError(f"the input {'x'.join(map(str, shape))} is not a real input "
+                                  f"(a size over {MAX_INPUT_SIZE:,})", file=self.file, line=line)
         name = self.unique(name)
         self.nodes.append(Node(name, "input", (), {"shape": tuple(shape)}, self.file, line))
         self.shapes[name] = (1,) + tuple(shape)
@@ -89,8 +93,11 @@ class Assembler:
 
     def not_counted(self, what: str, inputs: Sequence[str], shape: Sequence[int], *, name: str,
                     params: int = 0, buffers: int = 0, line: int | None = None) -> str:
-        """A call without a rule: output ``shape`` (without the batch) as the source reports it."""
-        return self.add("not_counted", inputs, {"what": what, "shape": list(shape),
+        """A call without a rule: output ``shape`` (without the batch) as the source reports it.
+        ``what`` names the call as the source does (an ONNX op type, a Python class): control
+        characters in it are made visible here, since it is shown wherever the layer is."""
+        from ..render.escape import visible
+        return self.add("not_counted", inputs, {"what": visible(what), "shape": list(shape),
                                                 "params": params, "buffers": buffers},
                         name=name, line=line)
 
@@ -142,8 +149,10 @@ def model_file(kind: str, path: str, overrides, variant, args, options) -> None:
     no_builder_args(kind, args)
     if options:
         raise UsageError(f"unknown option(s) for {kind}: {', '.join(options)}")
-    if not os.path.isfile(path):
+    if not os.path.lexists(path):
         raise UsageError(f"{kind.split(' ', 1)[1]} '{path}' does not exist")
+    from ..fileio import check_input
+    check_input(path, f"the {kind.split(' ', 1)[1]}")     # a FIFO, a device, a folder: refused
 
 
 def input_override(shape: Sequence[int], override, model: str | None = None) -> tuple[int, ...]:

@@ -50,9 +50,17 @@ from typing import Any
 from ..errors import CnnstatError, DefinitionError, ShapeError, UsageError
 from ..graph import Graph
 from ..ops.base import numel
+from ..render.escape import has_control, show
 from .common import Assembler, clean_name, input_override, model_file
 from .onnx_rules import (FOLD, HANDLERS, SAME_SHAPE_UNKNOWN, A, NoRule, Shuffle, const_attr,
                          is_torch_hardsigmoid, scope_of)
+
+
+#: attributes that are integers (or lists of integers) in the ONNX operator specification
+INT_ATTRIBUTES = {"group", "axis", "axes", "kernel_shape", "strides", "pads", "dilations",
+                  "output_padding", "output_shape", "ceil_mode", "count_include_pad", "keepdims",
+                  "transA", "transB", "allowzero", "perm", "split", "start", "end", "to", "size",
+                  "storage_order", "select_last_index", "noop_with_empty_axes", "blocksize"}
 
 
 def load(path: str, *, input_shape=None, overrides=None, variant=None, args=None,
@@ -126,11 +134,28 @@ class _Importer:
         return tuple(v.shape) if v is not None else None
 
     def attr(self, key: str, default: Any = None) -> Any:
+        """A node attribute, checked: an integer attribute (group, axis, kernel_shape ...) must
+        be stored as INT or INTS (a FLOAT group of 2.9 is an error, never truncated to 2), a
+        float attribute must be a number (NaN is an error), text must be UTF-8."""
         for a in self.node.attribute:
             if a.name == key:
                 value = self.onnx.helper.get_attribute_value(a)
+                kinds = self.onnx.AttributeProto
+                if key in INT_ATTRIBUTES and a.type not in (kinds.INT, kinds.INTS):
+                    raise DefinitionError(f"{self.node.op_type}: attribute '{key}' must be an "
+                                          f"integer, got {show(value, 60)}")
+                numbers = value if isinstance(value, list) else [value]
+                if any(isinstance(v, float) and (math.isnan(v) or (math.isinf(v) and key not in
+                                                                   ("min", "max")))
+                       for v in numbers):
+                    raise DefinitionError(f"{self.node.op_type}: attribute '{key}' is "
+                                          f"{show(value, 60)}, not a finite number")
                 if isinstance(value, bytes):
-                    return value.decode()
+                    try:
+                        return value.decode()
+                    except UnicodeDecodeError:
+                        raise DefinitionError(f"{self.node.op_type}: attribute '{key}' is not "
+                                              "UTF-8 text") from None
                 if isinstance(value, self.onnx.TensorProto):
                     return self.numpy_helper.to_array(value)
                 return value
@@ -274,6 +299,9 @@ class _Importer:
     # -- one node ---------------------------------------------------------------------------------------
     def _node(self, i: int, node) -> None:
         op = node.op_type
+        if has_control(op) or has_control(node.domain):
+            raise DefinitionError(f"the operator type {show(node.domain + '.' + op, 80)} holds "
+                                  "control characters")
         if node.domain not in ("", "ai.onnx"):
             return self._unsupported(node, f"{node.domain}.{op}")
         if i in self.replace:

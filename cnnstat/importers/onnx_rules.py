@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from ..errors import DefinitionError
 from ..ops.base import numel
 from .common import clean_name
 
@@ -123,6 +124,25 @@ def _map(imp, x: A) -> int:
     return rank
 
 
+def _shape_text(dims) -> str:
+    return "x".join(str(d) for d in dims) if dims else "a scalar"
+
+
+def _check_init(imp, node, index: int, what: str, allowed: list[tuple[int, ...]]) -> None:
+    """An initializer (weight, bias, statistics) must have a shape the operator can use on its
+    input: a file whose Conv holds an 8x5x3x3 weight for a 3-channel input is refused, not
+    counted as 8x3x3x3 (ONNX Runtime refuses it too)."""
+    if len(node.input) <= index or not node.input[index]:
+        return
+    dims = imp.const_dims(node.input[index])
+    if dims is None:
+        return
+    if tuple(dims) not in [tuple(a) for a in allowed]:
+        want = " or ".join(_shape_text(a) for a in allowed)
+        raise DefinitionError(f"{node.op_type}: its {what} '{node.input[index]}' is "
+                              f"{_shape_text(dims)}; this input needs {want}")
+
+
 @handles("Conv")
 def _conv(imp, node) -> None:
     x = imp.act(node.input[0])
@@ -130,14 +150,24 @@ def _conv(imp, node) -> None:
     w = imp.const_dims(node.input[1])
     if w is None or len(w) != rank + 2:
         raise NoRule()
+    groups = int(imp.attr("group", 1))
+    c = imp.asm.shape(x.node)[1]
+    if groups < 1 or w[0] % groups or w[1] * groups != c:
+        raise DefinitionError(f"Conv: the weight '{node.input[1]}' is {_shape_text(w)} with "
+                              f"group={groups}; a {c}-channel input needs {w[0]}x{c // max(groups, 1)}"
+                              f"x{'x'.join(map(str, w[2:]))} (out channels divisible by group)")
     kernel = list(imp.attr("kernel_shape", w[2:]))
+    if list(kernel) != list(w[2:]):
+        raise DefinitionError(f"Conv: kernel_shape {list(kernel)} does not match the weight "
+                              f"'{node.input[1]}' ({_shape_text(w)})")
+    _check_init(imp, node, 2, "bias", [(w[0],)])
     stride = list(imp.attr("strides", [1] * rank))
     dilation = list(imp.attr("dilations", [1] * rank))
     pads = _pads(imp, node, x, kernel, stride, dilation)
     bias = len(node.input) > 2 and bool(node.input[2])
     imp.set(node.output[0], imp.add(f"conv{rank}d", [x], out=int(w[0]), kernel=kernel,
                                     stride=stride, padding=[list(p) for p in pads],
-                                    dilation=dilation, groups=int(imp.attr("group", 1)), bias=bias))
+                                    dilation=dilation, groups=groups, bias=bias))
 
 
 @handles("ConvTranspose")
@@ -152,6 +182,15 @@ def _deconv(imp, node) -> None:
     if len(pads) != 2 * rank or pads[:rank] != pads[rank:]:
         raise NoRule()
     groups = int(imp.attr("group", 1))
+    c = imp.asm.shape(x.node)[1]
+    if groups < 1 or w[0] != c or w[0] % groups:
+        raise DefinitionError(f"ConvTranspose: the weight '{node.input[1]}' is {_shape_text(w)} "
+                              f"with group={groups}; a {c}-channel input needs {c}x...")
+    kernel = list(imp.attr("kernel_shape", w[2:]))
+    if list(kernel) != list(w[2:]):
+        raise DefinitionError(f"ConvTranspose: kernel_shape {list(kernel)} does not match the "
+                              f"weight '{node.input[1]}' ({_shape_text(w)})")
+    _check_init(imp, node, 2, "bias", [(w[1] * groups,)])
     imp.set(node.output[0], imp.add(
         f"conv_transpose{rank}d", [x], out=int(w[1]) * groups,
         kernel=list(imp.attr("kernel_shape", w[2:])), stride=list(imp.attr("strides", [1] * rank)),
@@ -166,7 +205,13 @@ def _gemm(imp, node) -> None:
     w = imp.const_dims(node.input[1])
     if w is None or len(w) != 2 or imp.attr("transA", 0) or len(imp.asm.shape(x.node)) != 2:
         raise NoRule()
-    out = w[0] if imp.attr("transB", 0) else w[1]
+    out, features = (w[0], w[1]) if imp.attr("transB", 0) else (w[1], w[0])
+    got = imp.asm.shape(x.node)[1]
+    if features != got:
+        raise DefinitionError(f"Gemm: the weight '{node.input[1]}' is {_shape_text(w)} "
+                              f"(transB={imp.attr('transB', 0)}): it takes {features} features, "
+                              f"the input has {got}")
+    _check_init(imp, node, 2, "bias", [(out,), (1, out)])
     bias = len(node.input) > 2 and bool(node.input[2])
     imp.set(node.output[0], imp.add("linear", [x], out=int(out), bias=bias))
 
@@ -183,6 +228,10 @@ def _matmul(imp, node) -> None:
     w = imp.const_dims(b)
     if w is None or len(w) != 2:
         raise NoRule()
+    features = imp.asm.shape(x.node)[1 if x.nhwc else -1]
+    if w[0] != features:
+        raise DefinitionError(f"MatMul: the weight '{b}' is {_shape_text(w)}: it takes {w[0]} "
+                              f"features, the input has {features}")
     out = node.output[0]
     # a following Add of a constant bias of `out` elements is the Linear's bias
     users = imp.consumers.get(out, [])
@@ -274,6 +323,9 @@ def _bn(imp, node) -> None:
     rank = len(imp.asm.shape(x.node))
     if x.nhwc or rank not in (2, 3, 4, 5):
         raise NoRule()
+    c = imp.asm.shape(x.node)[1]
+    for k, what in ((1, "scale"), (2, "bias"), (3, "running mean"), (4, "running variance")):
+        _check_init(imp, node, k, what, [(c,)])
     imp.set(node.output[0], imp.add("batchnorm1d" if rank <= 3 else f"batchnorm{rank - 2}d", [x],
                                     eps=f32(imp.attr("epsilon", 1e-5)),
                                     momentum=f32(1 - f32(imp.attr("momentum", 0.9)))))
@@ -286,6 +338,10 @@ def _layernorm(imp, node) -> None:
     axis = int(imp.attr("axis", -1)) % rank
     bias = len(node.input) > 2 and bool(node.input[2])
     eps = f32(imp.attr("epsilon", 1e-5))
+    shape = imp.asm.shape(x.node)
+    normalized = (shape[1],) if x.nhwc else tuple(shape[axis:])
+    _check_init(imp, node, 1, "scale", [normalized])
+    _check_init(imp, node, 2, "bias", [normalized])
     if x.nhwc:
         if axis != 3:
             raise NoRule()
@@ -362,6 +418,10 @@ def _prelu(imp, node) -> None:
     slope = imp.const_dims(node.input[1])
     if x.nhwc or slope is None:
         raise NoRule()
+    c = imp.asm.shape(x.node)[1]
+    if numel(slope) not in (1, c):
+        raise DefinitionError(f"PRelu: the slope '{node.input[1]}' is {_shape_text(slope)}: "
+                              f"one value, or one per channel ({c}), is what this input takes")
     imp.set(node.output[0], imp.add("prelu", [x], num_parameters=max(1, numel(slope))))
 
 
@@ -438,6 +498,9 @@ def _flatten(imp, node) -> None:
 def _reshape_to(imp, node, x: A, target: list[int]) -> None:
     """Reshape to ONNX target sizes (0 copies, -1 is inferred); the first size is the batch."""
     src = imp.asm.shape(x.node)
+    if target.count(-1) > 1 or any(d < -1 for d in target):
+        raise DefinitionError(f"Reshape to {list(target)}: ONNX allows one -1 (an inferred "
+                              "size) at most, and no other negative size")
     if not imp.attr("allowzero", 0):
         target = [src[i] if d == 0 and i < len(src) else d for i, d in enumerate(target)]
     if not target or target[0] not in (src[0], -1, 1):

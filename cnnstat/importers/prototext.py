@@ -82,6 +82,7 @@ class _Tokens:
                 self.items.append((kind, m.group(), line))
             pos = m.end()
         self.i = 0
+        self.max_depth = 64
 
     def peek(self) -> tuple[str, str, int] | None:
         return self.items[self.i] if self.i < len(self.items) else None
@@ -100,13 +101,20 @@ class _Tokens:
 
 
 def parse(text: str, file: str | None = None) -> Message:
-    """Parse a whole text-format message."""
+    """Parse a whole text-format message. Messages nest at most the ``depth`` limit deep
+    (cnnstat.limits): 100,000 nested braces are one error line, not a RecursionError."""
+    from .. import limits
     tokens = _Tokens(text, file)
+    tokens.max_depth = limits.int_value("depth")
     msg = _message(tokens, None, 1)
     return msg
 
 
-def _message(t: _Tokens, close: str | None, line: int) -> Message:
+def _message(t: _Tokens, close: str | None, line: int, depth: int = 0) -> Message:
+    if depth > t.max_depth:
+        from .. import limits
+        raise limits.exceeded("depth", f"messages are nested more than {t.max_depth} deep",
+                              file=t.file, line=line)
     msg = Message(line)
     while True:
         tok = t.peek()
@@ -130,20 +138,20 @@ def _message(t: _Tokens, close: str | None, line: int) -> Message:
             name = value
         else:
             raise t.error(f"expected a field name, got {value!r}", tline)
-        _field(t, msg, name, tline)
+        _field(t, msg, name, tline, depth)
         sep = t.peek()
         if sep is not None and sep[0] == "punct" and sep[1] in ";,":
             t.i += 1
 
 
-def _field(t: _Tokens, msg: Message, name: str, line: int) -> None:
+def _field(t: _Tokens, msg: Message, name: str, line: int, depth: int = 0) -> None:
     tok = t.next(f"a value for '{name}'")
     colon = tok[0] == "punct" and tok[1] == ":"
     if colon:
         tok = t.next(f"a value for '{name}'")
     kind, value, vline = tok
     if kind == "punct" and value in "{<":
-        msg.add(name, _message(t, "}" if value == "{" else ">", vline), line)
+        msg.add(name, _message(t, "}" if value == "{" else ">", vline, depth + 1), line)
         return
     if not colon:
         raise t.error(f"expected ':' or '{{' after '{name}', got {value!r}", vline)
@@ -159,7 +167,7 @@ def _field(t: _Tokens, msg: Message, name: str, line: int) -> None:
                 tok = t.next(f"a value in the list of '{name}'")
             first = False
             if tok[0] == "punct" and tok[1] in "{<":
-                msg.add(name, _message(t, "}" if tok[1] == "{" else ">", tok[2]), tok[2])
+                msg.add(name, _message(t, "}" if tok[1] == "{" else ">", tok[2], depth + 1), tok[2])
             else:
                 msg.add(name, _scalar(t, tok), tok[2])
     msg.add(name, _scalar(t, tok), line)

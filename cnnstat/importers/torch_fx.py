@@ -87,6 +87,7 @@ def from_module(module: nn.Module, input_shape: tuple[int, ...], *, name: str | 
     doc). The module's modes are left as they were."""
     label = name or type(module).__name__
     reference = reference or label
+    _check_depth(module, reference)
     modes = [(m, m.training) for m in module.modules()]
     try:
         importer = _import(module.eval(), input_shape, label, reference)
@@ -147,6 +148,23 @@ def _training_trace(module: nn.Module, input_shape, label: str, reference: str,
     return trained, [n for n in theirs if n not in mine]
 
 
+def _check_depth(module: nn.Module, reference: str) -> None:
+    """Modules may nest at most the ``depth`` limit deep (cnnstat.limits): torch's own
+    recursive walks (eval(), named_modules()) and the trace would hit Python's recursion limit
+    on 3,000 nested Sequentials. Measured without recursion."""
+    from .. import limits
+    limit = limits.int_value("depth")
+    stack, seen = [(module, 0)], set()
+    while stack:
+        m, depth = stack.pop()
+        if depth > limit:
+            raise limits.exceeded("depth", f"{reference} nests modules more than {limit} deep")
+        if id(m) in seen:
+            continue
+        seen.add(id(m))
+        stack.extend((child, depth + 1) for child in m._modules.values() if child is not None)
+
+
 # -- tracing -----------------------------------------------------------------------------------------
 def _torchvision_leaves() -> tuple[type, ...]:
     leaves: list[type] = []
@@ -190,12 +208,14 @@ def _trace(module: nn.Module, reference: str) -> fx.GraphModule:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             graph = tracer.trace(module, concrete_args=concrete or None)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:          # the model's forward may call sys.exit
         raise CnnstatError(f"torch.fx cannot trace {reference}: {_reason(exc)}") from None
     return fx.GraphModule(tracer.root, graph)
 
 
 def _reason(exc: BaseException) -> str:
+    if isinstance(exc, SystemExit):
+        return f"its code called sys.exit({exc.code!r})"
     text = str(exc).split("While executing")[0]       # fx appends the node and a traceback
     text = " ".join(text.split()) or type(exc).__name__
     if "control flow" in text:
@@ -236,7 +256,7 @@ def _run(gm: fx.GraphModule, shape: tuple[int, int, int], reference: str) -> dic
                 else:
                     recorder.run(torch.zeros(size, device=device))
             return recorder.values
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             if attempt != attempts[-1]:
                 continue
             hint = ""

@@ -81,6 +81,8 @@ class Resolved:
 def resolve(reference: str, args: dict[str, Any]) -> Resolved:
     if reference.startswith("torchvision:"):
         return _torchvision(reference.split(":", 1)[1], dict(args))
+    from .references import check_reference
+    check_reference(reference)
     target, _, attr = reference.rpartition(":")
     if target.endswith(".py"):
         namespace = _import_file(target)
@@ -90,8 +92,8 @@ def resolve(reference: str, args: dict[str, Any]) -> Resolved:
             namespace = importlib.import_module(target)
         except ImportError as exc:
             raise UsageError(f"cannot import module '{target}': {exc}") from None
-        except Exception as exc:  # the module's own code failed
-            raise UsageError(f"importing '{target}' failed: {type(exc).__name__}: {exc}") from None
+        except (Exception, SystemExit) as exc:  # the module's own code failed, or exited
+            raise UsageError(f"importing '{target}' failed: {_failure(exc)}") from None
         where = f"module '{target}'"
     obj: Any = namespace
     for part in attr.split("."):
@@ -126,8 +128,10 @@ def _names(target: str, attr: str, args: dict[str, Any], module: nn.Module) -> t
 
 
 def _import_file(path: str):
-    if not os.path.isfile(path):
+    if not os.path.lexists(path):
         raise UsageError(f"Python file '{path}' does not exist")
+    from ..fileio import check_input
+    check_input(path, "the Python file")               # a FIFO, a device, a folder: refused
     digest = hashlib.sha1(os.path.abspath(path).encode()).hexdigest()[:10]
     name = f"cnnstat_user_{os.path.splitext(os.path.basename(path))[0]}_{digest}"
     spec = importlib.util.spec_from_file_location(name, path)
@@ -139,16 +143,26 @@ def _import_file(path: str):
     sys.path.insert(0, folder)               # so the file can import its neighbours
     try:
         spec.loader.exec_module(mod)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         sys.modules.pop(name, None)
-        raise UsageError(f"running '{path}' failed: {type(exc).__name__}: {exc}") from None
+        raise UsageError(f"running '{path}' failed: {_failure(exc)}") from None
     finally:
         with contextlib.suppress(ValueError):
             sys.path.remove(folder)
     return mod
 
 
+def _failure(exc: BaseException) -> str:
+    """What went wrong in the model's own code, in words."""
+    if isinstance(exc, SystemExit):
+        return f"its code called sys.exit({exc.code!r})"
+    return f"{type(exc).__name__}: {exc}"
+
+
 def _instantiate(obj: Any, args: dict[str, Any], reference: str) -> nn.Module:
+    """The module ``obj`` is or builds: an nn.Module instance, an nn.Module subclass, or a
+    function that returns one (cnnstat.importers.references says what is refused)."""
+    from .references import refused_callable
     if isinstance(obj, nn.Module):
         if args:
             raise UsageError(f"'{reference}' is a module instance: --arg needs a class or factory")
@@ -156,14 +170,20 @@ def _instantiate(obj: Any, args: dict[str, Any], reference: str) -> nn.Module:
     if not callable(obj):
         raise UsageError(f"'{reference}' is a {type(obj).__name__}, not an nn.Module, a module "
                          "class or a factory")
+    if isinstance(obj, type) and not issubclass(obj, nn.Module):
+        raise UsageError(f"'{reference}' is the class {obj.__module__}.{obj.__qualname__}, not "
+                         "an nn.Module subclass: nothing was called")
+    why = refused_callable(obj)
+    if why:
+        raise UsageError(f"'{reference}' is {why}: not a model factory, nothing was called")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             module = obj(**args)
     except TypeError as exc:
         raise UsageError(f"cannot build '{reference}' with arguments {args}: {exc}") from None
-    except Exception as exc:
-        raise UsageError(f"building '{reference}' failed: {type(exc).__name__}: {exc}") from None
+    except (Exception, SystemExit) as exc:
+        raise UsageError(f"building '{reference}' failed: {_failure(exc)}") from None
     if not isinstance(module, nn.Module):
         raise UsageError(f"'{reference}' returned a {type(module).__name__}, not an nn.Module")
     return module

@@ -245,8 +245,8 @@ def boolean(value: Any) -> bool:
 
 
 def number(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, Fraction)):
-        raise ArgumentError(f"must be a number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float, Fraction)) or value != value:
+        raise ArgumentError(f"must be a number, got {value!r}")   # (NaN is not one)
     return float(value)
 
 

@@ -7,12 +7,12 @@ paper's unit, and the relative difference Δ = (cnnstat − paper) / paper. "[n]
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from typing import Iterable
 
 from ..convention import Convention
+from ..render.escape import csv_writer
 from .model import DIFFERS, Cell, Column, PaperTable, Published
 
 LEGEND = ("Δ = (cnnstat − published) / published; \"a → b (Δ)\" gives the published figure a and "
@@ -119,9 +119,6 @@ def has_numbers(t: PaperTable) -> bool:
 _has_numbers = has_numbers    # the name cnnstat.report.paper uses
 
 
-def _md(text: str) -> str:
-    return text.replace("|", "\\|")
-
 
 def paper_grid(t: PaperTable):
     """A paper table as a Grid: a text column keeps the paper's key; a number column's three
@@ -203,7 +200,7 @@ def blocks(tables: Iterable[PaperTable], heading: str = "", columns: str | None 
         if has_numbers(t):
             out.append(Para(LEGEND))
         if t.notes:
-            out.append(Para("Notes:\n\n" + "\n".join(f"{i}. {_md(n)}"
+            out.append(Para("Notes:\n\n" + "\n".join(f"{i}. {n}"
                                                      for i, n in enumerate(t.notes, 1))))
     return out
 
@@ -220,7 +217,7 @@ def csv_text(tables: Iterable[PaperTable], columns: str | None = None) -> str:
     chosen = [None if keys is None else {k.split(":")[0] for k in keys}
               for keys in choose(tables, columns)]
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
+    w = csv_writer(buf)
     w.writerow(["table", "source", "row", "column", "published", "published_value", "cnnstat",
                 "relative_difference", "status", "note"])
     for t, keys in zip(tables, chosen):

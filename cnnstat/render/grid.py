@@ -86,10 +86,10 @@ class Grid:
         return self.with_keys(parse_columns(spec, self.cols, self.aliases))
 
     def csv_text(self) -> str:
-        import csv
         import io
+        from .escape import csv_writer
         buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
+        writer = csv_writer(buffer)          # no cell starts a spreadsheet formula
         writer.writerow(self.keys)
         writer.writerows(self.raw if self.raw is not None else self.rows)
         return buffer.getvalue()

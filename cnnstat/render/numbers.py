@@ -15,11 +15,20 @@ def grouped(n: int) -> str:
     return f"{n:,}"
 
 
+def _hundredths(n: int, scale: int) -> str:
+    """n / scale to two decimals, from the exact integers (never through a float, which loses
+    digits past 2**53): rounded half to even, as Python's format does for exact halves."""
+    q, r = divmod(abs(n) * 100, scale)
+    if 2 * r > scale or (2 * r == scale and q % 2):
+        q += 1
+    return f"{'-' if n < 0 and q else ''}{q // 100}.{q % 100:02d}"
+
+
 def human(n: int, unit: str = "") -> str:
     """138357544 → '138.36 M' (decimal prefixes, as torchvision and papers quote counts)."""
     for scale, prefix in _SI:
         if abs(n) >= scale:
-            return f"{n / scale:.2f} {prefix}{unit}"
+            return f"{_hundredths(n, scale)} {prefix}{unit}"
     return f"{n} {unit}".strip()
 
 
@@ -27,7 +36,7 @@ def human_bytes(n: int) -> str:
     """Binary prefixes for memory: 6.42 MiB."""
     for scale, prefix in ((2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
         if n >= scale:
-            return f"{n / scale:.2f} {prefix}"
+            return f"{_hundredths(n, scale)} {prefix}"
     return f"{n} B"
 
 

@@ -124,8 +124,9 @@ def select_csv(text: str, spec: str) -> str:
     header = rows[0]
     keys = parse_columns(spec, [Col(h, h) for h in header])
     picks = [header.index(k) for k in keys]
+    from .escape import csv_writer
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv_writer(buffer)
     writer.writerows([[row[i] if i < len(row) else "" for i in picks] for row in rows])
     return buffer.getvalue()
 

@@ -23,6 +23,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
+from .escape import terminal
 from .grid import FIXED, NAME, WRAP, Col, Grid, from_cells
 
 GAP = 2                 # spaces between columns
@@ -33,7 +34,6 @@ ELLIPSIS = "…"
 
 _STYLES = {"bold": "1", "strong": "1", "dim": "2", "bad": "31", "warn": "33", "good": "32",
            "blue": "34", "label": "1;36"}
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _NUMBER = re.compile(r"[0-9][0-9,.]*")
 
 
@@ -83,10 +83,11 @@ def width_of(text: str) -> int:
 
 
 def plain(text: Any) -> str:
-    """A cell as a terminal may print it: control characters (escape sequences included) are
-    shown as '?' so that no text can move the cursor or change colours. The one place cells are
+    """A cell as a terminal may print it: control characters (escape sequences, BEL, CR, C1,
+    bidirectional overrides) shown as visible escapes (``\\x1b``) by cnnstat.render.escape, so
+    that no text can move the cursor or change colours; newlines kept. The one place cells are
     made safe for the terminal."""
-    return _CONTROL.sub("?", str(text))
+    return terminal(text)
 
 
 def _cut(text: str, width: int, from_end: bool = False) -> str:

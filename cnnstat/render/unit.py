@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 
 from ..analyze import Analysis
 from ..receptive import fmt_number
 from ..unit_field import AXIS_NOUNS, UnitField, describe
+from . import escape
 
 
 def _envelope(a: Analysis, f: UnitField) -> str:
@@ -65,12 +64,8 @@ def unit_csv(a: Analysis, f: UnitField) -> str:
     from ..ops.base import UNIT_WORDS
     unit = UNIT_WORDS.get(len(f.axes), "units")
     names = [_CSV_NAMES.get(n, (n, n + "s")) for n in f.axes]
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["model", "layer", *(one for one, _ in names),
-                     *(f"{edge}_{one}" for one, _ in names for edge in ("first", "last")),
-                     *(f"{axis}_{unit}" for axis in f.axes),
-                     *(f"{many}_read" for _, many in names)])
+    header = ["model", "layer", *(one for one, _ in names),
+              *(f"{edge}_{one}" for one, _ in names for edge in ("first", "last")),
+              *(f"{axis}_{unit}" for axis in f.axes), *(f"{many}_read" for _, many in names)]
     ends = [v for e in f.ends for v in (e or ("", ""))]
-    writer.writerow([a.name, f.layer, *f.unit, *ends, *f.size, *f.read])
-    return buf.getvalue()
+    return escape.csv_text([header, [a.name, f.layer, *f.unit, *ends, *f.size, *f.read]])

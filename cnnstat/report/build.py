@@ -14,7 +14,8 @@ Layout under the output folder::
                                   the zoo's history (cnnstat history), as published only
 
 Nothing is written until every model has been analysed and every file rendered; then all files
-are written at once (cnnstat.fileio.atomic_write_many): an error or Ctrl-C leaves the folder as it
+are written at once (cnnstat.fileio.write_tree: every target checked, the files assembled in a
+temporary folder and moved into place): an error, a full disk or Ctrl-C leaves the folder as it
 was, or, past that point, fully updated.
 """
 
@@ -345,8 +346,5 @@ def build(models: list[str], opts: Options, formats: tuple[str, ...] = FORMATS,
 
 def write(built: Built, out_dir: str | os.PathLike) -> list[Path]:
     """Write every built file under out_dir, all together (see the module docstring)."""
-    from ..fileio import atomic_write_many
-    root = Path(out_dir)
-    if root.exists() and not root.is_dir():
-        raise UsageError(f"--out '{out_dir}' is a file, not a folder")
-    return atomic_write_many({root / rel: data for rel, data in built.files.items()})
+    from ..fileio import write_tree
+    return write_tree(out_dir, built.files)

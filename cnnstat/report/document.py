@@ -4,16 +4,19 @@ render as an HTML fragment for notebooks (:func:`to_html_fragment`: the page's s
 the fragment), which is how cnnstat's results display in Jupyter.
 
 Text in blocks is plain, with two inline marks understood by both renderers: `code` and
-[label](relative-link). Everything else is escaped.
+[label](link). Everything else is escaped, by cnnstat.render.escape (the one escaper of every
+writer): no raw HTML, and a link only where its target is an http(s) URL or a relative path in
+the report folder — a ``javascript:`` link in a model's title or notes is shown as text.
 """
 
 from __future__ import annotations
 
 import base64
-import html
 import re
 from dataclasses import dataclass, field
 from typing import Union
+
+from ..render import escape
 
 
 @dataclass
@@ -74,12 +77,15 @@ class Embed:
 
 Block = Union[Heading, Para, Facts, Table, Figure, Details, SideBySide, Embed]
 
-_INLINE = re.compile(r"`([^`]+)`|\[([^\]]+)\]\(([^)\s]+)\)")
-
 
 # -- Markdown ----------------------------------------------------------------------------------
 def _md_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return escape.inline_md(text, cell=True)
+
+
+def _md_alt(text: str) -> str:
+    """Image alt text inside ![...]: no brackets, no HTML."""
+    return escape.md_text(text.replace("[", "(").replace("]", ")"))
 
 
 def _md_table(t: Table) -> str:
@@ -93,24 +99,27 @@ def _md_table(t: Table) -> str:
 
 def _md_block(b: Block) -> str:
     if isinstance(b, Heading):
-        return "#" * b.level + " " + b.text
+        return "#" * b.level + " " + escape.inline_md(b.text)
     if isinstance(b, Para):
-        return b.text
+        return escape.inline_md_lines(b.text)
     if isinstance(b, Facts):
-        return "\n".join(f"- **{label}**: {value}" for label, value in b.items)
+        return "\n".join(f"- **{escape.inline_md(label)}**: {escape.inline_md(value)}"
+                         for label, value in b.items)
     if isinstance(b, Table):
         return _md_table(b)
     if isinstance(b, Figure):
         # The PNG shows inline; clicking it opens the SVG (sharp at any zoom).
-        text = f"[![{b.alt}]({b.stem}.png)]({b.stem}.svg)"
-        return text + (f"\n\n*{b.caption}*" if b.caption else "")
+        stem = escape.safe_href(b.stem) or "figure"
+        text = f"[![{_md_alt(b.alt)}]({stem}.png)]({stem}.svg)"
+        return text + (f"\n\n*{escape.inline_md(b.caption)}*" if b.caption else "")
     if isinstance(b, Details):
         inner = "\n\n".join(_md_block(x) for x in b.blocks)
-        return f"<details>\n<summary>{html.escape(b.summary)}</summary>\n\n{inner}\n\n</details>"
+        return (f"<details>\n<summary>{escape.html_text(b.summary)}</summary>\n\n{inner}\n\n"
+                "</details>")
     if isinstance(b, SideBySide):
         return "\n\n".join(_md_block(x) for x in b.blocks)
     if isinstance(b, Embed):
-        return f"*{b.title}: an interactive page, shown in HTML output only.*"
+        return f"*{escape.md_text(b.title)}: an interactive page, shown in HTML output only.*"
     raise TypeError(f"not a report block: {b!r}")
 
 
@@ -146,16 +155,8 @@ summary { cursor: pointer; font-weight: 600; }
 
 
 def _inline_html(text: str) -> str:
-    out, last = [], 0
-    for m in _INLINE.finditer(text):
-        out.append(html.escape(text[last:m.start()]))
-        if m.group(1) is not None:
-            out.append(f"<code>{html.escape(m.group(1))}</code>")
-        else:
-            out.append(f'<a href="{html.escape(m.group(3))}">{html.escape(m.group(2))}</a>')
-        last = m.end()
-    out.append(html.escape(text[last:]))
-    return "".join(out)
+    """Report text (with `code` and [label](link) marks) as HTML: cnnstat.render.escape."""
+    return escape.inline_html(text)
 
 
 def _cell_html(text: str) -> str:
@@ -183,7 +184,7 @@ def _html_block(b: Block, images: dict[str, bytes]) -> str:
     if isinstance(b, Para):
         return f"<p>{_inline_html(b.text)}</p>"
     if isinstance(b, Facts):
-        items = "".join(f"<li><b>{html.escape(k)}</b> {_inline_html(v)}</li>" for k, v in b.items)
+        items = "".join(f"<li><b>{_inline_html(k)}</b> {_inline_html(v)}</li>" for k, v in b.items)
         return f'<ul class="facts">{items}</ul>'
     if isinstance(b, Table):
         return _html_table(b)
@@ -191,16 +192,17 @@ def _html_block(b: Block, images: dict[str, bytes]) -> str:
         # An <img> with a data URI keeps each SVG a separate document (no id clashes between plots).
         data = base64.b64encode(images[b.stem]).decode("ascii")
         cap = f"<figcaption>{_inline_html(b.caption)}</figcaption>" if b.caption else ""
-        return (f'<figure><img alt="{html.escape(b.alt)}" '
+        return (f'<figure><img alt="{escape.html_attr(b.alt)}" '
                 f'src="data:image/svg+xml;base64,{data}">{cap}</figure>')
     if isinstance(b, Details):
         inner = "\n".join(_html_block(x, images) for x in b.blocks)
-        return f"<details><summary>{html.escape(b.summary)}</summary>\n{inner}\n</details>"
+        return f"<details><summary>{escape.html_text(b.summary)}</summary>\n{inner}\n</details>"
     if isinstance(b, SideBySide):
         inner = "\n".join(f"<div>{_html_block(x, images)}</div>" for x in b.blocks)
         return f'<div class="side">\n{inner}\n</div>'
     if isinstance(b, Embed):
-        return (f'<iframe title="{html.escape(b.title)}" srcdoc="{html.escape(b.page)}" '
+        return (f'<iframe title="{escape.html_attr(b.title)}" '
+                f'srcdoc="{escape.html_attr(b.page, page=True)}" '
                 f'sandbox="allow-scripts" style="width: 100%; height: {int(b.height)}px; '
                 'border: 1px solid #d0d7de; border-radius: 6px;"></iframe>')
     raise TypeError(f"not a report block: {b!r}")
@@ -215,7 +217,7 @@ def to_html(title: str, blocks: list[Block], images: dict[str, bytes]) -> str:
     """One self-contained page; ``images`` maps each figure's stem to its SVG bytes."""
     body = "\n".join(_html_block(b, images) for b in blocks)
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-            f"<title>{html.escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+            f"<title>{escape.html_text(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
             f"{body}\n</body>\n</html>\n")
 
 

@@ -379,10 +379,10 @@ class History(Displayable):
 
     def to_csv(self) -> str:
         """One line per zoo model: its architecture, date, family and numbers (raw integers)."""
-        import csv
         import io
+        from ..render.escape import csv_writer
         buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
+        writer = csv_writer(buffer)
         writer.writerow(["model", "architecture", "date", "family", "params", "macs", "input",
                          "top1_percent", "top1_source", "paper"])
         for a in self.architectures:

@@ -1,7 +1,8 @@
 """A grid of totals over variable values and input sizes:
 ``cnnstat sweep mobilenet_v1 --set alpha=0.25,0.5,0.75,1.0 --input 128,160,192,224``.
 
-Every combination of the ``--set`` value lists and the ``--input`` list is analysed. A combination
+Every combination of the ``--set`` value lists and the ``--input`` list is analysed (at most the
+``sweep`` limit of combinations, cnnstat.limits, checked before any analysis). A combination
 the model cannot take (an input too small for a layer) is a row that says why, not a zero; if no
 combination works at all, the first error is raised as it is (a typo in a variable name, say).
 The plot puts the input size on the x axis when several are given, else the first variable that
@@ -14,6 +15,7 @@ import itertools
 import json
 from dataclasses import dataclass, field
 
+from .. import limits
 from ..display import Displayable
 from ..errors import CnnstatError, UsageError
 from ..render import numbers as fmt
@@ -193,6 +195,13 @@ def run(model: str, sets: list[str] | None, inputs: str | None, *, batch: int = 
     else:
         raise UsageError("nothing to sweep: give a list of values, --set NAME=V1,V2,..., or of "
                          "sizes, --input S1,S2,...")
+    combinations = len(sizes)
+    for _, values in axes:
+        combinations *= len(values)
+    most = limits.int_value("sweep")
+    if combinations > most:
+        raise limits.exceeded("sweep", f"the sweep has {combinations:,} combinations, more than "
+                              f"{most:,}")
     cells: list[Cell] = []
     first_error: CnnstatError | None = None
     for values in itertools.product(*(v for _, v in axes)):

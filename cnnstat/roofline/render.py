@@ -3,10 +3,10 @@ No torch."""
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 
+from ..render.escape import csv_writer
 from ..render.numbers import human, human_bytes
 from .model import BYTES_CONVENTION, COMPUTE, MEMORY, TIME_CONVENTION, VIEW, Prediction
 
@@ -125,7 +125,7 @@ def markdown(pred: Prediction, convention: str) -> str:
 
 def csv_text(pred: Prediction) -> str:
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
+    writer = csv_writer(buf)
     rows = pred.to_dict()["layers"]
     columns = list(rows[0]) if rows else ["name"]
     writer.writerow(columns)

@@ -14,17 +14,21 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from .. import limits
 from ..errors import CnnstatError, DefinitionError
 from ..graph import Graph, Node
 from ..ops import REGISTRY
-from .expr import ExprError, Evaluator, parse
+from ..render.escape import has_control, show
+from .expr import Budget, ExprError, Evaluator, parse
 from .yamlsrc import LocDict, LocList
 
-MAX_NODES = 500_000
-MAX_REPEAT = 100_000
-MAX_BLOCK_DEPTH = 64
+# The layers, repeats, list values (after YAML alias expansion), block nesting and expression
+# work of one model are bounded by cnnstat.limits ("layers", "values", "depth", "expr_steps").
 MAX_INPUT_SIZE = 1_000_000      # as for --input (cnnstat.models.parse_input)
-MAX_LIST_VALUES = 100_000       # list elements evaluated while building, after alias expansion
+#: top-level keys that are one line of text (shown as titles, table cells, file names)
+ONE_LINE_KEYS = ("name", "title", "paper", "year", "url", "family")
+#: top-level keys of free text (a newline is fine; other control characters are not)
+TEXT_KEYS = ("description", "notes")
 
 TOP_KEYS = {"name", "title", "description", "paper", "year", "url", "notes", "reference", "family",
             "default", "input", "vars", "variants", "blocks", "layers", "outputs", "other_inputs"}
@@ -114,7 +118,11 @@ class GraphBuilder:
         self.blocks: dict[str, Block] = {}
         self.global_frame = Frame()
         self._entry_has_from = False
-        self._budget = MAX_LIST_VALUES
+        self.max_nodes = limits.int_value("layers")
+        self.max_values = limits.int_value("values")
+        self.max_depth = limits.int_value("depth")
+        self._budget = self.max_values
+        self.expr_budget = Budget()
         self.group_labels: dict[str, str] = {}
         self._variant_lines: LocDict = LocDict()
         self._train_only = 0            # > 0 while building inside a train_only entry
@@ -132,6 +140,7 @@ class GraphBuilder:
             if key not in doc:
                 raise _err(f"the definition has no '{key}'", self.file, doc.line)
         variant_values, variant_meta = self._select_variant()
+        self._check_text(doc, variant_meta)
         self._read_blocks()
         self._read_vars(variant_values)
         shape = self._input_shape(variant_meta)
@@ -154,6 +163,7 @@ class GraphBuilder:
     def header(self) -> dict:
         """Variables, input shape and metadata of the chosen variant, without building layers."""
         variant_values, variant_meta = self._select_variant()
+        self._check_text(self.doc, variant_meta)
         self._read_blocks()
         self._read_vars(variant_values)
         meta = {k: self.doc[k] for k in ("name", "title", "description", "paper", "year", "url",
@@ -162,6 +172,29 @@ class GraphBuilder:
         meta["input"] = self._input_shape(variant_meta)
         meta["variant"] = self.variant
         return meta
+
+    # -- header: text, variants, blocks, vars, input -----------------------------------------
+    def _check_text(self, doc: LocDict, variant_meta: dict) -> None:
+        """Names and titles are one line of text, notes free text, neither with control
+        characters: they are printed in terminals, tables, reports and file names."""
+        if self.variant is not None and has_control(str(self.variant)):
+            raise _err(f"variant name {show(self.variant, 80)} holds control characters",
+                       self.file, doc.line_of("variants"))
+        for source, lines in ((doc, doc), (variant_meta, self._variant_lines)):
+            for key in ONE_LINE_KEYS + TEXT_KEYS:
+                value = source.get(key)
+                if value is None:
+                    continue
+                if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+                    raise _err(f"'{key}' must be text, got {show(value, 80)}", self.file,
+                               lines.line_of(key))
+                if not isinstance(value, str):
+                    continue
+                if has_control(str(value), newlines=key in TEXT_KEYS):
+                    kind = "control characters" if key in TEXT_KEYS else \
+                        "a newline or control characters"
+                    raise _err(f"'{key}' holds {kind}: {show(str(value), 80)}", self.file,
+                               lines.line_of(key))
 
     # -- header: variants, blocks, vars, input -----------------------------------------------
     def _select_variant(self) -> tuple[dict, dict]:
@@ -242,13 +275,14 @@ class GraphBuilder:
             raise exc.located(file=self.file, line=line) from None
         if not isinstance(value, list) or not 2 <= len(value) <= 4:
             raise _err("'input' must be [channels, length], [channels, height, width] or "
-                       f"[channels, depth, height, width], got {value!r}", self.file, line)
+                       f"[channels, depth, height, width], got {show(value, 100)}", self.file, line)
         shape = []
         for v in value:
             if isinstance(v, float) and v.is_integer():
                 v = int(v)
             if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-                raise _err(f"'input' sizes must be positive integers, got {value!r}", self.file, line)
+                raise _err(f"'input' sizes must be positive integers, got {show(value, 100)}",
+                           self.file, line)
             if v > MAX_INPUT_SIZE:
                 raise _err(f"'input' size {v:,} is not a real input (over {MAX_INPUT_SIZE:,})",
                            self.file, line)
@@ -299,12 +333,12 @@ class GraphBuilder:
     def value(self, raw: Any, frame: Frame) -> Any:
         """A YAML value with its strings evaluated as expressions (recursively in lists)."""
         if isinstance(raw, str):
-            return Evaluator(self.lookup(frame), raw)(parse(raw))
+            return Evaluator(self.lookup(frame), raw, self.expr_budget)(parse(raw))
         if isinstance(raw, list):
             self._budget -= len(raw)
             if self._budget < 0:  # YAML aliases can nest lists into billions of elements
-                raise DefinitionError(f"the definition's lists expand to more than "
-                                      f"{MAX_LIST_VALUES:,} values (aliases of aliases?)")
+                raise limits.exceeded("values", f"the definition's lists expand to more than "
+                                      f"{self.max_values:,} values (aliases of aliases?)")
             return [self.value(v, frame) for v in raw]
         if isinstance(raw, dict):
             raise DefinitionError("a mapping is not a value here")
@@ -347,12 +381,12 @@ class GraphBuilder:
             if any(k in ENTRY_KEYS for k in entry):
                 name = entry.get("name")
                 if name is not None and not isinstance(name, str):
-                    raise _err(f"layer name {name!r} must be text", self.file, line)
+                    raise _err(f"layer name {show(name, 80)} must be text", self.file, line)
                 return name, entry, line
             if len(entry) == 1:
                 name, value = next(iter(entry.items()))
                 if not isinstance(name, str):
-                    raise _err(f"layer name {name!r} must be text", self.file, line)
+                    raise _err(f"layer name {show(name, 80)} must be text", self.file, line)
                 if isinstance(value, str):
                     return name, {"call": value}, line
                 if isinstance(value, list):
@@ -371,7 +405,7 @@ class GraphBuilder:
             raise _err(f"cannot read this entry ({keys}): an entry is 'op(args)', 'name: op(args)', "
                        "'name: [entries]' or a mapping with op/call/layers/branches/repeat",
                        self.file, line)
-        raise _err(f"cannot read entry {entry!r}: expected an operator call such as "
+        raise _err(f"cannot read entry {show(entry, 100)}: expected an operator call such as "
                    "'conv2d(64, 3)' or 'name: relu'", self.file, line)
 
     def _check_layer_name(self, name: str, local: set[str], frame: Frame) -> None:
@@ -421,7 +455,7 @@ class GraphBuilder:
         if "if" in spec:
             condition = self.value(spec["if"], frame)
             if not isinstance(condition, (bool, int)):
-                raise DefinitionError(f"'if' must be true or false, got {condition!r}")
+                raise DefinitionError(f"'if' must be true or false, got {show(condition, 80)}")
             if not condition:
                 if len(inputs) != 1:
                     raise DefinitionError("a skipped entry ('if' false) must have one input")
@@ -433,12 +467,14 @@ class GraphBuilder:
             if isinstance(count, float) and count.is_integer():
                 count = int(count)
             if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-                raise DefinitionError(f"'repeat' must be a non-negative integer, got {count!r}")
-            if count > MAX_REPEAT:
-                raise DefinitionError(f"'repeat: {count}' is more than {MAX_REPEAT:,}")
+                raise DefinitionError(f"'repeat' must be a non-negative integer, got "
+                                      f"{show(count, 80)}")
+            if count > self.max_nodes:
+                raise limits.exceeded("layers", f"'repeat: {count}' is more than "
+                                      f"{self.max_nodes:,}")
             index = "i" if "index" in own else spec.get("index", "i")
             if not isinstance(index, str) or not _IDENT.match(index):
-                raise DefinitionError(f"'index' must be a name, got {index!r}")
+                raise DefinitionError(f"'index' must be a name, got {show(index, 80)}")
             if len(inputs) != 1:
                 raise DefinitionError("a repeated entry takes one input")
             current = inputs[0]
@@ -475,14 +511,15 @@ class GraphBuilder:
         if "op" in spec:
             op = spec["op"]
             if not isinstance(op, str):
-                raise DefinitionError(f"'op' must be an operator name, got {op!r}")
+                raise DefinitionError(f"'op' must be an operator name, got {show(op, 80)}")
             own = _op_arguments(spec)
             kwargs = {k: self.value(v, frame) for k, v in spec.items()
                       if k not in ENTRY_KEYS or k in own}
             return self._call(self._callee(op, frame), [], kwargs, frame, full, inputs, line)
         call = spec["call"]
         if not isinstance(call, str):
-            raise DefinitionError(f"'call' must be text such as 'conv2d(64, 3)', got {call!r}")
+            raise DefinitionError(f"'call' must be text such as 'conv2d(64, 3)', got "
+                                  f"{show(call, 80)}")
         return self._call_source(call, frame, full, inputs, line)
 
     def _run_branches(self, spec: dict, frame: Frame, full: str, inputs: list[Ref],
@@ -517,7 +554,7 @@ class GraphBuilder:
                 raise exc.located(file=self.file, line=bline, layer=bfull) from None
         merge = spec.get("merge", "concat")
         if not isinstance(merge, str):
-            raise DefinitionError(f"'merge' must be concat, add or multiply, got {merge!r}")
+            raise DefinitionError(f"'merge' must be concat, add or multiply, got {show(merge, 80)}")
         tree = parse(merge)
         callee_node = tree.func if isinstance(tree, ast.Call) else tree
         if not isinstance(callee_node, ast.Name) or callee_node.id not in REGISTRY \
@@ -529,7 +566,7 @@ class GraphBuilder:
             if tree.args:
                 raise DefinitionError("'merge' takes options only (e.g. concat(crop='center')); "
                                       "its inputs are the branches")
-            ev = Evaluator(self.lookup(frame), merge)
+            ev = Evaluator(self.lookup(frame), merge, self.expr_budget)
             kwargs = {k.arg: ev(k.value) for k in tree.keywords}
         op = callee_node.id
         return self._make_node(op, outs, kwargs, f"{full}.{op}", line)
@@ -558,7 +595,7 @@ class GraphBuilder:
             raise DefinitionError(f"'{source}' is not a layer: write an operator or block call "
                                   "such as conv2d(64, 3)")
         callee = self._callee(tree.func.id, frame)
-        ev = Evaluator(self.lookup(frame), source)
+        ev = Evaluator(self.lookup(frame), source, self.expr_budget)
         if any(isinstance(a, ast.Starred) for a in tree.args) or any(k.arg is None for k in tree.keywords):
             raise DefinitionError(f"* and ** arguments are not allowed (in '{source}')")
         args = [ev(a) for a in tree.args]
@@ -614,8 +651,8 @@ class GraphBuilder:
         if block.name in self.block_stack:
             chain = " -> ".join(self.block_stack + [block.name])
             raise DefinitionError(f"block '{block.name}' calls itself ({chain})")
-        if len(self.block_stack) >= MAX_BLOCK_DEPTH:
-            raise DefinitionError(f"blocks are nested more than {MAX_BLOCK_DEPTH} deep")
+        if len(self.block_stack) >= self.max_depth:
+            raise limits.exceeded("depth", f"blocks are nested more than {self.max_depth} deep")
         names = [p for p, _ in block.params]
         if len(args) > len(names):
             raise DefinitionError(f"block '{block.name}' takes {len(names)} argument(s) "
@@ -636,7 +673,8 @@ class GraphBuilder:
                 raise DefinitionError(f"block '{block.name}' needs '{pname}'")
             else:  # defaults may use the file's variables and the parameters before them
                 try:
-                    frame.vars[pname] = Evaluator(self.lookup(frame), default)(parse(default))
+                    frame.vars[pname] = Evaluator(self.lookup(frame), default,
+                                                  self.expr_budget)(parse(default))
                 except CnnstatError as exc:
                     raise exc.located(line=block.line) from None
         self.group_labels.setdefault(full, block.name)
@@ -649,8 +687,8 @@ class GraphBuilder:
     def _add(self, node: Node) -> None:
         if node.name in self.names:
             raise DefinitionError(f"two layers would be named '{node.name}'")
-        if len(self.nodes) >= MAX_NODES:
-            raise DefinitionError(f"the model has more than {MAX_NODES:,} layers")
+        if len(self.nodes) >= self.max_nodes:
+            raise limits.exceeded("layers", f"the model has more than {self.max_nodes:,} layers")
         if self._train_only and node.op != "input":
             node = replace(node, train_only=True)
         self.names.add(node.name)

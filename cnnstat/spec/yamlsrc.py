@@ -2,19 +2,17 @@
 
 Mappings become :class:`LocDict` and sequences :class:`LocList`; both know the line of each key or
 item, so every later error can point at the line the user wrote. Duplicate keys (which PyYAML
-silently overwrites) are errors. The reader is bounded: a file over ``MAX_BYTES``, binary data, or
-aliases that expand into more than ``MAX_VALUES`` values are rejected with one line.
+silently overwrites) are errors. The reader is bounded (cnnstat.limits): a file that is not a
+regular file or is over the ``file_mb`` limit, binary data, or aliases that expand into more than
+the ``values`` limit are rejected with one line.
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
+from .. import limits
 from ..errors import DefinitionError
-
-MAX_BYTES = 4 * 1024 * 1024      # a definition is text a person wrote: 4 MB is generous
-MAX_VALUES = 1_000_000           # after alias expansion
 
 
 def _yaml():
@@ -49,19 +47,10 @@ class LocList(list):
 
 
 def read_text(path: str) -> str:
-    """Read a definition file, refusing huge or binary files before parsing them."""
-    try:
-        size = os.path.getsize(path)
-    except OSError as exc:
-        raise DefinitionError(f"cannot read the definition: {exc.strerror or exc}", file=path) from None
-    if size > MAX_BYTES:
-        raise DefinitionError(f"the file is {size / 1e6:.1f} MB; cnnstat reads definitions up to "
-                              f"{MAX_BYTES // (1024 * 1024)} MB", file=path)
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_BYTES + 1)
-    except OSError as exc:
-        raise DefinitionError(f"cannot read the definition: {exc.strerror or exc}", file=path) from None
+    """Read a definition file, refusing anything but a regular file, huge files and binary
+    files before parsing them (cnnstat.fileio.read_input)."""
+    from ..fileio import read_input
+    data = read_input(path, "the definition")
     if b"\x00" in data:
         raise DefinitionError("this is a binary file, not a YAML definition", file=path)
     try:
@@ -73,8 +62,9 @@ def read_text(path: str) -> str:
 
 def load(text: str, filename: str | None = None) -> Any:
     """Parse YAML text into LocDict/LocList/scalars."""
-    if len(text) > MAX_BYTES:
-        raise DefinitionError(f"the definition is over {MAX_BYTES // (1024 * 1024)} MB", file=filename)
+    limit_mb = limits.value("file_mb")
+    if len(text) > limit_mb * 1024 * 1024:
+        raise limits.exceeded("file_mb", f"the definition is over {limit_mb:g} MB", file=filename)
     if not text.strip():
         raise DefinitionError("the definition is empty", file=filename)
     yaml = _yaml()
@@ -98,6 +88,7 @@ class _Converter:
     def __init__(self, filename: str | None):
         self.filename = filename
         self.count = 0
+        self.max_values = limits.int_value("values")
         self.memo: dict[int, Any] = {}
         self.yaml = _yaml()
         self.scalars = self.yaml.constructor.SafeConstructor()
@@ -114,9 +105,11 @@ class _Converter:
             value = self.memo.get(id(node))
             if value is None:
                 self.count += 1
-                if self.count > MAX_VALUES:
-                    raise self.error(f"the definition expands to more than {MAX_VALUES:,} values "
-                                     "(aliases referring to aliases?)", node)
+                if self.count > self.max_values:
+                    raise limits.exceeded(
+                        "values", f"the definition expands to more than {self.max_values:,} "
+                        "values (aliases referring to aliases?)", file=self.filename,
+                        line=node.start_mark.line + 1)
                 value, children = self._shallow(node)
                 self.memo[id(node)] = value
                 stack.extend(reversed(children))

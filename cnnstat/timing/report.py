@@ -10,18 +10,18 @@ The report folder (``reports/bench/<machine>/`` by convention)::
     bench.json          the same with the machine, settings and conventions
     bench.png, .svg     latency and throughput against batch size (cnnstat.plots.bench_figure)
 
-All files are written together (cnnstat.fileio.atomic_write_many): complete, or not at all.
+All files are written together (cnnstat.fileio.write_tree): complete, or not at all.
 """
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from pathlib import Path
 from typing import Any
 
 from ..convention import flops
+from ..render.escape import csv_writer, md_cell, md_code, md_text
 from ..render.numbers import human_bytes
 from ..roofline.render import sig
 from .machine import describe
@@ -69,7 +69,7 @@ def _csv_row(r: Row) -> list[Any]:
 
 def csv_text(result: SweepResult) -> str:
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
+    writer = csv_writer(buf)
     writer.writerow(CSV_COLUMNS)
     for r in result.rows:
         writer.writerow(_csv_row(r))
@@ -155,9 +155,9 @@ def footnotes(result: SweepResult) -> list[str]:
 
 
 def _md_table(headers: list[str], cells: list[list[str]], numeric: list[bool]) -> list[str]:
-    lines = ["| " + " | ".join(headers) + " |",
+    lines = ["| " + " | ".join(md_cell(h) for h in headers) + " |",
              "|" + "|".join("---:" if n else "---" for n in numeric) + "|"]
-    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in cells]
+    lines += ["| " + " | ".join(md_cell(c) for c in row) + " |" for row in cells]
     return lines
 
 
@@ -181,15 +181,15 @@ def machine_lines(info: dict) -> list[str]:
             value = human_bytes(int(value))
         elif isinstance(value, list):
             value = ", ".join(str(v) for v in value)
-        lines.append(f"| {label} | {value} |")
+        lines.append(f"| {label} | {md_cell(value)} |")
     return lines
 
 
 def report_markdown(result: SweepResult, command: str | None, plot: str | None) -> str:
     info = result.machine
-    lines = [f"# cnnstat bench: {describe(info)}", ""]
+    lines = [f"# cnnstat bench: {md_text(describe(info))}", ""]
     if command:
-        lines += [f"Made by `{command}`.", ""]
+        lines += [f"Made by {md_code(command)}.", ""]
     if result.interrupted:
         lines += [f"**Interrupted**: {len(result.rows)} of {result.planned} rows finished.", ""]
     lines += ["## Machine", ""] + machine_lines(info) + [""]
@@ -198,7 +198,7 @@ def report_markdown(result: SweepResult, command: str | None, plot: str | None) 
     lines += _md_table(headers, cells, numeric) + [""]
     if plot:
         lines += [f"[![latency and throughput against batch size]({plot}.png)]({plot}.svg)", ""]
-    lines += ["## How it was measured", ""] + [f"- {n}" for n in footnotes(result)] + [""]
+    lines += ["## How it was measured", ""] + [f"- {md_text(n)}" for n in footnotes(result)] + [""]
     lines += ["Files: [bench.csv](bench.csv) (base units: seconds, bytes, FLOP/s), "
               "[bench.json](bench.json) (the same, with the machine, settings and conventions). "
               "Method and conventions: docs/timing.md.", ""]
@@ -220,6 +220,5 @@ def report_files(result: SweepResult, command: str | None = None) -> dict[str, s
 
 
 def write_report(result: SweepResult, out: str | Path, command: str | None = None) -> list[Path]:
-    from ..fileio import atomic_write_many
-    files = report_files(result, command)
-    return atomic_write_many({Path(out) / name: data for name, data in files.items()})
+    from ..fileio import write_tree
+    return write_tree(out, report_files(result, command))

@@ -285,11 +285,15 @@ def _fail(row: Row, exc: BaseException, compiling: bool) -> None:
 def _run_one(row: Row, target, fn, device: str, dtype: str, channels_last: bool, batch: int,
              settings: Settings, measure) -> None:
     import torch
+    from .. import limits
     from . import runner
     x = None
     try:
         x = runner.example_input(target.graph, batch, device, dtype, channels_last, settings.seed)
-        with torch.inference_mode():
+        timeout = limits.active_timeout()          # on top of the time the row asks for
+        seconds = None if timeout is None else timeout + settings.warmup_s + settings.min_time_s
+        with torch.inference_mode(), limits.deadline(f"timing {row.series} batch {batch}",
+                                                     seconds):
             def step(fn=fn, x=x):
                 return fn(x)
             measure(row, step, runner.make_clock(device, settings.cuda_timing),

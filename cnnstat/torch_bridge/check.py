@@ -63,6 +63,7 @@ from ..analyze import Analysis, LayerRecord, analyze_graph
 from ..display import Displayable
 from ..errors import UsageError
 from ..graph import Graph
+from ..limits import LimitError
 from ..ops.base import NORM, POOL, RESIZE, WEIGHT
 from ..ops.pool import adaptive_windows
 from .build import GraphModule, build_module
@@ -275,6 +276,48 @@ class Prepared:
 BATCH_STATISTICS = {"batchnorm2d", "batchnorm1d"}
 
 
+def available_memory() -> int | None:
+    """Bytes this process may still allocate: the smaller of the memory the kernel reports
+    available (MemAvailable) and what the address-space limit leaves; None if unknown."""
+    import os
+    import resource
+    limits = []
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    limits.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft != resource.RLIM_INFINITY:
+            with open("/proc/self/statm", encoding="ascii") as fh:
+                used = int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+            limits.append(max(soft - used, 0))
+    except (OSError, ValueError, IndexError, AttributeError):
+        pass
+    return min(limits) if limits else None
+
+
+def check_memory(analysis: Analysis, device: str) -> None:
+    """Refuse, in one line, a run on the CPU that cannot fit: float32 weights and buffers plus
+    the peak of live activations (cnnstat's own figures), against the memory available."""
+    if device != "cpu":
+        return
+    t = analysis.totals
+    weights = 4 * (t.params + t.buffers)
+    need = weights + t.peak_activation_bytes * 4 // max(analysis.dtype_bytes, 1)
+    free = available_memory()
+    if free is not None and need > free:
+        from ..render.numbers import human_bytes
+        raise UsageError(f"running {analysis.name} in torch needs about {human_bytes(need)} "
+                         f"(weights {human_bytes(weights)}, activations at batch {analysis.batch} "
+                         f"{human_bytes(need - weights)}); {human_bytes(free)} is available: use "
+                         "--device meta (shapes and counts without arithmetic), or a smaller "
+                         "--input or --batch")
+
+
 def prepare_graph(graph: Graph, *, batch: int = 1, device: str = "cpu",
                   seed: int = 0, train: bool = False) -> Prepared:
     """Analyse and build a graph in one mode (eval; ``train=True``: training, at a batch of at
@@ -286,6 +329,7 @@ def prepare_graph(graph: Graph, *, batch: int = 1, device: str = "cpu",
         notes.append("training mode: batch norm computes batch statistics, which need more than "
                      "one value per channel, so the model runs (and is analysed) at batch 2")
     analysis = analyze_graph(graph, batch=batch, train=train)
+    check_memory(analysis, device)
     module = build_module(graph, seed=seed, device=device, batch=batch, train=train)
     return Prepared(graph, analysis, module, example_inputs(graph, batch, device, seed), device,
                     seed, notes)
@@ -425,6 +469,8 @@ def observe(p: Prepared, flop_counter: bool = True) -> Observed:
             else:
                 out = module(*p.inputs)
         outputs = _shapes_of(out)
+    except LimitError:        # --timeout: not a difference, the check did not finish
+        raise
     except Exception as exc:  # torch rejected what cnnstat accepted: that is a difference
         failed_at = running[-1] if running else None
         error = f"{type(exc).__name__}: {_first_line(exc)}"
@@ -498,6 +544,8 @@ def run_fvcore(p: Prepared) -> CounterRun:
             by_module = analysis.by_module_and_operator()
             total = dict(analysis.by_operator(""))
             ignored = dict(analysis.unsupported_ops(""))
+    except LimitError:
+        raise
     except Exception as exc:  # a model fvcore's tracer cannot handle: say so, compare the rest
         return CounterRun(FVCORE, skipped=f"could not trace the model ({type(exc).__name__}: "
                                           f"{_first_line(exc)})")

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..render import numbers as fmt
+from ..render.escape import safe_href
 from .page import render_page
 
 TEMPLATE = "history.html"
@@ -23,7 +24,13 @@ MONTHS = ("January", "February", "March", "April", "May", "June", "July", "Augus
 
 
 def _source(s) -> dict[str, Any] | None:
-    return None if s is None else {"short": s.short, "cite": s.cite, "url": s.url}
+    """A paper for the page: its link only where it is an http(s) URL (escape.safe_href; the
+    page's script makes it an <a href>), else none."""
+    if s is None:
+        return None
+    url = safe_href(s.url) if s.url else None
+    return {"short": s.short, "cite": s.cite,
+            "url": url if url and url.lower().startswith(("http://", "https://")) else None}
 
 
 def history_data(h) -> dict[str, Any]:

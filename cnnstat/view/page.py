@@ -40,7 +40,8 @@ def _json_for_html(data: Any) -> str:
 
 
 def _html_text(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    from ..render.escape import html_text
+    return html_text(text)
 
 
 def render_page(data: dict[str, Any], version: str, *, title: str | None = None,

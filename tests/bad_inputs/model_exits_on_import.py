@@ -1,0 +1,4 @@
+"""sys.exit() while the file is imported."""
+import sys
+
+sys.exit(3)

@@ -1,0 +1,3 @@
+"""An import that never returns."""
+while True:
+    pass

@@ -1,0 +1,2 @@
+"""KeyboardInterrupt raised by the model's own code (not a Ctrl-C)."""
+raise KeyboardInterrupt
