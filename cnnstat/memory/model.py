@@ -37,7 +37,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Sequence
 
-from ..errors import UsageError
+from ..errors import CnnstatError, UsageError
 from .saved import (DTYPE_BYTES, FP32, INPUT, KEEP, LOWER, NEW, OUTPUT, VIEW, Context, NoRule,
                     OpMemory)
 
@@ -71,6 +71,7 @@ class MemoryOptions:
     checkpoint: int | tuple[str, ...] | None = None
     device: str = "cuda"
     foreach: bool | None = None        # default: True on CUDA, False on CPU (PyTorch's)
+    input_requires_grad: bool = False  # the input batch needs a gradient (saliency, attacks)
 
     def validated(self) -> "MemoryOptions":
         if self.optimizer not in OPTIMIZERS:
@@ -330,6 +331,7 @@ class _Simulation:
         self.requires: dict[str, bool] = {}
         self.memo: dict[int, OpMemory | None] = {}
         self.casts: dict[int, int] = {}          # input index -> cast storage, this layer only
+        self.cast_inputs: dict[int, str] = {}    # layer -> dtype autocast cast its inputs to
         self.cached: dict[str, tuple[int, int]] = {}   # owner layer -> (saved cast, other cast)
         self.seen_saved: set[int] = set()
         self.seen_recomputed: set[int] = set()
@@ -364,6 +366,8 @@ class _Simulation:
                 self.memo[i] = self.rules(record, ctx)
             except NoRule:
                 self.memo[i] = None
+            except CnnstatError as exc:
+                raise exc.located(file=record.file, line=record.line, layer=record.name) from None
         return self.memo[i]
 
     def compute_dtype(self, rule: OpMemory | None, in_dtypes: list[str]) -> str:
@@ -408,7 +412,7 @@ class _Simulation:
             nbytes = elements * _bytes(o.act_dtype)
             input_bytes += nbytes
             self.storage[name] = s.new(nbytes, INPUT_BATCH, "base")
-            self.dtype[name], self.requires[name] = o.act_dtype, False
+            self.dtype[name], self.requires[name] = o.act_dtype, o.input_requires_grad and o.train
         self.forward()
         workspace = 0
         if o.train:
@@ -478,6 +482,7 @@ class _Simulation:
                 if self.dtype[src] != compute:
                     elements = _numel(r.input_shapes[k])
                     self.casts[k] = s.new(elements * _bytes(compute), LIVE, f"tmp:{i}")
+            self.cast_inputs[i] = compute
         weight_cast = None
         if o.amp and rule is not None and (rule.cast_params or rule.cached_params):
             owner = getattr(r, "shares", None) or r.name
@@ -492,7 +497,9 @@ class _Simulation:
             holder = f"saved:{i}"
             for item in rule.saved:
                 if item.what == INPUT:
-                    sid = self.casts.get(item.index, self.storage[r.inputs[item.index]])
+                    sid = self.storage[r.inputs[item.index]]
+                    if item.cast:
+                        sid = self.casts.get(item.index, sid)
                 elif item.what == OUTPUT:
                     sid = out_sid
                 else:
@@ -547,8 +554,8 @@ class _Simulation:
             elements = _output_elements(self, name)
             g32 = s.new(elements * 4, ACT_GRADS, f"grad:{name}")
             if self.dtype[name] != "fp32":
-                self.mark("loss", name)
                 low = s.new(elements * _bytes(self.dtype[name]), ACT_GRADS, f"grad:{name}")
+                self.mark("loss", name)
                 s.release(g32, f"grad:{name}")
                 g32 = low
             grads[name] = g32
@@ -573,8 +580,16 @@ class _Simulation:
                     s.hold(dy, f"tmpgrad:{i}")
                     new_grads.append((src, dy, True))
                 else:
-                    nbytes = _numel(r.input_shapes[k]) * _bytes(self.dtype[src])
-                    new_grads.append((src, s.new(nbytes, ACT_GRADS, f"tmpgrad:{i}"), False))
+                    # an input autocast copied gets the copy's dtype first (see below)
+                    dtype = self.dtype[src]
+                    if i in self.cast_inputs and dtype != self.cast_inputs[i]:
+                        dtype = self.cast_inputs[i]
+                    nbytes = _numel(r.input_shapes[k]) * _bytes(dtype)
+                    new_grads.append((src, s.new(nbytes, ACT_GRADS, f"tmpgrad:{i}"),
+                                      dtype != self.dtype[src]))
+            if rule is not None and rule.backward_temp:
+                nbytes = rule.backward_temp * _bytes(self.dtype[r.name])
+                s.new(nbytes, ACT_GRADS, f"bwdtmp:{i}")
             owner = getattr(r, "shares", None) or r.name
             row = self.rows[i] if not getattr(r, "shares", None) else self._row(owner)
             param_grads = row.grad_bytes and owner not in done_params
@@ -591,6 +606,7 @@ class _Simulation:
                     s.new(row.grad_bytes, GRADIENTS, "param-grads")
             self.mark("backward", r.name)
             s.release_all(f"saved:{i}")
+            s.release_all(f"bwdtmp:{i}")
             s.release(dy, f"grad:{r.name}")
             if cast_grads is not None:
                 # each copy's backward (the weight's, then the bias's) makes its float32 gradient
@@ -602,6 +618,15 @@ class _Simulation:
                     s.new(nbytes, GRADIENTS, "param-grads")
                     self.mark("backward", r.name)
                     s.release(sid, f"castgrad:{i}")
+            for j, (src, sid, cast) in enumerate(new_grads):
+                if cast:
+                    # the copy's backward casts the gradient back to the input's dtype
+                    k = r.inputs.index(src)
+                    back = s.new(_numel(r.input_shapes[k]) * _bytes(self.dtype[src]), ACT_GRADS,
+                                 f"tmpgrad:{i}")
+                    self.mark("backward", r.name)
+                    s.release(sid, f"tmpgrad:{i}")
+                    new_grads[j] = (src, back, False)
             for src, sid, _ in new_grads:
                 if src in grads:
                     # a second gradient for src: the engine adds them out of place (old + new),
@@ -618,6 +643,15 @@ class _Simulation:
                 s.release(sid, f"tmpgrad:{i}")
             if seg is not None and self.segments[seg][1] == i:
                 s.release_all(f"ckpt:{seg}")
+        # an input that requires a gradient keeps it (.grad), counted as a new tensor of its
+        # shape (PyTorch steals the incoming gradient instead where its layout allows)
+        for name in self.graph.inputs:
+            if name in grads:
+                sid = grads.pop(name)
+                own = _output_elements_of_input(self, name) * _bytes(self.dtype[name])
+                s.new(own, GRADIENTS, "input-grads")
+                self.mark("backward", name)
+                s.release(sid, f"grad:{name}")
         for name, sid in grads.items():
             s.release(sid, f"grad:{name}")
         s.release_all("loss")
@@ -671,6 +705,10 @@ def _numel(shape: Sequence[int]) -> int:
 
 def _output_elements(sim: _Simulation, name: str) -> int:
     return sim.a.by_name[name].activations
+
+
+def _output_elements_of_input(sim: _Simulation, name: str) -> int:
+    return sim.a.batch * _numel(sim.graph[name].attrs["shape"])
 
 
 def _buffer_bytes(record: Any, param_bytes: int) -> int:

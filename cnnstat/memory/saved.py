@@ -15,6 +15,8 @@ A rule answers, for one layer (its attributes, input shapes, output shape and a
 - ``input_grads``: per input, whether the gradient the backward hands that input is a new tensor
   (``"new"``, the default) or the output's gradient itself or a view of it (``"view"``: an
   addition passes its gradient through, a concatenation hands out slices, a view op reshapes).
+- ``backward_temp``: elements the backward allocates for the moment besides the gradients it
+  returns (a chunk's backward fills the chunks nobody used with zeros before concatenating).
 - ``autocast``: how ``torch.autocast`` runs the operator: ``"lower"`` (casts its inputs and
   weights to the low-precision dtype: convolution, linear, matmul), ``"fp32"`` (casts its inputs
   to float32: softmax, layer norm on CUDA), ``"keep"`` (runs in its inputs' dtype, the widest
@@ -48,10 +50,11 @@ class Saved:
     elements: int = 0
     dtype: str = ACT
     name: str = ""
+    cast: bool = True        # an input autocast copies is saved as the copy (else as it came)
 
     @staticmethod
-    def input(index: int = 0, name: str = "input") -> "Saved":
-        return Saved(INPUT, index, name=name)
+    def input(index: int = 0, name: str = "input", cast: bool = True) -> "Saved":
+        return Saved(INPUT, index, name=name, cast=cast)
 
     @staticmethod
     def output(name: str = "output") -> "Saved":
@@ -73,6 +76,7 @@ class OpMemory:
     cast_params: int = 0          # weight elements autocast casts to low precision and saves
     cached_params: int = 0        # other parameter elements autocast casts (biases): not saved
     output_dtype: str | None = None   # the output's dtype when the rule fixes it (else computed)
+    backward_temp: int = 0        # elements its backward allocates besides the input gradients
     notes: tuple[str, ...] = field(default=())
 
     def input_grad(self, index: int) -> str:

@@ -22,6 +22,7 @@ from __future__ import annotations
 from math import prod
 from typing import Any, Callable, Mapping, Sequence
 
+from ..errors import ShapeError
 from .saved import (ACT, FP32, KEEP, LOWER, NEW, STAT, VIEW, Context, NoRule, OpMemory, Saved)
 
 Shape = tuple[int, ...]
@@ -85,7 +86,8 @@ def _conv(a, inputs, output, ctx):
         padded = n * c * prod(s + lo + hi for s, (lo, hi) in zip(shape[2:], pads))
         saved = (Saved.new(padded, ACT, "padded input"),)
         if mode in ("reflect", "replicate"):
-            saved = (Saved.input(0, "input (of the padding)"),) + saved
+            # the padding runs before the convolution, on the input as it came
+            saved = (Saved.input(0, "input (of the padding)", cast=False),) + saved
     return OpMemory(saved, autocast=LOWER, cast_params=weight, cached_params=bias)
 
 
@@ -168,6 +170,9 @@ def _batchnorm(a, inputs, output, ctx):
     (save_mean, save_invstd); the weight and running statistics it also holds are parameters
     and buffers. At inference nothing is saved."""
     c = inputs[0][1]
+    if ctx.train and _n(inputs[0]) == c:
+        raise ShapeError(f"batch norm in training needs more than one value per channel (input "
+                         f"{list(inputs[0])}: batch {inputs[0][0]}); PyTorch refuses it too")
     return OpMemory((Saved.input(0), Saved.new(c, STAT, "batch mean"),
                      Saved.new(c, STAT, "batch inverse std")))
 
@@ -262,11 +267,13 @@ def _linear(a, inputs, output, ctx):
 
 @_entry("channel_linear")
 def _channel_linear(a, inputs, output, ctx):
-    """permute -> Linear -> permute: the permuted input is not contiguous, so flattening it for
-    the matrix product makes a copy, and that copy is what is saved."""
-    c = inputs[0][1]
-    return OpMemory((Saved.new(_n(inputs[0]), ACT, "contiguous copy of the input"),),
-                    autocast=LOWER, cast_params=a["out"] * c,
+    """permute -> Linear -> permute: flattening the permuted N x H x W x C view for the matrix
+    product copies it (unless N, C or H x W is 1: then it is a view), and the copy is saved."""
+    n, c, *spatial = inputs[0]
+    copied = n > 1 and c > 1 and prod(spatial) > 1
+    saved = Saved.new(_n(inputs[0]), ACT, "contiguous copy of the input") if copied \
+        else Saved.input(0)
+    return OpMemory((saved,), autocast=LOWER, cast_params=a["out"] * c,
                     cached_params=a["out"] if a["bias"] else 0)
 
 
@@ -285,10 +292,17 @@ def _view(a, inputs, output, ctx):
     return OpMemory(view_of=0, input_grads=(VIEW,))
 
 
-@_entry("slice", "chunk")
+@_entry("slice")
 def _slice(a, inputs, output, ctx):
     """A view; its backward makes a zero tensor of the input's shape (so the gradient is new)."""
     return OpMemory(view_of=0)
+
+
+@_entry("chunk")
+def _chunk(a, inputs, output, ctx):
+    """One part of torch.chunk: a view. Its backward fills the other parts with zeros and
+    concatenates: the input's gradient is new, and the zero parts exist meanwhile."""
+    return OpMemory(view_of=0, backward_temp=_n(inputs[0]) - _n(output))
 
 
 @_entry("dropout")
@@ -377,7 +391,11 @@ def _concat(a, inputs, output, ctx):
 
 @_entry("channel_shuffle")
 def _shuffle(a, inputs, output, ctx):
-    """view -> transpose -> reshape: the reshape copies; nothing saved."""
+    """view -> transpose -> reshape: the reshape copies (a view when groups or C / groups is
+    1: the transpose then moves nothing); nothing saved."""
+    c, g = inputs[0][1], a["groups"]
+    if g == 1 or c // g == 1:
+        return OpMemory(view_of=0, input_grads=(VIEW,))
     return OpMemory()
 
 

@@ -1,0 +1,190 @@
+"""Rendering of a memory report (cnnstat.memory): rich table, Markdown, CSV and JSON.
+
+Numbers stay integers (bytes) in JSON and CSV; tables show binary prefixes (MiB, GiB). Every
+output states what the figures assume and what is not modelled.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from ..memory.model import CATEGORIES, MemoryReport
+from .numbers import human_bytes
+
+COLUMNS = (("layer", "name"), ("op", "op"), ("dtype", "dtype"), ("output", "output_bytes"),
+           ("saved for backward", "saved_bytes"), ("weight casts", "cast_bytes"),
+           ("params", "param_bytes"), ("gradients", "grad_bytes"),
+           ("optimizer state", "optimizer_bytes"))
+
+
+def convention(report: MemoryReport) -> str:
+    """One line: what the figures assume."""
+    o = report.options
+    mode = "training step" if o.train else "inference (no gradients)"
+    precision = f"autocast {o.dtype} (float32 weights)" if o.amp else o.dtype
+    if o.master_weights:
+        precision += " + float32 master weights"
+    parts = [f"{mode}, batch {report.batch}, {precision}, PyTorch {o.device.upper()} behaviour"]
+    if o.train:
+        parts.append(f"optimizer {o.optimizer}" + (" (foreach)" if o.uses_foreach and
+                                                     o.optimizer in ("adam", "adamw") else ""))
+        parts.append("gradients set to None before the step; loss = mean of the outputs")
+        if o.checkpoint is not None:
+            parts.append(f"activation checkpointing per block (depth {o.checkpoint})"
+                         if isinstance(o.checkpoint, int) else
+                         f"activation checkpointing of {', '.join(o.checkpoint)}")
+    parts.append("not modelled: " + ", ".join(report.not_modelled))
+    return "; ".join(parts)
+
+
+def _columns(report: MemoryReport) -> list[tuple[str, str]]:
+    cols = list(COLUMNS)
+    if not report.options.train:
+        cols = [c for c in cols if c[1] not in ("saved_bytes", "cast_bytes", "grad_bytes",
+                                                "optimizer_bytes")]
+    elif not report.options.amp:
+        cols = [c for c in cols if c[1] != "cast_bytes"]
+    return cols
+
+
+def summary_rows(report: MemoryReport, fit: Any = None) -> list[tuple[str, int | str]]:
+    """(label, bytes or text) lines under the table."""
+    rows: list[tuple[str, int | str]] = [("parameters", report.parameters),
+                                         ("buffers", report.buffers)]
+    if report.options.train:
+        rows += [("gradients", report.gradients), ("optimizer state", report.optimizer_state)]
+        if report.master_weights:
+            rows.append(("master weights", report.master_weights))
+        rows.append(("saved activations", report.saved_activations))
+        if report.options.amp:
+            rows.append(("weight casts (saved)", report.weight_casts))
+        if report.optimizer_workspace:
+            rows.append(("optimizer step workspace", report.optimizer_workspace))
+    rows.append(("input batch", report.input_bytes))
+    point = report.peak_point
+    where = f"{point.phase} of {point.layer}" if point.layer else point.phase
+    rows.append(("peak", report.peak))
+    rows.append(("peak at", where))
+    for name in CATEGORIES:
+        if report.peak_breakdown.get(name):
+            rows.append((f"  of which {name}", report.peak_breakdown[name]))
+    if report.recompute_macs:
+        rows.append(("recomputed MACs (checkpointing)", f"{report.recompute_macs:,}"))
+    if report.not_counted:
+        rows.append(("not counted (no saved-tensor rule)", ", ".join(report.not_counted)))
+    if fit is not None:
+        rows += fit_rows(fit)
+    return rows
+
+
+def fit_rows(fit: Any) -> list[tuple[str, int | str]]:
+    rows: list[tuple[str, int | str]] = [("capacity", fit.capacity),
+                                         ("largest batch that fits", str(fit.batch))]
+    if fit.report is not None:
+        rows.append((f"peak at batch {fit.batch}", fit.report.peak))
+    rows.append((f"peak at batch {fit.batch + 1}", fit.over.peak))
+    rows.append(("limited by", fit.limiting))
+    return rows
+
+
+def _cell(value: int | str) -> str:
+    return human_bytes(value) if isinstance(value, int) else value
+
+
+def to_dict(report: MemoryReport, fit: Any = None) -> dict[str, Any]:
+    o = report.options
+    data: dict[str, Any] = {
+        "model": report.name, "batch": report.batch,
+        "options": {"train": o.train, "optimizer": o.optimizer if o.train else None,
+                    "dtype": o.dtype, "amp": o.amp, "master_weights": o.master_weights,
+                    "checkpoint": list(o.checkpoint) if isinstance(o.checkpoint, tuple)
+                    else o.checkpoint, "device": o.device},
+        "convention": convention(report),
+        "unit": "bytes",
+        "layers": [{key: getattr(row, key) for _, key in COLUMNS}
+                   | {"saved": [{"what": w, "bytes": b} for w, b in row.saved],
+                      "counted": row.counted, "checkpointed": row.checkpointed,
+                      "recomputed_bytes": row.recomputed_bytes, "master_bytes": row.master_bytes,
+                      "buffer_bytes": row.buffer_bytes}
+                   for row in report.layers],
+        "totals": {"parameters": report.parameters, "buffers": report.buffers,
+                   "gradients": report.gradients, "optimizer_state": report.optimizer_state,
+                   "master_weights": report.master_weights,
+                   "saved_activations": report.saved_activations,
+                   "weight_casts": report.weight_casts, "input": report.input_bytes,
+                   "optimizer_workspace": report.optimizer_workspace},
+        "peak": {"bytes": report.peak, "phase": report.peak_point.phase,
+                 "layer": report.peak_point.layer, "breakdown": report.peak_breakdown,
+                 "limiting": report.limiting},
+        "recompute_macs": report.recompute_macs,
+        "not_counted": report.not_counted,
+        "not_modelled": list(report.not_modelled),
+        "timeline": [{"phase": p.phase, "layer": p.layer, "bytes": p.bytes}
+                     for p in report.timeline],
+    }
+    if fit is not None:
+        data["fit"] = {"capacity": fit.capacity, "batch": fit.batch, "peak": fit.peak,
+                       "next_peak": fit.over.peak, "limiting": fit.limiting}
+    return data
+
+
+def to_json(report: MemoryReport, fit: Any = None) -> str:
+    return json.dumps(to_dict(report, fit), indent=2) + "\n"
+
+
+def to_csv(report: MemoryReport) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    cols = _columns(report)
+    writer.writerow([f"{title} (bytes)" if key.endswith("bytes") else title
+                     for title, key in cols])
+    for row in report.layers:
+        writer.writerow([getattr(row, key) for _, key in cols])
+    return buf.getvalue()
+
+
+def to_markdown(report: MemoryReport, fit: Any = None) -> str:
+    cols = _columns(report)
+    lines = [f"# Memory: {report.name}", "", convention(report), "",
+             "| " + " | ".join(t for t, _ in cols) + " |",
+             "|" + "|".join("---" if not k.endswith("bytes") else "---:" for _, k in cols) + "|"]
+    for row in report.layers:
+        cells = [_md(getattr(row, k)) if not k.endswith("bytes") else human_bytes(getattr(row, k))
+                 for _, k in cols]
+        if not row.counted:
+            cells[0] += " (not counted)"
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "| total | bytes |", "|---|---:|"]
+    lines += [f"| {_md(label)} | {_md(_cell(value))} |" for label, value in summary_rows(report, fit)]
+    return "\n".join(lines) + "\n"
+
+
+def _md(text: str) -> str:
+    return str(text).replace("|", "\\|")
+
+
+def render(report: MemoryReport, fit: Any = None):
+    """A rich renderable: the per-layer table, then the totals."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+    cols = _columns(report)
+    table = Table(title=f"memory: {report.name}", show_lines=False)
+    for title, key in cols:
+        table.add_column(title, justify="right" if key.endswith("bytes") else "left")
+    for row in report.layers:
+        cells = [str(getattr(row, k)) if not k.endswith("bytes") else human_bytes(getattr(row, k))
+                 for _, k in cols]
+        if not row.counted:
+            cells[0] += " (not counted)"
+        # Text cells: names and labels are never read as rich markup
+        table.add_row(*map(Text, cells), style="dim" if row.checkpointed else None)
+    totals = Table(show_header=False, box=None)
+    totals.add_column()
+    totals.add_column(justify="right")
+    for label, value in summary_rows(report, fit):
+        totals.add_row(Text(label), Text(_cell(value)))
+    return Group(table, totals, Text(convention(report), style="dim"))
