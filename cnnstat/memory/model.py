@@ -572,13 +572,13 @@ class _Simulation:
                 continue
             rule = self.memo.get(i)
             dy = grads.pop(r.name)
-            new_grads: list[tuple[str, int, bool]] = []
+            new_grads: list[tuple[str, int, bool]] = []     # (input, storage, to cast back)
             for k, src in enumerate(r.inputs):
                 if not self.requires.get(src):
                     continue
                 if rule is not None and rule.input_grad(k) == VIEW:
                     s.hold(dy, f"tmpgrad:{i}")
-                    new_grads.append((src, dy, True))
+                    new_grads.append((src, dy, False))
                 else:
                     # an input autocast copied gets the copy's dtype first (see below)
                     dtype = self.dtype[src]

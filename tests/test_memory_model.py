@@ -1,0 +1,289 @@
+"""The memory model (cnnstat.memory) by hand and by its properties: per-layer saved bytes, the
+schedule's peak, optimizers, precisions, checkpoint blocks, the largest batch, the command line.
+No torch: tests/test_memory_oracle.py and tests/test_memory_standin.py compare with autograd."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import cnnstat
+from cnnstat.errors import UsageError
+from cnnstat.memory import CATEGORIES, MemoryOptions, checkpoint_segments, estimate
+from cnnstat.memory.fit import device_memory, largest_batch, parse_capacity
+from cnnstat.render import memory as render
+from cnnstat.spec import build_graph, parse_definition
+
+TINY = """
+name: tiny
+input: [3, 8, 8]
+layers:
+  - conv: conv2d(4, 3, padding=1, bias=false)
+  - bn: batchnorm2d
+  - relu: relu
+  - pool: maxpool2d(2)
+  - flat: flatten
+  - fc: linear(10)
+"""
+
+
+def tiny(batch: int = 2):
+    return cnnstat.analyze(build_graph(parse_definition(TINY)), batch=batch)
+
+
+def train(**kw) -> MemoryOptions:
+    return MemoryOptions(train=True, **{"optimizer": "sgd", **kw})
+
+
+def test_tiny_saved_bytes_by_hand():
+    report = estimate(tiny(), train())
+    saved = {row.name: row.saved_bytes for row in report.layers}
+    assert saved == {
+        "conv": 2 * 3 * 8 * 8 * 4,             # its input, the image: 1536
+        "bn": 2 * 4 * 8 * 8 * 4 + 2 * 4 * 4,   # its input 2048 + mean and invstd, 4 channels: 2080
+        "relu": 2 * 4 * 8 * 8 * 4,             # its output: 2048
+        "pool": 2 * 4 * 4 * 4 * 8,             # its input is relu's output (counted there);
+                                               # int64 indices, one per output: 1024
+        "flat": 0,                             # a view: nothing
+        "fc": 2 * 64 * 4,                      # its input, the flattened pool output: 512
+    }
+    assert report.saved_activations == 7200 == sum(saved.values())
+    assert report.parameters == (108 + 8 + 650) * 4 == 3064    # conv 4*3*9, bn 2*4, fc 64*10+10
+    assert report.buffers == 2 * 4 * 4 + 8                      # running mean/var + int64 counter
+    assert report.gradients == 3064
+    assert report.optimizer_state == 0                          # plain SGD keeps nothing
+
+
+def test_tiny_peak_by_hand():
+    """Base: parameters 3064 + buffers 40 + input 1536 = 4640 bytes.
+    Forward: conv out +2048 (6688); bn out and stats +2080 (8768); relu out +2048 (10816), bn's
+    output freed (8768); pool out and indices +1536 (10304); fc out +80 (10384).
+    Loss: output freed, scalar +4, root +4, output gradient +80 (10392).
+    Backward: fc: flat's gradient +512, fc's weight gradients +2600 (13504); its saved pool
+    output and dy freed (12912); flat: a view; pool: relu's gradient +2048 (14960), indices and
+    dy freed (13424); relu: bn's gradient +2048 (15472) — the peak."""
+    report = estimate(tiny(), train())
+    assert report.peak == 15472
+    assert (report.peak_point.phase, report.peak_point.layer) == ("backward", "relu")
+    assert sum(report.peak_breakdown.values()) == report.peak
+    forward = [p.bytes for p in report.timeline if p.phase == "forward"]
+    assert forward == [6688, 8768, 10816, 10304, 10304, 10384]
+    # after the backward: weights, buffers, input, gradients and the loss scalar and root
+    assert [p.bytes for p in report.timeline if p.phase == "step"] == [4640 + 3064]
+
+
+def test_tiny_optimizers_by_hand():
+    sgd = estimate(tiny(), train())
+    momentum = estimate(tiny(), train(optimizer="momentum"))
+    adam = estimate(tiny(), train(optimizer="adam"))
+    assert momentum.optimizer_state == 3064 and adam.optimizer_state == 2 * 3064
+    assert momentum.peak == sgd.peak + 3064                   # state lives through the step
+    # CUDA's foreach Adam: one parameter-sized temporary in the step
+    assert adam.optimizer_workspace == 3064
+    assert adam.phase_peak("step") == 4640 + 3064 + 2 * 3064 + 3064     # 16896 < backward's
+    assert adam.peak == sgd.peak + 2 * 3064 == 21600
+    # on CPU PyTorch loops over the parameters: the largest layer's is the temporary
+    cpu = estimate(tiny(), train(optimizer="adam", device="cpu"))
+    assert cpu.optimizer_workspace == 650 * 4
+
+
+def test_tiny_inference_by_hand():
+    """No saved tensors, no gradients: conv out 2048 (6688); bn out 2048 (8736), conv's freed;
+    relu out (8736), bn's freed; pool out 512 (7200), relu's freed; fc 80."""
+    report = estimate(tiny(), MemoryOptions())
+    assert report.saved_activations == report.gradients == report.optimizer_state == 0
+    assert [p.bytes for p in report.timeline] == [6688, 8736, 8736, 7200, 5152, 5232]
+    assert report.peak == 8736
+
+
+def test_tiny_low_precision_by_hand():
+    bf16 = estimate(tiny(), train(dtype="bf16"))
+    # every saved tensor halves except the int64 indices (1024) and CUDA's float32 statistics
+    assert bf16.saved_activations == (7200 - 1024 - 32) // 2 + 1024 + 32
+    assert bf16.parameters == 3064 // 2
+    amp = estimate(tiny(), train(dtype="fp16", amp=True))
+    assert amp.parameters == 3064                              # float32 weights under autocast
+    # autocast copies conv's and fc's weights to fp16 and saves them: (108 + 640) * 2
+    assert amp.weight_casts == (108 + 640) * 2
+    # conv saves a half copy of the image (768), bn its half input (1024) and float32 statistics
+    assert {r.name: r.saved_bytes for r in amp.layers}["conv"] == 768
+    assert {r.name: r.saved_bytes for r in amp.layers}["bn"] == 1024 + 32
+    master = estimate(tiny(), train(dtype="bf16", master_weights=True, optimizer="adam"))
+    assert master.master_weights == 3064 and master.optimizer_state == 2 * 3064
+
+
+def test_checkpoint_segments():
+    a = cnnstat.analyze("resnet18")
+    top = checkpoint_segments(a.records, 1)
+    assert [name for name, _, _ in top] == ["layer1", "layer2", "layer3", "layer4"]
+    blocks = checkpoint_segments(a.records, 2)
+    assert [name for name, _, _ in blocks][:3] == ["layer1.0", "layer1.1", "layer2.0"]
+    assert checkpoint_segments(a.records, ("layer3",)) == [top[2]]
+    with pytest.raises(UsageError):
+        checkpoint_segments(a.records, ("layer9",))
+
+
+def test_checkpointing_trades_saved_bytes_for_recomputation():
+    a = cnnstat.analyze("resnet50", batch=8)
+    full = estimate(a, train())
+    ckpt = estimate(a, train(checkpoint=1))
+    assert ckpt.saved_activations < full.saved_activations / 4
+    assert ckpt.peak < full.peak
+    stages = sum(r.macs for r in a.records if r.name.startswith("layer"))
+    assert ckpt.recompute_macs == stages
+    assert all(r.checkpointed == r.name.startswith("layer") for r in ckpt.layers)
+
+
+def test_every_zoo_operator_has_a_rule():
+    from cnnstat import zoo
+    for name in zoo.names():
+        # batch 2: with one sample, batch norm after global pooling (Inception v3's auxiliary
+        # head) has one value per channel, which training refuses
+        report = estimate(cnnstat.analyze(name, batch=2), train())
+        assert report.not_counted == [], name
+
+
+def test_not_counted_is_listed_never_guessed():
+    a = cnnstat.analyze(build_graph(parse_definition(
+        "input: [3, 8, 8]\nlayers:\n  - conv: conv2d(4, 3)\n"
+        "  - odd: not_counted(conv, what='torch.roll', shape=[4, 6, 6])\n")))
+    report = estimate(a, train())
+    assert report.not_counted == ["odd"]
+    assert "not counted" in render.to_markdown(report)
+
+
+def test_option_errors():
+    for options in (train(optimizer="lion"), train(dtype="fp8"), train(amp=True),
+                    train(device="tpu"), train(dtype="fp32", master_weights=True),
+                    train(checkpoint=0)):
+        with pytest.raises(UsageError):
+            estimate(tiny(), options)
+
+
+# -- properties ------------------------------------------------------------------------------------
+MODELS = ["resnet18", "mobilenet_v2", "googlenet", "squeezenet1_1", "shufflenet_v2_x1_0",
+          "efficientnet_b0", "unet-padded", "densenet121"]
+OPTIONS = st.builds(MemoryOptions, train=st.booleans(),
+                    optimizer=st.sampled_from(["sgd", "momentum", "adam", "adamw"]),
+                    dtype=st.sampled_from(["fp32", "bf16", "fp16"]), device=st.sampled_from(
+                        ["cuda", "cpu"])).map(
+    lambda o: o if o.dtype == "fp32" else MemoryOptions(**{**o.__dict__, "amp": o.train}))
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.sampled_from(MODELS), st.integers(1, 6), OPTIONS)
+def test_peak_properties(model, batch, options):
+    a = cnnstat.analyze(model, 64, batch=batch)
+    report = estimate(a, options)
+    # the peak is a point of the timeline, and the sum of its breakdown
+    assert report.peak == max(p.bytes for p in report.timeline)
+    assert sum(report.peak_breakdown.values()) == report.peak
+    assert set(report.peak_breakdown) <= set(CATEGORIES)
+    # it holds everything that lives through the step
+    assert report.peak >= report.persistent + report.input_bytes
+    if options.train:
+        # every saved activation is alive when the forward ends
+        assert report.peak >= report.persistent + report.saved_activations
+        assert report.peak >= report.persistent + report.gradients + report.optimizer_workspace
+    # totals are the sums of the rows
+    data = render.to_dict(report)
+    for key, column in (("parameters", "param_bytes"), ("gradients", "grad_bytes"),
+                        ("optimizer_state", "optimizer_bytes"), ("weight_casts", "cast_bytes"),
+                        ("saved_activations", "saved_bytes"), ("buffers", "buffer_bytes")):
+        assert data["totals"][key] == sum(row[column] for row in data["layers"]), key
+    for row in report.layers:
+        assert row.saved_bytes == sum(b for _, b in row.saved)
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.sampled_from(MODELS), st.integers(1, 12), OPTIONS)
+def test_monotone_in_batch(model, batch, options):
+    small = estimate(cnnstat.analyze(model, 64, batch=batch), options)
+    large = estimate(cnnstat.analyze(model, 64, batch=batch + 1), options)
+    assert large.peak > small.peak
+    assert large.saved_activations >= small.saved_activations
+    assert large.parameters == small.parameters
+
+
+# -- the largest batch -------------------------------------------------------------------------------
+@pytest.mark.parametrize("text, expected", [
+    ("80GiB", 80 * 2**30), ("80 GB", 80 * 10**9), ("16384MiB", 16 * 2**30),
+    ("1.5TiB", 3 * 2**39), ("512", 512), (1024, 1024), ("0.5 gib", 2**29)])
+def test_parse_capacity(text, expected):
+    assert parse_capacity(text) == expected
+
+
+@pytest.mark.parametrize("text", ["0", "0GiB", "-3GB", "lots", "80 GiBs", ""])
+def test_parse_capacity_refuses(text):
+    with pytest.raises(UsageError):
+        parse_capacity(text)
+
+
+def test_device_memory():
+    assert device_memory("h100") == (80 * 2**30, "NVIDIA H100 SXM5 80GB, 80 GiB")
+    assert device_memory("T4")[0] == 16 * 2**30
+    with pytest.raises(UsageError, match="did you mean h100"):
+        device_memory("h1000")
+
+
+@pytest.mark.parametrize("train_mode", [False, True])
+def test_largest_batch_fits_and_the_next_does_not(train_mode):
+    a = tiny()
+    options = train(optimizer="adam") if train_mode else MemoryOptions()
+    capacity = 1_000_000
+    fit = largest_batch(a, capacity, options)
+    assert fit.batch > 1
+    assert fit.report.batch == fit.batch and fit.over.batch == fit.batch + 1
+    assert fit.report.peak <= capacity < fit.over.peak
+    assert fit.report.peak == estimate(cnnstat.analyze(a.graph, batch=fit.batch), options).peak
+    assert fit.limiting.startswith(("saved activations", "activations", "activation gradients"))
+
+
+def test_nothing_fits():
+    fit = largest_batch(cnnstat.analyze("vgg16"), 100 * 2**20, train(optimizer="adam"))
+    assert fit.batch == 0 and fit.report is None
+    assert fit.limiting.startswith("weights, gradients and optimizer state alone")
+
+
+# -- the command line ----------------------------------------------------------------------------
+def _cli(*argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cnnstat", *argv], capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_cli_json_and_fit():
+    done = _cli("memory", "resnet18", "--train", "--batch", "4", "--optimizer", "adam",
+                "--fit", "8GiB", "-f", "json")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    a = cnnstat.analyze("resnet18", batch=4)
+    report = estimate(a, train(optimizer="adam"))
+    assert data["peak"]["bytes"] == report.peak
+    assert data["totals"]["saved_activations"] == report.saved_activations
+    fit = largest_batch(a, 8 * 2**30, train(optimizer="adam"))
+    assert data["fit"]["batch"] == fit.batch and data["fit"]["capacity"] == 8 * 2**30
+
+
+def test_cli_markdown_states_its_conventions(tmp_path):
+    out = tmp_path / "m.md"
+    done = _cli("memory", "mobilenet_v2", "--train", "--dtype", "bf16", "--amp",
+                "--checkpoint", "1", "--device-profile", "t4", "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    text = out.read_text()
+    for phrase in ("autocast bf16", "activation checkpointing per block", "not modelled",
+                   "largest batch that fits", "limited by", "recomputed MACs"):
+        assert phrase in text, phrase
+
+
+def test_cli_memory_does_not_import_torch():
+    code = ("import sys; from cnnstat.cli import main; "
+            "main(['memory', 'resnet18', '--train', '--fit', '16GiB', '-f', 'json']); "
+            "assert 'torch' not in sys.modules, 'torch imported'")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
