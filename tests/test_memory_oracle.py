@@ -31,6 +31,9 @@ torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.torch
 
 BATCH = 2
+# operators whose backward allocates temporaries the model does not count, and that reach a
+# zoo model's peak (tests/test_memory_standin.py lists them all)
+BACKWARD_TEMPORARIES_IN_ZOO = {"lrn"}
 
 
 def _analysis(name: str):
@@ -55,7 +58,9 @@ def _measure(analysis, dtype=None, autocast=None, module=None):
 
 
 def _compare(analysis, report, result) -> list[str]:
-    """Differences, one line each (empty: exact)."""
+    """Differences, one line each (empty: exact). Where a layer's backward makes temporaries of
+    its own (local response norm's composite formula: docs/memory.md, "Not modelled"), the
+    model's peak may be below the oracle's, by at most 2 %."""
     problems = []
     oracle = result.by_layer()
     model = {row.name: row.saved_bytes for row in report.layers if row.saved_bytes}
@@ -68,7 +73,10 @@ def _compare(analysis, report, result) -> list[str]:
     if result.bytes_of("cast") != report.weight_casts:
         problems.append(f"weight casts: oracle {result.bytes_of('cast')} "
                         f"model {report.weight_casts}")
-    if result.live.peak != report.peak:
+    temporaries = {r.op for r in analysis.records} & BACKWARD_TEMPORARIES_IN_ZOO
+    if temporaries and 0 <= result.live.peak - report.peak <= 0.02 * result.live.peak:
+        pass
+    elif result.live.peak != report.peak:
         problems.append(f"peak: oracle {result.live.peak} (at {result.live.peak_at}) model "
                         f"{report.peak} (at {report.peak_point})")
     return problems
