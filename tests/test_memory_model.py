@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import cnnstat
 from cnnstat.errors import UsageError
 from cnnstat.memory import CATEGORIES, MemoryOptions, checkpoint_segments, estimate
-from cnnstat.memory.fit import device_memory, largest_batch, parse_capacity
+from cnnstat.memory.fit import device_memory, fits, largest_batch, parse_capacity
 from cnnstat.render import memory as render
 from cnnstat.spec import build_graph, parse_definition
 
@@ -265,8 +265,53 @@ def test_cli_json_and_fit():
     report = estimate(a, train(optimizer="adam"))
     assert data["peak"]["bytes"] == report.peak
     assert data["totals"]["saved_activations"] == report.saved_activations
+    assert data["fit"]["capacity"] == 8 * 2**30 and data["fit"]["device"] is None
     fit = largest_batch(a, 8 * 2**30, train(optimizer="adam"))
-    assert data["fit"]["batch"] == fit.batch and data["fit"]["capacity"] == 8 * 2**30
+    assert data["fit"]["training"]["batch"] == fit.batch
+    assert data["fit"]["training"]["limiting"] == fit.limiting
+    # the inference answer runs at the same precision under no_grad: no optimizer, no saved
+    fit = largest_batch(a, 8 * 2**30, MemoryOptions())
+    assert data["fit"]["inference"]["batch"] == fit.batch > data["fit"]["training"]["batch"]
+
+
+def test_fit_answers_both_modes_each_with_its_limit():
+    a = tiny()
+    answer = fits(a, 1_000_000, train(optimizer="momentum"), device="tiny card")
+    assert answer.device == "tiny card" and answer.capacity == 1_000_000
+    assert [mode for mode, _ in answer.by_mode()] == ["inference", "training"]
+    for fit, options in ((answer.inference, MemoryOptions(optimizer="momentum")),
+                         (answer.training, train(optimizer="momentum"))):
+        assert fit.report.options == options
+        assert fit.report.peak <= 1_000_000 < fit.over.peak
+    assert answer.inference.batch > answer.training.batch
+
+
+def test_analysis_memory_is_the_command():
+    """Analysis.memory(...) and `cnnstat memory` are one computation (same bytes, same fit)."""
+    a = cnnstat.analyze("resnet18", batch=4)
+    report = a.memory(train=True, optimizer="adam", fit="8GiB")
+    assert report.peak == estimate(a, train(optimizer="adam")).peak
+    assert report.fit.training.batch == largest_batch(a, 8 * 2**30, train(optimizer="adam")).batch
+    assert report.to_dict()["fit"]["inference"]["batch"] == report.fit.inference.batch
+    other = a.memory(batch=8)
+    assert other.batch == 8 and not other.options.train and other.fit is None
+    assert repr(other).startswith("<cnnstat MemoryReport 'resnet18': inference, batch 8, fp32")
+    with pytest.raises(UsageError, match="needs --train"):
+        a.memory(checkpoint=1)
+    with pytest.raises(UsageError, match="unknown optimizer 'lion'"):
+        a.memory(train=True, optimizer="lion")
+    with pytest.raises(UsageError, match="must be positive"):
+        a.memory(fit=0)
+
+
+def test_memory_report_shows_itself_in_a_notebook():
+    report = cnnstat.analyze("resnet18", batch=2).memory(train=True, device_profile="h100")
+    html = report._repr_html_()
+    for phrase in ("Memory: resnet18 (training step, batch 2)", "saved for backward",
+                   "largest batch, training", "limited by", "NVIDIA H100", "not modelled"):
+        assert phrase in html, phrase
+    markdown = report._repr_markdown_()
+    assert "| layer1.0.conv1 | conv2d |" in markdown
 
 
 def test_cli_markdown_states_its_conventions(tmp_path):
@@ -276,7 +321,8 @@ def test_cli_markdown_states_its_conventions(tmp_path):
     assert done.returncode == 0, done.stderr
     text = out.read_text()
     for phrase in ("autocast bf16", "activation checkpointing per block", "not modelled",
-                   "largest batch that fits", "limited by", "recomputed MACs"):
+                   "largest batch, inference", "largest batch, training", "limited by",
+                   "recomputed MACs"):
         assert phrase in text, phrase
 
 

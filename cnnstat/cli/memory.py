@@ -57,30 +57,18 @@ def memory(
     state, activations saved for backward per layer, and the peak over the step; with --fit or
     --device-profile, the largest batch that fits and what limits it."""
     from .. import analyze
-    from ..errors import UsageError
-    from ..memory import MemoryOptions, estimate
-    from ..memory.fit import device_memory, largest_batch, parse_capacity
+    from ..memory.api import memory as estimate_memory
     from ..models import parse_args
     from ..render import memory as render
-    if checkpoint is not None and not train:
-        raise UsageError("--checkpoint needs --train (checkpointing trades saved activations "
-                         "for recomputation in backward)")
-    if fit is not None and device_profile is not None:
-        raise UsageError("give --fit SIZE or --device-profile NAME, not both")
-    capacity = parse_capacity(fit) if fit is not None else None
-    if device_profile is not None:
-        capacity, _ = device_memory(device_profile)
-    options = MemoryOptions(train=train, optimizer=optimizer, dtype=dtype, amp=amp,
-                            master_weights=master_weights, checkpoint=checkpoint,
-                            device=device).validated()
     a = analyze(model, input, batch=batch, set=set_, variant=variant, args=parse_args(arg))
-    report = estimate(a, options)
-    answer = largest_batch(a, capacity, options) if capacity is not None else None
+    report = estimate_memory(a, train=train, optimizer=optimizer, dtype=dtype, amp=amp,
+                             master_weights=master_weights, checkpoint=checkpoint, device=device,
+                             fit=fit, device_profile=device_profile)
     if format is Format.json:
-        emit(render.to_json(report, answer), out)
+        emit(render.to_json(report, report.fit), out)
     elif format is Format.csv:
         emit(render.to_csv(report), out)
     elif format is Format.md or out:
-        emit(render.to_markdown(report, answer), out)
+        emit(render.to_markdown(report, report.fit), out)
     else:
-        console().print(render.render(report, answer))
+        console().print(render.render(report, report.fit))

@@ -16,11 +16,11 @@ allocator's fragmentation take from it is not subtracted (docs/memory.md).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..errors import UsageError
-from .model import MemoryOptions, MemoryReport, estimate, with_batch
+from .model import MemoryOptions, MemoryReport, _analyze, estimate
 
 UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
@@ -85,7 +85,8 @@ def largest_batch(analysis: Any, capacity: int, options: MemoryOptions | None = 
 
     def at(batch: int) -> MemoryReport:
         if batch not in cache:
-            cache[batch] = estimate(with_batch(analysis, batch), options, rules=rules)
+            cache[batch] = estimate(_analyze(analysis, batch, _mode(analysis, options)), options,
+                                    rules=rules)
         return cache[batch]
 
     if at(1).peak > capacity:
@@ -102,6 +103,36 @@ def largest_batch(analysis: Any, capacity: int, options: MemoryOptions | None = 
         else:
             high = mid
     return Fit(capacity, low, at(low), at(low + 1), _limiting(at(low + 1), capacity))
+
+
+@dataclass
+class Fits:
+    """The largest batch for inference and for a training step (``--fit``, ``--device-profile``):
+    ``device`` names the profile the capacity came from (else None)."""
+    capacity: int
+    inference: Fit
+    training: Fit
+    device: str | None = None
+
+    def by_mode(self) -> list[tuple[str, Fit]]:
+        return [("inference", self.inference), ("training", self.training)]
+
+
+def fits(analysis: Any, capacity: int, options: MemoryOptions | None = None, *,
+         device: str | None = None, rules: Any = None) -> Fits:
+    """The largest batch for inference and for training at ``options``' precision; the training
+    answer uses its optimizer, master weights and checkpointing, the inference one runs under
+    ``torch.no_grad()`` with the same dtype and autocast."""
+    options = (options or MemoryOptions()).validated()
+    infer = replace(options, train=False, checkpoint=None)
+    train = replace(options, train=True)
+    return Fits(capacity, largest_batch(analysis, capacity, infer, rules=rules),
+                largest_batch(analysis, capacity, train, rules=rules), device)
+
+
+def _mode(analysis: Any, options: MemoryOptions) -> bool | None:
+    """The analysis mode of the step: training-only layers run in a training step."""
+    return options.train if hasattr(analysis, "train") else None
 
 
 def _limiting(report: MemoryReport, capacity: int, none_fit: bool = False) -> str:

@@ -37,6 +37,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Sequence
 
+from ..display import Displayable
 from ..errors import CnnstatError, UsageError
 from .saved import (DTYPE_BYTES, FP32, INPUT, KEEP, LOWER, NEW, OUTPUT, VIEW, Context, NoRule,
                     OpMemory)
@@ -143,10 +144,16 @@ class Point:
     phase: str                      # forward, loss, recompute, backward, step
     layer: str
     bytes: int
+    parts: tuple[int, ...] = ()     # the bytes by category, in CATEGORIES' order
+
+    def by_category(self) -> dict[str, int]:
+        return dict(zip(CATEGORIES, self.parts))
 
 
-@dataclass
-class MemoryReport:
+@dataclass(repr=False)
+class MemoryReport(Displayable):
+    """One step's memory, per layer and over time (``estimate``; ``Analysis.memory``). In a
+    notebook it shows its table (cnnstat.display); ``fit``: the largest batches when asked."""
     name: str
     batch: int
     options: MemoryOptions
@@ -159,6 +166,30 @@ class MemoryReport:
     peak_breakdown: dict[str, int]
     recompute_macs: int
     not_counted: list[str]
+    fit: Any = None                 # cnnstat.memory.fit.Fits, when a capacity was given
+
+    def __repr__(self) -> str:
+        from ..render.memory import summary_line
+        return summary_line(self)
+
+    def _display_blocks(self) -> list:
+        from ..render.memory import blocks
+        return blocks(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (``cnnstat memory -f json``)."""
+        from ..render.memory import to_dict
+        return to_dict(self, self.fit)
+
+    def plot_layers(self):
+        """Saved activations, parameters, gradients and optimizer state per layer (a Figure)."""
+        from ..plots import for_display, memory_layers_figure
+        return for_display(memory_layers_figure, self)
+
+    def plot_timeline(self):
+        """Live bytes over the step: forward, loss, backward, optimizer step (a Figure)."""
+        from ..plots import for_display, memory_timeline_figure
+        return for_display(memory_timeline_figure, self)
 
     def _sum(self, attr: str) -> int:
         return sum(getattr(r, attr) for r in self.layers)
@@ -322,6 +353,11 @@ class _Simulation:
     def __init__(self, analysis, options: MemoryOptions, rules):
         self.a, self.o, self.rules = analysis, options, rules
         self.records = analysis.records
+        # the layers that run in the analysis' mode (issue 18: training-only heads run only in
+        # training; at inference they hold their parameters and do nothing)
+        runs = getattr(analysis, "runs", None)
+        self.runs = runs if runs is not None else (lambda record: True)
+        self.outputs = tuple(getattr(analysis, "outputs", analysis.graph.outputs))
         self.graph = analysis.graph
         self.s = _Storages()
         self.timeline: list[Point] = []
@@ -338,10 +374,11 @@ class _Simulation:
         self.rows: list[LayerMemory] = []
         last: dict[str, int] = {}
         for i, r in enumerate(self.records):
-            for src in r.inputs:
-                last[src] = i
+            if self.runs(r):
+                for src in r.inputs:
+                    last[src] = i
         self.last_use = last
-        self.keep = set(self.graph.outputs)
+        self.keep = set(self.outputs)
         self.segments = (checkpoint_segments(self.records, options.checkpoint)
                          if options.train else [])
         self.segment_of: dict[int, int] = {}
@@ -351,7 +388,8 @@ class _Simulation:
 
     # -- helpers ---------------------------------------------------------------------------------
     def mark(self, phase: str, layer: str) -> None:
-        point = Point(phase, layer, self.s.total)
+        point = Point(phase, layer, self.s.total,
+                      tuple(self.s.by_cat[c] for c in CATEGORIES))
         self.timeline.append(point)
         if self.s.total > self.peak:
             self.peak, self.peak_point = self.s.total, point
@@ -426,6 +464,8 @@ class _Simulation:
 
     def forward(self) -> None:
         for i, r in enumerate(self.records):
+            if not self.runs(r):
+                continue
             seg = self.segment_of.get(i)
             if seg is not None:
                 self.hold_segment_inputs(seg, i, r)
@@ -537,7 +577,7 @@ class _Simulation:
         grads: dict[str, int] = {}
         # the loss: the sum of the float32 means of the outputs (saves nothing). A low-precision
         # output is first copied to float32; the scalar loss lives until the step ends.
-        for name in self.graph.outputs:
+        for name in self.outputs:
             if self.dtype[name] != "fp32":
                 copy = s.new(_output_elements(self, name) * 4, LIVE, "loss-copy")
                 self.mark("loss", name)
@@ -548,7 +588,7 @@ class _Simulation:
         # backward starts from a gradient of ones (one element); the mean's backward spreads it
         # to a float32 tensor of the output's shape, cast back to a low-precision output's dtype
         root = s.new(4, ACT_GRADS, "root")
-        for name in self.graph.outputs:
+        for name in self.outputs:
             if not self.requires.get(name):
                 continue
             elements = _output_elements(self, name)
@@ -564,6 +604,8 @@ class _Simulation:
         done_params: set[str] = set()
         for i in range(len(self.records) - 1, -1, -1):
             r = self.records[i]
+            if not self.runs(r):
+                continue
             seg = self.segment_of.get(i)
             if seg is not None and self.segments[seg][2] == i:
                 self.recompute(seg)
@@ -720,13 +762,26 @@ def _buffer_bytes(record: Any, param_bytes: int) -> int:
     return record.buffers * param_bytes
 
 
-def with_batch(analysis: Any, batch: int) -> Any:
-    """The same model analysed at another batch size."""
+def _analyze(analysis: Any, batch: int, train: bool | None) -> Any:
     from ..analyze import analyze_graph
+    kwargs = {} if train is None else {"train": train}
     return analyze_graph(analysis.graph, batch=batch, convention=analysis.convention,
-                         dtype=analysis.dtype)
+                         dtype=analysis.dtype, **kwargs)
+
+
+def with_batch(analysis: Any, batch: int) -> Any:
+    """The same model analysed at another batch size (in the same mode)."""
+    return _analyze(analysis, batch, getattr(analysis, "train", None))
+
+
+def for_mode(analysis: Any, train: bool) -> Any:
+    """The analysis in training or inference mode (``Analysis.train``, issue 18: whether the
+    training-only layers run), re-analysed when it is in the other one."""
+    if getattr(analysis, "train", train) == train:
+        return analysis
+    return _analyze(analysis, analysis.batch, train)
 
 
 __all__ = ["MemoryOptions", "MemoryReport", "LayerMemory", "Point", "estimate",
-           "checkpoint_segments", "with_batch", "OPTIMIZERS", "DTYPES", "CATEGORIES",
+           "checkpoint_segments", "with_batch", "for_mode", "OPTIMIZERS", "DTYPES", "CATEGORIES",
            "NOT_MODELLED", "replace"]

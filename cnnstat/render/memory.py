@@ -80,14 +80,25 @@ def summary_rows(report: MemoryReport, fit: Any = None) -> list[tuple[str, int |
     return rows
 
 
-def fit_rows(fit: Any) -> list[tuple[str, int | str]]:
-    rows: list[tuple[str, int | str]] = [("capacity", fit.capacity),
-                                         ("largest batch that fits", str(fit.batch))]
-    if fit.report is not None:
-        rows.append((f"peak at batch {fit.batch}", fit.report.peak))
-    rows.append((f"peak at batch {fit.batch + 1}", fit.over.peak))
-    rows.append(("limited by", fit.limiting))
+def fit_rows(fits: Any) -> list[tuple[str, int | str]]:
+    """The largest batch for inference and for training, each with its limiting term."""
+    capacity = human_bytes(fits.capacity) + (f" ({fits.device})" if fits.device else "")
+    rows: list[tuple[str, int | str]] = [("capacity", capacity)]
+    for mode, fit in fits.by_mode():
+        peaks = (f"peak {human_bytes(fit.peak)} at batch {fit.batch}, "
+                 if fit.report is not None else "")
+        rows.append((f"largest batch, {mode}", f"{fit.batch} ({peaks}{human_bytes(fit.over.peak)} "
+                                               f"at {fit.batch + 1})"))
+        rows.append((f"  limited by ({mode})", fit.limiting))
     return rows
+
+
+def fit_dict(fits: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {"capacity": fits.capacity, "device": fits.device}
+    for mode, fit in fits.by_mode():
+        data[mode] = {"batch": fit.batch, "peak": fit.peak, "next_peak": fit.over.peak,
+                      "limiting": fit.limiting}
+    return data
 
 
 def _cell(value: int | str) -> str:
@@ -126,8 +137,7 @@ def to_dict(report: MemoryReport, fit: Any = None) -> dict[str, Any]:
                      for p in report.timeline],
     }
     if fit is not None:
-        data["fit"] = {"capacity": fit.capacity, "batch": fit.batch, "peak": fit.peak,
-                       "next_peak": fit.over.peak, "limiting": fit.limiting}
+        data["fit"] = fit_dict(fit)
     return data
 
 
@@ -188,3 +198,63 @@ def render(report: MemoryReport, fit: Any = None):
     for label, value in summary_rows(report, fit):
         totals.add_row(Text(label), Text(_cell(value)))
     return Group(table, totals, Text(convention(report), style="dim"))
+
+
+# -- a notebook's and a report's blocks (cnnstat.report.document) ------------------------------------
+MAX_ROWS = 80
+
+
+def mode_text(report: MemoryReport) -> str:
+    """'training step (adamw), batch 8, fp32' / 'inference, batch 1, bf16 autocast'."""
+    o = report.options
+    mode = f"training step ({o.optimizer})" if o.train else "inference"
+    return f"{mode}, batch {report.batch}, {o.dtype}{' autocast' if o.amp else ''}"
+
+
+def summary_line(report: MemoryReport) -> str:
+    """One line: the model, the mode and the peak (``repr``)."""
+    o = report.options
+    mode = f"training ({o.optimizer})" if o.train else "inference"
+    point = report.peak_point
+    where = f"{point.phase} of {point.layer}" if point.layer else point.phase
+    return (f"<cnnstat MemoryReport {report.name!r}: {mode}, batch {report.batch}, {o.dtype}"
+            f"{' amp' if o.amp else ''}; peak {human_bytes(report.peak)} at the {where}>")
+
+
+def layer_table(report: MemoryReport):
+    """The per-layer bytes as a report table, its totals in the last row."""
+    from ..report.document import Table
+    cols = _columns(report)
+    rows = []
+    for row in report.layers:
+        cells = [str(getattr(row, k)) if not k.endswith("bytes") else human_bytes(getattr(row, k))
+                 for _, k in cols]
+        if not row.counted:
+            cells[0] += " (not counted)"
+        if row.checkpointed:
+            cells[0] += " (checkpointed)"
+        rows.append(cells)
+    total = ["**total**", "", ""] + [
+        f"**{human_bytes(sum(getattr(r, k) for r in report.layers))}**" for _, k in cols[3:]]
+    return Table([t for t, _ in cols], rows, [k.endswith("bytes") for _, k in cols], total)
+
+
+def totals_table(report: MemoryReport):
+    from ..report.document import Table
+    rows = [[label, _cell(value)] for label, value in summary_rows(report, report.fit)]
+    return Table(["", "bytes"], rows, [False, True])
+
+
+def blocks(report: MemoryReport, level: int = 3) -> list:
+    """The report as blocks: the convention, the totals (the peak, its parts, the largest
+    batches), then every layer (collapsed beyond MAX_ROWS rows)."""
+    from ..report.document import Details, Heading, Para
+    mode = "training step" if report.options.train else "inference"
+    out = [Heading(f"Memory: {report.name} ({mode}, batch {report.batch})", level),
+           Para(convention(report) + "."), totals_table(report)]
+    table = layer_table(report)
+    if len(report.layers) > MAX_ROWS:
+        out.append(Details(f"All {len(report.layers)} layers", [table]))
+    else:
+        out.append(table)
+    return out
