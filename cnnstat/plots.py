@@ -425,15 +425,17 @@ def memory_timeline_figure(report: Any):
     fig = _new(plt, figsize=(11, 5.4))
     ax = fig.subplots()
     scale, unit = _binary_unit([p.bytes for p in points])
-    xs = list(range(len(points)))
-    base = [0.0] * len(points)
+    xs = list(range(len(points) + 1))         # each point one step wide, the last one too
+    base = [0.0] * len(xs)
     for label, cats, color in STEP_GROUPS:
         ys = [sum(p.by_category().get(c, 0) for c in cats) / scale for p in points]
+        ys.append(ys[-1])
         if any(ys):
             top = [b + y for b, y in zip(base, ys)]
             ax.fill_between(xs, base, top, step="post", color=color, lw=0, label=label)
             base = top
     peak = points.index(report.peak_point) if report.peak_point in points else 0
+    peak += 0.5                                # the middle of its step
     ax.plot([peak], [report.peak / scale], "o", color="black", ms=5, zorder=4)
     where = (f"{report.peak_point.phase} of {_short(report.peak_point.layer, 30)}"
              if report.peak_point.layer else report.peak_point.phase)
@@ -460,7 +462,7 @@ def memory_timeline_figure(report: Any):
         if end - i >= 0.04 * len(points):
             ax.text((i + end) / 2, -0.02, phase, transform=ax.get_xaxis_transform(),
                     ha="center", va="top", fontsize=9)
-    ax.set_xlim(0, max(len(points) - 1, 1))
+    ax.set_xlim(0, len(points))
     ax.set_ylim(0, report.peak / scale * 1.22)
     ax.set_xticks([])
     ax.grid(axis="x", visible=False)

@@ -17,6 +17,7 @@ from cnnstat.errors import UsageError
 from cnnstat.memory import CATEGORIES, MemoryOptions, checkpoint_segments, estimate
 from cnnstat.memory.fit import device_memory, fits, largest_batch, parse_capacity
 from cnnstat.render import memory as render
+from cnnstat.render.numbers import human_bytes
 from cnnstat.spec import build_graph, parse_definition
 
 TINY = """
@@ -333,3 +334,54 @@ def test_cli_memory_does_not_import_torch():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+def test_timeline_parts_sum_to_the_live_bytes():
+    """Every point of the step splits its live bytes by kind exactly (the timeline plot stacks
+    them); the peak's parts are the breakdown the report names."""
+    for options in (train(optimizer="adam"), train(dtype="bf16", amp=True, checkpoint=1),
+                    MemoryOptions()):
+        report = estimate(cnnstat.analyze("mobilenet_v2", batch=2), options)
+        assert all(sum(p.parts) == p.bytes for p in report.timeline)
+        assert {k: v for k, v in report.peak_point.by_category().items() if v} == \
+            report.peak_breakdown
+
+
+def test_memory_plots_and_cli_files(tmp_path):
+    from cnnstat import plots
+    report = cnnstat.analyze("resnet18", batch=2).memory(train=True, checkpoint="layer3")
+    fig = plots.memory_layers_figure(report)
+    top, bottom = fig.axes[:2]
+    # one bar per layer in each stack; the top panel's bars are the saved bytes (in MiB)
+    bars = top.containers[0]
+    assert len(bars) == len(report.layers)
+    assert len(bottom.containers) == 3      # parameters and buffers, gradients, optimizer state
+    assert max(p.get_height() for p in bars) * 2**20 == pytest.approx(
+        max(r.saved_bytes + r.cast_bytes for r in report.layers))
+    fig = plots.memory_timeline_figure(report)
+    assert "recompute" in [t.get_text() for t in fig.axes[0].texts]
+    done = _cli("memory", "lenet5", "--train", "--batch", "2", "--plot", str(tmp_path / "l.png"),
+                "--timeline", str(tmp_path / "t.svg"), "-f", "json")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "l.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "t.svg").read_text().lstrip().startswith("<?xml")
+    done = _cli("memory", "lenet5", "--timeline", str(tmp_path / "t.pdf"))
+    assert done.returncode == 2 and done.stderr.strip() == (
+        f"error: --timeline '{tmp_path / 't.pdf'}': the file name must end in .png or .svg")
+
+
+def test_report_has_a_training_memory_section(tmp_path):
+    from cnnstat.report.model import memory_blocks
+    from cnnstat.report.document import to_markdown
+    a = cnnstat.analyze("resnet18", batch=2)
+    text = to_markdown(memory_blocks(a, "resnet18"))
+    step = a.memory(train=True)
+    infer = a.memory(device_profile="h100")
+    assert "## Training memory" in text
+    assert f"| peak | {human_bytes(infer.peak)} | {human_bytes(step.peak)} |" in text
+    assert (f"| largest batch on an NVIDIA H100 SXM5 80GB, 80 GiB | "
+            f"{infer.fit.inference.batch:,} | {infer.fit.training.batch:,} |") in text
+    assert "resnet18-memory-step.png" in text and "resnet18-memory-layers.png" in text
+    # a model that cannot train at its batch says why instead
+    one = cnnstat.analyze("resnet18", "32")
+    assert "No training step at batch 1: " in to_markdown(memory_blocks(one, "r"))

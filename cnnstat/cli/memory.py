@@ -22,13 +22,20 @@ AmpOpt = Annotated[bool, typer.Option("--amp", help="torch.autocast at --dtype (
 MasterOpt = Annotated[bool, typer.Option(
     "--master-weights", help="Low-precision parameters with a float32 master copy and float32 "
                              "optimizer state (Apex O2, DeepSpeed).")]
-CheckpointOpt = Annotated[Optional[int], typer.Option(
-    "--checkpoint", min=1, help="Activation checkpointing per block: blocks are the runs of "
-                                "layers sharing their first N name levels (1: top-level blocks).")]
+CheckpointOpt = Annotated[Optional[str], typer.Option(
+    "--checkpoint", help="Activation checkpointing per block: N (the runs of layers sharing their "
+                         "first N name levels; 1: top-level blocks) or block names "
+                         "(layer1,layer2). Adds the checkpointed blocks' forward MACs again.")]
 FitOpt = Annotated[Optional[str], typer.Option(
     "--fit", help="A memory size (80GiB, 24GB, 16384MiB): report the largest batch that fits.")]
 DeviceOpt = Annotated[Optional[str], typer.Option(
     "--device-profile", help="A built-in GPU (h100, a100, l4, t4, ...): --fit its memory.")]
+PlotOpt = Annotated[Optional[str], typer.Option(
+    "--plot", "-p", help="Also write the per-layer chart (saved activations against parameters, "
+                         "gradients, optimizer state) to this file: .png or .svg.")]
+TimelineOpt = Annotated[Optional[str], typer.Option(
+    "--timeline", help="Also write the live bytes over the step (forward, backward, optimizer "
+                       "step, by kind) to this file: .png or .svg.")]
 KindOpt = Annotated[str, typer.Option(
     "--device", help="Whose kernels' behaviour to model: cuda (default) or cpu.")]
 
@@ -49,6 +56,8 @@ def memory(
     fit: FitOpt = None,
     device_profile: DeviceOpt = None,
     device: KindOpt = "cuda",
+    plot: PlotOpt = None,
+    timeline: TimelineOpt = None,
     format: FormatOpt = Format.table,
     out: OutOpt = None,
     arg: ArgOpt = None,
@@ -57,6 +66,8 @@ def memory(
     state, activations saved for backward per layer, and the peak over the step; with --fit or
     --device-profile, the largest batch that fits and what limits it."""
     from .. import analyze
+    from .report import _plot_file, _write_plot
+    plot, timeline = _plot_file(plot), _plot_file(timeline, "--timeline")
     from ..memory.api import memory as estimate_memory
     from ..models import parse_args
     from ..render import memory as render
@@ -72,3 +83,9 @@ def memory(
         emit(render.to_markdown(report, report.fit), out)
     else:
         console().print(render.render(report, report.fit))
+    if plot or timeline:
+        from .. import plots
+        for path, draw in ((plot, plots.memory_layers_figure),
+                           (timeline, plots.memory_timeline_figure)):
+            if path:
+                _write_plot(draw(report), path)

@@ -21,7 +21,9 @@ def memory(analysis: Any, *, train: bool = False, optimizer: str = "adamw", dtyp
     if checkpoint is not None and not train:
         raise UsageError("--checkpoint needs --train (checkpointing trades saved activations "
                          "for recomputation in backward)")
-    if isinstance(checkpoint, str):
+    if isinstance(checkpoint, str) and checkpoint.strip().lstrip("-").isdigit():
+        checkpoint = int(checkpoint)
+    elif isinstance(checkpoint, str):
         checkpoint = tuple(b.strip() for b in checkpoint.split(",") if b.strip())
     elif isinstance(checkpoint, list):
         checkpoint = tuple(checkpoint)

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..errors import UsageError
+from ..errors import ShapeError, UsageError
 from .model import MemoryOptions, MemoryReport, _analyze, estimate
 
 UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
@@ -89,9 +89,16 @@ def largest_batch(analysis: Any, capacity: int, options: MemoryOptions | None = 
                                     rules=rules)
         return cache[batch]
 
-    if at(1).peak > capacity:
-        return Fit(capacity, 0, None, at(1), _limiting(at(1), capacity, none_fit=True))
-    low, high = 1, 2
+    low = 1
+    try:
+        at(1)
+    except ShapeError:
+        # batch norm over one value per channel cannot train at batch 1 (PyTorch refuses it):
+        # the search starts at 2, and the error stands if that fails too
+        low = 2
+    if at(low).peak > capacity:
+        return Fit(capacity, 0, None, at(low), _limiting(at(low), capacity, none_fit=True))
+    high = low * 2
     while high <= limit and at(high).peak <= capacity:
         low, high = high, high * 2
     if high > limit:

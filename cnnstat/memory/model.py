@@ -167,6 +167,7 @@ class MemoryReport(Displayable):
     recompute_macs: int
     not_counted: list[str]
     fit: Any = None                 # cnnstat.memory.fit.Fits, when a capacity was given
+    forward_macs: int = 0           # the forward's MACs (the layers that run), for the share
 
     def __repr__(self) -> str:
         from ..render.memory import summary_line
@@ -458,9 +459,10 @@ class _Simulation:
             workspace = self.step()
         not_counted = [row.name for row in self.rows if not row.counted]
         recompute = sum(self.records[i].macs for _, a, b in self.segments for i in range(a, b + 1))
+        forward = sum(r.macs for r in self.records if self.runs(r))
         return MemoryReport(self.graph.name, self.a.batch, o, self.rows, input_bytes, workspace,
                             self.timeline, self.peak, self.peak_point, self.peak_breakdown,
-                            recompute, not_counted)
+                            recompute, not_counted, forward_macs=forward)
 
     def forward(self) -> None:
         for i, r in enumerate(self.records):

@@ -72,7 +72,9 @@ def summary_rows(report: MemoryReport, fit: Any = None) -> list[tuple[str, int |
         if report.peak_breakdown.get(name):
             rows.append((f"  of which {name}", report.peak_breakdown[name]))
     if report.recompute_macs:
-        rows.append(("recomputed MACs (checkpointing)", f"{report.recompute_macs:,}"))
+        share = report.recompute_macs / report.forward_macs if report.forward_macs else 0
+        rows.append(("recomputed MACs (checkpointing)", f"{report.recompute_macs:,} (+{share:.0%} "
+                     f"of the forward's {report.forward_macs:,})"))
     if report.not_counted:
         rows.append(("not counted (no saved-tensor rule)", ", ".join(report.not_counted)))
     if fit is not None:
@@ -88,7 +90,7 @@ def fit_rows(fits: Any) -> list[tuple[str, int | str]]:
         peaks = (f"peak {human_bytes(fit.peak)} at batch {fit.batch}, "
                  if fit.report is not None else "")
         rows.append((f"largest batch, {mode}", f"{fit.batch} ({peaks}{human_bytes(fit.over.peak)} "
-                                               f"at {fit.batch + 1})"))
+                                               f"at {fit.over.batch})"))
         rows.append((f"  limited by ({mode})", fit.limiting))
     return rows
 
@@ -130,7 +132,7 @@ def to_dict(report: MemoryReport, fit: Any = None) -> dict[str, Any]:
         "peak": {"bytes": report.peak, "phase": report.peak_point.phase,
                  "layer": report.peak_point.layer, "breakdown": report.peak_breakdown,
                  "limiting": report.limiting},
-        "recompute_macs": report.recompute_macs,
+        "recompute_macs": report.recompute_macs, "forward_macs": report.forward_macs,
         "not_counted": report.not_counted,
         "not_modelled": list(report.not_modelled),
         "timeline": [{"phase": p.phase, "layer": p.layer, "bytes": p.bytes}
