@@ -1,6 +1,6 @@
 """The memory model (cnnstat.memory) by hand and by its properties: per-layer saved bytes, the
 schedule's peak, optimizers, precisions, checkpoint blocks, the largest batch, the command line.
-No torch: tests/test_memory_oracle.py and tests/test_memory_standin.py compare with autograd."""
+No torch: tests/test_memory_oracle.py and tests/test_memory_rules.py compare with autograd."""
 
 from __future__ import annotations
 

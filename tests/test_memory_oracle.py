@@ -32,7 +32,7 @@ pytestmark = pytest.mark.torch
 
 BATCH = 2
 # operators whose backward allocates temporaries the model does not count, and that reach a
-# zoo model's peak (tests/test_memory_standin.py lists them all)
+# zoo model's peak (tests/test_memory_rules.py lists them all)
 BACKWARD_TEMPORARIES_IN_ZOO = {"lrn"}
 
 

@@ -338,15 +338,32 @@ def estimate(analysis: Any, options: MemoryOptions | None = None, *,
              rules: Any = None) -> MemoryReport:
     """The memory of one step (training with ``options.train``, else inference) of ``analysis``
     (a cnnstat Analysis: its records, graph and batch). ``rules(record, ctx) -> OpMemory``
-    gives each layer's saved-tensor rule (raising NoRule when there is none); default: the
-    stand-in table (cnnstat.memory.standin)."""
+    gives each layer's saved-tensor rule (raising NoRule when there is none); default: each
+    operator's own (``Op.memory``, cnnstat/ops)."""
     options = (options or MemoryOptions()).validated()
-    rules = rules or standin_rules
+    rules = rules or op_rules
     return _Simulation(analysis, options, rules).run()
 
 
-def standin_rules(record: Any, ctx: Context) -> OpMemory:
-    from .standin import memory_rule
+def memory_rule(op: str, attrs: Any, inputs: Sequence[tuple[int, ...]],
+                output: tuple[int, ...], ctx: Context) -> OpMemory:
+    """The saved-tensor rule of operator ``op`` (registered with it: ``Op.memory``), or NoRule
+    for an operator cnnstat does not know or that has none."""
+    from ..ops import REGISTRY
+    rule = REGISTRY.get(op)
+    if rule is None:
+        raise NoRule(op)
+    return rule.memory(attrs, inputs, output, ctx)
+
+
+def has_rule(op: str) -> bool:
+    """Whether the registered operator ``op`` has a saved-tensor rule of its own."""
+    from ..ops import REGISTRY
+    from ..ops.base import Op
+    return op in REGISTRY and type(REGISTRY[op]).memory is not Op.memory
+
+
+def op_rules(record: Any, ctx: Context) -> OpMemory:
     return memory_rule(record.op, record.attrs, record.input_shapes, record.output_shape, ctx)
 
 
@@ -785,5 +802,5 @@ def for_mode(analysis: Any, train: bool) -> Any:
 
 
 __all__ = ["MemoryOptions", "MemoryReport", "LayerMemory", "Point", "estimate",
-           "checkpoint_segments", "with_batch", "for_mode", "OPTIMIZERS", "DTYPES", "CATEGORIES",
+           "checkpoint_segments", "with_batch", "for_mode", "memory_rule", "has_rule", "OPTIMIZERS", "DTYPES", "CATEGORIES",
            "NOT_MODELLED", "replace"]

@@ -1,5 +1,7 @@
 """What one operator keeps for its backward pass, as plain integers: the vocabulary of the
-per-operator saved-tensor rules (docs/memory.md, "What autograd saves").
+per-operator saved-tensor rules (docs/memory.md, "What autograd saves"). Each rule is its
+operator's ``memory`` method (cnnstat/ops, beside ``evaluate``); ``Op.memory`` itself raises
+:class:`NoRule`.
 
 A rule answers, for one layer (its attributes, input shapes, output shape and a
 :class:`Context`), with an :class:`OpMemory`:

@@ -10,12 +10,14 @@ Pooling layer instead (caffe_pool_out), which always rounds up.
 from __future__ import annotations
 
 from fractions import Fraction
+from math import prod
 from typing import Sequence
 
 from ..errors import DefinitionError, ShapeError
+from ..memory.saved import LOWER, Context, OpMemory, Saved
 from .base import (POOL, ArgumentError, WEIGHT, WHOLE, Eval, Op, Param, Shape, Transfer, Window, boolean,
                    ceil_div, choice, fmt_shape, need_feature_map, nonneg_pair, optional,
-                   positive_int, positive_pair, register, sliding_output)
+                   numel, positive_int, positive_pair, register, sliding_output)
 
 
 def _int_or_pair(p) -> str:
@@ -129,6 +131,10 @@ class MaxPool2d(_WindowPool):
                 f"stride={_int_or_pair(_stride(a))}, padding={_int_or_pair(a['padding'])}, "
                 f"dilation={_int_or_pair(a['dilation'])}, ceil_mode={ceil})" + _rounding_note(a))
 
+    def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
+        """Saves its input and the argmax indices, int64, one per output element."""
+        return OpMemory((Saved.input(0), Saved.new(numel(output), "int64", "indices")))
+
 
 @register
 class AvgPool2d(_WindowPool):
@@ -151,6 +157,10 @@ class AvgPool2d(_WindowPool):
         if not a["count_include_pad"]:
             s += ", count_include_pad=False"
         return s + ")" + _rounding_note(a)
+
+    def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
+        """Saves its input (AvgPool2DBackward0 reads only its shape, but holds it)."""
+        return OpMemory((Saved.input(0),))
 
 
 def adaptive_windows(size: int, out: int) -> tuple[int, int]:
@@ -218,6 +228,12 @@ class AdaptiveAvgPool2d(_AdaptivePool):
     summary = "adaptive average pooling to a fixed output size"
     params = (Param("output", _adaptive_size, doc="output size: s or [h, w]"),)
 
+    def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
+        """Saves its input; to a 1 x 1 output PyTorch computes a mean, which saves nothing."""
+        if all(s == 1 for s in output[2:]):
+            return OpMemory()
+        return OpMemory((Saved.input(0),))
+
 
 @register
 class AdaptiveMaxPool2d(_AdaptivePool):
@@ -225,6 +241,10 @@ class AdaptiveMaxPool2d(_AdaptivePool):
     torch_name = "AdaptiveMaxPool2d"
     summary = "adaptive max pooling to a fixed output size"
     params = (Param("output", _adaptive_size),)
+
+    def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
+        """Saves its input and the argmax indices, int64, one per output element."""
+        return OpMemory((Saved.input(0), Saved.new(numel(output), "int64", "indices")))
 
 
 class _GlobalPool(Op):
@@ -248,6 +268,10 @@ class GlobalAvgPool(_GlobalPool):
     summary = "mean over H and W (keepdim: N x C x 1 x 1, else N x C)"
     params = (Param("keepdim", boolean, True),)
 
+    def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
+        """A mean over the spatial axes: saves nothing (its backward needs only the shape)."""
+        return OpMemory()
+
 
 @register
 class GlobalMaxPool(_GlobalPool):
@@ -255,6 +279,13 @@ class GlobalMaxPool(_GlobalPool):
     torch_name = "AdaptiveMaxPool2d"
     summary = "max over H and W (keepdim: N x C x 1 x 1, else N x C)"
     params = (Param("keepdim", boolean, True),)
+
+    def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
+        """keepdim: AdaptiveMaxPool2d(1), input and int64 indices; else amax, input and
+        output."""
+        if a["keepdim"]:
+            return OpMemory((Saved.input(0), Saved.new(numel(output), "int64", "indices")))
+        return OpMemory((Saved.input(0), Saved.output()))
 
 
 @register
@@ -290,3 +321,10 @@ class Subsample(Op):
     def describe(self, a, inputs) -> str:
         return (f"Subsample({inputs[0][1]}, kernel_size={_int_or_pair(a['kernel'])}, "
                 f"stride={_int_or_pair(_stride(a))})")
+
+    def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
+        """A depthwise convolution with one tied coefficient per map: saves its input (and the
+        expanded weight, C x k x k: under autocast a low-precision copy)."""
+        c = inputs[0][1]
+        return OpMemory((Saved.input(0),), autocast=LOWER, cast_params=c * prod(a["kernel"]),
+                        cached_params=c if a["bias"] else 0)

@@ -16,9 +16,10 @@ from fractions import Fraction
 from typing import Any, Sequence
 
 from ..errors import DefinitionError, ShapeError
+from ..memory.saved import VIEW, Context, OpMemory
 from .base import (RESIZE, ArgumentError, Eval, Op, Param, Shape, Span, Transfer, Window, any_int,
                    choice, fmt_shape, merge_spans, need_feature_map, nonneg_int, number, optional,
-                   padding2d, positive_int, register)
+                   numel, padding2d, positive_int, register)
 
 _RESIZE_COST = {"nearest": 1, "nearest-exact": 1, "bilinear": 4, "bicubic": 16}
 
@@ -217,6 +218,10 @@ class Upsample(Op):
             s += f", align_corners={a['align_corners']}"
         return s + ")"
 
+    def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
+        """Saves nothing: its backward needs only the shapes."""
+        return OpMemory()
+
 
 @register
 class ZeroPad2d(Op):
@@ -238,6 +243,10 @@ class ZeroPad2d(Op):
         (t, b), (l, r) = a["padding"]
         return f"ZeroPad2d(({l}, {r}, {t}, {b}))"
 
+    def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
+        """Saves nothing: its backward needs only the shapes."""
+        return OpMemory()
+
 
 @register
 class ChannelShuffle(Op):
@@ -257,6 +266,14 @@ class ChannelShuffle(Op):
 
     def describe(self, a, inputs) -> str:
         return f"ChannelShuffle(groups={a['groups']})"
+
+    def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
+        """view -> transpose -> reshape: the reshape copies (a view when groups or C / groups is
+        1: the transpose then moves nothing); nothing saved."""
+        c, g = inputs[0][1], a["groups"]
+        if g == 1 or c // g == 1:
+            return OpMemory(view_of=0, input_grads=(VIEW,))
+        return OpMemory()
 
 
 # -- slicing: one part of a tensor along one dimension ----------------------------------------------
@@ -317,6 +334,11 @@ class Slice(Op):
         step = f", step={a['step']}" if a["step"] != 1 else ""
         return f"Slice(dim={a['dim']}, start={a['start']}, end={end}{step})"
 
+    def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
+        """A view; its backward makes a zero tensor of the input's shape (the gradient is
+        new)."""
+        return OpMemory(view_of=0)
+
 
 @register
 class Chunk(Op):
@@ -348,6 +370,11 @@ class Chunk(Op):
 
     def describe(self, a, inputs) -> str:
         return f"Chunk(chunks={a['chunks']}, index={a['index']}, dim={a['dim']})"
+
+    def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
+        """One part of torch.chunk: a view. Its backward fills the other parts with zeros and
+        concatenates: the input's gradient is new, and the zero parts exist meanwhile."""
+        return OpMemory(view_of=0, backward_temp=numel(inputs[0]) - numel(output))
 
 
 @register
@@ -383,3 +410,7 @@ class PadShortcut(Op):
 
     def describe(self, a, inputs) -> str:
         return f"PadShortcut({inputs[0][1]}, {a['out']}, stride={a['stride']})"
+
+    def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
+        """Saves nothing: its backward needs only the shapes."""
+        return OpMemory()
