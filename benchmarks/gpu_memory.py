@@ -144,7 +144,8 @@ def options(args, device: str):
 def analysis_of(model: str, batch: int, args):
     from cnnstat.analyze import analyze_graph
     from cnnstat.models import resolve_graph
-    return analyze_graph(resolve_graph(model, input=args.input), batch=batch)
+    # a training step: training-only layers (auxiliary heads) run, as in the module's train()
+    return analyze_graph(resolve_graph(model, input=args.input), batch=batch, train=True)
 
 
 def make_step(analysis, args, device: str):

@@ -385,3 +385,24 @@ def test_report_has_a_training_memory_section(tmp_path):
     # a model that cannot train at its batch says why instead
     one = cnnstat.analyze("resnet18", "32")
     assert "No training step at batch 1: " in to_markdown(memory_blocks(one, "r"))
+
+
+def test_training_only_heads_run_only_in_a_training_step():
+    """Issue 18's train_only layers (Inception v3's AuxLogits): at inference they hold their
+    parameters and allocate nothing; a training step runs them (saved tensors, gradients), also
+    when asked of an inference-mode analysis."""
+    a = cnnstat.analyze("inception_v3", batch=2)
+    assert not a.train
+    infer, step = a.memory(), a.memory(train=True)
+    aux_infer = [r for r in infer.layers if r.name.startswith("AuxLogits")]
+    aux_step = [r for r in step.layers if r.name.startswith("AuxLogits")]
+    assert aux_infer and all(r.train_only for r in aux_infer + aux_step)
+    assert sum(r.output_bytes for r in aux_infer) == 0
+    assert sum(r.param_bytes for r in aux_infer) == sum(r.param_bytes for r in aux_step) > 0
+    assert sum(r.saved_bytes for r in aux_step) > 0 and sum(r.grad_bytes for r in aux_step) > 0
+    # the inference timeline never names them; parameters count in both modes, whole model
+    assert not any(p.layer.startswith("AuxLogits") for p in infer.timeline)
+    assert infer.parameters == step.parameters == a.totals.params * 4
+    assert step.peak == estimate(cnnstat.analyze("inception_v3", batch=2, train=True),
+                                 train(optimizer="adamw")).peak
+    assert "AuxLogits.fc [train]" in render.to_markdown(infer)

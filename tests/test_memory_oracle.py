@@ -43,7 +43,8 @@ def _analysis(name: str):
     entry = zoo.lookup(name)
     graph = build_graph(zoo.definition(entry.path), entry.variant, None,
                         None if size is None else (None, size, size))
-    return analyze_graph(graph, batch=BATCH), heavy
+    # training mode: auxiliary heads (train_only) run, as in the module's train()
+    return analyze_graph(graph, batch=BATCH, train=True), heavy
 
 
 def _measure(analysis, dtype=None, autocast=None, module=None):

@@ -10,8 +10,10 @@ import typer
 from .app import (ArgOpt, BatchOpt, Format, FormatOpt, InputOpt, ModelArg, OutOpt, SetOpt,
                   VariantOpt, app, console, emit)
 
-TrainOpt = Annotated[bool, typer.Option(
-    "--train", help="A training step (forward, backward, optimizer step) instead of inference.")]
+StepOpt = Annotated[bool, typer.Option(
+    "--train", help="A training step (forward, loss, backward, optimizer step) in training mode: "
+                    "layers that run only in training (auxiliary classifiers) run too. Default: "
+                    "inference (no gradients).")]
 OptimizerOpt = Annotated[str, typer.Option(
     "--optimizer", help="With --train: sgd, momentum, adam or adamw (its state per parameter: "
                         "0, 1, 2, 2).")]
@@ -47,7 +49,7 @@ def memory(
     batch: BatchOpt = 1,
     set_: SetOpt = None,
     variant: VariantOpt = None,
-    train: TrainOpt = False,
+    train: StepOpt = False,
     optimizer: OptimizerOpt = "adamw",
     dtype: MemDtypeOpt = "fp32",
     amp: AmpOpt = False,
@@ -71,7 +73,8 @@ def memory(
     from ..memory.api import memory as estimate_memory
     from ..models import parse_args
     from ..render import memory as render
-    a = analyze(model, input, batch=batch, set=set_, variant=variant, args=parse_args(arg))
+    a = analyze(model, input, batch=batch, set=set_, variant=variant, args=parse_args(arg),
+                train=train)
     report = estimate_memory(a, train=train, optimizer=optimizer, dtype=dtype, amp=amp,
                              master_weights=master_weights, checkpoint=checkpoint, device=device,
                              fit=fit, device_profile=device_profile)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..errors import ShapeError, UsageError
-from .model import MemoryOptions, MemoryReport, _analyze, estimate
+from .model import MemoryOptions, MemoryReport, analyzed, estimate
 
 UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
@@ -85,7 +85,7 @@ def largest_batch(analysis: Any, capacity: int, options: MemoryOptions | None = 
 
     def at(batch: int) -> MemoryReport:
         if batch not in cache:
-            cache[batch] = estimate(_analyze(analysis, batch, _mode(analysis, options)), options,
+            cache[batch] = estimate(analyzed(analysis, batch, options.train), options,
                                     rules=rules)
         return cache[batch]
 
@@ -135,11 +135,6 @@ def fits(analysis: Any, capacity: int, options: MemoryOptions | None = None, *,
     train = replace(options, train=True)
     return Fits(capacity, largest_batch(analysis, capacity, infer, rules=rules),
                 largest_batch(analysis, capacity, train, rules=rules), device)
-
-
-def _mode(analysis: Any, options: MemoryOptions) -> bool | None:
-    """The analysis mode of the step: training-only layers run in a training step."""
-    return options.train if hasattr(analysis, "train") else None
 
 
 def _limiting(report: MemoryReport, capacity: int, none_fit: bool = False) -> str:

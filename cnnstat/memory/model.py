@@ -134,6 +134,8 @@ class LayerMemory:
     cast_bytes: int = 0
     saved: list[tuple[str, int]] = field(default_factory=list)   # (what, bytes), deduplicated
     counted: bool = True            # False: no saved-tensor rule for its operator
+    train_only: bool = False        # runs only in training (issue 18): at inference it only
+                                    # holds its parameters
     checkpointed: bool = False      # its saved tensors are recomputed in backward
     recomputed_bytes: int = 0       # checkpointed: what it saves when its forward is recomputed
 
@@ -373,9 +375,8 @@ class _Simulation:
         self.records = analysis.records
         # the layers that run in the analysis' mode (issue 18: training-only heads run only in
         # training; at inference they hold their parameters and do nothing)
-        runs = getattr(analysis, "runs", None)
-        self.runs = runs if runs is not None else (lambda record: True)
-        self.outputs = tuple(getattr(analysis, "outputs", analysis.graph.outputs))
+        self.runs = analysis.runs
+        self.outputs = tuple(analysis.outputs)
         self.graph = analysis.graph
         self.s = _Storages()
         self.timeline: list[Point] = []
@@ -456,7 +457,8 @@ class _Simulation:
                 r.name, r.op, o.act_dtype, 0, r.params * pb, _buffer_bytes(r, pb),
                 trainable * pb, n_state * trainable * _bytes(o.state_dtype),
                 trainable * 4 if o.master_weights and o.train else 0,
-                checkpointed=any(a <= r.index <= b for _, a, b in self.segments))
+                checkpointed=any(a <= r.index <= b for _, a, b in self.segments),
+                train_only=r.train_only)
             self.rows.append(row)
             for amount, kind in ((row.param_bytes, PARAMETERS), (row.buffer_bytes, BUFFERS),
                                  (row.optimizer_bytes, OPTIMIZER), (row.master_bytes, MASTER)):
@@ -781,26 +783,26 @@ def _buffer_bytes(record: Any, param_bytes: int) -> int:
     return record.buffers * param_bytes
 
 
-def _analyze(analysis: Any, batch: int, train: bool | None) -> Any:
+def analyzed(analysis: Any, batch: int, train: bool) -> Any:
+    """The same model analysed at ``batch`` in training or inference mode (``Analysis.train``,
+    issue 18: whether the training-only layers run); the analysis itself when it is that."""
+    if analysis.batch == batch and analysis.train == train:
+        return analysis
     from ..analyze import analyze_graph
-    kwargs = {} if train is None else {"train": train}
     return analyze_graph(analysis.graph, batch=batch, convention=analysis.convention,
-                         dtype=analysis.dtype, **kwargs)
+                         dtype=analysis.dtype, train=train)
 
 
 def with_batch(analysis: Any, batch: int) -> Any:
     """The same model analysed at another batch size (in the same mode)."""
-    return _analyze(analysis, batch, getattr(analysis, "train", None))
+    return analyzed(analysis, batch, analysis.train)
 
 
 def for_mode(analysis: Any, train: bool) -> Any:
-    """The analysis in training or inference mode (``Analysis.train``, issue 18: whether the
-    training-only layers run), re-analysed when it is in the other one."""
-    if getattr(analysis, "train", train) == train:
-        return analysis
-    return _analyze(analysis, analysis.batch, train)
+    """The analysis in training or inference mode."""
+    return analyzed(analysis, analysis.batch, train)
 
 
 __all__ = ["MemoryOptions", "MemoryReport", "LayerMemory", "Point", "estimate",
-           "checkpoint_segments", "with_batch", "for_mode", "memory_rule", "has_rule", "OPTIMIZERS", "DTYPES", "CATEGORIES",
+           "checkpoint_segments", "with_batch", "for_mode", "analyzed", "memory_rule", "has_rule", "OPTIMIZERS", "DTYPES", "CATEGORIES",
            "NOT_MODELLED", "replace"]

@@ -120,6 +120,7 @@ def to_dict(report: MemoryReport, fit: Any = None) -> dict[str, Any]:
         "layers": [{key: getattr(row, key) for _, key in COLUMNS}
                    | {"saved": [{"what": w, "bytes": b} for w, b in row.saved],
                       "counted": row.counted, "checkpointed": row.checkpointed,
+                      "train_only": row.train_only,
                       "recomputed_bytes": row.recomputed_bytes, "master_bytes": row.master_bytes,
                       "buffer_bytes": row.buffer_bytes}
                    for row in report.layers],
@@ -166,6 +167,8 @@ def to_markdown(report: MemoryReport, fit: Any = None) -> str:
     for row in report.layers:
         cells = [_md(getattr(row, k)) if not k.endswith("bytes") else human_bytes(getattr(row, k))
                  for _, k in cols]
+        if row.train_only:
+            cells[0] += " [train]"
         if not row.counted:
             cells[0] += " (not counted)"
         lines.append("| " + " | ".join(cells) + " |")
@@ -190,6 +193,8 @@ def render(report: MemoryReport, fit: Any = None):
     for row in report.layers:
         cells = [str(getattr(row, k)) if not k.endswith("bytes") else human_bytes(getattr(row, k))
                  for _, k in cols]
+        if row.train_only:
+            cells[0] += " [train]"
         if not row.counted:
             cells[0] += " (not counted)"
         # Text cells: names and labels are never read as rich markup
@@ -231,6 +236,8 @@ def layer_table(report: MemoryReport):
     for row in report.layers:
         cells = [str(getattr(row, k)) if not k.endswith("bytes") else human_bytes(getattr(row, k))
                  for _, k in cols]
+        if row.train_only:
+            cells[0] += " [train]"
         if not row.counted:
             cells[0] += " (not counted)"
         if row.checkpointed:
