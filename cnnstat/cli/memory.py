@@ -29,7 +29,8 @@ CheckpointOpt = Annotated[Optional[str], typer.Option(
                          "first N name levels; 1: top-level blocks) or block names "
                          "(layer1,layer2). Adds the checkpointed blocks' forward MACs again.")]
 FitOpt = Annotated[Optional[str], typer.Option(
-    "--fit", help="A memory size (80GiB, 24GB, 16384MiB): report the largest batch that fits.")]
+    "--fit", help="A memory size (80GiB, 24GB, 16384MiB): the largest batch that fits, for "
+                  "inference and for a training step, and what limits each.")]
 DeviceOpt = Annotated[Optional[str], typer.Option(
     "--device-profile", help="A built-in GPU (h100, a100, l4, t4, ...): --fit its memory.")]
 PlotOpt = Annotated[Optional[str], typer.Option(

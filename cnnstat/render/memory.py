@@ -103,6 +103,18 @@ def fit_dict(fits: Any) -> dict[str, Any]:
     return data
 
 
+def row_cells(row: Any, cols: list[tuple[str, str]]) -> list[str]:
+    """One layer's cells: bytes with binary prefixes, the name marked [train] (runs only in
+    training) or (not counted) (no saved-tensor rule)."""
+    cells = [human_bytes(getattr(row, k)) if k.endswith("bytes") else str(getattr(row, k))
+             for _, k in cols]
+    if row.train_only:
+        cells[0] += " [train]"
+    if not row.counted:
+        cells[0] += " (not counted)"
+    return cells
+
+
 def _cell(value: int | str) -> str:
     return human_bytes(value) if isinstance(value, int) else value
 
@@ -165,13 +177,7 @@ def to_markdown(report: MemoryReport, fit: Any = None) -> str:
              "| " + " | ".join(t for t, _ in cols) + " |",
              "|" + "|".join("---" if not k.endswith("bytes") else "---:" for _, k in cols) + "|"]
     for row in report.layers:
-        cells = [_md(getattr(row, k)) if not k.endswith("bytes") else human_bytes(getattr(row, k))
-                 for _, k in cols]
-        if row.train_only:
-            cells[0] += " [train]"
-        if not row.counted:
-            cells[0] += " (not counted)"
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append("| " + " | ".join(_md(c) for c in row_cells(row, cols)) + " |")
     lines += ["", "| total | bytes |", "|---|---:|"]
     lines += [f"| {_md(label)} | {_md(_cell(value))} |" for label, value in summary_rows(report, fit)]
     return "\n".join(lines) + "\n"
@@ -191,14 +197,9 @@ def render(report: MemoryReport, fit: Any = None):
     for title, key in cols:
         table.add_column(title, justify="right" if key.endswith("bytes") else "left")
     for row in report.layers:
-        cells = [str(getattr(row, k)) if not k.endswith("bytes") else human_bytes(getattr(row, k))
-                 for _, k in cols]
-        if row.train_only:
-            cells[0] += " [train]"
-        if not row.counted:
-            cells[0] += " (not counted)"
         # Text cells: names and labels are never read as rich markup
-        table.add_row(*map(Text, cells), style="dim" if row.checkpointed else None)
+        table.add_row(*map(Text, row_cells(row, cols)),
+                      style="dim" if row.checkpointed else None)
     totals = Table(show_header=False, box=None)
     totals.add_column()
     totals.add_column(justify="right")
@@ -234,12 +235,7 @@ def layer_table(report: MemoryReport):
     cols = _columns(report)
     rows = []
     for row in report.layers:
-        cells = [str(getattr(row, k)) if not k.endswith("bytes") else human_bytes(getattr(row, k))
-                 for _, k in cols]
-        if row.train_only:
-            cells[0] += " [train]"
-        if not row.counted:
-            cells[0] += " (not counted)"
+        cells = row_cells(row, cols)
         if row.checkpointed:
             cells[0] += " (checkpointed)"
         rows.append(cells)
