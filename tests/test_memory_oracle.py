@@ -41,8 +41,9 @@ def _analysis(name: str):
     from cnnstat.spec import build_graph
     size, heavy, _ = plan(name)
     entry = zoo.lookup(name)
-    graph = build_graph(zoo.definition(entry.path), entry.variant, None,
-                        None if size is None else (None, size, size))
+    if size is not None and not isinstance(size, tuple):
+        size = (None, size, size)          # plan() gives one side for images, else the shape
+    graph = build_graph(zoo.definition(entry.path), entry.variant, None, size)
     # training mode: auxiliary heads (train_only) run, as in the module's train()
     return analyze_graph(graph, batch=BATCH, train=True), heavy
 

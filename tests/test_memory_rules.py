@@ -41,7 +41,7 @@ MODES = {
                           input_requires_grad=True), "float32", True),
 }
 # bfloat16 kernels PyTorch's CPU build lacks (the operator itself, not cnnstat, fails)
-NO_BF16_CPU = {"lrn"}
+NO_BF16_CPU = {"lrn", "avgpool3d"}
 
 
 def test_every_operator_has_a_rule_or_is_listed():
@@ -101,13 +101,15 @@ def compare(op: str, args: dict, shapes, mode: str) -> None:
 BACKWARD_TEMPORARIES = {"channel_linear", "concat", "global_maxpool", "lrn", "maximum", "multiply",
                         "partial_conv2d", "prelu", "rbf", "scale", "subsample", "pad_shortcut"}
 # ... and under autocast, where the gradients of the low-precision copies meet float32 ones
-AMP_BACKWARD_TEMPORARIES = {"add", "linear", "matmul", "conv2d", "conv_transpose2d"}
+CONVS = {f"conv{r}d" for r in (1, 2, 3)}
+AMP_BACKWARD_TEMPORARIES = {"add", "linear", "matmul"} | CONVS | {
+    f"conv_transpose{r}d" for r in (1, 2, 3)}
 
 
 def peak_exact(op: str, args: dict, shapes, mode: str) -> bool:
     if op in BACKWARD_TEMPORARIES or (mode == "amp" and op in AMP_BACKWARD_TEMPORARIES):
         return False
-    if op == "conv2d" and (args.get("padding_mode", "zeros") != "zeros"
+    if op in CONVS and (args.get("padding_mode", "zeros") != "zeros"
                            or args.get("padding") == "same" or isinstance(args.get("padding"), list)
                            and any(isinstance(p, list) for p in args["padding"])):
         return False                     # a padded copy of the input, and its gradient
