@@ -3,90 +3,59 @@ largest batch that fits (docs/memory.md). Static: no torch."""
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from .app import (ARG, BATCH, DTYPE, INPUT, MODEL, OUTPUT, PLOT, SET, TRAIN, VARIANT,
+                  ModelOptions, Opt, command, output_options)
 
-import typer
-
-from .app import (ArgOpt, BatchOpt, Format, FormatOpt, InputOpt, ModelArg, OutOpt, SetOpt,
-                  VariantOpt, app, console, emit)
-
-StepOpt = Annotated[bool, typer.Option(
-    "--train", help="A training step (forward, loss, backward, optimizer step) in training mode: "
-                    "layers that run only in training (auxiliary classifiers) run too. Default: "
-                    "inference (no gradients).")]
-OptimizerOpt = Annotated[str, typer.Option(
-    "--optimizer", help="With --train: sgd, momentum, adam or adamw (its state per parameter: "
-                        "0, 1, 2, 2).")]
-MemDtypeOpt = Annotated[str, typer.Option(
-    "--dtype", help="fp32, bf16 or fp16: the parameters' and activations' dtype; with --amp the "
-                    "dtype autocast runs eligible operators in (parameters stay fp32).")]
-AmpOpt = Annotated[bool, typer.Option("--amp", help="torch.autocast at --dtype (bf16 or fp16).")]
-MasterOpt = Annotated[bool, typer.Option(
-    "--master-weights", help="Low-precision parameters with a float32 master copy and float32 "
-                             "optimizer state (Apex O2, DeepSpeed).")]
-CheckpointOpt = Annotated[Optional[str], typer.Option(
-    "--checkpoint", help="Activation checkpointing per block: N (the runs of layers sharing their "
-                         "first N name levels; 1: top-level blocks) or block names "
-                         "(layer1,layer2). Adds the checkpointed blocks' forward MACs again.")]
-FitOpt = Annotated[Optional[str], typer.Option(
-    "--fit", help="A memory size (80GiB, 24GB, 16384MiB): the largest batch that fits, for "
-                  "inference and for a training step, and what limits each.")]
-DeviceOpt = Annotated[Optional[str], typer.Option(
-    "--device-profile", help="A built-in GPU (h100, a100, l4, t4, ...): --fit its memory.")]
-PlotOpt = Annotated[Optional[str], typer.Option(
-    "--plot", "-p", help="Also write the per-layer chart (saved activations against parameters, "
-                         "gradients, optimizer state) to this file: .png or .svg.")]
-TimelineOpt = Annotated[Optional[str], typer.Option(
-    "--timeline", help="Also write the live bytes over the step (forward, backward, optimizer "
-                       "step, by kind) to this file: .png or .svg.")]
-KindOpt = Annotated[str, typer.Option(
-    "--device", help="Whose kernels' behaviour to model: cuda (default) or cpu.")]
+STEP = TRAIN.but(help=(
+    "A training step (forward, loss, backward, optimizer step) in training mode: layers that run "
+    "only in training (auxiliary classifiers) run too. Default: inference (no gradients)."))
+OPTIMIZER = Opt("optimizer", ("--optimizer",), default="adamw", metavar="NAME", help=(
+    "With --train: sgd, momentum, adam or adamw (its state per parameter: 0, 1, 2, 2)."))
+MEMORY_DTYPE = DTYPE.but(help=(
+    "fp32, bf16 or fp16: the parameters' and activations' dtype; with --amp the dtype autocast "
+    "runs eligible operators in (parameters stay fp32)."))
+AMP = Opt("amp", ("--amp",), action="flag", default=False,
+          help="torch.autocast at --dtype (bf16 or fp16).")
+MASTER = Opt("master_weights", ("--master-weights",), action="flag", default=False, help=(
+    "Low-precision parameters with a float32 master copy and float32 optimizer state (Apex O2, "
+    "DeepSpeed)."))
+CHECKPOINT = Opt("checkpoint", ("--checkpoint",), metavar="N|BLOCKS", help=(
+    "Activation checkpointing per block: N (the runs of layers sharing their first N name "
+    "levels; 1: top-level blocks) or block names (layer1,layer2). Adds the checkpointed blocks' "
+    "forward MACs again."))
+FIT = Opt("fit", ("--fit",), metavar="SIZE", help=(
+    "A memory size (80GiB, 24GB, 16384MiB): the largest batch that fits, for inference and for "
+    "a training step, and what limits each."))
+DEVICE_PROFILE = Opt("device_profile", ("--device-profile",), metavar="NAME", help=(
+    "A built-in GPU (h100, a100, l4, t4, ...): --fit its memory."))
+KIND = Opt("device", ("--device",), default="cuda", metavar="KIND",
+           help="Whose kernels' behaviour to model: cuda (default) or cpu.")
+LAYERS_PLOT = PLOT.but(help=(
+    "Also write the per-layer chart (saved activations against parameters, gradients, optimizer "
+    "state) to this file: .png or .svg."))
+TIMELINE = Opt("timeline", ("--timeline",), metavar="FILE", help=(
+    "Also write the live bytes over the step (forward, backward, optimizer step, by kind) to this "
+    "file: .png or .svg."))
 
 
-@app.command("memory")
-def memory(
-    model: ModelArg,
-    input: InputOpt = None,
-    batch: BatchOpt = 1,
-    set_: SetOpt = None,
-    variant: VariantOpt = None,
-    train: StepOpt = False,
-    optimizer: OptimizerOpt = "adamw",
-    dtype: MemDtypeOpt = "fp32",
-    amp: AmpOpt = False,
-    master_weights: MasterOpt = False,
-    checkpoint: CheckpointOpt = None,
-    fit: FitOpt = None,
-    device_profile: DeviceOpt = None,
-    device: KindOpt = "cuda",
-    plot: PlotOpt = None,
-    timeline: TimelineOpt = None,
-    format: FormatOpt = Format.table,
-    out: OutOpt = None,
-    arg: ArgOpt = None,
-) -> None:
+@command("memory", MODEL, INPUT, BATCH, SET, VARIANT, ARG, STEP, OPTIMIZER, MEMORY_DTYPE, AMP,
+         MASTER, CHECKPOINT, FIT, DEVICE_PROFILE, KIND, OUTPUT, LAYERS_PLOT, TIMELINE)
+def memory(args) -> None:
     """Memory of inference or of a training step (--train): parameters, gradients, optimizer
     state, activations saved for backward per layer, and the peak over the step; with --fit or
-    --device-profile, the largest batch that fits and what limits it."""
-    from .. import analyze
-    from .report import _plot_file, _write_plot
-    plot, timeline = _plot_file(plot), _plot_file(timeline, "--timeline")
+    --device-profile, the largest batch that fits, for inference and for training, and what
+    limits each."""
     from ..memory.api import memory as estimate_memory
-    from ..models import parse_args
     from ..render import memory as render
-    a = analyze(model, input, batch=batch, set=set_, variant=variant, args=parse_args(arg),
-                train=train)
-    report = estimate_memory(a, train=train, optimizer=optimizer, dtype=dtype, amp=amp,
-                             master_weights=master_weights, checkpoint=checkpoint, device=device,
-                             fit=fit, device_profile=device_profile)
-    if format is Format.json:
-        emit(render.to_json(report, report.fit), out)
-    elif format is Format.csv:
-        emit(render.to_csv(report), out)
-    elif format is Format.md or out:
-        emit(render.to_markdown(report, report.fit), out)
-    else:
-        console().print(render.render(report, report.fit))
+    from ..render.output import show
+    from .report import _plot_file, _write_plot
+    plot, timeline = _plot_file(args.plot), _plot_file(args.timeline, "--timeline")
+    a = ModelOptions.of(args, dtype="fp32", count=None).analyze(args.model)
+    report = estimate_memory(a, train=args.train, optimizer=args.optimizer, dtype=args.dtype,
+                             amp=args.amp, master_weights=args.master_weights,
+                             checkpoint=args.checkpoint, device=args.device, fit=args.fit,
+                             device_profile=args.device_profile)
+    show(render.output(report), output_options(args))
     if plot or timeline:
         from .. import plots
         for path, draw in ((plot, plots.memory_layers_figure),

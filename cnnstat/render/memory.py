@@ -187,25 +187,36 @@ def _md(text: str) -> str:
     return str(text).replace("|", "\\|")
 
 
-def render(report: MemoryReport, fit: Any = None):
-    """A rich renderable: the per-layer table, then the totals."""
-    from rich.console import Group
-    from rich.table import Table
-    from rich.text import Text
+def layer_grid(report: MemoryReport):
+    """The per-layer bytes as the command's main table (``--columns`` chooses among its keys),
+    the totals in its last row; checkpointed layers dimmed."""
+    from .grid import FIXED, NAME, WRAP, Col, Grid
     cols = _columns(report)
-    table = Table(title=f"memory: {report.name}", show_lines=False)
-    for title, key in cols:
-        table.add_column(title, justify="right" if key.endswith("bytes") else "left")
-    for row in report.layers:
-        # Text cells: names and labels are never read as rich markup
-        table.add_row(*map(Text, row_cells(row, cols)),
-                      style="dim" if row.checkpointed else None)
-    totals = Table(show_header=False, box=None)
-    totals.add_column()
-    totals.add_column(justify="right")
-    for label, value in summary_rows(report, fit):
-        totals.add_row(Text(label), Text(_cell(value)))
-    return Group(table, totals, Text(convention(report), style="dim"))
+    fits = {"name": NAME, "op": WRAP, "dtype": FIXED}
+    grid_cols = [Col("layer" if k == "name" else k, title + (" (bytes)" if k.endswith("bytes")
+                                                             else ""),
+                     numeric=k.endswith("bytes"), fit=fits.get(k, FIXED),
+                     summed=k.endswith("bytes")) for title, k in cols]
+    main = "saved_bytes" if report.options.train else "output_bytes"
+    total = ["total"] + ["" for _ in cols[1:3]] + [
+        human_bytes(sum(getattr(r, k) for r in report.layers)) for _, k in cols[3:]]
+    return Grid(grid_cols, [row_cells(r, cols) for r in report.layers],
+                raw=[[getattr(r, k) for _, k in cols] for r in report.layers],
+                keep=("layer", main), drop_first=("dtype", "op"), total=total,
+                styles=["dim" if r.checkpointed else None for r in report.layers],
+                title=f"memory: {report.name}")
+
+
+def output(report: MemoryReport):
+    """What ``cnnstat memory`` shows: the layers, the totals (the peak, its terms, the largest
+    batches) and the convention; JSON, CSV and Markdown as above."""
+    from ..report.document import Para, Table
+    from .output import Output
+    totals = Table(["", "bytes"], [[label, _cell(value)] for label, value in
+                                   summary_rows(report, report.fit)], [False, True])
+    return Output([layer_grid(report), totals, Para(convention(report) + ".")],
+                  json=lambda: to_json(report, report.fit), csv=lambda: to_csv(report),
+                  markdown=lambda: to_markdown(report, report.fit))
 
 
 # -- a notebook's and a report's blocks (cnnstat.report.document) ------------------------------------
