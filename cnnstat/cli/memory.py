@@ -49,7 +49,8 @@ def memory(args) -> None:
     from ..render import memory as render
     from ..render.output import show
     from .report import _plot_file, _write_plot
-    plot, timeline = _plot_file(args.plot), _plot_file(args.timeline, "--timeline")
+    plot = _plot_file(args.plot, args.out)
+    timeline = _plot_file(args.timeline, option="--timeline")
     a = ModelOptions.of(args, dtype="fp32", count=None).analyze(args.model)
     report = estimate_memory(a, train=args.train, optimizer=args.optimizer, dtype=args.dtype,
                              amp=args.amp, master_weights=args.master_weights,
