@@ -13,6 +13,7 @@ from typing import Callable
 
 from ..analyze import Analysis
 from ..convention import KIND_LABELS
+from ..memory.fit import MAX_BATCH
 from ..ops.base import MAC_KINDS
 from ..render import columns as col
 from ..render import numbers as fmt
@@ -226,9 +227,12 @@ def training_memory(a: Analysis):
     """The inference and training (AdamW, fp32, PyTorch CUDA) memory reports of the analysis,
     with the largest batches on FIT_DEVICE; the training one is None with the reason when the
     model cannot train at this batch (batch norm over one value per channel)."""
-    from ..errors import CnnstatError
+    from ..errors import CnnstatError, UsageError
     from ..memory.api import memory
-    inference = memory(a, device_profile=FIT_DEVICE)
+    try:
+        inference = memory(a, device_profile=FIT_DEVICE)
+    except UsageError:                  # no answer (more than 2^24 samples of a tiny model fit)
+        inference = memory(a)
     try:
         return inference, memory(a, train=True), ""
     except CnnstatError as exc:
@@ -264,12 +268,17 @@ def memory_blocks(a: Analysis, stem: str) -> list[Block]:
             row("gradients", lambda r: b(r.gradients)),
             row("optimizer state (AdamW: 2 per parameter)", lambda r: b(r.optimizer_state)),
             row("largest term at the peak", lambda r: r.limiting)]
-    rows.append([f"largest batch on an {fit.device}", f"{fit.inference.batch:,}",
-                 f"{fit.training.batch:,}"])
+    if fit is not None:
+        rows.append([f"largest batch on an {fit.device}", f"{fit.inference.batch:,}",
+                     f"{fit.training.batch:,}"])
     out.append(Table(["", f"inference (batch {a.batch})", f"training step (batch {a.batch})"],
                      rows, [False, True, True]))
-    out.append(Para("What limits the largest batch: inference — " + fit.inference.limiting +
-                    "; training — " + fit.training.limiting + "."))
+    if fit is not None:
+        out.append(Para("What limits the largest batch: inference — " + fit.inference.limiting +
+                        "; training — " + fit.training.limiting + "."))
+    else:
+        out.append(Para(f"Largest batch on an H100: more than {MAX_BATCH:,} samples fit; not "
+                        "searched further."))
     for suffix, title, _ in MEMORY_PLOTS:
         out.append(Figure(f"{stem}-{suffix}", f"{a.name}: {title}"))
     return out
