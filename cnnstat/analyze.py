@@ -266,6 +266,19 @@ class Analysis(Displayable):
         from .plots import for_display, rf_figure
         return for_display(rf_figure, self)
 
+    def memory(self, train: bool = False, *, optimizer: str = "adamw", dtype: str = "fp32",
+               amp: bool = False, master_weights: bool = False, checkpoint=None,
+               device: str = "cuda", batch: int | None = None, fit=None,
+               device_profile: str | None = None):
+        """The memory of inference or of one training step (``train=True``): per layer and the
+        peak, a :class:`cnnstat.memory.MemoryReport` (docs/memory.md; no torch). ``fit`` (bytes
+        or "80GiB") or ``device_profile`` ("h100") adds the largest batch for inference and for
+        training (``report.fit``). Same options as ``cnnstat memory``."""
+        from .memory.api import memory
+        return memory(self, train=train, optimizer=optimizer, dtype=dtype, amp=amp,
+                      master_weights=master_weights, checkpoint=checkpoint, device=device,
+                      batch=batch, fit=fit, device_profile=device_profile)
+
     def view(self, depth: int | None = None, metric: str = "macs", height: int = 640):
         """The interactive layer graph (cnnstat view), shown inside the notebook; ``.save(path)``
         writes it as a file."""

@@ -358,6 +358,129 @@ def memory_figure(a: "Analysis"):
     return fig
 
 
+#: categories of a memory report grouped for the timeline (cnnstat.memory.model.CATEGORIES)
+STEP_GROUPS = (
+    ("weights, buffers, optimizer state", ("parameters", "buffers", "master weights",
+                                           "optimizer state"), "#7f7f7f"),
+    ("parameter gradients", ("gradients",), "#d1762f"),
+    ("saved for backward", ("saved activations", "weight casts"), "#3b6fb6"),
+    ("other activations and the input", ("activations", "input"), "#8fb3e0"),
+    ("activation gradients", ("activation gradients",), "#c03d3e"),
+    ("optimizer step workspace", ("optimizer workspace",), "#b07cc6"),
+)
+
+
+def _memory_title(report: Any) -> str:
+    from .render.memory import mode_text
+    checkpoint = ", checkpointed per block" if report.options.checkpoint is not None else ""
+    return f"{mpl_text(report.name)}: {mode_text(report)}{checkpoint}"
+
+
+@_figure
+def memory_layers_figure(report: Any):
+    """Per layer: the activations it saves for backward against its parameters, gradients and
+    optimizer state (stacked bars over the same layers; inference: outputs and parameters)."""
+    from .report.series import bands
+    plt = _plt()
+    rows = report.layers
+    names = [r.name for r in rows]
+    n = len(names)
+    label_each = n <= 48
+    train = report.options.train
+    first = [r.saved_bytes + r.cast_bytes if train else r.output_bytes for r in rows]
+    weights = [r.param_bytes + r.buffer_bytes for r in rows]
+    grads = [r.grad_bytes for r in rows]
+    state = [r.optimizer_bytes + r.master_bytes for r in rows]
+    scale, unit = _binary_unit(first + [w + g + o for w, g, o in zip(weights, grads, state)])
+    fig = _new(plt, figsize=(11, 6.6 if label_each else 5.8))
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    xs = list(range(n))
+    label = "saved for backward" if train else "output of the layer"
+    top.bar(xs, [v / scale for v in first], width=0.85, color="#3b6fb6", label=label, zorder=2)
+    top.set_ylabel(f"{label.split(' of')[0]} ({unit})")
+    base = [0.0] * n
+    for values, color, what in ((weights, "#7f7f7f", "parameters and buffers"),
+                                (grads, "#d1762f", "gradients"),
+                                (state, "#b07cc6", "optimizer state")):
+        if any(values):
+            ys = [v / scale for v in values]
+            bottom.bar(xs, ys, width=0.85, bottom=base, color=color, label=what, zorder=2)
+            base = [b + y for b, y in zip(base, ys)]
+    bottom.set_ylabel(f"weights ({unit})")
+    for ax in (top, bottom):
+        ax.legend(loc="best", ncol=3)
+    _x_layers([top, bottom], names, bands(names), label_each, f"layers, in execution order ({n})")
+    total = report.saved_activations + report.weight_casts if train else \
+        sum(r.output_bytes for r in rows)
+    fig.suptitle(f"{_memory_title(report)}: {_human_bytes(total)} "
+                 f"{'saved' if train else 'of outputs'}, {_human_bytes(report.parameters)} "
+                 "of parameters", fontweight="bold")
+    fig.tight_layout()
+    return fig
+
+
+@_figure
+def memory_timeline_figure(report: Any):
+    """Live bytes over one step, stacked by kind: forward, loss, (recompute,) backward, step."""
+    plt = _plt()
+    points = report.timeline
+    fig = _new(plt, figsize=(11, 5.4))
+    ax = fig.subplots()
+    scale, unit = _binary_unit([p.bytes for p in points])
+    xs = list(range(len(points) + 1))         # each point one step wide, the last one too
+    base = [0.0] * len(xs)
+    for label, cats, color in STEP_GROUPS:
+        ys = [sum(p.by_category().get(c, 0) for c in cats) / scale for p in points]
+        ys.append(ys[-1])
+        if any(ys):
+            top = [b + y for b, y in zip(base, ys)]
+            ax.fill_between(xs, base, top, step="post", color=color, lw=0, label=label)
+            base = top
+    peak = points.index(report.peak_point) if report.peak_point in points else 0
+    peak += 0.5                                # the middle of its step
+    ax.plot([peak], [report.peak / scale], "o", color="black", ms=5, zorder=4)
+    where = (f"{report.peak_point.phase} of {_short(report.peak_point.layer, 30)}"
+             if report.peak_point.layer else report.peak_point.phase)
+    frac = (peak + 0.5) / max(len(points), 1)
+    right = frac < 0.6
+    ax.annotate(f"peak {_human_bytes(report.peak)} at the {where}", (peak, report.peak / scale),
+                xytext=(frac + (0.03 if right else -0.03), 1.0), textcoords="axes fraction",
+                ha="left" if right else "right", va="top", fontsize=9,
+                bbox={"facecolor": "white", "edgecolor": "black", "lw": 0.6, "pad": 3},
+                arrowprops={"arrowstyle": "->", "lw": 0.8}, zorder=5)
+    # phases: a line where each begins, its name above
+    starts: list[tuple[int, str]] = []
+    for i, p in enumerate(points):
+        if not starts or starts[-1][1] != p.phase:
+            starts.append((i, p.phase))
+    longest: dict[str, tuple[int, int]] = {}        # each phase named once, at its longest run
+    for k, (i, phase) in enumerate(starts):
+        end = starts[k + 1][0] if k + 1 < len(starts) else len(points)
+        if k:
+            ax.axvline(i, color="#b8bec8", lw=0.6, zorder=0.5)
+        if end - i > longest.get(phase, (0, 0))[1] - longest.get(phase, (0, 0))[0]:
+            longest[phase] = (i, end)
+    for phase, (i, end) in longest.items():
+        if end - i >= 0.04 * len(points):
+            ax.text((i + end) / 2, -0.02, phase, transform=ax.get_xaxis_transform(),
+                    ha="center", va="top", fontsize=9)
+    ax.set_xlim(0, len(points))
+    ax.set_ylim(0, report.peak / scale * 1.22)
+    ax.set_xticks([])
+    ax.grid(axis="x", visible=False)
+    ax.set_xlabel("the step, one point per layer and phase", labelpad=18)
+    ax.set_ylabel(f"live bytes ({unit})")
+    ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=3, borderaxespad=0.2)
+    fig.suptitle(f"{_memory_title(report)}: live memory over the step", fontweight="bold")
+    fig.tight_layout()
+    return fig
+
+
+def _human_bytes(n: int) -> str:
+    from .render.numbers import human_bytes
+    return human_bytes(n)
+
+
 @_figure
 def rf_figure(a: "Analysis"):
     """Receptive-field size and effective stride against depth."""

@@ -35,7 +35,8 @@ def lenet_report(tmp_path_factory):
 def test_report_files(lenet_report):
     names = files_under(lenet_report)
     expected = {"README.md"} | {f"lenet5/lenet5.{ext}" for ext in ("md", "csv", "json", "html")}
-    expected |= {f"lenet5/lenet5-{p}.{ext}" for p in ("layers", "memory", "rf")
+    expected |= {f"lenet5/lenet5-{p}.{ext}" for p in ("layers", "memory", "rf", "memory-layers",
+                                                      "memory-step")
                  for ext in ("png", "svg")}
     expected.add("lenet5/lenet5-graph.html")                     # the interactive view
     assert names == expected
@@ -52,9 +53,9 @@ def test_report_markdown_content(lenet_report):
     assert f"| MACs (counted kinds, see the convention) | {a.totals.macs:,} |" in md
     assert "## Counting convention\n\n" + a.convention.describe() + "." in md
     # every plot is linked and exists next to the report
-    for link in re.findall(r"\]\((lenet5-[a-z]+\.(?:png|svg))\)", md):
+    for link in re.findall(r"\]\((lenet5-[a-z-]+\.(?:png|svg))\)", md):
         assert (lenet_report / "lenet5" / link).is_file()
-    assert len(re.findall(r"\[!\[", md)) == 3
+    assert len(re.findall(r"\[!\[", md)) == 5      # 3 plots and the training-memory section's 2
     # the receptive-field table and the layer table: one row per layer (14 layers)
     rf = md.split("## Receptive field per layer")[1].split("## Layers")[0]
     assert len([l for l in rf.splitlines() if re.match(r"\| \d+ \|", l)]) == 14
@@ -73,7 +74,7 @@ def test_report_csv_json_are_the_core_renderings(lenet_report):
 
 def test_report_html_is_one_page(lenet_report):
     page = (lenet_report / "lenet5/lenet5.html").read_text()
-    assert page.count('src="data:image/svg+xml;base64,') == 3
+    assert page.count('src="data:image/svg+xml;base64,') == 5   # 3 plots, 2 of training memory
     assert not re.search(r'src="(?!data:)', page)                 # nothing loaded from elsewhere
     assert '<a href="lenet5.csv">lenet5.csv</a>' in page
     assert '<a href="lenet5-graph.html">lenet5-graph.html</a>' in page
@@ -260,4 +261,4 @@ def test_html_only_report_inlines_its_plots(tmp_path):
     assert main(["report", "lenet5", "--format", "html", "--out", str(tmp_path)]) == 0
     # no PNG/SVG files: the page carries its plots; the graph view sits next to it
     assert files_under(tmp_path) == {"README.md", "lenet5/lenet5.html", "lenet5/lenet5-graph.html"}
-    assert (tmp_path / "lenet5/lenet5.html").read_text().count("data:image/svg+xml;base64,") == 3
+    assert (tmp_path / "lenet5/lenet5.html").read_text().count("data:image/svg+xml;base64,") == 5

@@ -19,6 +19,7 @@ from . import view  # noqa: F401,E402
 from . import paper  # noqa: F401,E402
 from . import history  # noqa: F401,E402
 from . import bench  # noqa: F401,E402
+from . import memory  # noqa: F401,E402
 
 
 def main(argv: list[str] | None = None) -> int:

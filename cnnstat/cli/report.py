@@ -19,8 +19,9 @@ def _note(text: str) -> None:
     print(escape.terminal(text), file=sys.stderr)
 
 
-def _plot_file(path: str | None, out: str | None = None) -> str | None:
-    """The --plot file, checked with --out before any work: a failing run writes neither."""
+def _plot_file(path: str | None, out: str | None = None, option: str = "--plot") -> str | None:
+    """The --plot file (or ``option``'s), checked with --out before any work: a failing run
+    writes neither."""
     from ..errors import UsageError
     from ..fileio import check_output
     if out:
@@ -28,9 +29,9 @@ def _plot_file(path: str | None, out: str | None = None) -> str | None:
     if path is None:
         return None
     if Path(path).suffix.lower() not in (".png", ".svg"):
-        raise UsageError(f"--plot '{escape.error_line(path, 300)}': the file name must end in "
-                         ".png or .svg")
-    check_output(path, "--plot")
+        raise UsageError(f"{option} '{escape.error_line(path, 300)}': the file name must end "
+                         "in .png or .svg")
+    check_output(path, option)
     return path
 
 

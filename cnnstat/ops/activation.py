@@ -9,12 +9,16 @@ from __future__ import annotations
 from typing import Sequence
 
 from ..errors import ShapeError
+from ..memory.saved import FP32, KEEP, LOWER, Context, OpMemory, Saved
 from .base import (ACTIVATION, WHOLE, Eval, Op, Param, Shape, Transfer, any_int, choice,
                    fmt_shape, number, numel, on_axis, positive_int, register)
 
 
 class _Elementwise(Op):
     torch_name = ""
+    #: what the backward reads: "input" (most), or "output" (ReLU, sigmoid, tanh: the gradient
+    #: is a function of the result, so ReluBackward0 and the others save their result)
+    saves = "input"
 
     def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
         return Eval(shape=inputs[0], macs={ACTIVATION: numel(inputs[0])})
@@ -25,17 +29,23 @@ class _Elementwise(Op):
     def torch_args(self, a) -> str:
         return ""
 
+    def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
+        """Saves its input, or its output where the gradient is a function of the output
+        (ReLU6 is Hardtanh(0, 6): its input)."""
+        return OpMemory((Saved.output() if self.saves == "output" else Saved.input(0),))
 
-def _simple(name: str, torch_name: str, summary: str) -> type[Op]:
+
+def _simple(name: str, torch_name: str, summary: str, saves: str = "input") -> type[Op]:
     cls = type(torch_name, (_Elementwise,), {"name": name, "torch_name": torch_name,
-                                             "summary": summary, "__module__": __name__})
+                                             "summary": summary, "saves": saves,
+                                             "__module__": __name__})
     return register(cls)
 
 
-ReLU = _simple("relu", "ReLU", "max(0, x)")
+ReLU = _simple("relu", "ReLU", "max(0, x)", saves="output")
 ReLU6 = _simple("relu6", "ReLU6", "min(max(0, x), 6) (MobileNet)")
-Sigmoid = _simple("sigmoid", "Sigmoid", "1 / (1 + exp(-x))")
-Tanh = _simple("tanh", "Tanh", "hyperbolic tangent")
+Sigmoid = _simple("sigmoid", "Sigmoid", "1 / (1 + exp(-x))", saves="output")
+Tanh = _simple("tanh", "Tanh", "hyperbolic tangent", saves="output")
 Hardswish = _simple("hardswish", "Hardswish", "x * relu6(x + 3) / 6 (MobileNetV3)")
 Hardsigmoid = _simple("hardsigmoid", "Hardsigmoid", "relu6(x + 3) / 6 (MobileNetV3)")
 SiLU = _simple("silu", "SiLU", "x * sigmoid(x), a.k.a. swish (EfficientNet)")
@@ -104,6 +114,10 @@ class PReLU(Op):
     def describe(self, a, inputs) -> str:
         return f"PReLU(num_parameters={a['num_parameters']})"
 
+    def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
+        """Saves its input and its slopes (on autocast's low-precision list)."""
+        return OpMemory((Saved.input(0),), autocast=LOWER, cast_params=a["num_parameters"])
+
 
 class _Softmax(Op):
     torch_name = ""
@@ -121,6 +135,10 @@ class _Softmax(Op):
 
     def describe(self, a, inputs) -> str:
         return f"{self.torch_name}(dim={a['dim']})"
+
+    def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
+        """Saves its output; CUDA autocast runs softmax and log-softmax in float32."""
+        return OpMemory((Saved.output(),), autocast=FP32 if ctx.device == "cuda" else KEEP)
 
 
 @register

@@ -378,6 +378,17 @@ class Op:
         """The operation as PyTorch prints the matching module (for tables)."""
         return self.name
 
+    def memory(self, attrs: Mapping[str, Any], inputs: Sequence[Shape], output: Shape,
+               ctx: Any) -> Any:
+        """What the operator keeps for its backward pass and how it allocates, as a
+        :class:`cnnstat.memory.saved.OpMemory` (the vocabulary, docs/memory.md): the
+        saved-tensor rule, beside the operator's other rules. ``ctx`` is a
+        :class:`cnnstat.memory.saved.Context` (training mode, CUDA or CPU kernels, which inputs
+        need a gradient, autocast). An operator without a rule raises NoRule: the memory model
+        lists its layers as not counted, never guesses."""
+        from ..memory.saved import NoRule
+        raise NoRule(self.name)
+
     def unit_spans(self, attrs: Mapping[str, Any], inputs: Sequence[Shape], index: int,
                    axis: int, span: Span, window: AxisTransfer, out: Shape,
                    precision: str = "float32") -> tuple[Span, ...]:

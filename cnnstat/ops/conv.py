@@ -24,6 +24,7 @@ from math import prod
 from typing import Any, Mapping, Sequence
 
 from ..errors import DefinitionError, ShapeError
+from ..memory.saved import ACT, LOWER, Context, OpMemory, Saved
 from .base import (BIAS, WEIGHT, ArgumentError, Eval, Op, Param, RankOp, Shape, Transfer, boolean,
                    ceil_div,
                    choice, fmt_shape, frac, need_feature_map, nonneg_pair, numel, padding_nd,
@@ -161,6 +162,27 @@ class _Conv(RankOp):
     def describe(self, a, inputs) -> str:
         return conv_repr(self.torch_name, inputs[0][1], a)
 
+    def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
+        """Saves its input and weight (ConvolutionBackward0). When the input is padded before the
+        convolution — asymmetric or 'same' padding PyTorch cannot pass to the kernel, or a
+        reflect/replicate/circular ``padding_mode`` — the padded copy is what it saves; a reflect
+        or replicate pad also saves its own input."""
+        shape = inputs[0]
+        n, c = shape[0], shape[1]
+        pads = resolve_padding(a["padding"], a["kernel"], a["dilation"])
+        weight = a["out"] * (c // a["groups"]) * prod(a["kernel"])
+        bias = a["out"] if a["bias"] else 0
+        mode = a.get("padding_mode", "zeros")
+        if mode == "zeros" and all(lo == hi for lo, hi in pads):
+            saved = (Saved.input(0),)
+        else:
+            padded = n * c * prod(s + lo + hi for s, (lo, hi) in zip(shape[2:], pads))
+            saved = (Saved.new(padded, ACT, "padded input"),)
+            if mode in ("reflect", "replicate"):
+                # the padding runs before the convolution, on the input as it came
+                saved = (Saved.input(0, "input (of the padding)", cast=False),) + saved
+        return OpMemory(saved, autocast=LOWER, cast_params=weight, cached_params=bias)
+
 
 Conv1d, Conv2d, Conv3d = register_ranks(_Conv, "conv{r}d", "Conv{r}d", {
     1: "1-D convolution over (C, L): audio, sequences, temporal convolutional networks",
@@ -248,6 +270,13 @@ class _ConvTranspose(RankOp):
         b["padding"] = tuple((p, p) for p in a["padding"])
         return conv_repr(self.torch_name, inputs[0][1], b, transposed=True)
 
+    def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
+        """Saves its input and weight (ConvolutionBackward0)."""
+        c = inputs[0][1]
+        weight = c * (a["out"] // a["groups"]) * prod(a["kernel"])
+        return OpMemory((Saved.input(0),), autocast=LOWER, cast_params=weight,
+                        cached_params=a["out"] if a["bias"] else 0)
+
 
 @lru_cache(maxsize=1024)
 def _transposed_transfer(kernel, stride, padding, dilation) -> Transfer:
@@ -331,3 +360,15 @@ class PartialConv2d(Op):
         pairs = sum(len(row) for row in a["table"])
         return (f"PartialConv2d({inputs[0][1]}, {len(a['table'])}, kernel_size={a['kernel']}, "
                 f"stride={a['stride']}, pairs={pairs})")
+
+    def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
+        """One small convolution per output map over ``x[:, row]``: the indexing copies the
+        selected maps (saved by that map's convolution) and saves its index list (int64)."""
+        n, _, *spatial = inputs[0]
+        saved, weight = [], 0
+        for row in a["table"]:
+            saved.append(Saved.new(len(row), "int64", "index list"))
+            saved.append(Saved.new(n * len(row) * prod(spatial), ACT, "selected input maps"))
+            weight += len(row) * prod(a["kernel"])
+        bias = len(a["table"]) if a["bias"] else 0
+        return OpMemory(tuple(saved), autocast=LOWER, cast_params=weight, cached_params=bias)

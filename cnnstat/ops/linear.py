@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from ..errors import FixedSizeError, ShapeError
+from ..memory.saved import ACT, LOWER, VIEW, Context, OpMemory, Saved
 from .base import (BIAS, GLOBAL, WEIGHT, WHOLE, ArgumentError, Eval, Op, Param, Shape, any_int,
                    boolean, choice, fmt_shape, need_feature_map, number, numel, on_axis, optional,
                    positive_int, register)
@@ -60,6 +61,13 @@ class Linear(Op):
     def describe(self, a, inputs) -> str:
         return f"Linear(in_features={inputs[0][-1]}, out_features={a['out']}, bias={a['bias']})"
 
+    def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
+        """Saves its input (a view of it, flattened to 2-D) and the weight (AddmmBackward0 /
+        MmBackward0)."""
+        features = inputs[0][-1]
+        return OpMemory((Saved.input(0),), autocast=LOWER, cast_params=a["out"] * features,
+                        cached_params=a["out"] if a["bias"] else 0)
+
 
 @register
 class RBF(Op):
@@ -78,6 +86,13 @@ class RBF(Op):
 
     def describe(self, a, inputs) -> str:
         return f"RBF(in_features={inputs[0][-1]}, out_features={a['out']})"
+
+    def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
+        """sum((x - w)^2) expanded as |x|^2 - 2 x.w + |w|^2 with fixed prototypes: saves its
+        input; the prototypes (not trained) are held by the product, under autocast as a
+        low-precision copy; the float32 |w|^2 term promotes the output."""
+        return OpMemory((Saved.input(0),), mixes_params=True,
+                        cast_params=a["out"] * inputs[0][-1])
 
 
 @register
@@ -101,6 +116,10 @@ class Flatten(Op):
 
     def describe(self, a, inputs) -> str:
         return f"Flatten(start_dim={a['start']}, end_dim={a['end']})"
+
+    def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
+        """A view of its (contiguous) input: nothing new, nothing saved."""
+        return OpMemory(view_of=0, input_grads=(VIEW,))
 
 
 def _target_shape(value: Any) -> tuple[int, ...]:
@@ -135,6 +154,10 @@ class Reshape(Op):
     def describe(self, a, inputs) -> str:
         return f"Reshape({', '.join(str(d) for d in a['shape'])})"
 
+    def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
+        """A view of its (contiguous) input: nothing new, nothing saved."""
+        return OpMemory(view_of=0, input_grads=(VIEW,))
+
 
 def probability(value: Any) -> float:
     p = number(value)
@@ -155,6 +178,20 @@ class Dropout(Op):
     def describe(self, a, inputs) -> str:
         return f"Dropout(p={a['p']}, inplace=False)"
 
+    def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
+        """Training with 0 < p < 1: on CUDA the fused kernel saves a bool mask (1 byte per
+        element); on CPU PyTorch multiplies by a scaled Bernoulli noise tensor of the input's
+        dtype and that product saves the noise. p = 0 and inference return the input itself;
+        p = 1 multiplies by a zero scalar (saved)."""
+        p = a["p"]
+        if not ctx.train or p == 0:
+            return OpMemory(view_of=0, input_grads=(VIEW,))
+        if p == 1:
+            return OpMemory((Saved.new(1, ACT, "zero"),))
+        if ctx.device == "cuda":
+            return OpMemory((Saved.new(numel(inputs[0]), "bool", "mask"),))
+        return OpMemory((Saved.new(numel(inputs[0]), ACT, "mask (scaled noise)"),))
+
 
 @register
 class Identity(Op):
@@ -166,6 +203,10 @@ class Identity(Op):
 
     def describe(self, a, inputs) -> str:
         return "Identity()"
+
+    def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
+        """The input itself."""
+        return OpMemory(view_of=0, input_grads=(VIEW,))
 
 
 @register
@@ -191,6 +232,17 @@ class ChannelLinear(Op):
         return (f"Linear(in_features={inputs[0][1]}, out_features={a['out']}, bias={a['bias']}) "
                 "on channels")
 
+    def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
+        """permute -> Linear -> permute: flattening the permuted N x H x W x C view for the
+        matrix product copies it (unless N, C or H x W is 1: then it is a view), and the copy is
+        saved."""
+        n, c, *spatial = inputs[0]
+        copied = n > 1 and c > 1 and numel(spatial) > 1
+        saved = Saved.new(numel(inputs[0]), ACT, "contiguous copy of the input") if copied \
+            else Saved.input(0)
+        return OpMemory((saved,), autocast=LOWER, cast_params=a["out"] * c,
+                        cached_params=a["out"] if a["bias"] else 0)
+
 
 @register
 class StochasticDepth(Op):
@@ -207,6 +259,15 @@ class StochasticDepth(Op):
 
     def describe(self, a, inputs) -> str:
         return f"StochasticDepth(p={a['p']}, mode={a['mode']})"
+
+    def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
+        """torchvision.ops.stochastic_depth: training with p > 0 multiplies by a noise tensor of
+        one element per sample ('row') or one ('batch'), which the product saves; else the
+        identity."""
+        if not ctx.train or a["p"] == 0:
+            return OpMemory(view_of=0, input_grads=(VIEW,))
+        count = inputs[0][0] if a["mode"] == "row" else 1
+        return OpMemory((Saved.new(count, ACT, "noise"),))
 
 
 @register
@@ -237,3 +298,12 @@ class MatMul(Op):
 
     def describe(self, a, inputs) -> str:
         return "MatMul()"
+
+    def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
+        """Each factor is saved for the other's gradient (views when the batch dims agree)."""
+        saved = []
+        if ctx.needs_grad(1):
+            saved.append(Saved.input(0))
+        if ctx.needs_grad(0):
+            saved.append(Saved.input(1))
+        return OpMemory(tuple(saved), autocast=LOWER)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from ..errors import DefinitionError, ShapeError
+from ..memory.saved import ACT, NEW, VIEW, Context, OpMemory, Saved
 from .base import (ELEMENTWISE, IDENTITY, POINTWISE, Eval, Op, Param, Shape, Transfer, Window,
                    any_int, choice, fmt_shape, numel, optional, register)
 
@@ -37,6 +38,23 @@ def _kind(shape: Shape) -> str:
     if len(shape) == 2:
         return f"a vector of {shape[1]} features"
     return f"a {len(shape) - 2}-D feature map {fmt_shape(shape)}"
+
+
+def _pairwise_saved(op: str, inputs: Sequence[Shape], ctx: Context,
+                    both: bool) -> tuple[Saved, ...]:
+    """What a left-to-right chain of binary products (``both``: maxima) saves: step j keeps its
+    left operand (input 0, or the result of inputs 0..j-1) when the right one needs a gradient,
+    and the right one when the left needs one; a maximum keeps both."""
+    saved = []
+    for j in range(1, len(inputs)):
+        left_needs = any(ctx.needs_grad(i) for i in range(j))
+        if both or ctx.needs_grad(j):
+            saved.append(Saved.input(0) if j == 1 else
+                         Saved.new(numel(broadcast(op, inputs[:j])), ACT,
+                                   f"result of inputs 0-{j - 1}"))
+        if both or left_needs:
+            saved.append(Saved.input(j))
+    return tuple(saved)
 
 
 def _broadcast_transfer(shape: Shape, out: Shape) -> Transfer:
@@ -76,12 +94,24 @@ class Add(_Elementwise):
     torch_name = "Add"
     summary = "element-wise sum of two or more tensors (residual connections)"
 
+    def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
+        """Saves nothing; each input's gradient is the output's (reduced for broadcast
+        inputs)."""
+        return OpMemory(input_grads=tuple(VIEW if tuple(s) == tuple(output) else NEW
+                                          for s in inputs))
+
 
 @register
 class Multiply(_Elementwise):
     name = "multiply"
     torch_name = "Mul"
     summary = "element-wise product with broadcasting (squeeze-and-excitation)"
+
+    def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
+        """Evaluated left to right, (x0 * x1) * x2 ...: each product saves its left operand when
+        the right one needs a gradient and the right one when the left needs one, so k inputs
+        keep the k inputs and the k - 2 intermediate products."""
+        return OpMemory(_pairwise_saved(self.name, inputs, ctx, both=False))
 
 
 @register
@@ -92,6 +122,10 @@ class Maximum(_Elementwise):
     name = "maximum"
     torch_name = "Maximum"
     summary = "element-wise maximum of two or more tensors (Caffe Eltwise MAX, ONNX Max)"
+
+    def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
+        """Evaluated left to right like a product; each binary maximum saves both operands."""
+        return OpMemory(_pairwise_saved(self.name, inputs, ctx, both=True))
 
 
 @register
@@ -139,3 +173,9 @@ class Concat(Op):
 
     def describe(self, a, inputs) -> str:
         return f"Concat(dim={a['dim']}" + (", crop='center')" if a["crop"] else ")")
+
+    def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
+        """Saves nothing; the inputs' gradients are slices of the output's (a centre-cropped
+        input's gradient is a new zero tensor of its shape)."""
+        return OpMemory(input_grads=tuple(NEW if a.get("crop") and any(
+            s[d] != output[d] for d in range(2, len(s))) else VIEW for s in inputs))

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from ..errors import ShapeError
+from ..memory.saved import ACT, FP32, KEEP, STAT, Context, OpMemory, Saved
 from .base import (GLOBAL, IDENTITY, NORM, WHOLE, Eval, Op, Param, Shape, Transfer, boolean,
                    fmt_shape, need_feature_map, need_spatial, number, numel, positive_int, register,
                    register_ranks, RankOp)
@@ -60,6 +61,18 @@ class _BatchNorm(Op):
         return (f"{self.torch_name}({self.channels(inputs[0])}, eps={_g(a['eps'])}, "
                 f"momentum={_g(a['momentum'])}, affine={a['affine']}, "
                 f"track_running_stats={a['track_running_stats']})")
+
+    def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
+        """Training: its input and the batch's mean and inverse standard deviation per channel
+        (save_mean, save_invstd); the weight and running statistics it also holds are
+        parameters and buffers. At inference nothing is saved."""
+        c = inputs[0][1]
+        if ctx.train and numel(inputs[0]) == c:
+            raise ShapeError(f"batch norm in training needs more than one value per channel "
+                             f"(input {list(inputs[0])}: batch {inputs[0][0]}); PyTorch refuses "
+                             "it too")
+        return OpMemory((Saved.input(0), Saved.new(c, STAT, "batch mean"),
+                         Saved.new(c, STAT, "batch inverse std")))
 
 
 @register
@@ -112,6 +125,21 @@ class LocalResponseNorm(Op):
         return (f"LocalResponseNorm({a['size']}, alpha={_g(a['alpha'])}, beta={_g(a['beta'])}, "
                 f"k={_g(a['k'])})")
 
+    def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
+        """torch.nn.functional.local_response_norm (x / (k + alpha * avg(x^2))^beta): saves the
+        input, the squares padded by size - 1 channels (for the average pooling), the base of
+        the power and the denominator. Under autocast the pooling runs in float32 on CPU and the
+        power in float32 on CUDA; from there on everything is float32."""
+        n, c, *spatial = inputs[0]
+        plane = numel(spatial)
+        padded = "fp32" if ctx.amp and ctx.device == "cpu" else ACT
+        rest = "fp32" if ctx.amp else ACT
+        return OpMemory((Saved.input(0), Saved.new(n * (c + a["size"] - 1) * plane, padded,
+                                                   "padded squares"),
+                         Saved.new(n * c * plane, rest, "power base"),
+                         Saved.new(n * c * plane, rest, "denominator")),
+                        output_dtype="fp32" if ctx.amp else None)
+
 
 @register
 class LayerNorm(Op):
@@ -154,6 +182,15 @@ class LayerNorm(Op):
         bias = "" if a["bias"] or not a["affine"] else ", bias=False"
         return f"LayerNorm({dims}, eps={_g(a['eps'])}, elementwise_affine={a['affine']}{bias})"
 
+    def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
+        """Its input and a mean and inverse standard deviation per normalized row (float32
+        under CUDA autocast, which runs layer norm in float32)."""
+        shape = inputs[0]
+        rows = numel(shape[:len(shape) - a["dims"]])
+        return OpMemory((Saved.input(0), Saved.new(rows, STAT, "row mean"),
+                         Saved.new(rows, STAT, "row inverse std")),
+                        autocast=FP32 if ctx.device == "cuda" else KEEP)
+
 
 @register
 class LayerNorm2d(Op):
@@ -181,6 +218,15 @@ class LayerNorm2d(Op):
         return (f"LayerNorm2d(({inputs[0][1]},), eps={_g(a['eps'])}, "
                 f"elementwise_affine={a['affine']}{bias})")
 
+    def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
+        """LayerNorm over C of the permuted N x H x W x C view: saves that view (the input's
+        storage) and a mean and inverse std per position."""
+        n, c, *spatial = inputs[0]
+        rows = n * numel(spatial)
+        return OpMemory((Saved.input(0), Saved.new(rows, STAT, "row mean"),
+                         Saved.new(rows, STAT, "row inverse std")),
+                        autocast=FP32 if ctx.device == "cuda" else KEEP)
+
 
 @register
 class Scale(Op):
@@ -203,3 +249,8 @@ class Scale(Op):
 
     def describe(self, a, inputs) -> str:
         return f"Scale({inputs[0][1]}, bias={a['bias']})"
+
+    def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
+        """x * weight (+ bias): saves its input and the weight; under autocast the float32
+        weight promotes the product to float32."""
+        return OpMemory((Saved.input(0),), mixes_params=True)

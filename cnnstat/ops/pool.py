@@ -17,6 +17,7 @@ from math import prod
 from typing import ClassVar, Sequence
 
 from ..errors import DefinitionError, ShapeError
+from ..memory.saved import LOWER, Context, OpMemory, Saved
 from .base import (GLOBAL, POOL, ArgumentError, WEIGHT, WHOLE, Eval, Op, Param, Shape, Transfer,
                    Window, boolean, ceil_div, choice, fmt_shape, need_feature_map, need_spatial,
                    nonneg_int, numel, optional, per_axis, positive_int, positive_pair, register,
@@ -153,6 +154,10 @@ class _MaxPool(_WindowPool):
                 f"stride={_int_or_tuple(_stride(a))}, padding={_int_or_tuple(a['padding'])}, "
                 f"dilation={_int_or_tuple(a['dilation'])}, ceil_mode={ceil})" + _rounding_note(a))
 
+    def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
+        """Saves its input and the argmax indices, int64, one per output element."""
+        return OpMemory((Saved.input(0), Saved.new(numel(output), "int64", "indices")))
+
 
 MaxPool1d, MaxPool2d, MaxPool3d = register_ranks(_MaxPool, "maxpool{r}d", "MaxPool{r}d", {
     r: f"{r}-D max pooling (stride defaults to the kernel; ceil_mode as in PyTorch)"
@@ -173,6 +178,10 @@ class _AvgPool(_WindowPool):
         if not a["count_include_pad"]:
             s += ", count_include_pad=False"
         return s + ")" + _rounding_note(a)
+
+    def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
+        """Saves its input (AvgPool2DBackward0 reads only its shape, but holds it)."""
+        return OpMemory((Saved.input(0),))
 
 
 AvgPool1d, AvgPool2d, AvgPool3d = register_ranks(
@@ -248,6 +257,16 @@ class _AdaptivePool(RankOp):
         shown = o[0] if len(set(o)) == 1 else str(tuple(o))
         return f"{self.torch_name}(output_size={shown})"
 
+    def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
+        """Adaptive max pooling saves its input and the argmax indices (int64, one per output
+        element); adaptive average pooling its input, or nothing to an output of one unit per
+        axis (PyTorch then computes a mean)."""
+        if self.name.startswith("adaptive_max"):
+            return OpMemory((Saved.input(0), Saved.new(numel(output), "int64", "indices")))
+        if all(s == 1 for s in output[2:]):
+            return OpMemory()
+        return OpMemory((Saved.input(0),))
+
 
 AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d = register_ranks(
     _AdaptivePool, "adaptive_avgpool{r}d", "AdaptiveAvgPool{r}d",
@@ -284,12 +303,23 @@ class GlobalAvgPool(_GlobalPool):
     summary = "mean over every spatial axis (keepdim: N x C x 1 [x 1 x 1], else N x C)"
     params = (Param("keepdim", boolean, True),)
 
+    def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
+        """A mean over the spatial axes: saves nothing (its backward needs only the shape)."""
+        return OpMemory()
+
 
 @register
 class GlobalMaxPool(_GlobalPool):
     name, kind = "global_maxpool", "max"
     summary = "max over every spatial axis (keepdim: N x C x 1 [x 1 x 1], else N x C)"
     params = (Param("keepdim", boolean, True),)
+
+    def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
+        """keepdim: AdaptiveMaxPool2d(1), input and int64 indices; else amax, input and
+        output."""
+        if a["keepdim"]:
+            return OpMemory((Saved.input(0), Saved.new(numel(output), "int64", "indices")))
+        return OpMemory((Saved.input(0), Saved.output()))
 
 
 @register
@@ -325,3 +355,10 @@ class Subsample(Op):
     def describe(self, a, inputs) -> str:
         return (f"Subsample({inputs[0][1]}, kernel_size={_int_or_pair(a['kernel'])}, "
                 f"stride={_int_or_pair(_stride(a))})")
+
+    def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
+        """A depthwise convolution with one tied coefficient per map: saves its input (and the
+        expanded weight, C x k x k: under autocast a low-precision copy)."""
+        c = inputs[0][1]
+        return OpMemory((Saved.input(0),), autocast=LOWER, cast_params=c * prod(a["kernel"]),
+                        cached_params=c if a["bias"] else 0)

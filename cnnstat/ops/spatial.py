@@ -18,6 +18,7 @@ from fractions import Fraction
 from typing import Any, Sequence
 
 from ..errors import DefinitionError, ShapeError
+from ..memory.saved import VIEW, Context, OpMemory
 from .base import (RESIZE, ArgumentError, Eval, Op, Param, RankOp, Shape, Span, Transfer, Window,
                    any_int,
                    choice, fmt_shape, layout, merge_spans, need_feature_map, need_spatial,
@@ -253,6 +254,10 @@ class Upsample(Op):
             s += f", align_corners={a['align_corners']}"
         return s + ")"
 
+    def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
+        """Saves nothing: its backward needs only the shapes."""
+        return OpMemory()
+
 
 class _ZeroPad(RankOp):
     """Zero padding of a feature map of spatial rank ``rank`` (torch.nn.ZeroPad1d/2d/3d): an int,
@@ -276,6 +281,10 @@ class _ZeroPad(RankOp):
         # PyTorch's order: the last axis first, (before, after) each: (left, right, top, bottom)
         flat = tuple(v for lo_hi in reversed(a["padding"]) for v in lo_hi)
         return f"{self.torch_name}({flat})"
+
+    def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
+        """Saves nothing: its backward needs only the shapes."""
+        return OpMemory()
 
 
 ZeroPad1d, ZeroPad2d, ZeroPad3d = register_ranks(_ZeroPad, "zero_pad{r}d", "ZeroPad{r}d", {
@@ -303,6 +312,14 @@ class ChannelShuffle(Op):
 
     def describe(self, a, inputs) -> str:
         return f"ChannelShuffle(groups={a['groups']})"
+
+    def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
+        """view -> transpose -> reshape: the reshape copies (a view when groups or C / groups is
+        1: the transpose then moves nothing); nothing saved."""
+        c, g = inputs[0][1], a["groups"]
+        if g == 1 or c // g == 1:
+            return OpMemory(view_of=0, input_grads=(VIEW,))
+        return OpMemory()
 
 
 # -- slicing: one part of a tensor along one dimension ----------------------------------------------
@@ -362,6 +379,11 @@ class Slice(Op):
         step = f", step={a['step']}" if a["step"] != 1 else ""
         return f"Slice(dim={a['dim']}, start={a['start']}, end={end}{step})"
 
+    def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
+        """A view; its backward makes a zero tensor of the input's shape (the gradient is
+        new)."""
+        return OpMemory(view_of=0)
+
 
 @register
 class Chunk(Op):
@@ -393,6 +415,11 @@ class Chunk(Op):
 
     def describe(self, a, inputs) -> str:
         return f"Chunk(chunks={a['chunks']}, index={a['index']}, dim={a['dim']})"
+
+    def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
+        """One part of torch.chunk: a view. Its backward fills the other parts with zeros and
+        concatenates: the input's gradient is new, and the zero parts exist meanwhile."""
+        return OpMemory(view_of=0, backward_temp=numel(inputs[0]) - numel(output))
 
 
 @register
@@ -432,3 +459,7 @@ class PadShortcut(Op):
 
     def describe(self, a, inputs) -> str:
         return f"PadShortcut({inputs[0][1]}, {a['out']}, stride={a['stride']})"
+
+    def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
+        """Saves nothing: its backward needs only the shapes."""
+        return OpMemory()

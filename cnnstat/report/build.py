@@ -32,7 +32,7 @@ from ..render import numbers as fmt
 from ..render.facts import model_title
 from . import compare as cmp
 from .document import Block, Facts, Heading, Para, Table, figures, to_html, to_markdown
-from .model import FORMATS, PLOTS, model_blocks, slug
+from .model import FORMATS, MEMORY_PLOTS, PLOTS, model_blocks, slug, training_memory
 
 COMPARE_CHOICES = ("auto", "models", "zoo", "none")
 
@@ -154,6 +154,10 @@ def model_files(a: Analysis, label: str, formats: tuple[str, ...], built: Built,
     if "md" in formats or "html" in formats:
         from .. import plots
         figs = {suffix: (lambda fn=fn: getattr(plots, fn)(a)) for suffix, _, fn in PLOTS}
+        train = training_memory(a)[1]
+        if train is not None:
+            figs.update({suffix: (lambda fn=fn: getattr(plots, fn)(train))
+                         for suffix, _, fn in MEMORY_PLOTS})
         svgs = _render_figures(figs, stem, formats, built, folder)
         if view is not None:
             built.add(folder, f"{stem}-graph.html", view)

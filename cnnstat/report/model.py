@@ -13,6 +13,7 @@ from typing import Callable
 
 from ..analyze import Analysis
 from ..convention import KIND_LABELS
+from ..memory.fit import MAX_BATCH
 from ..ops.base import MAC_KINDS
 from ..render import columns as col
 from ..render import numbers as fmt
@@ -192,6 +193,7 @@ def model_blocks(a: Analysis, stem: str, formats: tuple[str, ...], *,
                     f"once, while `{peak_at}` runs, when each tensor is freed after its last "
                     "reader."),
                Figure(f"{stem}-memory", f"{a.name}: {PLOTS[1][1]}")]
+    blocks += memory_blocks(a, stem)
     rf = series.rf_series(a)
     last = rf.points[-1]
     whole = (f"; from `{rf.whole_name}` on, every unit sees the whole input"
@@ -211,6 +213,75 @@ def model_blocks(a: Analysis, stem: str, formats: tuple[str, ...], *,
                              "Receptive field per block", RF_COLUMNS, depth, level=2)
     blocks += table_section(a, "Layers", LAYER_COLUMNS, depth, level=2)
     return blocks
+
+
+#: the device whose memory the report's "largest batch" answers for (devices.yaml)
+FIT_DEVICE = "h100"
+#: the memory plots of a model report: file suffix, title, figure function (of a training step)
+MEMORY_PLOTS = (("memory-layers", "saved activations and weights per layer (training step)",
+                 "memory_layers_figure"),
+                ("memory-step", "live memory over a training step", "memory_timeline_figure"))
+
+
+def training_memory(a: Analysis):
+    """The inference and training (AdamW, fp32, PyTorch CUDA) memory reports of the analysis,
+    with the largest batches on FIT_DEVICE; the training one is None with the reason when the
+    model cannot train at this batch (batch norm over one value per channel)."""
+    from ..errors import CnnstatError, UsageError
+    from ..memory.api import memory
+    try:
+        inference = memory(a, device_profile=FIT_DEVICE)
+    except UsageError:                  # no answer (more than 2^24 samples of a tiny model fit)
+        inference = memory(a)
+    try:
+        return inference, memory(a, train=True), ""
+    except CnnstatError as exc:
+        return inference, None, str(exc)
+
+
+def memory_blocks(a: Analysis, stem: str) -> list[Block]:
+    """The report's training-memory section: the step's peak and its parts, inference beside
+    it, the largest batch on an H100, and the two memory plots."""
+    from ..render.memory import convention
+    inference, train, why = training_memory(a)
+    out: list[Block] = [Heading("Training memory")]
+    if train is None:
+        return out + [Para(f"No training step at batch {a.batch}: {why}.")]
+    fit = inference.fit
+    point = train.peak_point
+    where = f"the {point.phase} of `{point.layer}`" if point.layer else f"the {point.phase}"
+    out.append(Para(
+        f"One training step (batch {a.batch}, fp32, AdamW, gradients set to None before the step, "
+        f"PyTorch's CUDA behaviour) peaks at {fmt.human_bytes(train.peak)}, at {where}: "
+        f"{fmt.human_bytes(train.saved_activations)} of activations saved for backward, "
+        f"{fmt.human_bytes(train.persistent + train.gradients)} of weights, gradients and "
+        f"optimizer state. Not modelled: {', '.join(train.not_modelled)}. Every layer, other "
+        f"optimizers, precisions and checkpointing: `cnnstat memory {a.name} --train` "
+        "(docs/memory.md); the rules are checked against autograd's saved tensors."))
+
+    def row(label: str, get) -> list[str]:
+        return [label] + [get(r) for r in (inference, train)]
+    b = fmt.human_bytes
+    rows = [row("peak", lambda r: b(r.peak)),
+            row("saved for backward", lambda r: b(r.saved_activations + r.weight_casts)),
+            row("parameters and buffers", lambda r: b(r.parameters + r.buffers)),
+            row("gradients", lambda r: b(r.gradients)),
+            row("optimizer state (AdamW: 2 per parameter)", lambda r: b(r.optimizer_state)),
+            row("largest term at the peak", lambda r: r.limiting)]
+    if fit is not None:
+        rows.append([f"largest batch on an {fit.device}", f"{fit.inference.batch:,}",
+                     f"{fit.training.batch:,}"])
+    out.append(Table(["", f"inference (batch {a.batch})", f"training step (batch {a.batch})"],
+                     rows, [False, True, True]))
+    if fit is not None:
+        out.append(Para("What limits the largest batch: inference — " + fit.inference.limiting +
+                        "; training — " + fit.training.limiting + "."))
+    else:
+        out.append(Para(f"Largest batch on an H100: more than {MAX_BATCH:,} samples fit; not "
+                        "searched further."))
+    for suffix, title, _ in MEMORY_PLOTS:
+        out.append(Figure(f"{stem}-{suffix}", f"{a.name}: {title}"))
+    return out
 
 
 def table_section(a: Analysis, title: str | None, columns, depth: int | None,

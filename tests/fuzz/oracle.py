@@ -68,8 +68,10 @@ class Mismatch(AssertionError):
     """cnnstat and torch disagree about a definition."""
 
 
-def check_definition(text: str, batch: int, *, fvcore: bool = False, cli: bool = True) -> str:
-    """Check one definition; returns 'accepted' or 'rejected' (for statistics)."""
+def check_definition(text: str, batch: int, *, fvcore: bool = False, cli: bool = True,
+                     memory: bool = False) -> str:
+    """Check one definition; returns 'accepted' or 'rejected' (for statistics). ``memory``:
+    also the saved-tensor rules of an accepted graph (:func:`check_saved`)."""
     definition = parse_definition(text, FILE)     # the generator writes valid YAML
     try:
         graph = build_graph(definition)
@@ -90,6 +92,8 @@ def check_definition(text: str, batch: int, *, fvcore: bool = False, cli: bool =
             _check_cli(text, batch, exc)
         return "rejected"
     _check_accepted(graph, analysis, batch, fvcore)
+    if memory:
+        check_saved(graph, analysis, batch)
     return "accepted"
 
 
@@ -145,6 +149,48 @@ def _check_accepted(graph: Graph, analysis, batch: int, fvcore: bool) -> None:
                        f"torch {[tuple(o.shape) for o in outs]}")
     if fvcore:
         _check_fvcore(module, x, analysis)
+
+
+def check_saved(graph: Graph, analysis, batch: int) -> None:
+    """The memory model's saved-activation bytes, per layer (each storage once, at the first
+    layer that saves it) and in total, equal what autograd keeps in a float32 training step on
+    CPU (the saved-tensor oracle, tests/oracles/saved_tensors.py); a graph the model refuses to
+    train (batch norm over one value per channel) torch refuses too. The input requires a
+    gradient (made by a product, as inside a network), so that a graph without weights has a
+    backward too."""
+    from cnnstat.memory import MemoryOptions, estimate
+    from cnnstat.memory.model import for_mode
+    from tests.oracles.saved_tensors import measure
+    analysis = for_mode(analysis, True)
+    if any(r.op == "not_counted" for r in analysis.records):
+        return            # listed as not counted by the memory model: nothing to compare
+    module = build_module(graph, batch=batch).train()
+    leaf = (torch.rand((batch,) + tuple(graph.input_shape)) + 0.1).requires_grad_()
+    x = leaf * 1.0
+    try:
+        report = estimate(analysis, MemoryOptions(train=True, device="cpu", optimizer="sgd",
+                                                  input_requires_grad=True))
+    except CnnstatError as exc:
+        try:
+            module(x)
+        except (ValueError, RuntimeError):
+            return
+        raise Mismatch(f"the memory model refuses to train the graph, torch trains it: "
+                       f"{exc}") from None
+    if report.not_counted:
+        raise Mismatch(f"no saved-tensor rule for layers {report.not_counted}")
+    result = measure(module, x, layers=[r.name for r in analysis.records])
+    oracle = result.by_layer()
+    model = {row.name: row.saved_bytes for row in report.layers if row.saved_bytes}
+    for name in dict.fromkeys(list(oracle) + list(model)):
+        if oracle.get(name, 0) != model.get(name, 0):
+            op = analysis.by_name[name].op if name in analysis.by_name else "?"
+            raise Mismatch(f"layer {name} ({op}): saved for backward: memory model "
+                           f"{model.get(name, 0)} bytes, autograd {oracle.get(name, 0)}\n"
+                           + "\n".join(result.describe()))
+    if result.activation_bytes != report.saved_activations:
+        raise Mismatch(f"saved for backward in all: memory model {report.saved_activations}, "
+                       f"autograd {result.activation_bytes}")
 
 
 def _check_fvcore(module, x, analysis) -> None:
