@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/capture_designs.py                 # every listed timm model
     .venv/bin/python benchmarks/capture_designs.py resnet50 vgg11  # some of them
     .venv/bin/python benchmarks/capture_designs.py --tricky        # ownership cases only
+    .venv/bin/python benchmarks/capture_designs.py --vocabulary    # docs/capture-ops.md
 
 For each model of tests/data/timm_models.yaml (built once, ``pretrained=False``, eval mode, one
 CPU thread, batch 1 at ``pretrained_cfg['input_size']``) it measures, on the same instance:
@@ -47,17 +48,6 @@ def snapshot(model) -> tuple:
     return (tuple(m.training for m in model.modules()),
             tuple(id(t) for t in model.parameters()), tuple(id(t) for t in model.buffers()),
             tuple(str(t.device) for t in model.parameters()))
-
-
-def shapes_of(structure) -> list:
-    """Flattened output shapes of an oracle-style structure (lists of ints are shapes)."""
-    if isinstance(structure, dict):
-        return [s for v in structure.values() for s in shapes_of(v)]
-    if isinstance(structure, list) and structure and all(isinstance(d, int) for d in structure):
-        return [list(structure)]
-    if isinstance(structure, list):
-        return [s for v in structure for s in shapes_of(v)]
-    return []
 
 
 # ----------------------------------------------------------------------------------------------
@@ -165,7 +155,7 @@ def measure(entry, oracle_figures: dict) -> dict:
     model.eval()
 
     if expect:
-        want = (expect["params"], expect["buffers"], shapes_of(expect["outputs"]))
+        want = (expect["params"], expect["buffers"], oracle.flat_shapes(expect["outputs"]))
         for key in ("capture", "export"):
             if key in row:
                 got = (row[key]["params"], row[key]["buffers"], row[key]["shapes"])
@@ -296,6 +286,101 @@ def tricky() -> dict:
     return report
 
 
+# ----------------------------------------------------------------------------------------------
+# The op vocabulary the importer needs rules for (docs/capture-ops.md)
+
+VOCABULARY_DOC = ROOT / "docs" / "capture-ops.md"
+
+#: function name (last part) → family, for the vocabulary table
+FAMILIES = {
+    "contraction": {"conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
+                    "conv_transpose3d", "linear", "matmul", "__matmul__", "__rmatmul__", "bmm",
+                    "mm", "einsum", "baddbmm", "addmm", "scaled_dot_product_attention",
+                    "multi_head_attention_forward", "bilinear"},
+    "normalization": {"batch_norm", "layer_norm", "group_norm", "instance_norm", "rms_norm",
+                      "local_response_norm", "normalize"},
+    "pooling": {"max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d",
+                "avg_pool3d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
+                "adaptive_max_pool2d", "adaptive_avg_pool3d", "lp_pool2d"},
+    "resampling": {"interpolate", "pixel_shuffle", "pixel_unshuffle", "unfold", "fold",
+                   "grid_sample", "upsample"},
+    "layout (no arithmetic)": {
+        "view", "reshape", "permute", "transpose", "flatten", "unflatten", "squeeze",
+        "unsqueeze", "expand", "expand_as", "contiguous", "__getitem__", "split", "chunk",
+        "unbind", "cat", "stack", "roll", "pad", "repeat", "narrow", "select", "t", "view_as",
+        "reshape_as", "movedim", "swapaxes", "tile", "flip", "index_select", "gather",
+        "__setitem__", "clone", "to", "type_as", "float", "half", "detach", "split_with_sizes",
+        "masked_fill", "masked_fill_", "repeat_interleave", "tensor_split", "concat",
+        "concatenate", "hstack", "vstack", "flatten_", "mT", "T", "copy_", "zero_", "fill_",
+        "new_zeros", "new_ones", "new_empty", "new_full", "expand_copy", "broadcast_to"},
+    "reduction": {"mean", "sum", "amax", "amin", "max", "min", "std", "var", "norm",
+                  "logsumexp", "prod", "argmax", "cumsum", "var_mean", "std_mean"},
+    "creation (no input)": {"arange", "zeros", "ones", "empty", "full", "linspace", "meshgrid",
+                            "tensor", "zeros_like", "ones_like", "empty_like", "full_like",
+                            "eye", "rand", "randn", "as_tensor", "tril", "triu"},
+}
+
+
+def family(op: str) -> str:
+    short = op.rsplit(".", 1)[-1]
+    for name, members in FAMILIES.items():
+        if short in members:
+            return name
+    if short.endswith("_") and short[:-1] in FAMILIES["layout (no arithmetic)"]:
+        return "layout (no arithmetic)"
+    return "elementwise"
+
+
+def fx_handled() -> set[str]:
+    """Public names of the calls today's torch.fx importer has a rule for."""
+    from torch.overrides import resolve_name
+
+    from cnnstat.importers import fx_functions
+    names = {resolve_name(f) or "" for f in fx_functions.FUNCTIONS}
+    names |= {f"torch.Tensor.{m}" for m in fx_functions.METHODS}
+    return names
+
+
+def write_vocabulary(results: dict) -> str:
+    rows = results["models"]
+    calls, models, example = collections.Counter(), collections.Counter(), {}
+    for row in rows:
+        for op, n in row.get("capture", {}).get("ops", {}).items():
+            calls[op] += n
+            models[op] += 1
+            example.setdefault(op, row["name"])
+    handled = fx_handled()
+    by_family: dict[str, list[str]] = collections.defaultdict(list)
+    for op in calls:
+        by_family[family(op)].append(op)
+    total = len([r for r in rows if "capture" in r])
+    lines = ["# The calls a capture records (timm sweep)", "",
+             "Written by `benchmarks/capture_designs.py --vocabulary` from "
+             "benchmarks/results/capture_designs.json: every distinct torch function the "
+             f"function-mode capture (cnnstat/importers/capture.py) recorded over {total} timm "
+             "models, with how often and in how many models, grouped by what a rule has to do. "
+             "*fx rule today*: the torch.fx importer has a handler for that call (a rule for it, "
+             "or something close, already exists). docs/capture.md explains the capture; the "
+             "importer that maps these calls onto cnnstat's operators is issue 13's second half.",
+             "",
+             f"{len(calls)} distinct calls; {sum(calls.values()):,} records.", ""]
+    order = ["contraction", "normalization", "pooling", "resampling", "elementwise",
+             "reduction", "layout (no arithmetic)", "creation (no input)"]
+    for name in order:
+        ops = sorted(by_family.get(name, []), key=lambda o: (-calls[o], o))
+        if not ops:
+            continue
+        lines += [f"## {name} ({len(ops)})", "",
+                  "| call | records | models | e.g. | fx rule today |", "|---|---:|---:|---|---|"]
+        for op in ops:
+            lines.append(f"| `{op}` | {calls[op]:,} | {models[op]} | {example[op]} | "
+                         f"{'yes' if op in handled else ''} |")
+        lines.append("")
+    text = "\n".join(lines)
+    VOCABULARY_DOC.write_text(text, encoding="utf-8")
+    return text
+
+
 def main(argv: list[str]) -> int:
     warnings.filterwarnings("ignore")
     import torch
@@ -305,6 +390,9 @@ def main(argv: list[str]) -> int:
 
     if argv[:1] == ["--tricky"]:
         print(json.dumps(tricky(), indent=1))
+        return 0
+    if argv[:1] == ["--vocabulary"]:
+        write_vocabulary(json.loads(RESULTS.read_text(encoding="utf-8")))
         return 0
     wanted = set(argv)
     entries = [m for m in timm_zoo.models() if not wanted or m.name in wanted]

@@ -104,6 +104,17 @@ def output_structure(out: Any) -> Any:
     return out
 
 
+def flat_shapes(structure: Any) -> list[list[int]]:
+    """The shapes in an :func:`output_structure`, in order (a list of ints is one shape)."""
+    if isinstance(structure, dict):
+        return [s for v in structure.values() for s in flat_shapes(v)]
+    if isinstance(structure, list) and all(isinstance(d, int) for d in structure):
+        return [list(structure)]
+    if isinstance(structure, list):
+        return [s for v in structure for s in flat_shapes(v)]
+    return []
+
+
 def as_inputs(inputs: Any) -> tuple[tuple, dict]:
     """(args, kwargs) from a tensor, a tuple of tensors or a dict of keyword tensors."""
     if isinstance(inputs, torch.Tensor):

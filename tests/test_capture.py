@@ -372,3 +372,29 @@ def test_in_place_writes_make_new_versions():
         assert record.inputs[0] == previous.outputs[0]
         assert trace.values[record.outputs[0]].version_of == previous.outputs[0]
     assert trace.output_values == list(trace.ops[-1].outputs)
+
+
+def test_meta_shortcuts_give_the_shapes_torch_gives():
+    """The shape shortcuts on meta (capture.SHORTCUTS) against torch's own meta functions and
+    against a real run, on models that use every shortcut."""
+    from cnnstat.importers import capture as module
+
+    timm = pytest.importorskip("timm")
+    for name, shape in (("levit_128s", (1, 3, 224, 224)), ("mobilevit_xxs", (1, 3, 256, 256)),
+                        ("efficientformerv2_s0", (1, 3, 224, 224))):
+        model = timm.create_model(name, pretrained=False).eval()
+        fast = capture(model, shape)
+        real = capture(model, shape, meta=False)
+        saved = dict(module.SHORTCUTS)
+        module.SHORTCUTS.clear()
+        try:
+            slow = capture(model, shape)
+        finally:
+            module.SHORTCUTS.update(saved)
+        def outline(trace):
+            return [(r.op, r.inplace, [trace.values[v].shape for v in r.outputs],
+                     [trace.values[v].dtype for v in r.outputs]) for r in trace.ops]
+        assert outline(fast) == outline(slow) == outline(real), name
+        assert fast.mode == "meta" and real.mode == "cpu"
+        used = {r.op for r in fast.ops} & set(saved)
+        assert len(used) >= 4, used

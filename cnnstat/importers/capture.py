@@ -589,8 +589,8 @@ class _MetaState:
     """Swap every parameter, buffer and plain tensor attribute of the module tree for a meta
     tensor of the same shape, dtype and requires_grad, and put the originals back."""
 
-    def __init__(self, root):
-        self.root = root
+    def __init__(self, modules: list):
+        self.modules = modules                       # each module of the tree once
         self.saved: list[tuple[dict, str, Any]] = []
         self.meta_of: dict[int, Any] = {}            # id(original) → meta tensor
 
@@ -610,7 +610,7 @@ class _MetaState:
         import torch
 
         try:
-            for module in self.root.modules():
+            for module in self.modules:
                 for store in (module._parameters, module._buffers):
                     for name, tensor in store.items():
                         if tensor is not None and tensor.device.type != "meta":
@@ -665,12 +665,13 @@ def capture(module: Any, inputs: Any, *, train: bool = False, timeout: float = D
     start = time.perf_counter()
     deadline = time.monotonic() + timeout
     fallback = None
-    flags = {m: m.training for m in module.modules()}
+    tree = _Tree(module)
+    flags = {m: m.training for m in tree.modules}
     try:
         module.train(train)
         if meta:
             try:
-                recorder, out = _run(module, args, kwargs, "meta", dtype, deadline, max_ops)
+                recorder, out = _run(tree, args, kwargs, "meta", dtype, deadline, max_ops)
                 mode = "meta"
             except _Failed as failure:
                 if failure.final or device.type == "meta":
@@ -678,7 +679,7 @@ def capture(module: Any, inputs: Any, *, train: bool = False, timeout: float = D
                 fallback = failure.reason
         if not meta or fallback is not None:
             try:
-                recorder, out = _run(module, args, kwargs, device, dtype, deadline, max_ops)
+                recorder, out = _run(tree, args, kwargs, device, dtype, deadline, max_ops)
             except _Failed as failure:
                 raise failure.error from None
             mode = device.type
@@ -686,7 +687,22 @@ def capture(module: Any, inputs: Any, *, train: bool = False, timeout: float = D
         for m, flag in flags.items():
             m.training = flag
     seconds = time.perf_counter() - start
-    return _trace(module, recorder, out, args, kwargs, arg_names, train, mode, fallback, seconds)
+    return _trace(tree, recorder, out, args, kwargs, arg_names, train, mode, fallback, seconds)
+
+
+class _Tree:
+    """The module tree, walked once: (path, module) pairs with shared modules under every
+    path, the first path of each module, and each module once."""
+
+    def __init__(self, root):
+        self.root = root
+        self.pairs = list(root.named_modules(remove_duplicate=False))
+        self.path_of: dict[int, str] = {}
+        self.modules = []
+        for path, sub in self.pairs:
+            if id(sub) not in self.path_of:
+                self.path_of[id(sub)] = path
+                self.modules.append(sub)
 
 
 def _state_tensors(module) -> Iterator[Any]:
@@ -702,25 +718,34 @@ class _Failed(Exception):
         self.final = final                 # no point retrying on real tensors
 
 
-def _run(module, args, kwargs, device, dtype, deadline: float, max_ops: int):
+def _run(tree: _Tree, args, kwargs, device, dtype, deadline: float, max_ops: int,
+         use_shortcuts: bool = True):
     """One forward under the recorder: (recorder, output), or :class:`_Failed`."""
     import contextlib
 
     import torch
     from torch.overrides import TorchFunctionMode
+    from torch.utils._device import _device_constructors
 
-    names: dict[int, str] = {}
-    for path, sub in module.named_modules(remove_duplicate=False):
-        names.setdefault(id(sub), path)
-    recorder = _Recorder(module, names, deadline, max_ops)
+    module = tree.root
+    recorder = _Recorder(module, tree.path_of, deadline, max_ops)
     on_meta = str(device) == "meta"
     generator = torch.Generator().manual_seed(0)
+    shortcuts = SHORTCUTS if on_meta and use_shortcuts else {}
+    # on meta, factory functions called without a device make meta tensors (what
+    # ``with torch.device("meta")`` does, without a second mode on every call)
+    factories = _device_constructors() if on_meta else frozenset()
 
     class Mode(TorchFunctionMode):
         def __torch_function__(self, func, types, args=(), kwargs=None):
             kwargs = kwargs or {}
             recorder.tick()
-            out = func(*args, **kwargs)
+            if func in factories and kwargs.get("device") is None:
+                kwargs["device"] = "meta"
+            shortcut = shortcuts.get(recorder.op_name(func))
+            out = shortcut(args, kwargs) if shortcut is not None else None
+            if out is None:
+                out = func(*args, **kwargs)
             recorder.record(func, args, kwargs, out)
             return out
 
@@ -733,8 +758,8 @@ def _run(module, args, kwargs, device, dtype, deadline: float, max_ops: int):
     def where() -> str | None:
         return (recorder.calls[recorder.stack[-1]].path or None) if recorder.stack else None
 
-    with _MetaState(module) if on_meta else contextlib.nullcontext():
-        table = _register_state(module, recorder)
+    with _MetaState(tree.modules) if on_meta else contextlib.nullcontext():
+        table = _register_state(tree, recorder)
         call_args = tuple(_materialize(a, device, dtype, generator) for a in args)
         call_kwargs = {k: _materialize(v, device, dtype, generator) for k, v in kwargs.items()}
         recorder.input_values = [
@@ -744,7 +769,7 @@ def _run(module, args, kwargs, device, dtype, deadline: float, max_ops: int):
                    torch.nn.modules.module.register_module_forward_hook(post_hook,
                                                                         always_call=True)]
         try:
-            with _Alarm(deadline, recorder), torch.no_grad(), _default_device(device), Mode():
+            with _Alarm(deadline, recorder), torch.no_grad(), Mode():
                 out = module(*call_args, **call_kwargs)
         except _Stop as exc:
             at = recorder.failed_in.get(id(exc), where())
@@ -773,13 +798,199 @@ def _run(module, args, kwargs, device, dtype, deadline: float, max_ops: int):
     return recorder, out
 
 
-def _register_state(module, recorder: _Recorder) -> list[TensorEntry]:
+# ----------------------------------------------------------------------------------------------
+# Shape shortcuts on meta tensors
+#
+# On meta tensors torch computes an output's shape by running the operator's meta function;
+# for normalizations, several activations, linear and attention that function is a Python
+# decomposition costing 0.1-1 ms a call (batch norm is half of ResNet-50's capture). For these
+# the output is the input's shape (or a one-line rule), so the capture makes it directly with
+# ``empty_like``/``new_empty`` — after checking the arguments agree, and otherwise running the
+# real meta function so that a malformed call still raises torch's own error. A shortcut
+# returns None to decline.
+
+
+def _first(args, kwargs, name="input"):
+    return args[0] if args else kwargs.get(name)
+
+
+def _same_dtype(*tensors) -> bool:
+    dtypes = {t.dtype for t in tensors if t is not None}
+    return len(dtypes) <= 1
+
+
+def _like_input(args, kwargs):
+    """Elementwise: the output is the input's shape, dtype and layout; an in-place call returns
+    the input itself."""
+    x = _first(args, kwargs)
+    if not _is_meta(x) or kwargs.get("dtype") is not None:
+        return None
+    if kwargs.get("inplace") is True:     # torch's Python wrappers pass inplace by keyword
+        return x
+    import torch
+    return torch.empty_like(x)
+
+
+def _is_meta(x) -> bool:
+    return getattr(x, "is_meta", False)
+
+
+def _batch_norm(args, kwargs):
+    names = ("input", "running_mean", "running_var", "weight", "bias")
+    values = list(args[:5]) + [kwargs.get(n) for n in names[len(args[:5]):]]
+    x = values[0]
+    if not _is_meta(x) or x.dim() < 2 or not _same_dtype(x, *values[3:]):
+        return None
+    channels = x.shape[1]
+    if any(t is not None and t.shape != (channels,) for t in values[1:]):
+        return None
+    import torch
+    return torch.empty_like(x)
+
+
+def _layer_norm(args, kwargs):
+    x = _first(args, kwargs)
+    shape = args[1] if len(args) > 1 else kwargs.get("normalized_shape")
+    weight = args[2] if len(args) > 2 else kwargs.get("weight")
+    bias = args[3] if len(args) > 3 else kwargs.get("bias")
+    if not _is_meta(x) or shape is None or not _same_dtype(x, weight, bias):
+        return None
+    shape = tuple(shape) if not isinstance(shape, int) else (shape,)
+    if tuple(x.shape[x.dim() - len(shape):]) != shape or any(
+            t is not None and tuple(t.shape) != shape for t in (weight, bias)):
+        return None
+    import torch
+    return torch.empty_like(x)
+
+
+def _group_norm(args, kwargs):
+    x = _first(args, kwargs)
+    groups = args[1] if len(args) > 1 else kwargs.get("num_groups")
+    weight = args[2] if len(args) > 2 else kwargs.get("weight")
+    bias = args[3] if len(args) > 3 else kwargs.get("bias")
+    if not _is_meta(x) or x.dim() < 2 or not isinstance(groups, int) or groups <= 0 \
+            or x.shape[1] % groups or not _same_dtype(x, weight, bias):
+        return None
+    if any(t is not None and tuple(t.shape) != (x.shape[1],) for t in (weight, bias)):
+        return None
+    import torch
+    return torch.empty_like(x)
+
+
+def _linear(args, kwargs):
+    x = _first(args, kwargs)
+    weight = args[1] if len(args) > 1 else kwargs.get("weight")
+    bias = args[2] if len(args) > 2 else kwargs.get("bias")
+    if not _is_meta(x) or weight is None or weight.dim() != 2 or x.dim() < 1 \
+            or x.shape[-1] != weight.shape[1] or not _same_dtype(x, weight, bias):
+        return None
+    if bias is not None and tuple(bias.shape) not in ((weight.shape[0],), ()):
+        return None
+    return x.new_empty((*x.shape[:-1], weight.shape[0]))
+
+
+def _attention(args, kwargs):
+    names = ("query", "key", "value")
+    q, k, v = (args[i] if len(args) > i else kwargs.get(n) for i, n in enumerate(names))
+    if not all(_is_meta(t) for t in (q, k, v)) or q.dim() < 2 or not _same_dtype(q, k, v):
+        return None
+    if k.shape[-1] != q.shape[-1] or k.shape[-2] != v.shape[-2] or k.dim() != v.dim():
+        return None
+    if kwargs.get("enable_gqa") or (len(args) > 7 and args[7]):
+        return None                       # grouped queries: let torch check the head counts
+    if tuple(q.shape[:-2]) != tuple(k.shape[:-2]):
+        return None
+    return q.new_empty((*q.shape[:-1], v.shape[-1]))
+
+
+def _dropout(args, kwargs):
+    """Dropout outside training returns its input itself (as torch does)."""
+    x = _first(args, kwargs)
+    if _is_meta(x) and kwargs.get("training") is False:
+        return x
+    return _like_input(args, kwargs)
+
+
+def _broadcast(a: tuple, b: tuple) -> tuple | None:
+    """NumPy broadcasting of two shapes, or None where they do not broadcast."""
+    out = []
+    for i in range(1, max(len(a), len(b)) + 1):
+        x = a[-i] if i <= len(a) else 1
+        y = b[-i] if i <= len(b) else 1
+        if x != y and x != 1 and y != 1:
+            return None
+        out.append(y if x == 1 else x)
+    return tuple(reversed(out))
+
+
+def _binary_shape(args, kwargs):
+    """(a, shape of the result) of ``a op b`` when a is a meta tensor and b a meta tensor of the
+    same dtype or a Python number that cannot change a floating dtype; else None."""
+    import torch
+
+    if len(args) != 2 or set(kwargs) - {"alpha"}:
+        return None
+    a, b = args
+    if not _is_meta(a) or not a.is_floating_point():
+        return None
+    if isinstance(b, torch.Tensor):
+        if not _is_meta(b) or b.dtype != a.dtype:
+            return None
+        shape = _broadcast(tuple(a.shape), tuple(b.shape))
+        return None if shape is None else (a, b, shape)
+    if isinstance(b, (int, float)) and not isinstance(b, bool):
+        return a, None, tuple(a.shape)
+    return None
+
+
+def _binary(args, kwargs):
+    """add, sub, mul, div: the broadcast shape (the layout of the operand with that shape)."""
+    found = _binary_shape(args, kwargs)
+    if found is None:
+        return None
+    import torch
+    a, b, shape = found
+    if shape == tuple(a.shape):
+        return torch.empty_like(a)
+    if b is not None and shape == tuple(b.shape):
+        return torch.empty_like(b)
+    return a.new_empty(shape)
+
+
+def _binary_inplace(args, kwargs):
+    """add_, mul_...: the first operand itself, when the result keeps its shape."""
+    found = _binary_shape(args, kwargs)
+    if found is None or found[2] != tuple(found[0].shape):
+        return None
+    return found[0]
+
+
+_ELEMENTWISE = ("relu", "relu6", "gelu", "silu", "hardswish", "hardsigmoid", "mish", "elu",
+                "leaky_relu", "hardtanh", "sigmoid", "tanh", "softmax", "log_softmax")
+
+#: public name → shortcut(args, kwargs) → meta output, or None to run torch's meta function
+SHORTCUTS = {
+    "torch.nn.functional.batch_norm": _batch_norm,
+    "torch.nn.functional.layer_norm": _layer_norm,
+    "torch.nn.functional.group_norm": _group_norm,
+    "torch.nn.functional.linear": _linear,
+    "torch.nn.functional.scaled_dot_product_attention": _attention,
+    "torch.nn.functional.dropout": _dropout,
+    **{f"torch.nn.functional.{name}": _like_input for name in _ELEMENTWISE},
+    **{f"torch.{where}{name}": _binary for where in ("", "Tensor.")
+       for name in ("add", "sub", "mul", "div")},
+    **{f"torch.Tensor.{name}_": _binary_inplace for name in ("add", "sub", "mul", "div")},
+}
+
+
+def _register_state(tree: _Tree, recorder: _Recorder) -> list[TensorEntry]:
     """The parameter/buffer table (each tensor once, first name wins, others are aliases) with
     a value for each; tensor attributes that are neither become named constants."""
     import torch
 
+    module = tree.root
     named: dict[int, list[tuple[str, str, Any, Any]]] = {}
-    owners = dict(module.named_modules(remove_duplicate=False))
+    owners = dict(tree.pairs)
     for kind, items in (("parameter", module.named_parameters(remove_duplicate=False)),
                         ("buffer", module.named_buffers(remove_duplicate=False))):
         for name, tensor in items:
@@ -795,20 +1006,12 @@ def _register_state(module, recorder: _Recorder) -> list[TensorEntry]:
                                  tuple(tensor.shape), recorder._dtype(tensor.dtype),
                                  bool(tensor.requires_grad), persistent, vid,
                                  tuple(e[1] for e in entries[1:])))
-    for path, sub in module.named_modules():
+    for sub in tree.modules:
+        path = tree.path_of[id(sub)]
         for attr, value in sub.__dict__.items():
             if isinstance(value, torch.Tensor) and id(value) not in recorder.live:
                 recorder.constants[id(value)] = f"{path}.{attr}" if path else attr
     return table
-
-
-def _default_device(device):
-    """Factory functions without a device make tensors on ``device`` (meta: no memory)."""
-    import contextlib
-
-    import torch
-
-    return torch.device("meta") if str(device) == "meta" else contextlib.nullcontext()
 
 
 class _Alarm:
@@ -838,7 +1041,7 @@ class _Alarm:
             signal.signal(signal.SIGALRM, self.previous)
 
 
-def _trace(module, recorder: _Recorder, out, args, kwargs, arg_names: list[str], train: bool,
+def _trace(tree: _Tree, recorder: _Recorder, out, args, kwargs, arg_names: list[str], train: bool,
            mode: str, fallback: str | None, seconds: float) -> Trace:
     inputs = []
     values = iter(recorder.input_values)
@@ -852,8 +1055,8 @@ def _trace(module, recorder: _Recorder, out, args, kwargs, arg_names: list[str],
         inputs.append(InputRecord(key, True, vid, None if vid is not None
                                   else recorder.plain(original, [])))
     output = _output_structure(recorder, out)
-    modules = {path: _class_name(type(sub)) for path, sub in module.named_modules()}
-    return Trace(_class_name(type(module)), train, inputs, recorder.ops, recorder.values,
+    modules = {tree.path_of[id(sub)]: _class_name(type(sub)) for sub in tree.modules}
+    return Trace(_class_name(type(tree.root)), train, inputs, recorder.ops, recorder.values,
                  recorder.table, recorder.calls, modules, output, mode, fallback, seconds,
                  recorder.count)
 
