@@ -210,16 +210,7 @@ def tricky() -> dict:
 
     from cnnstat.importers.capture import capture
     from tests import timm_zoo
-
-    class Tied(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.embed = nn.Linear(8, 8, bias=False)
-            self.head = nn.Linear(8, 8, bias=False)
-            self.head.weight = self.embed.weight
-
-        def forward(self, x):
-            return self.head(self.embed(x))
+    from tests.test_capture import Tied
 
     class Normed(nn.Module):
         def __init__(self):

@@ -814,6 +814,11 @@ def _first(args, kwargs, name="input"):
     return args[0] if args else kwargs.get(name)
 
 
+def _arguments(args, kwargs, names: tuple[str, ...]) -> list:
+    """The arguments called ``names``, by position or keyword (None when absent)."""
+    return [args[i] if i < len(args) else kwargs.get(name) for i, name in enumerate(names)]
+
+
 def _same_dtype(*tensors) -> bool:
     dtypes = {t.dtype for t in tensors if t is not None}
     return len(dtypes) <= 1
@@ -835,52 +840,46 @@ def _is_meta(x) -> bool:
     return getattr(x, "is_meta", False)
 
 
+def _per_channel(x, *tensors, size) -> bool:
+    """Optional affine/statistics tensors all of shape ``size`` and of ``x``'s dtype."""
+    return _same_dtype(x, *tensors) and all(t is None or tuple(t.shape) == size
+                                            for t in tensors)
+
+
 def _batch_norm(args, kwargs):
-    names = ("input", "running_mean", "running_var", "weight", "bias")
-    values = list(args[:5]) + [kwargs.get(n) for n in names[len(args[:5]):]]
-    x = values[0]
-    if not _is_meta(x) or x.dim() < 2 or not _same_dtype(x, *values[3:]):
-        return None
-    channels = x.shape[1]
-    if any(t is not None and t.shape != (channels,) for t in values[1:]):
+    x, mean, var, weight, bias = _arguments(
+        args, kwargs, ("input", "running_mean", "running_var", "weight", "bias"))
+    if not _is_meta(x) or x.dim() < 2 or not _per_channel(x, weight, bias, size=(x.shape[1],)) \
+            or not _per_channel(mean, var, size=(x.shape[1],)):
         return None
     import torch
     return torch.empty_like(x)
 
 
 def _layer_norm(args, kwargs):
-    x = _first(args, kwargs)
-    shape = args[1] if len(args) > 1 else kwargs.get("normalized_shape")
-    weight = args[2] if len(args) > 2 else kwargs.get("weight")
-    bias = args[3] if len(args) > 3 else kwargs.get("bias")
-    if not _is_meta(x) or shape is None or not _same_dtype(x, weight, bias):
+    x, shape, weight, bias = _arguments(args, kwargs,
+                                        ("input", "normalized_shape", "weight", "bias"))
+    if not _is_meta(x) or shape is None:
         return None
-    shape = tuple(shape) if not isinstance(shape, int) else (shape,)
-    if tuple(x.shape[x.dim() - len(shape):]) != shape or any(
-            t is not None and tuple(t.shape) != shape for t in (weight, bias)):
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    if tuple(x.shape[x.dim() - len(shape):]) != shape or not _per_channel(x, weight, bias,
+                                                                         size=shape):
         return None
     import torch
     return torch.empty_like(x)
 
 
 def _group_norm(args, kwargs):
-    x = _first(args, kwargs)
-    groups = args[1] if len(args) > 1 else kwargs.get("num_groups")
-    weight = args[2] if len(args) > 2 else kwargs.get("weight")
-    bias = args[3] if len(args) > 3 else kwargs.get("bias")
+    x, groups, weight, bias = _arguments(args, kwargs, ("input", "num_groups", "weight", "bias"))
     if not _is_meta(x) or x.dim() < 2 or not isinstance(groups, int) or groups <= 0 \
-            or x.shape[1] % groups or not _same_dtype(x, weight, bias):
-        return None
-    if any(t is not None and tuple(t.shape) != (x.shape[1],) for t in (weight, bias)):
+            or x.shape[1] % groups or not _per_channel(x, weight, bias, size=(x.shape[1],)):
         return None
     import torch
     return torch.empty_like(x)
 
 
 def _linear(args, kwargs):
-    x = _first(args, kwargs)
-    weight = args[1] if len(args) > 1 else kwargs.get("weight")
-    bias = args[2] if len(args) > 2 else kwargs.get("bias")
+    x, weight, bias = _arguments(args, kwargs, ("input", "weight", "bias"))
     if not _is_meta(x) or weight is None or weight.dim() != 2 or x.dim() < 1 \
             or x.shape[-1] != weight.shape[1] or not _same_dtype(x, weight, bias):
         return None
@@ -890,8 +889,7 @@ def _linear(args, kwargs):
 
 
 def _attention(args, kwargs):
-    names = ("query", "key", "value")
-    q, k, v = (args[i] if len(args) > i else kwargs.get(n) for i, n in enumerate(names))
+    q, k, v = _arguments(args, kwargs, ("query", "key", "value"))
     if not all(_is_meta(t) for t in (q, k, v)) or q.dim() < 2 or not _same_dtype(q, k, v):
         return None
     if k.shape[-1] != q.shape[-1] or k.shape[-2] != v.shape[-2] or k.dim() != v.dim():
