@@ -1,7 +1,8 @@
 """Issue 13's design decision, measured: torch.export versus a function-mode capture.
 
     .venv/bin/python benchmarks/capture_designs.py                 # every listed timm model
-    .venv/bin/python benchmarks/capture_designs.py resnet50 vgg11  # some of them
+    .venv/bin/python benchmarks/capture_designs.py resnet50 vgg11  # some of them (printed)
+    .venv/bin/python benchmarks/capture_designs.py --update NAME.. # re-measure rows in the file
     .venv/bin/python benchmarks/capture_designs.py --tricky        # ownership cases only
     .venv/bin/python benchmarks/capture_designs.py --vocabulary    # docs/capture-ops.md
 
@@ -67,9 +68,11 @@ def export_summary(model, x) -> dict:
     named = dict(model.named_parameters(remove_duplicate=False))
     named.update(dict(model.named_buffers(remove_duplicate=False)))
     params = buffers = constants = 0
+    unique: dict[int, int] = {}
     for spec in program.graph_signature.input_specs:
         if spec.kind == InputKind.PARAMETER:
             params += named[spec.target].numel()
+            unique[id(named[spec.target])] = named[spec.target].numel()
         elif spec.kind == InputKind.BUFFER:
             buffers += named[spec.target].numel()
         elif spec.kind == InputKind.CONSTANT_TENSOR:
@@ -80,6 +83,9 @@ def export_summary(model, x) -> dict:
               if hasattr(a, "meta") and hasattr(a.meta.get("val"), "shape")]
     return {"ops": dict(vocabulary), "calls": len(calls), "with_module_stack": with_stack,
             "params": params, "buffers": buffers, "constant_tensors": constants,
+            # a module shared under several paths (CoaT's convolutional position encodings)
+            # has its parameters lifted once per path: an importer must de-duplicate them
+            "params_unique": sum(unique.values()),
             "shapes": shapes}
 
 
@@ -114,35 +120,17 @@ def measure(entry, oracle_figures: dict) -> dict:
         with torch.no_grad():
             return model(x)
 
-    # the three cheap measurements interleaved, round by round, so that a change in the load of
-    # the (shared) machine hits them alike; medians of the rounds
-    tools = {"forward": forward, "torchinfo": lambda: summary(model, input_data=x, verbose=0),
-             "capture": lambda: capture(model, x)}
-    times: dict[str, list[float]] = {k: [] for k in tools}
+    # first the capture on the module as built (a forward may rewrite the module's own state:
+    # ConViT caches its relative indices in a buffer), checked against the oracle and for
+    # restoration
     before = snapshot(model)
-    trace = None
-    for _ in range(ROUNDS):
-        for key, fn in tools.items():
-            if f"{key}_error" in row:
-                continue
-            start = time.perf_counter()
-            try:
-                result = fn()
-            except Exception as exc:
-                row[f"{key}_error"] = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
-                continue
-            times[key].append(time.perf_counter() - start)
-            if key == "capture":
-                trace = result
-        if sum(map(sum, times.values())) > BUDGET_S:
-            break
-    for key, values in times.items():
-        if values:
-            row[f"{key}_s"] = statistics.median(values)
-    if trace is not None:
-        row["capture"] = capture_summary(trace)
+    try:
+        row["capture"] = capture_summary(capture(model, x))
+    except Exception as exc:
+        row["capture_error"] = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
     row["capture_restored"] = snapshot(model) == before
 
+    # then export, also on the module as built
     before = snapshot(model)
     try:
         start = time.perf_counter()
@@ -153,6 +141,30 @@ def measure(entry, oracle_figures: dict) -> dict:
         row["export_error"] = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
     row["export_restored"] = snapshot(model) == before
     model.eval()
+
+    # then the three cheap measurements interleaved, round by round, so that a change in the
+    # load of the (shared) machine hits them alike; medians of the rounds (the capture is warm,
+    # the forward is warmed by one untimed call)
+    forward()
+    tools = {"forward": forward, "torchinfo": lambda: summary(model, input_data=x, verbose=0),
+             "capture": lambda: capture(model, x)}
+    times: dict[str, list[float]] = {k: [] for k in tools}
+    for _ in range(ROUNDS):
+        for key, fn in tools.items():
+            if f"{key}_error" in row:
+                continue
+            start = time.perf_counter()
+            try:
+                fn()
+            except Exception as exc:
+                row[f"{key}_error"] = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+                continue
+            times[key].append(time.perf_counter() - start)
+        if sum(map(sum, times.values())) > BUDGET_S:
+            break
+    for key, values in times.items():
+        if values:
+            row[f"{key}_s"] = statistics.median(values)
 
     if expect:
         want = (expect["params"], expect["buffers"], oracle.flat_shapes(expect["outputs"]))
@@ -385,7 +397,8 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["--vocabulary"]:
         write_vocabulary(json.loads(RESULTS.read_text(encoding="utf-8")))
         return 0
-    wanted = set(argv)
+    update = argv[:1] == ["--update"]
+    wanted = set(argv[1:] if update else argv)
     entries = [m for m in timm_zoo.models() if not wanted or m.name in wanted]
     figures = timm_zoo.oracle_figures()
     rows = []
@@ -401,8 +414,12 @@ def main(argv: list[str]) -> int:
                                                    "export_exact", "capture_error",
                                                    "export_error")}), file=sys.stderr,
               flush=True)
+    if update:                          # re-measure some models, keep the other rows
+        kept = json.loads(RESULTS.read_text(encoding="utf-8"))["models"]
+        fresh = {r["name"]: r for r in rows}
+        rows = [fresh.get(r["name"], r) for r in kept]
     summary = summarize([r for r in rows if "error" not in r])
-    if not wanted:
+    if not wanted or update:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps({"summary": summary, "models": rows}, indent=1) + "\n",
                            encoding="utf-8")

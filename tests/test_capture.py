@@ -398,3 +398,35 @@ def test_meta_shortcuts_give_the_shapes_torch_gives():
         assert fast.mode == "meta" and real.mode == "cpu"
         used = {r.op for r in fast.ops} & set(saved)
         assert len(used) >= 4, used
+
+
+class Caches(nn.Module):
+    """A forward that replaces a buffer and adds a tensor attribute (ConViT's rel_indices)."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("table", torch.zeros(1), persistent=False)
+
+    def forward(self, x):
+        if self.table.shape[0] != x.shape[-1]:
+            self.table = torch.arange(x.shape[-1], device=x.device, dtype=x.dtype)
+            self.cache = self.table * 2
+        return x + self.table
+
+
+def test_a_forward_that_rewrites_its_state_leaves_the_module_as_it_was():
+    model = Caches()
+    table = model.table
+    trace = capture(model, (2, 5))
+    assert model.table is table and "cache" not in model.__dict__
+    assert trace.buffers == 1                      # the state the module had, not its cache
+    assert model(torch.ones(2, 5)).shape == (2, 5)    # still runs on real tensors
+
+
+def test_convit_caches_and_comes_back_unchanged():
+    timm = pytest.importorskip("timm")
+    model = timm.create_model("convit_tiny", pretrained=False).eval()
+    before = [id(b) for b in model.buffers()]
+    trace = capture(model, (1, 3, 224, 224))
+    assert trace.buffers == sum(b.numel() for b in model.buffers()) == 30
+    assert [id(b) for b in model.buffers()] == before

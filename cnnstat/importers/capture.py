@@ -587,11 +587,14 @@ def _check_signature(module, args: tuple, kwargs: dict) -> list[str]:
 
 class _MetaState:
     """Swap every parameter, buffer and plain tensor attribute of the module tree for a meta
-    tensor of the same shape, dtype and requires_grad, and put the originals back."""
+    tensor of the same shape, dtype and requires_grad, and put the originals back — also
+    where the forward replaced them (a buffer used as a cache, ConViT's ``rel_indices``) — and
+    take away the meta tensors a forward left in new attributes."""
 
     def __init__(self, modules: list):
         self.modules = modules                       # each module of the tree once
         self.saved: list[tuple[dict, str, Any]] = []
+        self.keys: list[tuple[dict, set]] = []       # each store's names before the forward
         self.meta_of: dict[int, Any] = {}            # id(original) → meta tensor
 
     def _meta(self, tensor):
@@ -611,25 +614,29 @@ class _MetaState:
 
         try:
             for module in self.modules:
-                for store in (module._parameters, module._buffers):
-                    for name, tensor in store.items():
-                        if tensor is not None and tensor.device.type != "meta":
-                            self.saved.append((store, name, tensor))
-                            store[name] = self._meta(tensor)
-                state = module.__dict__
-                for name, value in list(state.items()):
-                    if isinstance(value, torch.Tensor) and value.device.type != "meta":
-                        self.saved.append((state, name, value))
-                        state[name] = self._meta(value)
+                for store in (module._parameters, module._buffers, module.__dict__):
+                    self.keys.append((store, set(store)))
+                    for name, value in list(store.items()):
+                        if isinstance(value, torch.Tensor) and value.device.type != "meta":
+                            self.saved.append((store, name, value))
+                            store[name] = self._meta(value)
         except BaseException:
             self.restore()
             raise
         return self
 
     def restore(self) -> None:
+        import torch
+
+        for store, before in self.keys:
+            for name in set(store) - before:
+                value = store[name]
+                if isinstance(value, torch.Tensor) and value.device.type == "meta":
+                    del store[name]
         for store, name, tensor in reversed(self.saved):
             store[name] = tensor
         self.saved.clear()
+        self.keys.clear()
 
     def __exit__(self, *exc) -> None:
         self.restore()
