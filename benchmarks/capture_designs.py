@@ -299,7 +299,7 @@ FAMILIES = {
     "contraction": {"conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
                     "conv_transpose3d", "linear", "matmul", "__matmul__", "__rmatmul__", "bmm",
                     "mm", "einsum", "baddbmm", "addmm", "scaled_dot_product_attention",
-                    "multi_head_attention_forward", "bilinear"},
+                    "multi_head_attention_forward", "bilinear", "lstm", "gru", "rnn_tanh"},
     "normalization": {"batch_norm", "layer_norm", "group_norm", "instance_norm", "rms_norm",
                       "local_response_norm", "normalize"},
     "pooling": {"max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d",
@@ -315,7 +315,8 @@ FAMILIES = {
         "__setitem__", "clone", "to", "type_as", "float", "half", "detach", "split_with_sizes",
         "masked_fill", "masked_fill_", "repeat_interleave", "tensor_split", "concat",
         "concatenate", "hstack", "vstack", "flatten_", "mT", "T", "copy_", "zero_", "fill_",
-        "new_zeros", "new_ones", "new_empty", "new_full", "expand_copy", "broadcast_to"},
+        "new_zeros", "new_ones", "new_empty", "new_full", "expand_copy", "broadcast_to",
+        "long", "int", "bool", "double"},
     "reduction": {"mean", "sum", "amax", "amin", "max", "min", "std", "var", "norm",
                   "logsumexp", "prod", "argmax", "cumsum", "var_mean", "std_mean"},
     "creation (no input)": {"arange", "zeros", "ones", "empty", "full", "linspace", "meshgrid",
@@ -339,7 +340,15 @@ def fx_handled() -> set[str]:
     from torch.overrides import resolve_name
 
     from cnnstat.importers import fx_functions
-    names = {resolve_name(f) or "" for f in fx_functions.FUNCTIONS}
+    operators = {"add": "add", "iadd": "add_", "mul": "mul", "imul": "mul_",
+                 "matmul": "matmul", "getitem": "__getitem__", "sub": "sub",
+                 "truediv": "div"}                     # x + y in fx is operator.add
+    names = set()
+    for function in fx_functions.FUNCTIONS:
+        if getattr(function, "__module__", None) in ("_operator", "operator"):
+            names.add(f"torch.Tensor.{operators.get(function.__name__, function.__name__)}")
+        else:
+            names.add(resolve_name(function) or "")
     names |= {f"torch.Tensor.{m}" for m in fx_functions.METHODS}
     return names
 
@@ -358,6 +367,7 @@ def write_vocabulary(results: dict) -> str:
         by_family[family(op)].append(op)
     total = len([r for r in rows if "capture" in r])
     lines = ["# The calls a capture records (timm sweep)", "",
+             "<!-- generated: do not edit by hand -->", "",
              "Written by `benchmarks/capture_designs.py --vocabulary` from "
              "benchmarks/results/capture_designs.json: every distinct torch function the "
              f"function-mode capture (cnnstat/importers/capture.py) recorded over {total} timm "
