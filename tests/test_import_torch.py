@@ -368,5 +368,5 @@ def test_a_pattern_that_does_not_complete_gets_rank_generic_rules():
     a = cnnstat.analyze(HalfShuffle(), "4x6x6")
     view, total = a.records
     assert (view.op, view.output_shape) == ("layout", (1, 2, 2, 6, 6))
-    assert (total.op, total.output_shape) == ("reduce", (1, 2, 6, 6))
+    assert (total.op, total.output_shape) == ("reduction", (1, 2, 6, 6))
     assert total.macs_by_kind["pool"] == 4 * 6 * 6 and not a.to_dict()["not_counted"]

@@ -974,6 +974,21 @@ def _binary_inplace(args, kwargs):
     return found[0]
 
 
+def _mean(args, kwargs):
+    """mean over given dims (squeeze-and-excitation's x.mean((2, 3), keepdim=True))."""
+    x, dims, keepdim = _arguments(args, kwargs, ("input", "dim", "keepdim"))
+    if not _is_meta(x) or not x.is_floating_point() or dims is None or kwargs.get("dtype") \
+            or set(kwargs) - {"dim", "keepdim"}:
+        return None
+    dims = (dims,) if isinstance(dims, int) else tuple(dims)
+    if not dims or not all(isinstance(d, int) and -x.dim() <= d < x.dim() for d in dims):
+        return None
+    dims = {d % x.dim() for d in dims}
+    shape = [1 if i in dims else n for i, n in enumerate(x.shape)] if keepdim else \
+        [n for i, n in enumerate(x.shape) if i not in dims]
+    return x.new_empty(shape)
+
+
 _ELEMENTWISE = ("relu", "relu6", "gelu", "silu", "hardswish", "hardsigmoid", "mish", "elu",
                 "leaky_relu", "hardtanh", "sigmoid", "tanh", "softmax", "log_softmax")
 
@@ -985,6 +1000,8 @@ SHORTCUTS = {
     "torch.nn.functional.linear": _linear,
     "torch.nn.functional.scaled_dot_product_attention": _attention,
     "torch.nn.functional.dropout": _dropout,
+    "torch.Tensor.mean": _mean,
+    "torch.mean": _mean,
     **{f"torch.nn.functional.{name}": _like_input for name in _ELEMENTWISE},
     **{f"torch.{where}{name}": _binary for where in ("", "Tensor.")
        for name in ("add", "sub", "mul", "div")},

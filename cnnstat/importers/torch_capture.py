@@ -473,18 +473,19 @@ class _CaptureImporter(_Importer):
         self.env[call.outputs[0]] = result
         return True
 
-    def mark(self) -> tuple:
-        return (len(self.asm.nodes), set(self.owner), set(self.asm._taken))
+    def mark(self) -> tuple[int, int]:
+        """Where the graph stands, to undo a rule that gave up half-way."""
+        return len(self.asm.nodes), len(self.owner)
 
-    def rollback(self, mark: tuple) -> None:
-        count, owned, taken = mark
+    def rollback(self, mark: tuple[int, int]) -> None:
+        count, owned = mark
         for node in self.asm.nodes[count:]:
             self.asm.shapes.pop(node.name, None)
             self.asm.evals.pop(node.name, None)
+            self.asm._taken.discard(node.name)
         del self.asm.nodes[count:]
-        for key in set(self.owner) - owned:
+        for key in list(self.owner)[owned:]:          # added since: insertion order
             del self.owner[key]
-        self.asm._taken = taken
 
     # function calls ------------------------------------------------------------------------------
     def record(self, record) -> None:
@@ -626,7 +627,7 @@ class _CaptureImporter(_Importer):
             if short in NORMS or short in POINTWISE:
                 return self.pointwise(record, node, short, ins, consts)
             if short in REDUCE:
-                return self.single(record, node, "reduce", ins, what=_what(record),
+                return self.single(record, node, "reduction", ins, what=_what(record),
                                    shape=list(self.layout(outs[0]).per))
         except (NoRule, ShapeError):
             pass

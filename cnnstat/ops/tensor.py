@@ -24,7 +24,7 @@ Conventions (one MAC = one fused multiply-add):
   operation with a constant operand (``x * scale``, ``x + pos_embed``). A learned constant operand
   is a parameter of the layer. A normalization without a module rule (``F.group_norm``,
   ``F.normalize``, ``F.rms_norm``) is one operation per element of kind "norm", as batch norm.
-- ``reduce`` — a reduction (sum, mean, norm, var...): one operation per input element, kind "pool".
+- ``reduction`` — a reduction (sum, mean, norm, var...): one operation per input element, kind "pool".
 """
 
 from __future__ import annotations
@@ -112,10 +112,11 @@ class MultiheadAttention(Op):
         kdim, vdim = k[-1], v[-1]
         bias = 1 if a["bias"] else 0
         params = e * (e + kdim + vdim) + e * e + bias * 4 * e
+        n = q[0]
         return Eval(shape=q,
                     params=params,
-                    macs={WEIGHT: big_l * e * e * 2 + s * e * (kdim + vdim),
-                          ATTENTION: 2 * big_l * s * e, ACTIVATION: 2 * heads * big_l * s},
+                    macs={WEIGHT: n * (big_l * e * e * 2 + s * e * (kdim + vdim)),
+                          ATTENTION: n * 2 * big_l * s * e, ACTIVATION: n * 2 * heads * big_l * s},
                     rf=(GLOBAL, GLOBAL, GLOBAL))
 
     def describe(self, a, inputs) -> str:
@@ -210,7 +211,7 @@ class Pointwise(Op):
 
 @register
 class Reduce(Op):
-    name = "reduce"
+    name = "reduction"
     summary = "a reduction of an imported model (sum, mean, var, norm...) to the given shape"
     params = (Param("what", _text), Param("shape", _sizes, doc="output shape without the batch"))
 
