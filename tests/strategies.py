@@ -273,6 +273,13 @@ def not_counted(draw):
 
 
 @st.composite
+def conv2d_images(draw):
+    args, shapes = draw(conv2d())
+    n, *rest = shapes[0]
+    return args, [(n, draw(st.integers(1, 3)), *rest)]
+
+
+@st.composite
 def attention(draw):
     n, heads, big_l, s, e, ev = (draw(batch), draw(st.sampled_from([(), (2,)])), draw(small),
                                  draw(small), draw(small), draw(small))
@@ -421,7 +428,7 @@ CASES = {
     "stochastic_depth": stochastic_depth(), "matmul": matmul(), "not_counted": not_counted(),
     "attention": attention(), "multihead_attention": multihead_attention(), "einsum": einsum(),
     "layout": layout(), "pointwise": pointwise(), "reduction": reduction(),
-    "parameter_work": parameter_work(),
+    "parameter_work": parameter_work(), "conv2d_images": conv2d_images(),
     "channel_linear": channel_linear(),
     "concat": concat(),
     "channel_shuffle": channel_shuffle(),

@@ -622,6 +622,8 @@ class _CaptureImporter(_Importer):
                 return self.contraction(record, node, short, ins, consts)
             if short == "linear":
                 return self.linear(record, node)
+            if short == "conv2d":
+                return self.conv_images(record, node)
             if short in LAYOUT or (short in ALIAS and len(ins) == 1):
                 return self.layout_layer(record, node, ins, consts)
             if short in NORMS or short in POINTWISE:
@@ -764,6 +766,29 @@ class _CaptureImporter(_Importer):
         self.single(record, node, "linear", [x.value], tensors=tensors, out=int(out),
                     bias=b is not None, **extra)
 
+    def conv_images(self, record, node: _Call) -> None:
+        """``F.conv2d`` on windows or patches folded into the batch (B*windows x C x H x W)."""
+        a = self.bound(record, ["input", "weight", "bias", "stride", "padding", "dilation",
+                                "groups"], {"bias": None, "stride": 1, "padding": 0,
+                                            "dilation": 1, "groups": 1})
+        x, w, b = a["input"], a["weight"], a.get("bias")
+        if not self.is_activation(x) or not isinstance(w, Ref) or self.is_activation(w) or \
+                self.is_activation(b) or self.layout(x.value).kind != "folded" or \
+                self.layout(x.value).axis != 0 or len(self.trace.values[x.value].shape) != 4:
+            raise NoRule()
+        weight = self.value(w.value)
+        consts = [weight] + ([self.value(b.value)] if isinstance(b, Ref) else [])
+        tensors, params, buffers = self.held(consts)
+        shape = tuple(weight.value.shape)
+        formula = weight.value.numel() + (shape[0] if b is not None else 0)
+        extra = {} if (params, buffers) == (formula, 0) else {"held": [params, buffers]}
+        padding = a["padding"] if isinstance(a["padding"], str) else _ints(a["padding"])
+        self.single(record, node, "conv2d_images", [x.value], tensors=tensors,
+                    name=_layer_name(weight) or self.name_for(node),
+                    out=shape[0], kernel=list(shape[2:]), stride=_ints(a["stride"]),
+                    padding=padding, dilation=_ints(a["dilation"]), groups=int(a["groups"]),
+                    bias=b is not None, **extra)
+
     def einsum(self, record, node: _Call, ins: list[int]) -> None:
         args = list(record.args)
         equation = args[0] if args and isinstance(args[0], str) else None
@@ -771,20 +796,25 @@ class _CaptureImporter(_Importer):
         if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
             operands = list(operands[0])
         if equation is None or "..." in equation or "->" not in equation or \
-                not all(isinstance(o, Ref) for o in operands):
-            raise NoRule()
-        refs = [o.value for o in operands]
-        if not all(isinstance(self.env.get(r), T) for r in refs) or len(record.outputs) != 1:
+                not all(isinstance(o, Ref) for o in operands) or len(record.outputs) != 1:
             raise NoRule()
         terms, result = equation.replace(" ", "").split("->")
         terms = terms.split(",")
+        refs = [o.value for o in operands]
+        active = [(t, r) for t, r in zip(terms, refs) if isinstance(self.env.get(r), T)]
+        constant = [(t, r) for t, r in zip(terms, refs) if not isinstance(self.env.get(r), T)]
+        if not active:
+            raise NoRule()
         fresh = next(c for c in "ZYXWVUTSRQ" if c not in equation and c.lower() not in equation)
-        new_terms = [self._einsum_term(t, self.layout(r)) for t, r in zip(terms, refs)]
-        new_result = self._einsum_term(result, self.layout(record.outputs[0]))
-        new_terms = [t.replace("@", fresh) for t in new_terms]
-        new_result = new_result.replace("@", fresh)
-        self.single(record, node, "einsum", refs,
-                    equation=f"{','.join(new_terms)}->{new_result}")
+        new_terms = [self._einsum_term(t, self.layout(r)).replace("@", fresh) for t, r in active]
+        new_terms += [t for t, _ in constant]                # constants keep their own shapes
+        new_result = self._einsum_term(result, self.layout(record.outputs[0])).replace("@", fresh)
+        consts = [self.value(r) for _, r in constant]
+        tensors, params, buffers = self.held(consts)
+        self.single(record, node, "einsum", [r for _, r in active], tensors=tensors,
+                    equation=f"{','.join(new_terms)}->{new_result}",
+                    constants=[list(p.value.shape) for p in consts], params=params,
+                    buffers=buffers)
 
     @staticmethod
     def _einsum_term(term: str, lay: _Layout) -> str:
@@ -859,6 +889,18 @@ class _CaptureImporter(_Importer):
             self.env[vid] = T(layer)
 
     # checks --------------------------------------------------------------------------------------
+    def check_parameters(self) -> None:
+        super().check_parameters()
+        read = {v for r in self.trace.ops for v in r.inputs}
+        unread = [t for t in self.trace.tensors if t.kind == "buffer" and t.value not in read]
+        if unread:
+            shown = ", ".join(t.name for t in unread[:3])
+            more = f" and {len(unread) - 3} more" if len(unread) > 3 else ""
+            self.asm.warnings.append(
+                f"{sum(t.numel for t in unread):,} buffer values are never read by the forward "
+                f"({shown}{more}: a cache it replaces, a table used at construction) and are "
+                "not counted")
+
     def check(self, node: _Call, layer: str, nhwc: bool, value: Any = None) -> None:
         out = node.out if value is None else value
         if not isinstance(out, torch.Tensor):
@@ -910,6 +952,15 @@ def _flat(obj: Any) -> list[Any]:
             out.append(x)
     walk(obj)
     return out
+
+
+def _ints(value: Any) -> Any:
+    return [int(v) for v in value] if isinstance(value, (list, tuple)) else int(value)
+
+
+def _layer_name(p: P) -> str | None:
+    from .fx_functions import _param_layer_name
+    return _param_layer_name(p)
 
 
 def _what(record) -> str:

@@ -34,7 +34,7 @@ import re
 from typing import Any, Sequence
 
 from ..errors import ShapeError
-from .base import (ACTIVATION, ATTENTION, ELEMENTWISE, GLOBAL, NORM, POOL, WEIGHT, ArgumentError, Eval,
+from .base import (ACTIVATION, ATTENTION, ELEMENTWISE, GLOBAL, NORM, POOL, REGISTRY, WEIGHT, ArgumentError, Eval,
                    Op, Param, Shape, boolean, choice, fmt_shape, nonneg_int, numel, positive_int,
                    register)
 from .merge import broadcast
@@ -133,35 +133,51 @@ def _equation(value: Any) -> str:
     return text
 
 
+def _shapes(value: Any) -> tuple[tuple[int, ...], ...]:
+    if not isinstance(value, (list, tuple)):
+        raise ArgumentError(f"must be a list of shapes, got {value!r}")
+    return tuple(_sizes(v) for v in value)
+
+
 @register
 class Einsum(Op):
+    """The equation's operands are the inputs (per-sample shapes, batch first), then the
+    ``constants`` (their full shapes): a relative-position table, a derived weight. Kind
+    "attention" when every operand is an activation, "weight" when a constant is one."""
+
     name = "einsum"
     arity = None
     min_inputs = 1
     summary = "torch.einsum of activations (explicit equation; per-sample shapes)"
-    params = (Param("equation", _equation, doc="'...->...' over the per-sample shapes"),)
+    params = (Param("equation", _equation, doc="'...->...' over the per-sample shapes"),
+              Param("constants", _shapes, (), "shapes of constant operands, after the inputs"),
+              Param("params", nonneg_int, 0, "parameters the constant operands hold"),
+              Param("buffers", nonneg_int, 0, "buffers the constant operands hold"))
 
     def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
         terms, result = a["equation"].split("->")
         terms = terms.split(",")
-        if len(terms) != len(inputs):
+        operands = list(inputs) + list(a["constants"])
+        if len(terms) != len(operands):
             raise ShapeError(f"einsum '{a['equation']}' names {len(terms)} operands, got "
-                             f"{len(inputs)}")
+                             f"{len(operands)}")
         sizes: dict[str, int] = {}
-        for term, shape in zip(terms, inputs):
+        for term, shape in zip(terms, operands):
             if len(term) != len(shape):
                 raise ShapeError(f"einsum '{a['equation']}': operand {term} has rank "
                                  f"{len(term)}, the input {fmt_shape(shape)}")
             for letter, size in zip(term, shape):
-                if sizes.setdefault(letter, size) != size and size != 1:
-                    if sizes[letter] == 1:
-                        sizes[letter] = size
-                    else:
+                known = sizes.setdefault(letter, size)
+                if known != size:
+                    if 1 not in (known, size):
                         raise ShapeError(f"einsum '{a['equation']}': index {letter} is "
-                                         f"{sizes[letter]} and {size}")
+                                         f"{known} and {size}")
+                    sizes[letter] = max(known, size)
         out = tuple(sizes[letter] for letter in result)
-        macs = {ATTENTION: math.prod(sizes.values())} if len(inputs) > 1 else {}
-        return Eval(shape=out, macs=macs, rf=tuple(GLOBAL for _ in inputs))
+        kind = WEIGHT if a["constants"] else ATTENTION
+        macs = {kind: math.prod(sizes.values())} if len(operands) > 1 else {}
+        return Eval(shape=out, params=a["params"], buffers=a["buffers"], macs=macs,
+                    rf=tuple(GLOBAL for _ in inputs))
 
     def describe(self, a, inputs) -> str:
         return f"einsum('{a['equation']}')"
@@ -245,3 +261,31 @@ class ParameterWork(Op):
 
     def describe(self, a, inputs) -> str:
         return f"{a['what']} on parameters"
+
+
+@register
+class Conv2dImages(Op):
+    """``F.conv2d`` on images a model folded into the batch — windows (EfficientViT's cascaded
+    group attention), patches (TNT's pixel embedding), pooled heads (MViT v2): per sample, an
+    input (*images, C, H, W), each image convolved alone. Every count is conv2d's, for
+    images x one image (cnnstat.ops.conv); the receptive field across images is not spatial."""
+
+    name = "conv2d_images"
+    summary = "a 2-D convolution of each of the images folded into a sample (*images x C x H x W)"
+    params = REGISTRY["conv2d"].params
+
+    def validate(self, a: dict) -> None:
+        REGISTRY["conv2d"].validate(a)
+
+    def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
+        shape = inputs[0]
+        if len(shape) < 5:
+            raise ShapeError(f"conv2d_images needs N x images x C x H x W, got {fmt_shape(shape)}")
+        images = numel(shape[1:-3])
+        one = REGISTRY["conv2d"].evaluate(a, [(shape[0] * images,) + tuple(shape[-3:])])
+        return Eval(shape=tuple(shape[:-3]) + tuple(one.shape[1:]), params=one.params,
+                    buffers=one.buffers, connections=one.connections * images, macs=one.macs,
+                    rf=GLOBAL)
+
+    def describe(self, a, inputs) -> str:
+        return f"{REGISTRY['conv2d'].describe(a, [inputs[0][-4:]])} per image"

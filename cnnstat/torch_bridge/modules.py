@@ -637,3 +637,25 @@ class Pointwise(_Holds):
 @module_for("pointwise")
 def _pointwise(a, shapes):
     return Pointwise(a["other"], a["params"], a["buffers"])
+
+
+class PerImage(nn.Module):
+    """A module applied to each image of N x images x C x H x W (folded into the batch)."""
+
+    def __init__(self, inner: nn.Module):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x):
+        lead = x.shape[:-3]
+        out = self.inner(x.reshape(-1, *x.shape[-3:]))
+        return out.reshape(*lead, *out.shape[1:])
+
+
+@module_for("conv2d_images")
+def _conv2d_images(a, shapes):
+    n, *images, c, h, w = shapes[0]
+    images_total = 1
+    for k in images:
+        images_total *= k
+    return PerImage(MODULES["conv2d"](a, [(n * images_total, c, h, w)]))
