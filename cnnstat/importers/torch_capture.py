@@ -44,7 +44,7 @@ from .common import input_override, no_definition_options
 from .fx_functions import FUNCTIONS, METHODS
 from .fx_modules import MODULES
 from .fx_values import BATCH, NoRule, P, Parts, Shuffle, T
-from .torch_fx import _Importer, _torchvision_leaves
+from .torch_layers import LayerImporter, torchvision_leaves
 
 #: dunder methods → the operator torch.fx records for them (the rule tables are keyed by these)
 _OPERATORS = {"__add__": operator.add, "__radd__": operator.add, "__iadd__": operator.iadd,
@@ -258,9 +258,9 @@ def _label(public: str) -> str:
 
 
 # -- the importer ----------------------------------------------------------------------------------
-class _CaptureImporter(_Importer):
-    """The torch.fx importer's layer making and checks (``add``, ``check_parameters``), driven by
-    a capture instead of an fx graph."""
+class _CaptureImporter(LayerImporter):
+    """Layers from a capture: the shared rule tables for standard modules and batch-first calls,
+    the rank-generic rules for the rest (``add`` and ``check_parameters`` from LayerImporter)."""
 
     def __init__(self, module: nn.Module, two: Trace, layouts: dict[int, _Layout] | None,
                  one: Trace, label: str, reference: str):
@@ -279,7 +279,7 @@ class _CaptureImporter(_Importer):
         self.current = None
         self.param_only: list[str] = []
         self.meta_cache: dict[int, Any] = {}
-        self.leaves = _torchvision_leaves()
+        self.leaves = torchvision_leaves()
         self.asm.groups.update({path: type(m).__name__ for path, m in module.named_modules()
                                 if path and any(True for _ in m.children())})
         self.not_spatial = 0

@@ -5,7 +5,7 @@
   backbone otherwise). GoogLeNet and Inception v3 are built as torchvision builds them for its
   published weights and parameter counts: GoogLeNet without its auxiliary classifiers, Inception
   v3 with its AuxLogits (``--arg aux_logits=...`` changes either). Auxiliary classifiers only run
-  in training: the importer (torch_fx) finds them by tracing in training mode too and marks them
+  in training: the importer (torch_capture) finds them by capturing in training mode too and marks them
   training-only, as the zoo's definitions do. torchvision models are built on the meta device: no
   memory, no initialization time, and tracing needs no real weights.
 - ``path/to/file.py:Name`` and ``package.module:attr``: ``attr`` is an ``nn.Module`` instance, a
