@@ -57,7 +57,7 @@ from ..errors import CnnstatError, UsageError
 #: default wall-clock budget of one capture, seconds
 DEFAULT_TIMEOUT = 60.0
 #: default budget of recorded and unrecorded torch calls (a forward looping forever hits it)
-DEFAULT_MAX_OPS = 2_000_000
+DEFAULT_MAX_OPS = 200_000
 
 
 # ----------------------------------------------------------------------------------------------
