@@ -1,4 +1,4 @@
-"""PyTorch models imported with torch.fx: torchvision's parameter counts, the conv + linear
+"""PyTorch models imported by capture (running the forward): torchvision's parameter counts, the conv + linear
 multiply-adds of the running module (forward hooks, fvcore) and output shapes, exactly; tied
 weights counted once; calls without a rule listed as not counted; clear errors."""
 
@@ -238,7 +238,7 @@ def test_training_only_heads_are_found_by_a_training_trace():
     assert sorted(a.train_only_heads) == ["aux1", "aux2"]
     assert len(a.output_shapes) == 1 and a.totals.macs == net.totals.macs
     assert not a.graph.meta.get("warnings")              # no parameter left unused
-    assert "second trace in training mode" in a.graph.meta["traced"]
+    assert "second capture in training mode" in a.graph.meta["traced"]
     training = cnnstat.analyze("torchvision:googlenet", args={"aux_logits": True}, train=True,
                                batch=2)
     ref = reference("googlenet", (3, 224, 224), train=True, aux_logits=True)
@@ -262,7 +262,7 @@ def test_parameters_no_trace_uses_are_reported():
             return self.conv(x)
     a = cnnstat.analyze(Spare(), input=8)
     assert a.totals.params == 3 * 4 * 9 + 4 and not a.train_only
-    assert any("20 parameters are not used by the traced forward pass" in w
+    assert any("20 parameters are not used by the forward" in w
                for w in a.graph.meta["warnings"])
 
 

@@ -647,17 +647,14 @@ class _MetaState:
 
 
 def capture(module: Any, inputs: Any, *, train: bool = False, timeout: float = DEFAULT_TIMEOUT,
-            max_ops: int = DEFAULT_MAX_OPS, meta: bool = True, dtype: Any = None,
-            root_training: bool = False) -> Trace:
+            max_ops: int = DEFAULT_MAX_OPS, meta: bool = True, dtype: Any = None) -> Trace:
     """Run ``module`` once on ``inputs`` and return the :class:`Trace` of what it did.
 
     ``inputs``: a shape with the batch (``(1, 3, 224, 224)``), a tensor, a tuple of tensors or
     shapes (several positional inputs), or a dict of keyword tensors or shapes. Shapes become
     ``dtype`` tensors (default: the dtype of the module's first floating-point parameter, else
     float32). ``train``: capture in training mode (dropout, batch statistics, auxiliary heads)
-    instead of inference; ``root_training``: the top-level module alone in training mode (the
-    auxiliary heads of torchvision's GoogLeNet and Inception v3 run; every layer inside stays in
-    inference). ``meta=False`` skips the meta attempt and runs on real tensors."""
+    instead of inference. ``meta=False`` skips the meta attempt and runs on real tensors."""
     import torch
     from torch import nn
 
@@ -679,7 +676,6 @@ def capture(module: Any, inputs: Any, *, train: bool = False, timeout: float = D
     flags = {m: m.training for m in tree.modules}
     try:
         module.train(train)
-        module.training = train or root_training
         if meta:
             try:
                 recorder, out = _run(tree, args, kwargs, "meta", dtype, deadline, max_ops)

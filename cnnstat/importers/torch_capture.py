@@ -31,7 +31,7 @@ from __future__ import annotations
 import importlib
 import operator
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -104,8 +104,7 @@ def load(reference: str, *, input_shape=None, overrides=None, variant=None, args
     resolved = resolve(reference, dict(args or {}))
     shape = input_override(resolved.input_shape, input_shape)
     return from_module(resolved.module, shape, name=resolved.label, title=resolved.title,
-                       notes=resolved.notes, reference=reference,
-                       root_training=resolved.root_training)
+                       notes=resolved.notes, reference=reference)
 
 
 # -- inputs ---------------------------------------------------------------------------------------
@@ -974,31 +973,78 @@ def _what(record) -> str:
 # -- entry point -----------------------------------------------------------------------------------
 def from_module(module: nn.Module, inputs: Any = (3, 224, 224), *, name: str | None = None,
                 title: str | None = None, notes: list[str] | None = None,
-                reference: str | None = None, root_training: bool = False,
-                train: bool = False) -> Graph:
+                reference: str | None = None) -> Graph:
     """Import ``module`` by running its forward on ``inputs`` (a per-sample shape, a tensor, a
-    tuple of tensors or shapes, a dict of keyword tensors). The module's training flags, tensors
-    and device are as they were afterwards."""
+    tuple of tensors or shapes, a dict of keyword tensors), in eval mode; layers that run only
+    when it is training are found by a second import in training mode and marked ``train_only``
+    (torchvision's GoogLeNet and Inception v3 auxiliary heads). The module's training flags,
+    tensors and device are as they were afterwards."""
     if not isinstance(module, nn.Module):
         raise UsageError(f"cnnstat imports a torch.nn.Module, not {type(module).__name__}")
     label = name or type(module).__name__
     reference = reference or label
     specs = inputs_of(inputs)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        two = capture(module, _batched(specs, BATCH), train=train, root_training=root_training)
-        one = capture(module, _batched(specs, 1), train=train, root_training=root_training)
-    layouts = _layouts(two, one)
-    importer = _CaptureImporter(module, two, layouts, one, label, reference)
-    importer.run()
+    importer = _import(module, specs, label, reference, train=False)
+    train_only: list[str] = []
+    if importer.unused_parameters():
+        trained = _training_import(module, specs, label, reference, importer)
+        if trained is not None:
+            importer, train_only = trained
+    traced = "captured in eval mode"
+    if train_only:
+        traced += ("; the layers marked [train] run only when the module is training (found by "
+                   "a second capture in training mode)")
+    two = importer.trace
     meta = {"title": title or f"{label} (PyTorch)", "source": "capture",
-            "reference": reference, "capture": two.mode}
+            "reference": reference, "capture": two.mode, "traced": traced}
     importer.asm.warnings[:0] = list(notes or [])
     if two.fallback:
         importer.asm.warnings.append(f"ran on real tensors ({two.mode}): meta tensors were not "
                                      f"enough ({two.fallback})")
-    if layouts is None:
+    if not importer.layouts:
         importer.asm.warnings.append("the forward made different calls at batch 1 and 2: "
                                      "tensors are taken as batch-first")
     importer.check_parameters()
+    if train_only:
+        marked = set(train_only)
+        importer.asm.nodes = [replace(n, train_only=True) if n.name in marked else n
+                              for n in importer.asm.nodes]
     return importer.asm.graph(importer.outputs, meta)
+
+
+def _import(module: nn.Module, specs: list[_Input], label: str, reference: str,
+            train: bool) -> _CaptureImporter:
+    """Capture the forward at batch 2 and 1 in one mode and make the layers."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        two = capture(module, _batched(specs, BATCH), train=train)
+        one = capture(module, _batched(specs, 1), train=train)
+    importer = _CaptureImporter(module, two, _layouts(two, one), one, label, reference)
+    importer.run()
+    return importer
+
+
+def _training_import(module: nn.Module, specs: list[_Input], label: str, reference: str,
+                     eval_importer: _CaptureImporter
+                     ) -> tuple[_CaptureImporter, list[str]] | None:
+    """The training-mode import and its layers that the eval-mode one lacks, when it is the
+    eval import plus those layers (same names, operators, inputs and arguments) and uses
+    parameters the eval one left unused; else None (the eval import stands, the unused
+    parameters are reported)."""
+    try:
+        trained = _import(module, specs, label, reference, train=True)
+    except CnnstatError:
+        return None
+    mine = {n.name: n for n in eval_importer.asm.nodes}
+    theirs = {n.name: n for n in trained.asm.nodes}
+    for name, node in mine.items():
+        other = theirs.get(name)
+        if other is None or (other.op, other.inputs, dict(other.attrs), other.shares) != \
+                (node.op, node.inputs, dict(node.attrs), node.shares):
+            return None
+    if not set(eval_importer.outputs) <= set(trained.outputs):
+        return None
+    if sum(trained.unused_parameters().values()) >= \
+            sum(eval_importer.unused_parameters().values()):
+        return None
+    return trained, [n for n in theirs if n not in mine]

@@ -59,16 +59,8 @@ class LayerImporter:
             self._check_module_params(result, module)
         return T(result, nhwc)
 
-    def check_parameters(self) -> None:
-        """The graph's parameter total must be what the layers it imported hold; parameters the
-        traced forward pass never touches are reported."""
-        counted = sum(self.asm.evals[n.name].params for n in self.asm.nodes
-                      if n.op != "input" and not n.shares)
-        unique = {id(p): p for p in self.module.parameters()}
-        held = sum(p.numel() for i, p in unique.items() if i in self.owner)
-        if counted != held:
-            raise ShapeError(f"importing {self.reference}: cnnstat's rules count {counted:,} "
-                             f"parameters, the imported layers hold {held:,}")
+    def unused_parameters(self) -> dict[str, int]:
+        """Parameters the forward never touches, by module (two name levels)."""
         unused: dict[str, int] = {}
         seen: set[int] = set()
         for name, p in self.module.named_parameters():
@@ -78,11 +70,24 @@ class LayerImporter:
             owner = name.rsplit(".", 1)[0] if "." in name else name
             top = ".".join(owner.split(".")[:2])
             unused[top] = unused.get(top, 0) + p.numel()
+        return unused
+
+    def check_parameters(self) -> None:
+        """The graph's parameter total must be what the layers it imported hold; parameters the
+        forward never touches are reported."""
+        counted = sum(self.asm.evals[n.name].params for n in self.asm.nodes
+                      if n.op != "input" and not n.shares)
+        unique = {id(p): p for p in self.module.parameters()}
+        held = sum(p.numel() for i, p in unique.items() if i in self.owner)
+        if counted != held:
+            raise ShapeError(f"importing {self.reference}: cnnstat's rules count {counted:,} "
+                             f"parameters, the imported layers hold {held:,}")
+        unused = self.unused_parameters()
         if unused:
             total = sum(unused.values())
             parts = ", ".join(f"{k} ({v:,})" for k, v in unused.items())
-            self.asm.warnings.append(f"{total:,} parameters are not used by the traced forward "
-                                     f"pass (eval mode) and are not counted: {parts}")
+            self.asm.warnings.append(f"{total:,} parameters are not used by the forward (eval "
+                                     f"mode, nor training mode) and are not counted: {parts}")
 
     def _check_module_params(self, layer: str, module: nn.Module) -> None:
         ev = self.asm.evals[layer]
