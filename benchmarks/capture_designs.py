@@ -374,7 +374,8 @@ def write_vocabulary(results: dict) -> str:
              "models, with how often and in how many models, grouped by what a rule has to do. "
              "*fx rule today*: the torch.fx importer has a handler for that call (a rule for it, "
              "or something close, already exists). docs/capture.md explains the capture; the "
-             "importer that maps these calls onto cnnstat's operators is issue 13's second half.",
+             "importer that maps these calls onto cnnstat's operators is "
+             "cnnstat/importers/torch_capture.py.",
              "",
              f"{len(calls)} distinct calls; {sum(calls.values()):,} records.", ""]
     order = ["contraction", "normalization", "pooling", "resampling", "elementwise",

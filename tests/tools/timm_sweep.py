@@ -2,6 +2,7 @@
 
     python -m tests.tools.timm_sweep list NAME...     # verify candidates, write timm_models.yaml
     python -m tests.tools.timm_sweep oracle           # recompute tests/data/timm_oracle.json
+    python -m tests.tools.timm_sweep import           # cnnstat's import of every model vs the oracle
 
 ``list`` builds each candidate with ``pretrained=False`` (timing the build), runs it once at its
 ``pretrained_cfg['input_size']`` and keeps those that build and run; the models named in
@@ -127,7 +128,44 @@ def cmd_oracle() -> int:
     return 1 if failures else 0
 
 
+def cmd_import() -> int:
+    """Import every listed model with cnnstat and compare with the recorded oracle figures:
+    one line per model, then how many import and how many are exact (docs/capture.md)."""
+    import cnnstat
+    from cnnstat.importers import from_torch
+
+    recorded = timm_zoo.oracle_figures()
+    imported = exact = 0
+    for entry in timm_zoo.models():
+        try:
+            model = timm_zoo.build(entry.name)
+            t0 = time.perf_counter()
+            a = cnnstat.analyze(from_torch(model, entry.input_size))
+            seconds = time.perf_counter() - t0
+        except Exception as exc:
+            print(f"FAIL   {entry.name}: {type(exc).__name__}: {exc}"[:300], flush=True)
+            continue
+        imported += 1
+        want = recorded[entry.name]
+        kinds = a.totals.macs_by_kind
+        macs = kinds["weight"] + kinds["attention"]
+        missing = sorted({r.attrs["what"] for r in a.records if r.op == "not_counted"})
+        same = (macs, a.totals.params, [list(s) for s in a.output_shapes]) == \
+            (want["macs"], want["params"], oracle.flat_shapes(want["outputs"])) and not missing
+        exact += same
+        print(f"{'exact ' if same else 'differ'} {entry.name}: MACs {macs:,} (oracle "
+              f"{want['macs']:,}), params {a.totals.params:,} ({want['params']:,}), buffers "
+              f"{a.totals.buffers:,} ({want['buffers']:,}), not counted {missing or 'none'}, "
+              f"{seconds:.2f} s", flush=True)
+    total = len(timm_zoo.models())
+    print(f"{imported} / {total} import; {exact} / {total} exact (MACs, parameters, output "
+          "shapes, nothing not counted)")
+    return 0
+
+
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["import"]:
+        return cmd_import()
     if argv[:1] == ["list"]:
         return cmd_list(argv[1:])
     if argv[:1] == ["oracle"]:
