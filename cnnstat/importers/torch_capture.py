@@ -891,7 +891,9 @@ class _CaptureImporter(LayerImporter):
     def check_parameters(self) -> None:
         super().check_parameters()
         read = {v for r in self.trace.ops for v in r.inputs}
-        unread = [t for t in self.trace.tensors if t.kind == "buffer" and t.value not in read]
+        # a batch norm's step counter is not an argument of F.batch_norm: its rule counts it
+        unread = [t for t in self.trace.tensors if t.kind == "buffer" and t.value not in read
+                  and not t.name.endswith("num_batches_tracked")]
         if unread:
             shown = ", ".join(t.name for t in unread[:3])
             more = f" and {len(unread) - 3} more" if len(unread) > 3 else ""
