@@ -43,7 +43,7 @@ from .capture import Opaque, Ref, Trace, capture
 from .common import input_override, no_definition_options
 from .fx_functions import FUNCTIONS, METHODS
 from .fx_modules import MODULES
-from .fx_values import BATCH, NoRule, P, Parts, Shuffle, T
+from .fx_values import BATCH, NoRule, P, Parts, Shuffle, T, flat_args
 from .torch_layers import LayerImporter, torchvision_leaves
 
 #: dunder methods → the operator torch.fx records for them (the rule tables are keyed by these)
@@ -490,7 +490,7 @@ class _CaptureImporter(LayerImporter):
     def record(self, record) -> None:
         args = self.arg(record.args)
         kwargs = self.arg(record.kwargs)
-        flat = _flat((args, kwargs))
+        flat = flat_args(args, kwargs)
         tensors = [v for v in flat if isinstance(v, (T, Shuffle, Parts))]
         outs = list(record.outputs)
         if not outs:
@@ -731,7 +731,7 @@ class _CaptureImporter(LayerImporter):
     def contraction(self, record, node: _Call, short: str, ins: list[int], consts: list[P]):
         if short == "einsum":
             return self.einsum(record, node, ins)
-        operands = [x for x in _flat((record.args, record.kwargs)) if isinstance(x, Ref)]
+        operands = [x for x in flat_args(record.args, record.kwargs) if isinstance(x, Ref)]
         if short == "baddbmm" or len(operands) != 2:
             raise NoRule()
         x, y = operands
@@ -937,22 +937,6 @@ class _CaptureImporter(LayerImporter):
             return result
         return super().add(node, op, inputs, nhwc, name=name, module=module, params=params,
                            value=value, **kwargs)
-
-
-def _flat(obj: Any) -> list[Any]:
-    out: list[Any] = []
-
-    def walk(x: Any) -> None:
-        if isinstance(x, (list, tuple)):
-            for y in x:
-                walk(y)
-        elif isinstance(x, dict):
-            for y in x.values():
-                walk(y)
-        else:
-            out.append(x)
-    walk(obj)
-    return out
 
 
 def _ints(value: Any) -> Any:

@@ -38,12 +38,7 @@ from .base import (ACTIVATION, ATTENTION, ELEMENTWISE, GLOBAL, NORM, POOL, REGIS
                    Op, Param, Shape, boolean, choice, fmt_shape, nonneg_int, numel, positive_int,
                    register)
 from .merge import broadcast
-
-
-def _text(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ArgumentError(f"must be a non-empty text, got {value!r}")
-    return value
+from .unknown import _text
 
 
 def _sizes(value: Any) -> tuple[int, ...]:
