@@ -156,7 +156,7 @@ def test_definition_error_points_to_file_and_line(capsys, tmp_path):
     assert code == 2
     assert err.strip() == (f"error: {path}:4: layer x: conv2d has no argument 'groupz' (did you "
                            "mean 'groups'?); it takes conv2d(out, kernel, stride=1, padding=0, "
-                           "dilation=1, groups=1, bias=true, padding_mode='zeros')")
+                           "dilation=1, groups=1, bias=true, padding_mode='zeros', held=none)")
 
 
 def test_operator_names_are_suggested_whatever_their_case(capsys, tmp_path):
