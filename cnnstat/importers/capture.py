@@ -787,8 +787,10 @@ def _run(tree: _Tree, args, kwargs, device, dtype, deadline: float, max_ops: int
             raise _Failed(error, str(error), final=True) from None
         except CnnstatError as exc:
             raise _Failed(exc, str(exc), final=True) from None
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:          # the model's forward may call sys.exit
             detail = " ".join(str(exc).split())[:300] or "(no message)"
+            if isinstance(exc, SystemExit):
+                detail = f"its code called sys.exit({exc.code!r})"
             at = recorder.failed_in.get(id(exc), where())
             error = CnnstatError(f"the forward of {type(module).__name__} raised "
                                  f"{type(exc).__name__}: {detail}", layer=at or None)

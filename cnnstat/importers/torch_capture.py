@@ -969,6 +969,7 @@ def from_module(module: nn.Module, inputs: Any = (3, 224, 224), *, name: str | N
         raise UsageError(f"cnnstat imports a torch.nn.Module, not {type(module).__name__}")
     label = name or type(module).__name__
     reference = reference or label
+    _check_depth(module, reference)
     specs = inputs_of(inputs)
     importer = _import(module, specs, label, reference, train=False)
     train_only: list[str] = []
@@ -996,6 +997,23 @@ def from_module(module: nn.Module, inputs: Any = (3, 224, 224), *, name: str | N
         importer.asm.nodes = [replace(n, train_only=True) if n.name in marked else n
                               for n in importer.asm.nodes]
     return importer.asm.graph(importer.outputs, meta)
+
+
+def _check_depth(module: nn.Module, reference: str) -> None:
+    """Modules may nest at most the ``depth`` limit deep (cnnstat.limits): torch's own
+    recursive walks (eval(), named_modules()) would hit Python's recursion limit on 3,000 nested
+    Sequentials. Measured without recursion."""
+    from .. import limits
+    limit = limits.int_value("depth")
+    stack, seen = [(module, 0)], set()
+    while stack:
+        m, depth = stack.pop()
+        if depth > limit:
+            raise limits.exceeded("depth", f"{reference} nests modules more than {limit} deep")
+        if id(m) in seen:
+            continue
+        seen.add(id(m))
+        stack.extend((child, depth + 1) for child in m._modules.values() if child is not None)
 
 
 def _import(module: nn.Module, specs: list[_Input], label: str, reference: str,
