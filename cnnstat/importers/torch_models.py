@@ -244,9 +244,7 @@ def _timm(name: str, args: dict[str, Any]) -> Resolved:
     args.pop("pretrained", None)
     names = timm.list_models()
     if name not in names:
-        close = difflib.get_close_matches(name, names, n=3)
-        hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        raise UsageError(f"timm has no model '{name}'{hint}")
+        raise UsageError(f"timm has no model '{name}'{did_you_mean(name, names, 3)}")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
