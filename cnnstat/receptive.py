@@ -173,7 +173,7 @@ def _other_rank(rf: RF, windows: tuple, sizes: Sequence[int]) -> RF:
     note = "" if exact else (f"a {len(windows)}-D layer on a tensor derived from the "
                              f"{rf.rank}-D input: field not traced (the whole input, an envelope)")
     axes = tuple(AxisRF(size, 1, 0, exact, True) for size in sizes)
-    return RF(axes, rf.aligned, "; ".join(n for n in (rf.note, note) if n), None)
+    return RF(axes, rf.aligned, _join_notes([rf.note, note]), None)
 
 
 def apply(rf: RF, transfer: Transfer, input_sizes: Sequence[int]) -> RF:
@@ -260,7 +260,14 @@ def union(rfs: Sequence[RF]) -> RF:
         parts = [p for p in parts if p is not None]
         if parts:
             local = union(parts)
-    return RF(axes, aligned, "; ".join(dict.fromkeys(notes + inherited)), local)
+    return RF(axes, aligned, _join_notes(notes + inherited), local)
+
+
+def _join_notes(notes: Sequence[str]) -> str:
+    """Notes joined with '; ', each once: a note inherited along both branches of every merge
+    (a residual network of attention blocks) would otherwise double at each one."""
+    parts = [part for note in notes if note for part in note.split("; ")]
+    return "; ".join(dict.fromkeys(parts))
 
 
 def _fmt(x: Number) -> str:

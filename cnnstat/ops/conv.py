@@ -25,8 +25,8 @@ from typing import Any, Mapping, Sequence
 
 from ..errors import DefinitionError, ShapeError
 from ..memory.saved import ACT, LOWER, Context, OpMemory, Saved
-from .base import (BIAS, WEIGHT, ArgumentError, Eval, Op, Param, RankOp, Shape, Transfer, boolean,
-                   ceil_div,
+from .base import (BIAS, HELD, WEIGHT, ArgumentError, Eval, Op, Param, RankOp, Shape, Transfer,
+                   boolean, ceil_div, held,
                    choice, fmt_shape, frac, need_feature_map, nonneg_pair, numel, padding_nd,
                    per_axis, nonneg_int, positive_int, positive_pair, register, register_ranks,
                    sliding_output, sliding_transfer, spatial_axes, taps_inside,
@@ -112,6 +112,7 @@ class _Conv(RankOp):
             Param("groups", positive_int, 1, "groups; groups = C_in = out is depthwise"),
             Param("bias", boolean, True),
             Param("padding_mode", choice("zeros", "reflect", "replicate", "circular"), "zeros"),
+            HELD,
         )
 
     def validate(self, a: dict) -> None:
@@ -133,9 +134,11 @@ class _Conv(RankOp):
         for o, size, k, s, (lo, _), d in zip(out_sizes, sizes, kernel, stride, pad, dilation):
             links *= taps_inside(o, size, k, s, lo, d)
         out_units = out * prod(out_sizes)
+        params, buffers = held(a, out * per_output + bias * out)
         return Eval(
             shape=(n, out) + out_sizes,
-            params=out * per_output + bias * out,
+            params=params,
+            buffers=buffers,
             connections=links + bias * out_units,
             macs={WEIGHT: n * out_units * per_output, BIAS: n * out_units * bias},
             rf=sliding_transfer(kernel, stride, pad, dilation),

@@ -250,8 +250,15 @@ WEIGHTS = {**{f"conv{r}d": 8 for r in (1, 2, 3)}, **{f"maxpool{r}d": 3 for r in 
            "relu": 2, "linear": 2, "upsample": 2, "add": 4, "concat": 4, "multiply": 2}
 
 
+#: rules of imported models' tensors of any rank (cnnstat/ops/tensor.py): their shapes are stated
+#: by the importer, not chained into CNNs; tests/test_ops_torch.py checks each against torch
+IMPORTED_ONLY = {"attention", "multihead_attention", "einsum", "layout", "pointwise", "reduction",
+                 "parameter_work", "conv2d_images"}
+
+
 def _weighted(ops) -> list[str]:
-    return [op for op in sorted(ops) for _ in range(WEIGHTS.get(op, 1))]
+    return [op for op in sorted(ops) if op not in IMPORTED_ONLY
+            for _ in range(WEIGHTS.get(op, 1))]
 
 
 def _single_input_ops() -> list[str]:
