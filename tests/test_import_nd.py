@@ -11,7 +11,7 @@ import warnings
 import pytest
 
 import cnnstat
-from cnnstat.errors import UsageError
+from cnnstat.errors import DefinitionError, UsageError
 
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.torch
@@ -166,8 +166,13 @@ def test_onnx_imports_1d_and_3d_networks(make, shape, tmp_path):
     assert {f"conv{rank}d", f"conv_transpose{rank}d", f"maxpool{rank}d", f"avgpool{rank}d",
             f"batchnorm{rank}d", f"zero_pad{rank}d", "upsample"} <= ops
     # --input is read against the ONNX model's rank too
-    assert cnnstat.analyze(path, input="2x4x16x16" if rank == 3 else "2000").input_shape == \
-        ((2, 4, 16, 16) if rank == 3 else (1, 2000))
+    assert cnnstat.analyze(path, input="2x4x16x16" if rank == 3 else "4000").input_shape == \
+        ((2, 4, 16, 16) if rank == 3 else (1, 4000))
+    if rank == 1:
+        # the 1-D net's Gemm holds a weight for 4,000 samples: another length is refused on one
+        # line naming that weight (issue 19's initializer checks), not counted as another network
+        with pytest.raises(DefinitionError, match="takes 4024 features, the input has 2024"):
+            cnnstat.analyze(path, input="2000")
 
 
 # -- Caffe ------------------------------------------------------------------------------------------
