@@ -286,8 +286,7 @@ def fit(grid: Grid, width: int | None, chosen: bool = False) -> Fitted:
         if widths is not None:
             break
     if widths is None:                       # the columns that must stay do not fit: squeeze
-        widths = [min(c.hard_min, max(width // 4, 4)) if c.col.fit == NAME else c.hard_min
-                  for c in active]
+        widths = _squeezed(active, width)
     dropped.sort(key=lambda c: columns.index(c))
     return Fitted([(active, widths)], [c.col for c in dropped])
 
@@ -308,7 +307,15 @@ def _panels(columns: list[_Column], width: int, keep: Sequence[str]):
         current.append(c)
     panels.append(current)
     return [(cols, _widths(cols, width) or _widths(cols, width, "hard_min")
-             or [c.hard_min for c in cols]) for cols in panels]
+             or _squeezed(cols, width)) for cols in panels]
+
+
+def _squeezed(columns: list[_Column], width: int) -> list[int]:
+    """Widths for columns that do not fit even at their hard minimum: names are shortened in
+    the middle to a quarter of the width (at least 4 cells), the rest keep their hard minimum
+    (a number is never split)."""
+    return [min(c.hard_min, max(width // 4, 4)) if c.col.fit == NAME else c.hard_min
+            for c in columns]
 
 
 # -- drawing --------------------------------------------------------------------------------------
