@@ -51,8 +51,16 @@ CLIP_FRAMES = 16
 
 def first_layer(module: nn.Module) -> tuple[int, int | None, nn.Module | None]:
     """(spatial rank, input channels, the layer) of the first convolution registered in the
-    module, or (2, None, None) without one (a model is taken to read images then)."""
-    for m in module.modules():
+    module, or (2, None, None) without one (a model is taken to read images then). Walked
+    without recursion, in module.modules()'s order: a module nested thousands deep reaches the
+    importer's depth limit and its error, not Python's recursion limit."""
+    stack, seen = [module], set()
+    while stack:
+        m = stack.pop()
+        if id(m) in seen:
+            continue
+        seen.add(id(m))
+        stack.extend(reversed([c for c in m._modules.values() if c is not None]))
         for cls, rank in _RANK_OF.items():
             if type(m) is cls or isinstance(m, cls):
                 return rank, m.in_channels, m
