@@ -1,9 +1,13 @@
 """The counting convention: which kinds of work a MAC total includes, and how FLOPs derive from MACs.
 
 cnnstat stores multiply-accumulates (MACs) as integers: one fused multiply-add is 1 MAC. By
-default only the multiply-adds of convolutions and fully connected layers count, bias adds
-excluded: this is the convention of torchvision's published GFLOPS metadata and of fvcore, and the
-"FLOPs (multiply-adds)" of the ResNet paper. Other kinds of work can be included on request; each
+default the contractions count: the multiply-adds of convolutions and fully connected layers
+("weight") and those of products of two activations — matmul, bmm, einsum, scaled-dot-product
+attention's Q·Kᵀ and A·V ("attention") — bias adds excluded. For a pure CNN this is the
+convention of torchvision's published GFLOPS metadata and of fvcore, and the "FLOPs
+(multiply-adds)" of the ResNet paper; for attention it is FlopCounterMode's (conv + mm + addmm +
+bmm + sdpa FLOPs / 2), which gives torchvision ViT-B/16 its published 17.56 GFLOPS.
+``--count weight`` restricts the total to convolutions and linear layers. Other kinds of work can be included on request; each
 counted operation then weighs one MAC (see the rule modules in cnnstat.ops for each kind's formula).
 
 FLOPs are derived here and nowhere else: FLOPs = 2 x MACs.
@@ -15,12 +19,13 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from .errors import UsageError
-from .ops.base import ACTIVATION, BIAS, ELEMENTWISE, MAC_KINDS, NORM, POOL, RESIZE, WEIGHT
+from .ops.base import ACTIVATION, ATTENTION, BIAS, ELEMENTWISE, MAC_KINDS, NORM, POOL, RESIZE, WEIGHT
 
 FLOPS_PER_MAC = 2
 
 KIND_LABELS = {
     WEIGHT: "convolution and linear multiply-adds",
+    ATTENTION: "attention (matmul, sdpa)",
     BIAS: "bias adds",
     NORM: "batch norm / LRN",
     ACTIVATION: "activations",
@@ -32,6 +37,7 @@ OPTIONAL_KINDS = tuple(k for k in MAC_KINDS if k != WEIGHT)
 #: the kinds in a few words, for the one-line convention a terminal shows (Convention.short)
 SHORT_LABELS = {
     WEIGHT: "conv + linear",
+    ATTENTION: "attention",
     BIAS: "bias",
     NORM: "norm",
     ACTIVATION: "activations",
@@ -39,6 +45,8 @@ SHORT_LABELS = {
     ELEMENTWISE: "element-wise",
     RESIZE: "upsampling",
 }
+#: the kinds counted by default beside ``weight``
+DEFAULT_EXTRA = frozenset({ATTENTION})
 
 
 def flops(macs: int) -> int:
@@ -48,15 +56,20 @@ def flops(macs: int) -> int:
 
 @dataclass(frozen=True)
 class Convention:
-    """Which kinds of work count in ``macs``. ``weight`` (conv + linear) always counts."""
-    extra: frozenset[str] = frozenset()
+    """Which kinds of work count in ``macs``. ``weight`` (conv + linear) always counts;
+    ``attention`` does unless the convention is ``weight`` alone."""
+    extra: frozenset[str] = DEFAULT_EXTRA
 
     @classmethod
     def parse(cls, spec: str | None) -> "Convention":
-        """``--count``: a comma list of bias, norm, activation, pool, elementwise, resize, or 'all'."""
-        if not spec or spec.strip() in ("", "default", "none", WEIGHT):
+        """``--count``: a comma list of bias, norm, activation, pool, elementwise, resize, or 'all'
+        (each added to the default: contractions); ``weight`` alone: convolutions and linear
+        layers only."""
+        if not spec or spec.strip().lower() in ("", "default", "none"):
             return cls()
-        kinds: set[str] = set()
+        if spec.strip().lower() == WEIGHT:
+            return cls(frozenset())
+        kinds: set[str] = set(DEFAULT_EXTRA)
         for item in spec.split(","):
             item = item.strip().lower()
             if item == "all":
@@ -79,7 +92,11 @@ class Convention:
 
     @property
     def name(self) -> str:
-        return "default" if not self.extra else "+".join(k for k in OPTIONAL_KINDS if k in self.extra)
+        if self.extra == DEFAULT_EXTRA:
+            return "default"
+        if not self.extra:
+            return WEIGHT
+        return "+".join(k for k in OPTIONAL_KINDS if k in self.extra)
 
     def short(self) -> str:
         """The convention in one terminal line; describe() is the complete statement (reports,

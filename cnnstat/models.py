@@ -166,6 +166,13 @@ def resolve_graph(model: Any, *, input: Any = None, set: Any = None, variant: st
     (224, "160x224", "3x224x224", a tuple), ``set`` as --set (["alpha=0.5"] or a dict), ``args``
     as --arg (["num_classes=10"] or a dict) for an imported model's builder."""
     options = {"args": parse_args(args)} if args else {}
+    if hasattr(model, "named_modules") and hasattr(model, "forward") and input is not None:
+        from .importers import rich_input
+        if rich_input(input):       # a tensor, several inputs, keyword inputs: the module runs them
+            if set:
+                raise UsageError("--set only applies to definition files and zoo models")
+            from .importers import from_torch
+            return from_torch(model, input)
     return load_graph(model, variant=variant, overrides=parse_sets(set),
                       input_shape=parse_input(input), **options)
 

@@ -273,6 +273,78 @@ def not_counted(draw):
 
 
 @st.composite
+def conv2d_images(draw):
+    args, shapes = draw(conv2d())
+    n, *rest = shapes[0]
+    return args, [(n, draw(st.integers(1, 3)), *rest)]
+
+
+@st.composite
+def attention(draw):
+    n, heads, big_l, s, e, ev = (draw(batch), draw(st.sampled_from([(), (2,)])), draw(small),
+                                 draw(small), draw(small), draw(small))
+    k_e = draw(st.sampled_from([e, e, e + 1]))          # a mismatch both must reject
+    masked = draw(st.booleans())
+    shapes = [(n,) + heads + (big_l, e), (n,) + heads + (s, k_e), (n,) + heads + (s, ev)]
+    if masked:
+        shapes.append((n,) + heads + (big_l, s))
+    return {"masked": masked, "params": draw(st.integers(0, 5))}, shapes
+
+
+@st.composite
+def multihead_attention(draw):
+    heads = draw(st.integers(1, 3))
+    e = heads * draw(small)
+    n, big_l, s = draw(batch), draw(small), draw(small)
+    kdim, vdim = draw(st.sampled_from([e, e + 1])), draw(st.sampled_from([e, e + 2]))
+    return ({"embed": e, "heads": heads, "bias": draw(st.booleans())},
+            [(n, big_l, e), (n, s, kdim), (n, s, vdim)])
+
+
+@st.composite
+def einsum(draw):
+    # sizes of 2 or more: with a contracted size of 1 torch.einsum multiplies element-wise
+    # (no bmm), and FlopCounterMode counts nothing where cnnstat counts the products
+    n, i, j, k = draw(batch), *(draw(st.integers(2, 4)) for _ in range(3))
+    equation, shapes = draw(st.sampled_from([
+        ("bij,bjk->bik", [(n, i, j), (n, j, k)]),
+        ("bhqd,bhkd->bhqk", [(n, 2, i, j), (n, 2, k, j)]),
+        ("bij->bji", [(n, i, j)]),
+    ]))
+    return {"equation": equation}, shapes
+
+
+@st.composite
+def layout(draw):
+    shape = draw(any_tensor())
+    out = draw(st.lists(st.integers(1, 6), min_size=1, max_size=3))
+    return ({"what": "torch.Tensor.permute", "shape": out, "params": draw(st.integers(0, 4))},
+            [shape])
+
+
+@st.composite
+def pointwise(draw):
+    shape = draw(any_tensor())
+    other = draw(st.sampled_from([(), shape[-1:], (1,) * (len(shape) - 1)]))
+    return ({"what": "torch.exp", "kind": draw(st.sampled_from(["activation", "elementwise",
+                                                               "norm"])),
+             "other": list(other), "params": draw(st.integers(0, 4))}, [shape])
+
+
+@st.composite
+def reduction(draw):
+    shape = draw(any_tensor())
+    return {"what": "torch.sum", "shape": list(shape[2:]) or [1]}, [shape]
+
+
+@st.composite
+def parameter_work(draw):
+    return ({"what": "F.linear", "shape": [draw(small), draw(small)],
+             "macs": draw(st.integers(0, 50)),
+             "kind": draw(st.sampled_from(["weight", "attention"]))}, [draw(any_tensor())])
+
+
+@st.composite
 def channel_shuffle(draw):
     g = draw(st.integers(1, 4))
     return {"groups": g}, [draw(feature_map(st.sampled_from([g, 2 * g, 3 * g])))]
@@ -354,6 +426,9 @@ CASES = {
     "add": merge(), "multiply": merge(), "maximum": merge(),
     "layernorm": layernorm(), "layernorm2d": layernorm2d(), "scale": scale(),
     "stochastic_depth": stochastic_depth(), "matmul": matmul(), "not_counted": not_counted(),
+    "attention": attention(), "multihead_attention": multihead_attention(), "einsum": einsum(),
+    "layout": layout(), "pointwise": pointwise(), "reduction": reduction(),
+    "parameter_work": parameter_work(), "conv2d_images": conv2d_images(),
     "channel_linear": channel_linear(),
     "concat": concat(),
     "channel_shuffle": channel_shuffle(),

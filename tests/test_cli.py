@@ -31,7 +31,7 @@ def test_params_vgg16_is_the_tutorial_table(capsys):
     assert "Conv2d(3, 64, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))" in out
     assert "Linear(in_features=25088, out_features=4096, bias=True)" in out
     assert "138,357,544" in out
-    assert "MACs: conv + linear, 1 MAC = 1 multiply-add, bias excluded" in out   # the convention,
+    assert "MACs: conv + linear + attention, 1 MAC = 1 multiply-add, bias excluded" in out   # the convention,
     assert "--explain for details" in out                  # always; short on a terminal
     code, out, _ = cli(capsys, "params", "vgg16", "--explain")
     assert "1 fused multiply-add = 1 MAC; counted: convolution and linear" in out
@@ -41,10 +41,10 @@ def test_convention_short_on_a_terminal_complete_in_files(capsys):
     from cnnstat import analyze
     convention = analyze("lenet5").convention
     full, short = convention.describe(), convention.short()
-    # the default convention (conv + linear weights, bias not counted) in one line of 81
-    # characters; the complete statement (196) names every kind left out
-    assert short == "MACs: conv + linear, 1 MAC = 1 multiply-add, bias excluded; --explain for details"
-    assert len(short) == 81 and len(full) == 196
+    # the default convention (conv + linear weights and attention, bias not counted) in one line
+    # of 93 characters; the complete statement (222) names every kind left out
+    assert short == "MACs: conv + linear + attention, 1 MAC = 1 multiply-add, bias excluded; --explain for details"
+    assert len(short) == 93 and len(full) == 222
     _, out, _ = cli(capsys, "flops", "lenet5")
     assert short in out and full not in out
     _, md, _ = cli(capsys, "flops", "lenet5", "-f", "md")
@@ -156,7 +156,7 @@ def test_definition_error_points_to_file_and_line(capsys, tmp_path):
     assert code == 2
     assert err.strip() == (f"error: {path}:4: layer x: conv2d has no argument 'groupz' (did you "
                            "mean 'groups'?); it takes conv2d(out, kernel, stride=1, padding=0, "
-                           "dilation=1, groups=1, bias=true, padding_mode='zeros')")
+                           "dilation=1, groups=1, bias=true, padding_mode='zeros', held=none)")
 
 
 def test_operator_names_are_suggested_whatever_their_case(capsys, tmp_path):

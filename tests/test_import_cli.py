@@ -77,7 +77,9 @@ def test_missing_files_are_one_line_errors(capsys):
 
 
 @pytest.mark.torch
-def test_untraceable_model_from_the_cli(tmp_path, capsys):
+def test_data_dependent_model_from_the_cli(tmp_path, capsys):
+    # torch.fx could not trace this (control flow on a value); the capture runs it on real
+    # tensors when meta ones are not enough, and the report says so
     pytest.importorskip("torch")
     src = tmp_path / "branchy.py"
     src.write_text("import torch.nn as nn\n"
@@ -85,9 +87,23 @@ def test_untraceable_model_from_the_cli(tmp_path, capsys):
                    "    def forward(self, x):\n"
                    "        return x if x.sum() > 0 else -x\n")
     from cnnstat.cli import main
+    assert main(["summary", f"{src}:Net", "--input", "3x8x8"]) == 0
+    out = capsys.readouterr().out
+    assert "ran on real tensors" in out and "Tensor.item() cannot be called on meta" in out
+
+
+@pytest.mark.torch
+def test_a_forward_that_raises_from_the_cli(tmp_path, capsys):
+    pytest.importorskip("torch")
+    src = tmp_path / "broken.py"
+    src.write_text("import torch.nn as nn\n"
+                   "class Net(nn.Module):\n"
+                   "    def forward(self, x):\n"
+                   "        raise KeyError('no such head')\n")
+    from cnnstat.cli import main
     assert main(["summary", f"{src}:Net"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "torch.fx cannot trace" in err and "control flow" in err
+    assert err.count("\n") == 1 and "the forward of Net raised KeyError" in err
     assert "Traceback" not in err
 
 

@@ -10,7 +10,7 @@ from cnnstat import analyze_graph
 from cnnstat.errors import CnnstatError, DefinitionError, ShapeError
 from cnnstat.graph import Graph, Node
 from cnnstat.ops import REGISTRY
-from cnnstat.ops.base import NORM, WEIGHT
+from cnnstat.ops.base import ATTENTION, NORM
 from cnnstat.ops.pool import caffe_pool_out
 
 
@@ -139,7 +139,7 @@ def test_matmul_macs():
     # attention scores for ViT-B/16: 12 heads, 197 tokens, 64 dims:
     # (1, 12, 197, 64) @ (1, 12, 64, 197): 12 * 197 * 197 * 64 = 29,805,312 MACs
     e = ev("matmul", [(1, 12, 197, 64), (1, 12, 64, 197)])
-    assert e.shape == (1, 12, 197, 197) and e.macs[WEIGHT] == 29_805_312
+    assert e.shape == (1, 12, 197, 197) and e.macs[ATTENTION] == 29_805_312
     with pytest.raises(ShapeError, match="inner sizes"):
         ev("matmul", [(1, 3, 4), (1, 5, 2)])
 

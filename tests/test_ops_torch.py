@@ -1,8 +1,9 @@
 """Every operator rule against the matching torch module, on random hyperparameters and shapes.
 
 For each case drawn from tests/strategies.py: if cnnstat accepts it, torch must run it and agree
-on the output shape, parameters (all and trainable), buffers, and weight multiply-adds (torch's
-FlopCounterMode counts 2 FLOPs per multiply-add of conv/mm, nothing else); if cnnstat rejects it,
+on the output shape, parameters (all and trainable), buffers, and weight and attention
+multiply-adds (torch's FlopCounterMode counts 2 FLOPs per multiply-add of conv/mm/bmm, nothing
+else); if cnnstat rejects it,
 torch must reject it too.
 """
 
@@ -13,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 
 from cnnstat.errors import CnnstatError, DefinitionError
 from cnnstat.ops import REGISTRY
-from cnnstat.ops.base import WEIGHT
+from cnnstat.ops.base import ATTENTION, WEIGHT
 
 from .strategies import CASES
 
@@ -80,6 +81,7 @@ def test_rule_matches_torch(op):
         assert sum(p.numel() for p in params) == ev.params
         assert sum(p.numel() for p in params if p.requires_grad) == ev.trainable
         assert sum(b.numel() for b in module.buffers()) == ev.buffers
-        assert flops == 2 * ev.macs.get(WEIGHT, 0), (args, shapes, flops, ev.macs)
+        assert flops == 2 * (ev.macs.get(WEIGHT, 0) + ev.macs.get(ATTENTION, 0)), \
+            (args, shapes, flops, ev.macs)
 
     check()

@@ -53,7 +53,7 @@ def test_cli_compare_formats(tmp_path, capsys):
     assert main(["compare", "lenet5", "resnet18", "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert [m["label"] for m in data["models"]] == ["lenet5", "resnet18"]
-    assert data["models"][0]["params"] == 60_840 and data["convention"]["counted"] == ["weight"]
+    assert data["models"][0]["params"] == 60_840 and data["convention"]["counted"] == ["weight", "attention"]
     assert main(["compare", "lenet5", "resnet18"]) == 0
     out = capsys.readouterr().out
     assert "Comparison of 2 models" in out and "60.84 K" in out and "MACs: conv + linear" in out

@@ -5,9 +5,10 @@ Each kind of model reference is a :class:`cnnstat.models.Source`, registered her
 =========================  ===================================================================
 reference                  importer
 =========================  ===================================================================
-``torchvision:resnet50``   a torchvision model builder, traced with torch.fx (``--arg k=v``)
-``path/to/file.py:MyNet``  a class or factory in a Python file, traced with torch.fx
-``package.module:factory`` a class or factory in an importable module, traced with torch.fx
+``torchvision:resnet50``   a torchvision model builder, captured by running it (``--arg k=v``)
+``timm:resnet50d``         a timm model (``timm.create_model(NAME, pretrained=False)``), captured
+``path/to/file.py:MyNet``  a class or factory in a Python file, captured by running it
+``package.module:factory`` a class or factory in an importable module, captured by running it
 ``model.onnx``             an ONNX model, read with the ``onnx`` package
 ``deploy.prototxt``        a Caffe network definition, read with cnnstat's own text-format reader
 =========================  ===================================================================
@@ -51,15 +52,19 @@ def _python_model(model: str, **kwargs: Any) -> Graph:
     if limits.contain_user_code():
         from .contained import load as load_contained
         return load_contained(model, **kwargs)
-    return _lazy("torch_fx", "load")(model, **kwargs)
+    return _lazy("torch_capture", "load")(model, **kwargs)
 
 
 def is_torchvision(model: str) -> bool:
     return model.startswith("torchvision:")
 
 
+def is_timm(model: str) -> bool:
+    return model.startswith("timm:")
+
+
 def is_python(model: str) -> bool:
-    if is_torchvision(model):
+    if is_torchvision(model) or is_timm(model):
         return False
     return bool(_PY_FILE.match(model) or _PY_MODULE.match(model))
 
@@ -73,12 +78,15 @@ def is_prototxt(model: str) -> bool:
 
 
 _BUILTIN = [
-    Source("torchvision", is_torchvision, _lazy("torch_fx", "load"),
-           "torchvision:NAME — a torchvision model builder (random weights), traced with torch.fx; "
-           "--arg key=value for builder arguments"),
+    Source("torchvision", is_torchvision, _lazy("torch_capture", "load"),
+           "torchvision:NAME — a torchvision model builder (random weights), captured by running "
+           "its forward; --arg key=value for builder arguments"),
+    Source("timm", is_timm, _lazy("torch_capture", "load"),
+           "timm:NAME — a timm model (timm.create_model(NAME, pretrained=False)) at its "
+           "pretrained_cfg input size, captured by running its forward; --arg key=value"),
     Source("python", is_python, _python_model,
            "path/to/file.py:Name or package.module:factory — a torch.nn.Module class or factory, "
-           "traced with torch.fx; --arg key=value for its arguments"),
+           "captured by running its forward; --arg key=value for its arguments"),
     Source("onnx", is_onnx, _lazy("onnx_import", "load"), "model.onnx — an ONNX model"),
     Source("caffe", is_prototxt, _lazy("caffe", "load"),
            "deploy.prototxt — a Caffe network definition (layer {} or legacy layers {} syntax)"),
@@ -89,12 +97,24 @@ for _source in _BUILTIN:
         register_source(_source)
 
 
-def from_torch(module: Any, input: Any = (3, 224, 224), *, name: str | None = None) -> Graph:
-    """The graph of a ``torch.nn.Module`` instance, traced with torch.fx.
+def rich_input(input: Any) -> bool:
+    """Inputs only a torch module takes (as torchinfo's ``input_data``): a tensor, a dict of
+    keyword inputs, several inputs (a tuple or list of tensors or shapes)."""
+    if hasattr(input, "shape") and hasattr(input, "dtype") or isinstance(input, dict):
+        return True
+    return isinstance(input, (tuple, list)) and any(not isinstance(v, int) for v in input)
 
-    ``input``: (C, H, W), ``224``, ``"3x224x224"``..."""
+
+def from_torch(module: Any, input: Any = (3, 224, 224), *, name: str | None = None) -> Graph:
+    """The graph of a ``torch.nn.Module`` instance, captured by running its forward.
+
+    ``input``: (C, H, W), ``224``, ``"3x224x224"``; or a tensor (batch first), a tuple of tensors
+    or per-sample shapes (several inputs), a dict of keyword tensors. The module's training
+    flags, tensors and device are as they were afterwards."""
+    from .torch_capture import from_module
+    if rich_input(input):
+        return from_module(module, input, name=name)
     from ..models import parse_input
-    from .torch_fx import from_module
     c, h, w = parse_input(input)
     return from_module(module, (c if c is not None else 3, h, w), name=name)
 
@@ -113,5 +133,5 @@ def from_prototxt(path: str | os.PathLike, input: Any = None) -> Graph:
     return load(os.fspath(path), input_shape=parse_input(input))
 
 
-__all__ = ["from_torch", "from_onnx", "from_prototxt", "is_torchvision", "is_python", "is_onnx",
-           "is_prototxt"]
+__all__ = ["from_torch", "from_onnx", "from_prototxt", "is_torchvision", "is_timm", "is_python",
+           "is_onnx", "is_prototxt", "rich_input"]

@@ -7,7 +7,7 @@ it (``__init__``, ``forward``). That code may never return, call ``sys.exit``, `
 therefore runs it in a child process (``python -m cnnstat.importers.contained``), in its own
 session, and waits at most the ``timeout`` limit (``--timeout``, cnnstat.limits): the child
 imports, builds and traces the model exactly as the API does in-process
-(cnnstat.importers.torch_fx), and sends back the layer graph as plain data (names, operators and
+(cnnstat.importers.torch_capture), and sends back the layer graph as plain data (names, operators and
 their integer attributes, restored with an unpickler that admits no class but Fraction). However
 the child ends, the command prints one ``error:`` line and exits with status 2. What the model's
 code prints goes to standard error (standard output is the table's).
@@ -202,7 +202,7 @@ def child_main(result_fd: int) -> None:
     reference = request["reference"]
     try:
         with limits.override(**request["limits"]):
-            from .torch_fx import load as load_in_process
+            from .torch_capture import load as load_in_process
             graph = load_in_process(reference, input_shape=request["input_shape"],
                                     args=request["args"])
         result: tuple = ("graph", graph_to_data(graph))

@@ -210,7 +210,8 @@ def _f_mul(imp, node, args, kwargs, out):
     if isinstance(y, T) and isinstance(x, P):
         x, y = y, x
     if isinstance(x, T) and isinstance(y, P) and len(y.names) == 1 \
-            and isinstance(y.tensors[0], nn.Parameter):
+            and isinstance(y.tensors[0], nn.Parameter) \
+            and tuple(y.tensors[0].shape) == tuple(y.value.shape):   # the parameter, not a part
         c = imp.asm.shape(x.node)[1]
         per_channel = {(c,)} if x.nhwc else {(c, 1, 1), (1, c, 1, 1)}
         if len(imp.asm.shape(x.node)) == 4 and tuple(y.value.shape) in per_channel:
@@ -375,10 +376,13 @@ def _f_layernorm(imp, node, args, kwargs, out):
 
 
 def _param_layer_name(p: Any) -> str | None:
-    if not isinstance(p, P) or len(p.names) != 1:
+    if not isinstance(p, P) or not p.names:
         return None
+    owners = {n.rpartition(".")[0] for n in p.names}
+    if len(p.names) > 1:        # a weight computed from several tensors of one module (a gain)
+        return owners.pop() or None if len(owners) == 1 else None
     name = p.names[0]
-    for suffix in (".weight", ".bias"):
+    for suffix in (".weight", ".bias", ".running_mean"):
         if name.endswith(suffix):
             return name[: -len(suffix)]
     return name
@@ -436,3 +440,29 @@ def _register_torchvision_functions() -> None:
 
 
 _register_torchvision_functions()
+
+
+@on(F.batch_norm)
+def _f_batchnorm(imp, node, args, kwargs, out):
+    """``F.batch_norm`` on an activation with running statistics (timm's BatchNormAct2d, any
+    module that calls it): the rule of BatchNorm2d / BatchNorm1d. In training mode, or without
+    running statistics, it normalizes with the batch's own statistics: the same arithmetic."""
+    a = bind(args, kwargs, ["input", "running_mean", "running_var", "weight", "bias", "training",
+                             "momentum", "eps"],
+              {"running_mean": None, "running_var": None, "weight": None, "bias": None,
+               "training": False, "momentum": 0.1, "eps": 1e-5})
+    x = a["input"]
+    stats = a["running_mean"], a["running_var"]
+    if not isinstance(x, T) or x.nhwc or (a["weight"] is None) != (a["bias"] is None) \
+            or any(s is not None and not isinstance(s, P) for s in stats) \
+            or (stats[0] is None) != (stats[1] is None) or a["momentum"] is None:
+        raise NoRule()
+    rank = len(imp.asm.shape(x.node))
+    if rank not in (2, 3, 4):
+        raise NoRule()
+    held = tuple(t for p in (a["weight"], a["bias"], *stats) if isinstance(p, P)
+                 for t in p.tensors)
+    return imp.add(node, "batchnorm2d" if rank == 4 else "batchnorm1d", [x], params=held,
+                   name=_param_layer_name(a["weight"]) or _param_layer_name(stats[0]),
+                   eps=float(a["eps"]), momentum=float(a["momentum"]),
+                   affine=a["weight"] is not None, track_running_stats=stats[0] is not None)

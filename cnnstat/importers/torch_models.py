@@ -5,7 +5,7 @@
   backbone otherwise). GoogLeNet and Inception v3 are built as torchvision builds them for its
   published weights and parameter counts: GoogLeNet without its auxiliary classifiers, Inception
   v3 with its AuxLogits (``--arg aux_logits=...`` changes either). Auxiliary classifiers only run
-  in training: the importer (torch_fx) finds them by tracing in training mode too and marks them
+  in training: the importer (torch_capture) finds them by capturing in training mode too and marks them
   training-only, as the zoo's definitions do. torchvision models are built on the meta device: no
   memory, no initialization time, and tracing needs no real weights.
 - ``path/to/file.py:Name`` and ``package.module:attr``: ``attr`` is an ``nn.Module`` instance, a
@@ -52,6 +52,8 @@ class Resolved:
 def resolve(reference: str, args: dict[str, Any]) -> Resolved:
     if reference.startswith("torchvision:"):
         return _torchvision(reference.split(":", 1)[1], dict(args))
+    if reference.startswith("timm:"):
+        return _timm(reference.split(":", 1)[1], dict(args))
     from .references import check_reference
     check_reference(reference)
     target, _, attr = reference.rpartition(":")
@@ -227,6 +229,33 @@ def _torchvision(name: str, args: dict[str, Any]) -> Resolved:
     except (ValueError, AssertionError, RuntimeError) as exc:
         raise UsageError(f"torchvision:{name} cannot be built with {args}: {exc}") from None
     return Resolved(module, _torchvision_input(name, args), name, f"torchvision {name}", notes)
+
+
+def _timm(name: str, args: dict[str, Any]) -> Resolved:
+    """``timm.create_model(name, pretrained=False, **args)`` (random weights, nothing
+    downloaded), analyzed at its ``pretrained_cfg['input_size']``."""
+    try:
+        import timm
+    except ImportError:
+        raise UsageError("timm:NAME needs the timm package (pip install timm)") from None
+    if args.get("pretrained"):
+        raise UsageError("cnnstat builds models with random weights: it does not download "
+                         "weights (architecture numbers do not depend on them)")
+    args.pop("pretrained", None)
+    names = timm.list_models()
+    if name not in names:
+        raise UsageError(f"timm has no model '{name}'{did_you_mean(name, names, 3)}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            module = timm.create_model(name, pretrained=False, **args)
+    except TypeError as exc:
+        raise UsageError(f"timm:{name} cannot be built with {args}: {exc}") from None
+    except Exception as exc:
+        raise UsageError(f"building timm:{name} failed: {type(exc).__name__}: {exc}") from None
+    size = tuple(getattr(module, "pretrained_cfg", {}).get("input_size") or DEFAULT_INPUT)
+    shape = size if len(size) == 3 else DEFAULT_INPUT
+    return Resolved(module.eval(), tuple(int(d) for d in shape), name, f"timm {name}")
 
 
 def _torchvision_input(name: str, args: dict[str, Any]) -> tuple[int, int, int]:

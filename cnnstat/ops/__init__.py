@@ -6,7 +6,7 @@ loads every operator family. A new operator is one class in the family's module 
 
 from .base import (MAC_KINDS, REGISTRY, Eval, Op, Param, Shape, Transfer, Window,  # noqa: F401
                    WHOLE, register)
-from . import activation, conv, linear, merge, norm, pool, spatial, unknown  # noqa: F401  (registration)
+from . import activation, conv, linear, merge, norm, pool, spatial, tensor, unknown  # noqa: F401,E501
 
 
 def get(name: str) -> Op:

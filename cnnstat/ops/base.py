@@ -23,16 +23,18 @@ Shape = tuple[int, ...]
 # --------------------------------------------------------------------------------------------
 # Kinds of multiply-accumulates. A rule reports its work split by kind; the counting convention
 # (cnnstat.convention) decides which kinds a total includes. "weight" is the multiply-adds of
-# convolutions and fully connected layers, the only kind counted by default.
+# convolutions and fully connected layers; "attention" the contractions of two activations
+# (matmul, bmm, einsum, scaled-dot-product attention's Q·Kᵀ and A·V). Both count by default.
 # --------------------------------------------------------------------------------------------
-WEIGHT = "weight"          # conv / linear / matmul multiply-adds (always counted)
+WEIGHT = "weight"          # conv / linear multiply-adds (always counted)
+ATTENTION = "attention"    # activation x activation contractions (counted unless --count weight)
 BIAS = "bias"              # one add per output element of a layer with a bias
 NORM = "norm"              # batch norm (folded: one multiply-add per element), LRN
 ACTIVATION = "activation"  # one operation per element
 POOL = "pool"              # one operation per window element per output element
 ELEMENTWISE = "elementwise"  # merges: (inputs - 1) operations per output element
 RESIZE = "resize"          # upsampling: fvcore's weights (nearest 1, bilinear 4 per output element)
-MAC_KINDS = (WEIGHT, BIAS, NORM, ACTIVATION, POOL, ELEMENTWISE, RESIZE)
+MAC_KINDS = (WEIGHT, ATTENTION, BIAS, NORM, ACTIVATION, POOL, ELEMENTWISE, RESIZE)
 
 
 # --------------------------------------------------------------------------------------------
@@ -237,6 +239,26 @@ def int_list(value: Any) -> tuple[int, ...]:
 # --------------------------------------------------------------------------------------------
 # Operators
 # --------------------------------------------------------------------------------------------
+def _held(value: Any) -> tuple[int, int]:
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise ArgumentError(f"must be [parameters, buffers], got {value!r}")
+    return (nonneg_int(value[0]), nonneg_int(value[1]))
+
+
+#: An imported layer's weight may be computed from other tensors (a gain, weight
+#: standardisation: NF-Nets' ScaledStdConv2d) or be a buffer (TResNet's blur filter): the layer
+#: then holds what the model holds — each tensor counted once, buffers as buffers — not the size
+#: of the weight it multiplies by. Default (None): its weight and bias.
+HELD = Param("held", optional(_held), None,
+             "imported layers: [parameters, buffers] the model holds for it when the weight is "
+             "computed or a buffer")
+
+
+def held(a: Mapping[str, Any], params: int) -> tuple[int, int]:
+    """(parameters, buffers) of a layer whose weights are ``params`` unless ``held`` says."""
+    return (params, 0) if a.get("held") is None else a["held"]
+
+
 class Op:
     """Base class of operator rules. Subclasses set ``name``, ``params``, and implement evaluate."""
 

@@ -17,7 +17,8 @@ from typing import Any, Mapping, Sequence
 
 from ..errors import DefinitionError, ShapeError
 from ..memory.saved import ACT, LOWER, Context, OpMemory, Saved
-from .base import (BIAS, WEIGHT, ArgumentError, Eval, Op, Param, Shape, Transfer, boolean, ceil_div,
+from .base import (BIAS, HELD, WEIGHT, ArgumentError, Eval, Op, Param, Shape, Transfer, boolean,
+                   ceil_div, held,
                    choice, fmt_shape, frac, need_feature_map, nonneg_pair, padding2d, positive_int,
                    positive_pair, register, sliding_output, taps_inside, taps_inside_transposed,
                    merge_spans, window_spans)
@@ -95,6 +96,7 @@ class Conv2d(Op):
         Param("groups", positive_int, 1, "groups; groups = C_in = out is depthwise"),
         Param("bias", boolean, True),
         Param("padding_mode", choice("zeros", "reflect", "replicate", "circular"), "zeros"),
+        HELD,
     )
 
     def validate(self, a: dict) -> None:
@@ -116,9 +118,11 @@ class Conv2d(Op):
         links = (out * (c // g) * taps_inside(ho, h, kh, a["stride"][0], pad[0][0], dh)
                  * taps_inside(wo, w, kw, a["stride"][1], pad[1][0], dw))
         out_units = out * ho * wo
+        params, buffers = held(a, out * per_output + bias * out)
         return Eval(
             shape=(n, out, ho, wo),
-            params=out * per_output + bias * out,
+            params=params,
+            buffers=buffers,
             connections=links + bias * out_units,
             macs={WEIGHT: n * out_units * per_output, BIAS: n * out_units * bias},
             rf=Transfer.window((dh * (kh - 1) + 1, dw * (kw - 1) + 1), a["stride"],

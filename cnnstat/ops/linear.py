@@ -11,7 +11,7 @@ Conventions:
   out*in parameters that are not trainable; one multiply-add per (i, j) pair.
 - flatten, reshape, dropout and stochastic depth (at inference) and identity move no data through
   weights: zero MACs of every kind, stated, not guessed.
-- matmul (two activations): output elements x inner size, kind "weight".
+- matmul (two activations): output elements x inner size, kind "attention".
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from typing import Any, Sequence
 
 from ..errors import FixedSizeError, ShapeError
 from ..memory.saved import ACT, LOWER, VIEW, Context, OpMemory, Saved
-from .base import (BIAS, GLOBAL, WEIGHT, WHOLE, ArgumentError, Eval, Op, Param, Shape, Transfer,
-                   any_int, boolean, choice, fmt_shape, need_feature_map, number, numel,
-                   optional, positive_int, register)
+from .base import (ATTENTION, BIAS, GLOBAL, HELD, WEIGHT, WHOLE, ArgumentError, Eval, Op, Param,
+                   Shape, Transfer, any_int, boolean, choice, fmt_shape, held, need_feature_map,
+                   number, numel, optional, positive_int, register)
 from .merge import broadcast
 
 
@@ -32,7 +32,8 @@ class Linear(Op):
     summary = "fully connected layer on the last dimension"
     params = (Param("out", positive_int, doc="output features"), Param("bias", boolean, True),
               Param("in_features", optional(positive_int), None,
-                    doc="the input size its weights fix (default: the input's)"))
+                    doc="the input size its weights fix (default: the input's)"),
+              HELD)
 
     def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
         shape = inputs[0]
@@ -48,9 +49,11 @@ class Linear(Op):
         units = numel(out_shape)
         # A linear layer mixes the whole last axis: on N x F vectors that is everything.
         rf = Transfer(WHOLE, WHOLE) if len(shape) != 4 else Transfer(w=WHOLE)
+        params, buffers = held(a, out * n_in + bias * out)
         return Eval(
             shape=out_shape,
-            params=out * n_in + bias * out,
+            params=params,
+            buffers=buffers,
             connections=numel(out_shape[1:]) * (n_in + bias),
             macs={WEIGHT: units * n_in, BIAS: units * bias},
             rf=rf,
@@ -271,10 +274,11 @@ class StochasticDepth(Op):
 @register
 class MatMul(Op):
     """torch.matmul of two activations (e.g. attention's Q K^T), batched and broadcast like torch:
-    (..., M, K) @ (..., K, N) -> (..., M, N). Weight MACs: elements of the output x K (the
+    (..., M, K) @ (..., K, N) -> (..., M, N). Attention MACs: elements of the output x K (the
     convention of fvcore and FlopCounterMode for mm/bmm). No parameters: a product with a weight
     matrix is a linear layer. Every output mixes whole rows and columns of its inputs, so the
-    receptive field is the whole input."""
+    receptive field is the whole input. Kind "attention": a contraction of two activations.
+    """
 
     name = "matmul"
     arity = None            # its inputs are layers, written like a merge's: matmul(q, k)
@@ -292,7 +296,7 @@ class MatMul(Op):
                              f"{y[-2]} differ")
         batch = broadcast("matmul", [x[:-2], y[:-2]]) if len(x) > 2 or len(y) > 2 else ()
         out = tuple(batch) + (x[-2], y[-1])
-        return Eval(shape=out, macs={WEIGHT: numel(out) * x[-1]}, rf=(GLOBAL, GLOBAL))
+        return Eval(shape=out, macs={ATTENTION: numel(out) * x[-1]}, rf=(GLOBAL, GLOBAL))
 
     def describe(self, a, inputs) -> str:
         return "MatMul()"

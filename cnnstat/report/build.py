@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..analyze import Analysis
+from ..convention import DEFAULT_EXTRA
 from ..errors import UsageError
 from ..render import numbers as fmt
 from ..render.facts import model_title
@@ -145,7 +146,7 @@ def model_files(a: Analysis, label: str, formats: tuple[str, ...], built: Built,
     stem = slug(label)
     view = _graph_view(a) if ("md" in formats or "html" in formats) else None
     from .paper import paper_blocks
-    paper = paper_blocks(label, not a.convention.extra) if published else []
+    paper = paper_blocks(label, a.convention.extra <= DEFAULT_EXTRA) if published else []
     acc = None
     if published:
         from .accuracy import lookup

@@ -523,3 +523,139 @@ class NotCounted(nn.Module):
 @module_for("not_counted")
 def _not_counted(a, shapes):
     return NotCounted(a["what"], a["shape"], a["params"], a["buffers"])
+
+
+# -- rank-generic rules of imported models (cnnstat/ops/tensor.py) --------------------------------
+class _Holds(nn.Module):
+    """Holds ``params`` parameters and ``buffers`` buffer values, as the layer it stands for."""
+
+    def __init__(self, params: int = 0, buffers: int = 0):
+        super().__init__()
+        self.held = nn.Parameter(torch.zeros(params)) if params else None
+        if buffers:
+            self.register_buffer("state", torch.zeros(buffers))
+
+
+class Attention(_Holds):
+    """softmax(Q·Kᵀ/√E [+ mask])·V written out, so FlopCounterMode counts both products (its
+    formula for the CPU flash kernel is missing)."""
+
+    def forward(self, q, k, v, mask=None):
+        scores = torch.matmul(q, k.transpose(-2, -1)) / q.shape[-1] ** 0.5
+        if mask is not None:
+            scores = scores + mask
+        return torch.matmul(scores.softmax(-1), v)
+
+
+@module_for("attention")
+def _attention(a, shapes):
+    return Attention(a["params"], a["buffers"])
+
+
+class MultiheadAttention(nn.Module):
+    """nn.MultiheadAttention's arithmetic with separate projections, the attention written out."""
+
+    def __init__(self, embed: int, heads: int, kdim: int, vdim: int, bias: bool):
+        super().__init__()
+        self.heads = heads
+        self.q = nn.Linear(embed, embed, bias=bias)
+        self.k = nn.Linear(kdim, embed, bias=bias)
+        self.v = nn.Linear(vdim, embed, bias=bias)
+        self.out = nn.Linear(embed, embed, bias=bias)
+
+    def forward(self, q, k, v):
+        def split(x):
+            n, length, e = x.shape
+            return x.reshape(n, length, self.heads, e // self.heads).transpose(1, 2)
+        q, k, v = split(self.q(q)), split(self.k(k)), split(self.v(v))
+        out = Attention()(q, k, v).transpose(1, 2)
+        return self.out(out.reshape(out.shape[0], out.shape[1], -1))
+
+
+@module_for("multihead_attention")
+def _multihead_attention(a, shapes):
+    return MultiheadAttention(a["embed"], a["heads"], shapes[1][-1], shapes[2][-1], a["bias"])
+
+
+class Einsum(nn.Module):
+    def __init__(self, equation: str):
+        super().__init__()
+        self.equation = equation
+
+    def forward(self, *xs):
+        return torch.einsum(self.equation, *xs)
+
+
+@module_for("einsum")
+def _einsum(a, shapes):
+    return Einsum(a["equation"])
+
+
+class Shaped(_Holds):
+    """Stand-in for a layout change, a reduction or work on parameters: its output shape (zeros),
+    and ``macs`` multiply-adds of a matrix product on zeros (work done once per forward)."""
+
+    def __init__(self, shape, params: int = 0, buffers: int = 0, macs: int = 0):
+        super().__init__(params, buffers)
+        self.shape, self.macs = tuple(shape), macs
+
+    def forward(self, *xs):
+        if self.macs:
+            torch.matmul(xs[0].new_zeros(1, self.macs), xs[0].new_zeros(self.macs, 1))
+        return xs[0].new_zeros((xs[0].shape[0],) + self.shape)
+
+
+@module_for("layout")
+def _layout(a, shapes):
+    return Shaped(a["shape"], a["params"], a["buffers"])
+
+
+@module_for("reduction")
+def _reduction(a, shapes):
+    return Shaped(a["shape"])
+
+
+@module_for("parameter_work")
+def _parameter_work(a, shapes):
+    return Shaped(a["shape"], macs=a["macs"])
+
+
+class Pointwise(_Holds):
+    def __init__(self, other, params: int, buffers: int):
+        super().__init__(params, buffers)
+        self.other = tuple(other)
+
+    def forward(self, *xs):
+        out = xs[0]
+        for x in xs[1:]:
+            out = out + x
+        if self.other:
+            out = out * torch.ones((1,) + self.other, dtype=out.dtype)
+        return out.exp()
+
+
+@module_for("pointwise")
+def _pointwise(a, shapes):
+    return Pointwise(a["other"], a["params"], a["buffers"])
+
+
+class PerImage(nn.Module):
+    """A module applied to each image of N x images x C x H x W (folded into the batch)."""
+
+    def __init__(self, inner: nn.Module):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x):
+        lead = x.shape[:-3]
+        out = self.inner(x.reshape(-1, *x.shape[-3:]))
+        return out.reshape(*lead, *out.shape[1:])
+
+
+@module_for("conv2d_images")
+def _conv2d_images(a, shapes):
+    n, *images, c, h, w = shapes[0]
+    images_total = 1
+    for k in images:
+        images_total *= k
+    return PerImage(MODULES["conv2d"](a, [(n * images_total, c, h, w)]))

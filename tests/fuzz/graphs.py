@@ -220,8 +220,15 @@ WEIGHTS = {"conv2d": 8, "maxpool2d": 3, "avgpool2d": 2, "conv_transpose2d": 2, "
            "multiply": 2}
 
 
+#: rules of imported models' tensors of any rank (cnnstat/ops/tensor.py): their shapes are stated
+#: by the importer, not chained into CNNs; tests/test_ops_torch.py checks each against torch
+IMPORTED_ONLY = {"attention", "multihead_attention", "einsum", "layout", "pointwise", "reduction",
+                 "parameter_work", "conv2d_images"}
+
+
 def _weighted(ops) -> list[str]:
-    return [op for op in sorted(ops) for _ in range(WEIGHTS.get(op, 1))]
+    return [op for op in sorted(ops) if op not in IMPORTED_ONLY
+            for _ in range(WEIGHTS.get(op, 1))]
 
 
 def _single_input_ops() -> list[str]:
