@@ -43,12 +43,18 @@ from cnnstat.analyze import analyze_graph
 from cnnstat.errors import CnnstatError
 from cnnstat.graph import Graph
 from cnnstat.ops import REGISTRY
-from cnnstat.ops.base import RESIZE, WEIGHT
+from cnnstat.ops.base import ATTENTION, RESIZE, WEIGHT
 from cnnstat.spec import build_graph, parse_definition
 from cnnstat.torch_bridge.build import build_module
 from cnnstat.torch_bridge.modules import MODULES
 
 FILE = "fuzz.yaml"
+def contraction_macs(record) -> int:
+    """The multiply-adds FlopCounterMode and fvcore count for a layer: every contraction, of a
+    weight (conv, linear: kind weight) or of two activations (matmul: kind attention)."""
+    return record.macs_by_kind.get(WEIGHT, 0) + record.macs_by_kind.get(ATTENTION, 0)
+
+
 FVCORE_WEIGHT_OPS = {"conv", "linear", "matmul", "addmm", "bmm", "mm", "einsum"}
 # conv2d with padding='same' runs as aten::_convolution_mode, which fvcore does not count
 FVCORE_UNSUPPORTED = {"aten::_convolution_mode"}
@@ -137,7 +143,7 @@ def _check_accepted(graph: Graph, analysis, batch: int, fvcore: bool) -> None:
             "parameters": r.params,
             "trainable parameters": r.trainable_params,
             "buffers": r.buffers,
-            "weight FLOPs (FlopCounterMode)": 2 * r.macs_by_kind.get(WEIGHT, 0),
+            "weight FLOPs (FlopCounterMode)": 2 * contraction_macs(r),
         }
         for key in want:
             if got[key] != want[key]:
@@ -207,9 +213,9 @@ def _check_fvcore(module, x, analysis) -> None:
         if FVCORE_UNSUPPORTED & set(counts.unsupported_ops(r.name)):
             continue                 # fvcore has no handle for this aten op: it counts nothing
         weight = sum(v for k, v in ops.items() if k in FVCORE_WEIGHT_OPS)
-        if weight != r.macs_by_kind.get(WEIGHT, 0):
+        if weight != contraction_macs(r):
             raise Mismatch(f"layer {r.name} ({r.op}): weight MACs: cnnstat "
-                           f"{r.macs_by_kind.get(WEIGHT, 0)}, fvcore {weight} ({dict(ops)})")
+                           f"{contraction_macs(r)}, fvcore {weight} ({dict(ops)})")
         for op_name, mode in FVCORE_RESIZE_OPS.items():
             if r.op == "upsample" and r.attrs["mode"] == mode and len(r.output_shape) == 4 and \
                     ops.get(op_name, 0) != r.macs_by_kind.get(RESIZE, 0):
