@@ -44,7 +44,8 @@ def test_regression(path: Path):
         check_network(text)       # receptive fields against gradients of a linearised copy
         return
     expected = header(text, "expect", "")
-    outcome = check_definition(text, int(header(text, "batch", "1")), fvcore=True)
+    outcome = check_definition(text, int(header(text, "batch", "1")), fvcore=True,
+                               memory=header(text, "memory", "false") == "true")
     if expected:
         assert outcome == expected, f"{path.name}: cnnstat {outcome} it, it should be {expected}"
 

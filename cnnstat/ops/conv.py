@@ -179,7 +179,13 @@ class _Conv(RankOp):
         if mode == "zeros" and all(lo == hi for lo, hi in pads):
             saved = (Saved.input(0),)
         else:
-            padded = n * c * prod(s + lo + hi for s, (lo, hi) in zip(shape[2:], pads))
+            if mode == "zeros" and a["padding"] == "same":
+                # PyTorch passes the symmetric part of 'same' padding to the kernel and pads only
+                # the remainder (hi - lo, one unit on the high side of an odd total) into a copy
+                # (aten's _convolution_mode: constant_pad_nd, then the convolution).
+                padded = n * c * prod(s + hi - lo for s, (lo, hi) in zip(shape[2:], pads))
+            else:
+                padded = n * c * prod(s + lo + hi for s, (lo, hi) in zip(shape[2:], pads))
             saved = (Saved.new(padded, ACT, "padded input"),)
             if mode in ("reflect", "replicate"):
                 # the padding runs before the convolution, on the input as it came
