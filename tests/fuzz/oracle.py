@@ -67,7 +67,8 @@ DATA_INDEPENDENT = {"not_counted"}
 #: batch against a feature axis)
 RANK_MESSAGES = ("feature map, got", "needs a feature map (", "needs N x F or N x C x L",
                  "inputs of different ranks")
-BATCH_MESSAGES = ("the batch is not normalized", "is the batch dimension", "the batch cannot be sliced")
+BATCH_MESSAGES = ("the batch is not normalized", "is the batch dimension",
+                  "the batch cannot be sliced")
 
 
 class Mismatch(AssertionError):
