@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import zoo
-from .spec import describe_variant
+from .definition import describe_variant
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The layer graph: a DAG of named nodes, each one operator applied to the outputs of earlier nodes.
 
-Every front end produces this structure: the YAML definition format (``cnnstat.spec``), and the
+Every front end produces this structure: the YAML definition format (``cnnstat.definition``), and the
 importers for PyTorch, ONNX and Caffe. Everything after it (analysis, receptive fields, rendering,
 the torch builder) reads only this structure.
 

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from .errors import UsageError
 from .graph import Graph
-from .spec import Definition, build_graph, load_definition
+from .definition import Definition, build_graph, load_definition
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from . import zoo
 from .analyze import Analysis, analyze_graph
 from .errors import CnnstatError, InputSizeError
 from .models import InputSize, parse_input, resolve_input
-from .spec import build_graph
+from .definition import build_graph
 
 
 @dataclass(frozen=True)

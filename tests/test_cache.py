@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 from cnnstat import cache, zoo
-from cnnstat.spec import load_definition
-from cnnstat.spec.yamlsrc import LocDict, LocList, from_plain, to_plain
+from cnnstat.definition import load_definition
+from cnnstat.definition.yamlsrc import LocDict, LocList, from_plain, to_plain
 
 from .conftest import ROOT
 

@@ -156,7 +156,7 @@ def test_alexnet_paper_against_torchvision():
 def _torchvision_layout() -> tuple[list[str], list[str]]:
     """Zoo models whose reference is torchvision (their names are torchvision's): the first and
     default variant of each file in the default run, the others under -m slow."""
-    from cnnstat.spec import describe_variant
+    from cnnstat.definition import describe_variant
     from .test_check_zoo import representatives
     fast, slow = [], []
     for name, entry in zoo.index().items():

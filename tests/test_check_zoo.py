@@ -27,7 +27,7 @@ import pytest
 from cnnstat import zoo
 from cnnstat.analyze import analyze_graph
 from cnnstat.errors import CnnstatError
-from cnnstat.spec import build_graph
+from cnnstat.definition import build_graph
 from cnnstat.survey import smallest_input
 
 pytestmark = pytest.mark.torch

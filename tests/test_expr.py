@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cnnstat.spec.expr import ExprError, evaluate, make_divisible
+from cnnstat.definition.expr import ExprError, evaluate, make_divisible
 
 VARS = {"alpha": 0.5, "layers": [3, 4, 6, 3], "c": 64}
 

@@ -53,7 +53,7 @@ def test_regression(path: Path):
 def test_long_form_operator_arguments_named_like_entry_keys():
     # The builder fix behind long_form_op_argument_named_*.yaml, without torch: the operator gets
     # its own 'output'/'index'; on other operators 'output: true' still marks an extra output.
-    from cnnstat.spec import build_graph, parse_definition
+    from cnnstat.definition import build_graph, parse_definition
     graph = build_graph(parse_definition(
         "input: [6, 8, 8]\n"
         "layers:\n"

@@ -13,8 +13,8 @@ import pytest
 import cnnstat
 from cnnstat import limits
 from cnnstat.errors import DefinitionError, UsageError
-from cnnstat.spec import parse_definition, build_graph
-from cnnstat.spec.expr import Budget, evaluate
+from cnnstat.definition import parse_definition, build_graph
+from cnnstat.definition.expr import Budget, evaluate
 
 ROOT = Path(__file__).resolve().parent.parent
 

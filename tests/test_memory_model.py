@@ -18,7 +18,7 @@ from cnnstat.memory import CATEGORIES, MemoryOptions, checkpoint_segments, estim
 from cnnstat.memory.fit import device_memory, fits, largest_batch, parse_capacity
 from cnnstat.render import memory as render
 from cnnstat.render.numbers import human_bytes
-from cnnstat.spec import build_graph, parse_definition
+from cnnstat.definition import build_graph, parse_definition
 
 TINY = """
 name: tiny

@@ -38,7 +38,7 @@ BACKWARD_TEMPORARIES_IN_ZOO = {"lrn"}
 
 def _analysis(name: str):
     from cnnstat import zoo
-    from cnnstat.spec import build_graph
+    from cnnstat.definition import build_graph
     size, heavy, _ = plan(name)
     entry = zoo.lookup(name)
     if size is not None and not isinstance(size, tuple):

@@ -15,7 +15,7 @@ from cnnstat.errors import DefinitionError, ShapeError, UsageError
 from cnnstat.models import parse_input, resolve_input
 from cnnstat.ops import REGISTRY
 from cnnstat.ops.base import BIAS, POOL, RESIZE, WEIGHT, WHOLE, Window
-from cnnstat.spec import build_graph, parse_definition
+from cnnstat.definition import build_graph, parse_definition
 
 
 def run(op, shapes, *args, **kwargs):

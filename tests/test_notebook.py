@@ -186,7 +186,7 @@ def test_custom_definition(run):
     cells, _ = run
     source = cells["custom"].source
     definition = re.search(r'definition = """\n(.*?)"""', source, re.S).group(1)
-    from cnnstat.spec import parse_definition
+    from cnnstat.definition import parse_definition
     a = cnnstat.analyze(parse_definition(definition, "small_cnn.yaml"))
     assert result(cells["custom-totals"])["text/plain"] == f"({a.totals.params}, {a.totals.macs})"
     page = html_of(cells["custom"])

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from cnnstat.analyze import analyze_graph
 from cnnstat.errors import CnnstatError, DefinitionError, ShapeError
 from cnnstat.ops import REGISTRY
-from cnnstat.spec import build_graph, parse_definition
+from cnnstat.definition import build_graph, parse_definition
 
 
 def evaluate(op: str, shape, *args, **kwargs):

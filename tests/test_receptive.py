@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import cnnstat
 from cnnstat.ops.base import Transfer, Window
 from cnnstat.receptive import INPUT_RF, RF, AxisRF, apply, union
-from cnnstat.spec import build_graph, parse_definition
+from cnnstat.definition import build_graph, parse_definition
 
 
 def analyze(text, **kw):

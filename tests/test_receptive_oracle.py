@@ -52,7 +52,7 @@ torch = pytest.importorskip("torch")
 
 from cnnstat.analyze import analyze_graph  # noqa: E402
 from cnnstat.ops import REGISTRY  # noqa: E402
-from cnnstat.spec import build_graph, parse_definition  # noqa: E402
+from cnnstat.definition import build_graph, parse_definition  # noqa: E402
 from cnnstat.torch_bridge.build import build_module  # noqa: E402
 
 from .fuzz.graphs import Entry, definition_text, fit, try_rule  # noqa: E402

@@ -7,7 +7,7 @@ import textwrap
 import cnnstat
 from cnnstat.analyze import live_elements
 from cnnstat.report.series import Band, bands, memory_series, rf_series, weighted_layers
-from cnnstat.spec import build_graph, parse_definition
+from cnnstat.definition import build_graph, parse_definition
 
 TINY = """
     input: [1, 4, 4]

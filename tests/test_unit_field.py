@@ -12,7 +12,7 @@ from cnnstat.analyze import analyze_graph
 from cnnstat.cli import main
 from cnnstat.errors import UsageError
 from cnnstat.ops.spatial import upsample_taps
-from cnnstat.spec import build_graph, parse_definition
+from cnnstat.definition import build_graph, parse_definition
 from cnnstat.unit_field import describe, parse_at
 
 

@@ -24,7 +24,7 @@ import cnnstat
 from cnnstat.errors import CnnstatError, ShapeError
 from cnnstat.ops import REGISTRY
 from cnnstat.ops.base import MAC_KINDS, Window
-from cnnstat.spec import describe_variant, load_definition
+from cnnstat.definition import describe_variant, load_definition
 from cnnstat.zoo import ZOO_DIR
 
 FILES = {"inception_v3.yaml", "resnet_cifar.yaml", "se_resnet.yaml", "densenet.yaml",

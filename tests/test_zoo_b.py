@@ -72,7 +72,7 @@ def weighted_layers_torch(counts) -> collections.Counter:
 # -- the zoo files: metadata that `cnnstat list` shows ------------------------------------------------
 @pytest.mark.parametrize("filename", MY_FILES)
 def test_zoo_file_metadata(filename):
-    from cnnstat.spec import describe_variant
+    from cnnstat.definition import describe_variant
     d = zoo.definition(zoo.ZOO_DIR / filename)
     for key in ("title", "paper", "year", "family", "notes"):
         assert d.doc.get(key), f"{filename} has no {key}"

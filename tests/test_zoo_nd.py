@@ -52,7 +52,7 @@ def weighted_torch(counts) -> collections.Counter:
 
 @pytest.mark.parametrize("filename", ND_FILES)
 def test_zoo_file_metadata(filename):
-    from cnnstat.spec import describe_variant
+    from cnnstat.definition import describe_variant
     d = zoo.definition(zoo.ZOO_DIR / filename)
     for key in ("title", "paper", "year", "family", "notes", "url"):
         assert d.doc.get(key), f"{filename} has no {key}"

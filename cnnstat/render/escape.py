@@ -4,7 +4,7 @@ context, and every writer calls the one for its context (docs/limits.md lists th
 Model files come from strangers (an ONNX file from a model hub, a colleague's prototxt): a layer
 name, a title, an operator type or an error message can hold HTML, Markdown, spreadsheet
 formulas, rich markup, matplotlib mathtext or terminal escape sequences. The boundary refuses
-control characters in names (cnnstat.spec, cnnstat.importers); these functions make every other
+control characters in names (cnnstat.definition, cnnstat.importers); these functions make every other
 text inert where it is written:
 
 ==================  ==========================================================================

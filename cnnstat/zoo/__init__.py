@@ -14,10 +14,10 @@ from pathlib import Path
 
 from .. import cache
 from ..errors import DefinitionError
-from ..spec import Definition, parse_definition
+from ..definition import Definition, parse_definition
 
 ZOO_DIR = Path(__file__).resolve().parent
-#: bump when the cached form of a definition changes (cnnstat.spec.yamlsrc.to_plain)
+#: bump when the cached form of a definition changes (cnnstat.definition.yamlsrc.to_plain)
 CACHE_FORMAT = 1
 
 
@@ -39,7 +39,7 @@ def files() -> list[Path]:
 # parser's own source (and CACHE_FORMAT), so an edited file or parser never reads a stale entry.
 @lru_cache(maxsize=1)
 def _parser_key() -> str:
-    from ..spec import yamlsrc
+    from ..definition import yamlsrc
     source = Path(yamlsrc.__file__).read_bytes()
     return hashlib.sha256(source + f"/{CACHE_FORMAT}".encode()).hexdigest()[:16]
 
@@ -61,13 +61,13 @@ def definition(path: Path) -> Definition:
     name = _cache_name(digest)
     plain = cache.read(name)
     if plain is not None:
-        from ..spec.yamlsrc import from_plain
+        from ..definition.yamlsrc import from_plain
         try:
             return Definition(from_plain(plain), str(path))
         except (KeyError, TypeError, ValueError, AttributeError):
             pass                                  # a damaged entry: parse the file again
     d = parse_definition(data.decode("utf-8"), str(path))
-    from ..spec.yamlsrc import to_plain
+    from ..definition.yamlsrc import to_plain
     try:
         cache.write(name, to_plain(d.doc))
     except (TypeError, RecursionError):           # not a plain tree (aliases to itself)

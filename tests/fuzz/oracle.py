@@ -44,7 +44,7 @@ from cnnstat.errors import CnnstatError
 from cnnstat.graph import Graph
 from cnnstat.ops import REGISTRY
 from cnnstat.ops.base import ATTENTION, RESIZE, WEIGHT
-from cnnstat.spec import build_graph, parse_definition
+from cnnstat.definition import build_graph, parse_definition
 from cnnstat.torch_bridge.build import build_module
 from cnnstat.torch_bridge.modules import MODULES
 

@@ -10,7 +10,7 @@ import pytest
 
 import cnnstat
 from cnnstat.errors import CnnstatError, DefinitionError
-from cnnstat.spec import build_graph, parse_definition
+from cnnstat.definition import build_graph, parse_definition
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -205,7 +205,7 @@ def test_error_names_the_layer_inside_blocks():
 
 
 def test_empty_binary_and_huge_inputs(tmp_path):
-    from cnnstat.spec import load_definition
+    from cnnstat.definition import load_definition
     empty = tmp_path / "empty.yaml"
     empty.write_text("  \n")
     with pytest.raises(DefinitionError, match="empty"):
