@@ -55,7 +55,7 @@ def assert_built_module_agrees(graph, device: str = "cpu") -> None:
     static analysis counts."""
     from cnnstat.analyze import analyze_graph
     from cnnstat.torch_bridge.build import build_module
-    from cnnstat.torch_bridge.reference import torch_counts
+    from tests.oracles.reference import torch_counts
     a = analyze_graph(graph)
     counts = torch_counts(build_module(graph, device=device), graph.input_shape, device=device)
     assert counts.output_shapes == a.output_shapes

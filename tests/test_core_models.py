@@ -16,7 +16,7 @@ MODELS = ["vgg16", "resnet18", "resnet50"]
 @pytest.fixture(scope="module")
 def meta_models():
     """torchvision's modules on the meta device: real shapes and parameter counts, no storage."""
-    from cnnstat.torch_bridge.reference import torchvision_model
+    from tests.oracles.reference import torchvision_model
     with torch.device("meta"):
         return {name: torchvision_model(name) for name in MODELS}
 
@@ -24,7 +24,7 @@ def meta_models():
 @pytest.mark.parametrize("name", MODELS)
 @pytest.mark.parametrize("size", [224, 160])
 def test_zoo_equals_torchvision(meta_models, name, size):
-    from cnnstat.torch_bridge.reference import torch_counts
+    from tests.oracles.reference import torch_counts
     a = cnnstat.analyze(name, size)
     ref = torch_counts(meta_models[name], (3, size, size), device="meta")
     assert a.totals.params == ref.params
@@ -62,7 +62,7 @@ def test_fvcore_conv_and_linear(name):
     default MACs. (It also counts batch norm and adaptive pooling: excluded here.) fvcore traces
     on CPU tensors, so a small input keeps this quick; the count is exact at any size."""
     from fvcore.nn import FlopCountAnalysis
-    from cnnstat.torch_bridge.reference import torchvision_model
+    from tests.oracles.reference import torchvision_model
     model = torchvision_model(name).eval()
     counts = FlopCountAnalysis(model, torch.zeros(1, 3, 64, 64))
     counts.unsupported_ops_warnings(False).uncalled_modules_warnings(False)

@@ -20,7 +20,7 @@ from torch import nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from cnnstat.importers import from_torch  # noqa: E402
-from cnnstat.torch_bridge.reference import torch_counts  # noqa: E402
+from tests.oracles.reference import torch_counts  # noqa: E402
 
 
 class Audio(nn.Module):

@@ -33,7 +33,7 @@ def reference(name: str, shape, train: bool = False, **kwargs):
     """torchvision's module on the meta device, measured with forward hooks (conv + linear MACs
     from the shapes the hooks see), in eval mode (``train``: training mode, batch 2). Inception
     v3 keeps its AuxLogits (torchvision's published configuration), which run in training only."""
-    from cnnstat.torch_bridge.reference import torch_counts
+    from tests.oracles.reference import torch_counts
     import inspect
     if name == "googlenet":
         kwargs.setdefault("aux_logits", False)

@@ -236,7 +236,7 @@ def test_torchvision_figures_in_the_data_files_are_torchvisions():
 
 @pytest.mark.torch
 def test_vgg16_layer_names_are_torchvisions(all_tables):
-    from cnnstat.torch_bridge.reference import torchvision_model
+    from tests.oracles.reference import torchvision_model
     module = torchvision_model("vgg16")
     params = {name: sum(p.numel() for p in m.parameters()) for name, m in module.named_modules()}
     layers = all_tables["vgg"][2]

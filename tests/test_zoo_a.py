@@ -379,7 +379,7 @@ def tv_models():
     """torchvision models, each built once for this module (random weights, no download)."""
     pytest.importorskip("torchvision")
     import warnings
-    from cnnstat.torch_bridge.reference import torchvision_model
+    from tests.oracles.reference import torchvision_model
     cache = {}
 
     def get(name, **kwargs):
@@ -408,7 +408,7 @@ FILE_OF = {**{n: "densenet.yaml" for n in TORCHVISION if n.startswith("densenet"
 @pytest.mark.torch
 @pytest.mark.parametrize("name", sorted(n for n in TORCHVISION if TORCHVISION[n]))
 def test_matches_torchvision(name, tv_models):
-    from cnnstat.torch_bridge.reference import torch_counts
+    from tests.oracles.reference import torch_counts
     module = tv_models(name)
     default = analyze(FILE_OF[name], name)
     for size in (default.input_shape[1], TORCHVISION[name]):
@@ -418,7 +418,7 @@ def test_matches_torchvision(name, tv_models):
 
 @pytest.mark.torch
 def test_inception_v3_matches_torchvision(tv_models):
-    from cnnstat.torch_bridge.reference import torch_counts
+    from tests.oracles.reference import torch_counts
     full = tv_models("inception_v3")                         # aux_logits=True, the default
     bare = tv_models("inception_v3", aux_logits=False)
     # without the head: everything equal, at 299 and at 224
@@ -586,7 +586,7 @@ def same_function(graph, reference_module, seed=1):
 @pytest.mark.parametrize("name", ["resnet20", "resnet56"])
 def test_cifar_resnet_matches_reference_implementation(name):
     pytest.importorskip("torch")
-    from cnnstat.torch_bridge.reference import torch_counts
+    from tests.oracles.reference import torch_counts
     n = CIFAR[name]
     a = analyze("resnet_cifar.yaml", name)
     ref = cifar_reference(n)
@@ -601,7 +601,7 @@ def test_cifar_resnet_matches_reference_implementation(name):
 ])
 def test_se_matches_reference_implementation(name, layers, groups, width, in_1x1):
     pytest.importorskip("torch")
-    from cnnstat.torch_bridge.reference import torch_counts
+    from tests.oracles.reference import torch_counts
     ref = se_reference(layers, groups, width, in_1x1)
     for size in (224, 256):
         same_counts(analyze("se_resnet.yaml", name, input=size),
@@ -611,7 +611,7 @@ def test_se_matches_reference_implementation(name, layers, groups, width, in_1x1
 
 @pytest.mark.torch
 def test_se_baselines_are_torchvision_resnet50_and_resnext50(tv_models):
-    from cnnstat.torch_bridge.reference import torch_counts
+    from tests.oracles.reference import torch_counts
     # parameters do not depend on where the stride is: the baseline of SE-ResNet-50 has
     # torchvision's ResNet-50 parameter count
     base = analyze("se_resnet.yaml", "se_resnet50", set={"se": "false"})
@@ -634,7 +634,7 @@ def test_definition_runs_in_torch(file, variant):
     the meta device (shapes without arithmetic); on small inputs the CPU is faster."""
     pytest.importorskip("torch")
     from cnnstat.torch_bridge.build import build_module
-    from cnnstat.torch_bridge.reference import torch_counts
+    from tests.oracles.reference import torch_counts
     a = analyze(file, variant)
     device = "cpu"
     ref = torch_counts(build_module(a.graph, device=device), a.graph.input_shape, device=device)

@@ -2,7 +2,7 @@
 
 Three kinds of checks:
 - against torchvision's modules (random weights, no download): parameters, buffers, conv+linear
-  multiply-adds and output shapes counted by forward hooks (cnnstat.torch_bridge.reference), at
+  multiply-adds and output shapes counted by forward hooks (tests/oracles/reference.py), at
   the default input and at another size, and layer by layer (every conv/linear layer's output
   shape, parameters and MACs, as a multiset); the full-size counts run on torch's meta device
   (shapes only, no arithmetic), the other size runs for real on the CPU;
@@ -89,7 +89,7 @@ def tv_reference(request):
     only) and at another size on the CPU (a real forward pass)."""
     import torch
     import torchvision
-    from cnnstat.torch_bridge.reference import torch_counts
+    from tests.oracles.reference import torch_counts
     name = request.param
     builder, kwargs, other = TORCHVISION[name]
     shape = load_graph(name).input_shape
@@ -141,7 +141,7 @@ def test_mobilenet_v3_width_multiplier_matches_torchvision(alpha):
     """alpha = torchvision's width_mult, every channel count make_divisible(c * alpha, 8)."""
     import torch
     import torchvision
-    from cnnstat.torch_bridge.reference import torch_counts
+    from tests.oracles.reference import torch_counts
     for arch in ("mobilenet_v3_large", "mobilenet_v3_small"):
         with torch.device("meta"):
             model = torchvision.models.get_model(arch, weights=None, width_mult=alpha)
@@ -472,7 +472,7 @@ def test_torchvision_full_resolution_on_cpu(name):
     tens of seconds each)."""
     import torch
     import torchvision
-    from cnnstat.torch_bridge.reference import torch_counts
+    from tests.oracles.reference import torch_counts
     builder, kwargs, _ = TORCHVISION[name]
     torch.manual_seed(0)
     model = torchvision.models.get_model(builder, weights=None, **kwargs)

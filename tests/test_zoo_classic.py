@@ -290,7 +290,7 @@ TORCHVISION = {
 def _compare_with_torchvision(name, builder_kwargs, overrides, sizes):
     """The module is built with random weights; the hooks only need shapes, so it runs on the
     meta device (no arithmetic): the same modules, shapes and counts, in a fraction of the time."""
-    from cnnstat.torch_bridge.reference import torch_counts, torchvision_model
+    from tests.oracles.reference import torch_counts, torchvision_model
     module = torchvision_model(name, **builder_kwargs)
     for size in sizes:
         ref = torch_counts(module, (3, size, size), device="meta")
@@ -348,7 +348,7 @@ PAPER_LAYOUTS = {
 @pytest.mark.parametrize("name", sorted(PAPER_LAYOUTS))
 def test_paper_layout_runs_in_torch(name):
     from cnnstat.torch_bridge.build import build_module
-    from cnnstat.torch_bridge.reference import torch_counts
+    from tests.oracles.reference import torch_counts
     from cnnstat.models import load_graph, parse_input, parse_sets
     overrides, size = PAPER_LAYOUTS[name]
     graph = load_graph(name.split("@")[0], overrides=parse_sets(overrides),
@@ -369,7 +369,7 @@ def test_googlenet_aux_logits_matches_torchvision_class_default():
     """torchvision's GoogLeNet class defaults to aux_logits=True (13,004,888 parameters); its heads
     only run in training, so their multiply-adds are measured by running them directly."""
     import torch
-    from cnnstat.torch_bridge.reference import torch_counts, torchvision_model
+    from tests.oracles.reference import torch_counts, torchvision_model
     module = torchvision_model("googlenet", init_weights=True)
     assert module.aux_logits
     a = cnnstat.analyze("googlenet", set={"aux_logits": True})

@@ -65,7 +65,7 @@ def test_zoo_file_metadata(filename):
 def tv_video(request):
     import torch
     import torchvision
-    from cnnstat.torch_bridge.reference import torch_counts
+    from tests.oracles.reference import torch_counts
     name = request.param
     torch.manual_seed(0)
     model = torchvision.models.get_model(name, weights=None)

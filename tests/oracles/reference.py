@@ -1,5 +1,6 @@
-"""Ground truth from a real torch module: per-leaf-module output shapes, parameter counts and the
-conv/linear multiply-adds it actually performs, measured with forward hooks.
+"""A test oracle (under tests/: nothing in cnnstat imports it). Ground truth from a real torch
+module: per-leaf-module output shapes, parameter counts and the conv/linear multiply-adds it
+actually performs, measured with forward hooks.
 
 MACs are counted from the shapes the hooks see (not from cnnstat's rules), with the textbook
 formulas stated where they are used:
