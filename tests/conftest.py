@@ -64,6 +64,38 @@ def assert_built_module_agrees(graph, device: str = "cpu") -> None:
         assert counts.buffers == a.totals.buffers
 
 
+@pytest.fixture
+def compared(request):
+    """Counts the cases a differential test compared (tests/differential.py)."""
+    from .differential import Compared
+    counter = Compared(request.node)
+    yield counter
+    call = getattr(request.node, "rep_call", None)
+    if call is not None and call.passed and not counter.required:
+        pytest.fail("the test took `compared` but never called compared.require(...)",
+                    pytrace=False)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call":
+        item.rep_call = report               # the `compared` fixture's teardown reads it
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The compared-case counts of the differential tests (tests/differential.py)."""
+    from .differential import summary_lines
+    reports = [r for r in terminalreporter.stats.get("passed", []) + terminalreporter.stats.get(
+        "failed", []) if getattr(r, "when", None) == "call"]
+    lines = summary_lines(reports)
+    if lines:
+        terminalreporter.section("compared cases (differential tests)")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
 def pytest_collection_modifyitems(config, items):
     """Tests marked slow (long profiles) run only on demand: scripts/test.sh -m slow.
     Tests marked serial (timing comparisons) do not run inside xdist workers, where the other
