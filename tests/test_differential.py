@@ -27,6 +27,7 @@ def test_summary_reports_min_and_total():
     class Report:
         def __init__(self, nodeid, counts, keys):
             self.nodeid, self.user_properties = nodeid, [("compared", (counts, keys))]
-    lines = summary_lines([Report("t.py::test_x[a]", {"a": 7, "rejected": 9}, ("a",)),
-                           Report("t.py::test_x[b]", {"b": 3}, ("b",))])
-    assert lines == ["t.py::test_x: 2 required counts, min 3 (b), total 10"]
+    reports = [Report(f"t.py::test_x[{k}]", {k: n, "rejected": 9}, (k,))
+               for k, n in zip("abcde", (7, 3, 8, 9, 10))]
+    assert summary_lines(reports) == ["t.py::test_x: 5 required counts, min 3 (b), total 37"]
+    assert summary_lines(reports[:2]) == ["t.py::test_x: a 7, b 3, total 10"]
