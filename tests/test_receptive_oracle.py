@@ -4,7 +4,8 @@ For a random network (chains, and branches merged by add, multiply or concat) on
 spatial rank 1, 2 or 3 (length; height and width; depth, height and width) cnnstat reports, per
 layer and axis, a size r, an effective stride S and an effective padding P: output unit u sees
 input coordinates [u*S - P, u*S - P + r - 1]. The oracle is a *linearised copy* of the network
-built by cnnstat's torch bridge: positive weights (uniform in [0.5, 1.5]), no biases, identity
+built from torch's layers by tests/oracles/linearised.py (not by cnnstat's torch bridge, the code
+under test): positive weights (uniform in [0.5, 1.5]), no biases, identity
 activations and normalizations, max pooling replaced by the sum over the same windows, products
 by sums, and every other operator kept (they are linear with non-negative weights). On an all-ones input every
 activation is positive, so nothing cancels: the gradient of one output unit (summed over channels)
@@ -45,7 +46,7 @@ import math
 from fractions import Fraction
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
@@ -53,9 +54,9 @@ torch = pytest.importorskip("torch")
 from cnnstat.analyze import analyze_graph  # noqa: E402
 from cnnstat.ops import REGISTRY  # noqa: E402
 from cnnstat.definition import build_graph, parse_definition  # noqa: E402
-from cnnstat.torch_bridge.build import build_module  # noqa: E402
 
 from .fuzz.graphs import Entry, definition_text, fit, try_rule  # noqa: E402
+from .oracles.linearised import linearised  # noqa: E402
 from .strategies import CASES  # noqa: E402
 
 pytestmark = pytest.mark.torch
@@ -96,7 +97,10 @@ def _available(ops):
 
 
 @st.composite
-def rf_networks(draw, max_layers: int = 7, ranks=(1, 2, 2, 3)):
+def rf_networks(draw, max_layers: int = 7, ranks=(1, 2, 2, 3), include: str | None = None):
+    """A random network; with ``include``, one of its first three layers is that operator."""
+    if include is not None:
+        ranks = [r for r in RANKS if include in windowed(r) + shape_keeping(r) + reshaping(r)]
     rank = draw(st.sampled_from(ranks))
     c = draw(st.integers(1, 3))
     spatial = tuple(draw(st.integers(*SIDES[rank])) for _ in range(rank))
@@ -127,8 +131,16 @@ def rf_networks(draw, max_layers: int = 7, ranks=(1, 2, 2, 3)):
                       source == prev else "from")
         return entry, out
 
-    for i in range(draw(st.integers(1, max_layers))):
+    layers = draw(st.integers(1, max_layers))
+    forced = draw(st.integers(0, min(2, layers - 1))) if include is not None else None
+    for i in range(layers):
         name = f"l{i}"
+        if i == forced:
+            made = layer(name, prev, [include])
+            assume(made is not None)
+            entries.append(made[0])
+            shapes[name], prev = made[1], name
+            continue
         kind = draw(st.sampled_from(["window"] * 4 + ["keep", "reshape", "branch"]))
         if kind == "branch":                     # two paths from one tensor, merged
             source = prev
@@ -180,94 +192,7 @@ def _stride_product(op: str, a: dict) -> int:
     return 1
 
 
-# -- the linearised copy -----------------------------------------------------------------------
-IDENTITY_OPS = {"relu", "relu6", "sigmoid", "tanh", "hardswish", "hardsigmoid", "silu", "mish",
-                "gelu", "elu", "hardtanh", "leaky_relu", "prelu", "batchnorm1d", "batchnorm2d",
-                "batchnorm3d", "lrn", "dropout", "identity", "layernorm2d", "stochastic_depth"}
-
-
-class WindowSum(torch.nn.Module):
-    """Max pooling linearised: a depthwise convolution with ones over the same windows (stride,
-    padding, dilation), with extra zero padding at the end of each axis where ceil_mode adds a
-    last window. The output size is the real pooling's, measured on the fly (not computed
-    here). Any spatial rank."""
-
-    def __init__(self, pool):
-        super().__init__()
-        self.pool = pool
-
-    def forward(self, x):
-        p = self.pool
-        rank = x.dim() - 2
-        k, s, pad, d = (_ntuple(v, rank) for v in (p.kernel_size, p.stride, p.padding, p.dilation))
-        with torch.no_grad():
-            out = p(x.detach()).shape[2:]
-        extra = [max(0, (o - 1) * st_ + dd * (kk - 1) + 1 - (n + 2 * pp))
-                 for o, st_, dd, kk, n, pp in zip(out, s, d, k, x.shape[2:], pad)]
-        x = torch.nn.functional.pad(x, tuple(v for i in reversed(range(rank))
-                                             for v in (pad[i], pad[i] + extra[i])))
-        weight = torch.ones(x.shape[1], 1, *k, dtype=x.dtype)
-        conv = (torch.nn.functional.conv1d, torch.nn.functional.conv2d,
-                torch.nn.functional.conv3d)[rank - 1]
-        return conv(x, weight, stride=s, dilation=d, groups=x.shape[1])
-
-
-def _ntuple(v, n: int) -> tuple:
-    return tuple(v) if isinstance(v, (tuple, list)) else (v,) * n
-
-
-class Sum(torch.nn.Module):
-    def forward(self, *xs):
-        return sum(torch.broadcast_tensors(*xs))
-
-
-class FilledShortcut(torch.nn.Module):
-    """pad_shortcut with its added channels filled with the sum of the real ones instead of
-    zeros: cnnstat's fields are per position, whatever the channel, so every channel must carry
-    its position's dependence (a later layer may read only added channels)."""
-
-    def __init__(self, shortcut):
-        super().__init__()
-        self.shortcut = shortcut
-
-    def forward(self, x):
-        y = self.shortcut(x)
-        step = slice(None, None, self.shortcut.stride)
-        real = x[(slice(None), slice(None)) + (step,) * (x.dim() - 2)]
-        return y + (y == 0) * real.sum(1, keepdim=True)
-
-
-def linearised(graph, seed: int = 0):
-    module = build_module(graph).double()
-    generator = torch.Generator().manual_seed(seed)
-    for node in graph:
-        if node.op == "input":
-            continue
-        m = module.node_modules[node.name]
-        if node.op in IDENTITY_OPS or (node.op in ("softmax", "log_softmax")
-                                        and node.attrs["dim"] in (1, -3)):
-            module.node_modules[node.name] = torch.nn.Identity()
-        elif node.op.startswith("maxpool"):
-            module.node_modules[node.name] = WindowSum(m)
-        elif node.op == "multiply":            # a product is not linear: its linearisation is
-            module.node_modules[node.name] = Sum()  # the sum (zeros would cancel the other factor)
-        elif node.op == "pad_shortcut":
-            module.node_modules[node.name] = FilledShortcut(m)
-        elif node.op.startswith("adaptive_maxpool"):
-            output = node.attrs["output"]
-            pool = (torch.nn.AdaptiveAvgPool1d, torch.nn.AdaptiveAvgPool2d,
-                    torch.nn.AdaptiveAvgPool3d)[len(output) - 1]
-            module.node_modules[node.name] = pool(output[0] if len(output) == 1 else output)
-        else:
-            with torch.no_grad():
-                for pname, p in m.named_parameters():
-                    if pname.endswith("bias"):
-                        p.zero_()
-                    else:
-                        p.copy_(torch.rand(p.shape, generator=generator, dtype=p.dtype) + 0.5)
-    return module
-
-
+# -- the linearised copy: tests/oracles/linearised.py (torch layers built there, not by cnnstat) --
 # -- measuring a unit's support ----------------------------------------------------------------
 def supports(module, graph, shape, names, units_of):
     """{(layer, unit): per axis the input units the unit's gradient touches} (rows and columns
@@ -392,8 +317,12 @@ def stride_product(graph) -> int:
 
 
 # -- the test ----------------------------------------------------------------------------------
-def check_network(text: str) -> None:
+def check_network(text: str) -> list[str]:
+    """Check one network; returns what was compared (for the counts of tests/differential.py):
+    "network" (soundness on the real input), "unit field" (the exact field of single units),
+    "canvas" (tightness in padded coordinates), and each operator of the network."""
     graph = build_graph(parse_definition(text, "rf.yaml"))
+    done = ["network"] + sorted({n.op for n in graph if n.op != "input"})
     analysis = analyze_graph(graph)
     shape = graph.input_shape
     sizes = shape[1:]                        # the input's spatial sizes
@@ -428,6 +357,8 @@ def check_network(text: str) -> None:
     # Fields are per position, over all channels: where a layer reads only some channels of a
     # concatenation (a channel slice, a connection table leaving maps unread) a path may not
     # reach the unit at all; those networks are checked for soundness only.
+    if not channel_selective(analysis):
+        done.append("unit field")
     for r in records if not channel_selective(analysis) else []:
         for unit in corner_units(r.output_shape):
             want = tuple(_ends(got) for got in real[(r.name, unit)])
@@ -440,7 +371,8 @@ def check_network(text: str) -> None:
     # a 1x1 map broadcast is not 1x1 on the canvas, and paths with different strides grow by
     # different amounts there
     if not canvas_ok(graph) or broadcasts or any(sound_only_unit0(r) for r in records):
-        return
+        return done
+    done.append("canvas")
     # The margin: a multiple of every stride product, beyond every field's reach. It is sized
     # from cnnstat's own numbers, so a field that reaches further than cnnstat says touches the
     # canvas border, which fails below.
@@ -483,6 +415,7 @@ def check_network(text: str) -> None:
                 if dense:
                     assert got == list(range(lo, hi + 1)), (
                         f"{r.name} unit {unit}: holes in {got}\n{text}")
+    return done
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -493,25 +426,54 @@ def _one_thread():
     torch.set_num_threads(threads)
 
 
-@settings(max_examples=150, deadline=None, derandomize=True, database=None,
-          suppress_health_check=list(HealthCheck))
-@given(rf_networks())
-def test_receptive_fields_match_gradients(text):
-    check_network(text)
+# Of the 150 random networks (derandomized): every one compared for soundness, at least a third
+# also on the canvas and for exact unit fields (tests/differential.py counts them). Random
+# networks draw some operators rarely (none of zero_pad2d, zero_pad3d, adaptive_avgpool1d in 300
+# of them): the test after this one gives every operator the generator knows networks of its own.
+NETWORKS = 150
+DRAWN_OPS = sorted({op for r in RANKS for op in _available(windowed(r) + shape_keeping(r)
+                                                            + reshaping(r))})
+NETWORKS_PER_OP = 6
+
+
+def test_receptive_fields_match_gradients(compared):
+    @settings(max_examples=NETWORKS, deadline=None, derandomize=True, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(rf_networks())
+    def check(text):
+        for what in check_network(text):
+            compared.record(what)
+
+    check()
+    compared.require(NETWORKS, keys=["network"])
+    compared.require(NETWORKS // 3, keys=["canvas", "unit field"])
+    compared.require(5, keys=["add", "multiply", "concat"])
+
+
+@pytest.mark.parametrize("op", DRAWN_OPS)
+def test_receptive_fields_of_every_operator_match_gradients(op, compared):
+    @settings(max_examples=NETWORKS_PER_OP, deadline=None, derandomize=True, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(rf_networks(max_layers=4, include=op))
+    def check(text):
+        for what in check_network(text):
+            compared.record(what)
+
+    check()
+    compared.require(NETWORKS_PER_OP, keys=[op])
 
 
 @pytest.mark.slow
-def test_receptive_fields_match_gradients_long():
-    count = []
-
+def test_receptive_fields_match_gradients_long(compared):
     @settings(max_examples=3000, deadline=None, suppress_health_check=list(HealthCheck))
     @given(rf_networks(max_layers=10))
     def check(text):
-        check_network(text)
-        count.append(1)
+        for what in check_network(text):
+            compared.record(what)
 
     check()
-    print(f"long profile: {len(count)} networks")       # shown with -s
+    print(f"long profile: {dict(compared.counts)}")       # shown with -s
+    compared.require(3000, keys=["network"])
 
 
 def test_oracle_sees_a_known_field():
