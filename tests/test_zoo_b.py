@@ -406,9 +406,77 @@ def test_unet_paper_shapes():
     assert a.record("dec4.concat").output_shape == (1, 1024, 56, 56)
     # up-conv parameters: 2 x 2 x 1024 x 512 + 512 = 2,097,664
     assert a.record("dec4.upconv").params == 2 * 2 * 1024 * 512 + 512
-    # the notes: 31,030,658 parameters, 150.4G multiply-adds
-    assert a.totals.params == 31_030_658
-    assert round(a.totals.macs / 1e8) / 10 == 150.4
+    # Parameters by hand (the paper gives no count), biases included; a double 3x3 block
+    # a -> b holds 9ab + b + 9b^2 + b:
+    #   contracting path 1->64: 37,568; 64->128: 221,440; 128->256: 885,248; 256->512: 3,539,968;
+    #   512->1024: 14,157,824 (sum 18,842,048);
+    #   expansive path, up-conv 2x2 b -> a (4ba + a) then the double block 2a -> a:
+    #   1024->512: 2,097,664 + 4,719,104 + 2,359,808 = 9,176,576; 512->256: 2,294,528;
+    #   256->128: 573,824; 128->64: 143,552 (sum 12,188,480); the final 1x1 64->2: 130.
+    #   18,842,048 + 12,188,480 + 130 = 31,030,658 (paper_unet below counts the same in torch)
+    assert a.totals.params == 18_842_048 + 12_188_480 + 130
+    # 150.4G multiply-adds: FlopCounterMode on paper_unet (test_unet_against_a_plain_torch_unet)
+
+
+def paper_unet(c_in: int = 1, classes: int = 2, base: int = 64):
+    """U-Net as section 2 of Ronneberger et al. 2015 describes it, written with plain torch
+    layers (not cnnstat's torch bridge): two unpadded 3x3 convolutions + ReLU per level, 2x2 max
+    pooling, channels doubled per level from 64 to 1024; up-convolution = 2x2 transposed
+    convolution with stride 2 halving the channels; the skip centre-cropped and concatenated
+    before the up-convolved map (Figure 1); a final 1x1 convolution to the classes. (torch is
+    imported here: the rest of this file runs without it.)"""
+    import torch
+    from torch import nn
+
+    def double(a, b):
+        return nn.Sequential(nn.Conv2d(a, b, 3), nn.ReLU(), nn.Conv2d(b, b, 3), nn.ReLU())
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            widths = [base * 2 ** i for i in range(5)]
+            self.down = nn.ModuleList(double(a, b) for a, b in zip([c_in] + widths[:-1], widths))
+            self.up = nn.ModuleList(nn.ConvTranspose2d(b, a, 2, stride=2)
+                                    for a, b in zip(widths[:-1], widths[1:]))
+            self.fuse = nn.ModuleList(double(b, a) for a, b in zip(widths[:-1], widths[1:]))
+            self.out = nn.Conv2d(base, classes, 1)
+
+        def forward(self, x):
+            skips = []
+            for i, block in enumerate(self.down):
+                x = block(x)
+                if i < 4:
+                    skips.append(x)
+                    x = nn.functional.max_pool2d(x, 2)
+            for up, fuse, skip in zip(reversed(self.up), reversed(self.fuse), reversed(skips)):
+                x = up(x)
+                top = (skip.shape[2] - x.shape[2]) // 2
+                left = (skip.shape[3] - x.shape[3]) // 2
+                skip = skip[:, :, top:top + x.shape[2], left:left + x.shape[3]]
+                x = fuse(torch.cat([skip, x], 1))
+            return self.out(x)
+
+    return Net()
+
+
+@pytest.mark.torch
+def test_unet_against_a_plain_torch_unet():
+    """cnnstat's U-Net (its zoo definition) against paper_unet() at the paper's 572 x 572 tile, on
+    torch's meta device: parameters, output shape, and FlopCounterMode's multiply-adds (2 FLOPs
+    each; conv and transposed conv only, as cnnstat's weight MACs)."""
+    torch = pytest.importorskip("torch")
+    from torch.utils.flop_counter import FlopCounterMode
+    with torch.device("meta"):
+        net = paper_unet()
+        x = torch.empty(1, 1, 572, 572)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        out = net(x)
+    a = analysis("unet")
+    assert sum(p.numel() for p in net.parameters()) == a.totals.params == 31_030_658
+    assert [tuple(out.shape)] == a.output_shapes == [(1, 2, 388, 388)]
+    assert counter.get_total_flops() == 2 * a.totals.macs
+    assert round(a.totals.macs / 1e8) / 10 == 150.4       # the figure in unet.yaml's notes
 
 
 def test_unet_padded_keeps_the_size():
