@@ -208,20 +208,20 @@ def test_shufflenet_v2_hand_derived():
     assert a.record("stage2.0.shuffle").output_shape == (1, 116, 28, 28)
 
 
-# Papers' headline figures, and what the notes say cnnstat computes for the same architectures.
-SHUFFLENET_V2_PAPER = {  # Ma et al. 2018: (MFLOPs as multiply-adds, M params); notes: (MMACs, params)
-    "shufflenet_v2_x0_5": ((41, 1.4), (40.5, 1_366_792)),
-    "shufflenet_v2_x1_0": ((146, 2.3), (144.9, 2_278_604)),
-    "shufflenet_v2_x1_5": ((299, 3.5), (295.8, 3_503_624)),
-    "shufflenet_v2_x2_0": ((591, 7.4), (583.3, 7_393_996)),
+# Papers' headline figures. (The exact counts of these architectures are torchvision's:
+# test_matches_torchvision_metadata and test_matches_torchvision_at_default_input.)
+SHUFFLENET_V2_PAPER = {  # Ma et al. 2018: (MFLOPs as multiply-adds, M params)
+    "shufflenet_v2_x0_5": (41, 1.4),
+    "shufflenet_v2_x1_0": (146, 2.3),
+    "shufflenet_v2_x1_5": (299, 3.5),
+    "shufflenet_v2_x2_0": (591, 7.4),
 }
 
 
 @pytest.mark.parametrize("name", sorted(SHUFFLENET_V2_PAPER))
 def test_shufflenet_v2_against_paper(name):
-    (paper_mflops, paper_mparams), (notes_mmacs, notes_params) = SHUFFLENET_V2_PAPER[name]
+    paper_mflops, paper_mparams = SHUFFLENET_V2_PAPER[name]
     a = analysis(name)
-    assert round(a.totals.macs / 1e6, 1) == notes_mmacs and a.totals.params == notes_params
     # the paper's figures are within 1.5% (multiply-adds) and 0.1M (parameters)
     assert abs(a.totals.macs / 1e6 / paper_mflops - 1) < 0.015
     assert abs(a.totals.params / 1e6 - paper_mparams) <= 0.1
@@ -233,8 +233,11 @@ EFFICIENTNET_TABLE2 = [(5.3, 0.39), (7.8, 0.70), (9.2, 1.0), (12, 1.8), (19, 4.2
 
 
 def test_efficientnet_against_table2():
-    """The notes: parameters within 2% of Table 2 for every model; multiply-adds within 2.5% except
-    B4 (+4.6%) and B5 (+3.7%)."""
+    """Parameters within 2% of Table 2 for every model; multiply-adds within 2.5% except B4
+    (+4.6%) and B5 (+3.7%). The deviations are the architecture's, not cnnstat's: torchvision's
+    weight metadata gives the same multiply-adds (_ops 4.394G for B4 at 380 px, 10.266G for B5
+    at 456 px: 4.394 / 4.2 = 1.046, 10.266 / 9.9 = 1.037; test_matches_torchvision_metadata
+    checks cnnstat against them)."""
     off = {}
     for phi, (mparams, gflops) in enumerate(EFFICIENTNET_TABLE2):
         a = analysis(f"efficientnet_b{phi}")
@@ -361,21 +364,19 @@ def test_shufflenet_v1_unit_hand_derived():
     assert not any(r.op == "channel_shuffle" for r in analysis("shufflenet_v1_g1").records)
 
 
-# megvii-model/ShuffleNet-Series README (g = 3): (MFLOPs, M params); the notes' cnnstat figures
+# megvii-model/ShuffleNet-Series README (g = 3): (MFLOPs, M params)
 SHUFFLENET_V1_OFFICIAL = {
-    "shufflenet_v1_x0_5": ((38, 0.7), (37.6, 0.72)),
-    "shufflenet_v1": ((138, 1.9), (137.5, 1.87)),
-    "shufflenet_v1_x1_5": ((292, 3.4), (292.4, 3.44)),
-    "shufflenet_v1_x2_0": ((524, 5.4), (524.0, 5.45)),
+    "shufflenet_v1_x0_5": (38, 0.7),
+    "shufflenet_v1": (138, 1.9),
+    "shufflenet_v1_x1_5": (292, 3.4),
+    "shufflenet_v1_x2_0": (524, 5.4),
 }
 
 
 @pytest.mark.parametrize("name", sorted(SHUFFLENET_V1_OFFICIAL))
 def test_shufflenet_v1_scales_against_official_code(name):
-    (mflops, mparams), (notes_mmacs, notes_mparams) = SHUFFLENET_V1_OFFICIAL[name]
+    mflops, mparams = SHUFFLENET_V1_OFFICIAL[name]
     a = analysis(name)
-    assert round(a.totals.macs / 1e6, 1) == notes_mmacs
-    assert round(a.totals.params / 1e6, 2) == notes_mparams
     assert abs(a.totals.macs / 1e6 - mflops) < 1              # within rounding to 1M
     assert abs(a.totals.params / 1e6 - mparams) < 0.06         # 0.1M rounding (+ 1,000 biases)
 
@@ -497,10 +498,19 @@ def test_yolov1_paper_shapes():
     assert a.record("group6.1.leaky").output_shape == (1, 1024, 7, 7)
     assert a.record("fc1").params == 7 * 7 * 1024 * 4096 + 4096
     assert a.record("fc2").params == 4096 * 1470 + 1470
-    # the notes: 271.7M parameters (205.5M in fc1), 20.3G multiply-adds
-    assert round(a.totals.params / 1e5) / 10 == 271.7
-    assert round(a.record("fc1").params / 1e5) / 10 == 205.5
-    assert round(a.totals.macs / 1e8) / 10 == 20.3
+    # The whole network from Figure 3, by hand: (output side, C_in, C_out, kernel) of the 24
+    # convolutions (biases, no batch norm), 448 -> 224 (7x7/2) -> 112 (pool) -> 56 (pool) -> 28
+    # (pool) -> 14 (pool) -> 7 (the 3x3/2 convolution); then fc1 and fc2.
+    convs = ([(224, 3, 64, 7), (112, 64, 192, 3), (56, 192, 128, 1), (56, 128, 256, 3),
+              (56, 256, 256, 1), (56, 256, 512, 3)] + [(28, 512, 256, 1), (28, 256, 512, 3)] * 4
+             + [(28, 512, 512, 1), (28, 512, 1024, 3)] + [(14, 1024, 512, 1), (14, 512, 1024, 3)] * 2
+             + [(14, 1024, 1024, 3)] + [(7, 1024, 1024, 3)] * 3)
+    assert len(convs) == 24
+    conv_params = sum(k * k * c_in * c_out + c_out for _, c_in, c_out, k in convs)   # 60,155,968
+    conv_macs = sum(n * n * k * k * c_in * c_out for n, c_in, c_out, k in convs)
+    fc_params = 7 * 7 * 1024 * 4096 + 4096 + 4096 * 1470 + 1470                   # 211,547,582
+    assert a.totals.params == conv_params + fc_params                  # 271,703,550 (271.7M)
+    assert a.totals.macs == conv_macs + 7 * 7 * 1024 * 4096 + 4096 * 1470         # 20.29G
     # the first layer: 7x7x3 -> 64, stride 2, padding 3: 224 x 224; 64*147 + 64 = 9,472
     first = a.record("group1.0.conv")
     assert (first.output_shape, first.params) == ((1, 64, 224, 224), 9472)
