@@ -104,8 +104,9 @@ def test_dataframe():
     a = cnnstat.analyze("vgg16")
     df = a.layers
     assert len(df) == len(a.records)
+    # VGG-16: torchvision's model card, 138,357,544 parameters; fc1 25,088 x 4,096 + 4,096
     assert df["params"].sum() == 138_357_544
-    assert df.loc["classifier.fc1", "params"] == 102_764_544
+    assert df.loc["classifier.fc1", "params"] == 25_088 * 4_096 + 4_096 == 102_764_544
 
 
 def test_zoo_names_are_unique_and_build():

@@ -62,6 +62,7 @@ def test_every_view_in_every_format(capsys, command):
     code, out, _ = cli(capsys, command, "resnet18", "--format", "json")
     assert code == 0
     data = json.loads(out)
+    # ResNet-18: 11,689,512 parameters (torchvision's model card)
     assert data["totals"]["params"] == 11_689_512 and data["convention"]["unit"] == "MAC"
     code, out, err = cli(capsys, command, "resnet18", "--format", "csv")
     table = list(csv.DictReader(io.StringIO(out)))

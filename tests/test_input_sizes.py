@@ -116,7 +116,7 @@ def test_non_square_inputs_are_ranged_per_side():
     with pytest.raises(InputSizeError, match=r"gets 32,256 \(512x7x9\) at 224x300"):
         cnnstat.analyze("vgg-d", input="224x300")
     a = cnnstat.analyze("vgg-d", input="224x255")
-    assert a.totals.params == 138_357_544
+    assert a.totals.params == 138_357_544        # VGG-D = VGG-16: torchvision's model card
 
 
 @pytest.mark.parametrize("name", sorted(FIXED))
@@ -215,7 +215,7 @@ def test_an_odd_aspect_ratio_with_the_same_features_runs():
     # (323 - 11)//4 + 1 = 79, pools 39, 19, 9: pool5 256x4x9 = 9,216 features, fc6's count
     a = cnnstat.analyze("alexnet-paper", input="163x323")
     assert a.record("pool5").output_shape == (1, 256, 4, 9)
-    assert a.totals.params == 60_965_224
+    assert a.totals.params == 60_965_224       # summed by hand in tests/test_import_caffe.py
 
 
 # -- VGG's dense evaluation (section 3.2) ----------------------------------------------------------
