@@ -76,9 +76,11 @@ class Mismatch(AssertionError):
 
 
 def check_definition(text: str, batch: int, *, fvcore: bool = False, cli: bool = True,
-                     memory: bool = False) -> str:
+                     memory: bool = False, tally=None) -> str:
     """Check one definition; returns 'accepted' or 'rejected' (for statistics). ``memory``:
-    also the saved-tensor rules of an accepted graph (:func:`check_saved`)."""
+    also the saved-tensor rules of an accepted graph (:func:`check_saved`). ``tally`` (a
+    Counter: tests/differential.py's ``compared.counts``) counts what was compared: "layers" (with
+    torch and FlopCounterMode), "layers with fvcore", "graphs with saved tensors"."""
     definition = parse_definition(text, FILE)     # the generator writes valid YAML
     try:
         graph = build_graph(definition)
@@ -98,14 +100,18 @@ def check_definition(text: str, batch: int, *, fvcore: bool = False, cli: bool =
         if cli:
             _check_cli(text, batch, exc)
         return "rejected"
-    _check_accepted(graph, analysis, batch, fvcore)
-    if memory:
-        check_saved(graph, analysis, batch)
+    layers, fvcore_layers = _check_accepted(graph, analysis, batch, fvcore)
+    saved = check_saved(graph, analysis, batch) if memory else None
+    if tally is not None:
+        tally["layers"] += layers
+        tally["layers with fvcore"] += fvcore_layers
+        tally["graphs with saved tensors"] += saved == "compared"
     return "accepted"
 
 
 # -- accepted graphs -----------------------------------------------------------------------------
-def _check_accepted(graph: Graph, analysis, batch: int, fvcore: bool) -> None:
+def _check_accepted(graph: Graph, analysis, batch: int, fvcore: bool) -> tuple[int, int]:
+    """The layers compared with torch, and with fvcore."""
     from torch.utils.flop_counter import FlopCounterMode
 
     try:
@@ -154,23 +160,22 @@ def _check_accepted(graph: Graph, analysis, batch: int, fvcore: bool) -> None:
     if [tuple(o.shape) for o in outs] != list(analysis.output_shapes):
         raise Mismatch(f"model outputs: cnnstat {analysis.output_shapes}, "
                        f"torch {[tuple(o.shape) for o in outs]}")
-    if fvcore:
-        _check_fvcore(module, x, analysis)
+    return len(analysis.records), _check_fvcore(module, x, analysis) if fvcore else 0
 
 
-def check_saved(graph: Graph, analysis, batch: int) -> None:
+def check_saved(graph: Graph, analysis, batch: int) -> str:
     """The memory model's saved-activation bytes, per layer (each storage once, at the first
     layer that saves it) and in total, equal what autograd keeps in a float32 training step on
     CPU (the saved-tensor oracle, tests/oracles/saved_tensors.py); a graph the model refuses to
     train (batch norm over one value per channel) torch refuses too. The input requires a
     gradient (made by a product, as inside a network), so that a graph without weights has a
-    backward too."""
+    backward too. Returns "compared", "not counted" or "both refuse training"."""
     from cnnstat.memory import MemoryOptions, estimate
     from cnnstat.memory.model import for_mode
     from tests.oracles.saved_tensors import measure
     analysis = for_mode(analysis, True)
     if any(r.op == "not_counted" for r in analysis.records):
-        return            # listed as not counted by the memory model: nothing to compare
+        return "not counted"  # listed as not counted by the memory model: nothing to compare
     module = build_module(graph, batch=batch).train()
     leaf = (torch.rand((batch,) + tuple(graph.input_shape)) + 0.1).requires_grad_()
     x = leaf * 1.0
@@ -181,7 +186,7 @@ def check_saved(graph: Graph, analysis, batch: int) -> None:
         try:
             module(x)
         except (ValueError, RuntimeError):
-            return
+            return "both refuse training"
         raise Mismatch(f"the memory model refuses to train the graph, torch trains it: "
                        f"{exc}") from None
     if report.not_counted:
@@ -198,15 +203,18 @@ def check_saved(graph: Graph, analysis, batch: int) -> None:
     if result.activation_bytes != report.saved_activations:
         raise Mismatch(f"saved for backward in all: memory model {report.saved_activations}, "
                        f"autograd {result.activation_bytes}")
+    return "compared"
 
 
-def _check_fvcore(module, x, analysis) -> None:
+def _check_fvcore(module, x, analysis) -> int:
+    """fvcore's per-layer counts against cnnstat's; returns how many layers were compared."""
     from fvcore.nn import FlopCountAnalysis
 
     counts = (FlopCountAnalysis(module, x).unsupported_ops_warnings(False)
               .uncalled_modules_warnings(False).tracer_warnings("none"))
     by_module = counts.by_module_and_operator()
     live = _ancestors(analysis.graph, analysis.graph.outputs)
+    compared = 0
     for r in analysis.records:
         if r.name not in live:
             continue                 # jit tracing drops layers no output depends on
@@ -222,6 +230,8 @@ def _check_fvcore(module, x, analysis) -> None:
                     ops.get(op_name, 0) != r.macs_by_kind.get(RESIZE, 0):
                 raise Mismatch(f"layer {r.name}: resize work: cnnstat "
                                f"{r.macs_by_kind.get(RESIZE, 0)}, fvcore {ops.get(op_name, 0)}")
+        compared += 1
+    return compared
 
 
 def _ancestors(graph: Graph, names) -> set[str]:
