@@ -100,7 +100,7 @@ def test_representatives_are_zoo_models():
 
 
 @pytest.mark.parametrize("name", zoo.names())
-def test_zoo_model_runs_and_agrees(name):
+def test_zoo_model_runs_and_agrees(name, compared):
     from cnnstat.torch_bridge.check import COUNTERS, FLOP_COUNTER, FVCORE, check
     size, heavy, many_layers = plan(name)
     if many_layers:
@@ -116,6 +116,14 @@ def test_zoo_model_runs_and_agrees(name):
     assert all(layer.get("output shape", "torch") for layer in report.layers if layer.runs)
     assert all(layer.get("parameters", "torch") for layer in report.layers)
     assert {c.source for c in report.totals} - {"torch"} == set(counters), report.notes
+    # counted (tests/differential.py): the layers whose shape torch measured, and each counter's
+    # total; every model compares at least one layer and every counter it ran
+    compared.record("layers", sum(1 for layer in report.layers
+                                  if layer.get("output shape", "torch")))
+    for c in report.totals:
+        compared.record(f"{c.quantity} ({c.source})")
+    compared.require(1, keys=["layers"] + sorted({f"{c.quantity} ({c.source})"
+                                                  for c in report.totals if c.source in counters}))
 
 
 @pytest.mark.slow

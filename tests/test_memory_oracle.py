@@ -92,14 +92,23 @@ def _zoo_cases():
 
 
 @pytest.mark.parametrize("name", _zoo_cases())
-def test_zoo_model_fp32_training(name, request):
+def test_zoo_model_fp32_training(name, request, compared):
     analysis, heavy = _analysis(name)
     if heavy and "slow" not in (request.config.getoption("-m") or ""):
         pytest.skip("over 60 M parameters: run with -m slow")
     report = estimate(analysis, MemoryOptions(train=True, device="cpu", optimizer="sgd"))
     assert report.not_counted == []
-    problems = _compare(analysis, report, _measure(analysis))
+    result = _measure(analysis)
+    problems = _compare(analysis, report, result)
     assert not problems, f"{name}:\n" + "\n".join(problems[:20])
+    _require_layers(compared, result)
+
+
+def _require_layers(compared, result) -> None:
+    """The comparison was not empty: autograd saved tensors at some layers (tests/differential.py
+    counts them), all compared with the model's above."""
+    compared.record("layers that save tensors", len(result.by_layer()))
+    compared.require(1, keys=["layers that save tensors"])
 
 
 PRECISION_MODELS = ["resnet18", "mobilenet_v2", "efficientnet_b0", "googlenet", "lenet5"]
@@ -107,7 +116,7 @@ PRECISION_MODELS = ["resnet18", "mobilenet_v2", "efficientnet_b0", "googlenet", 
 
 @pytest.mark.parametrize("mode", ["bf16", "amp"])
 @pytest.mark.parametrize("name", PRECISION_MODELS)
-def test_zoo_model_low_precision_training(name, mode):
+def test_zoo_model_low_precision_training(name, mode, compared):
     analysis, _ = _analysis(name)
     options = MemoryOptions(train=True, device="cpu", optimizer="sgd", dtype="bf16",
                             amp=mode == "amp")
@@ -119,6 +128,7 @@ def test_zoo_model_low_precision_training(name, mode):
         result = _measure(analysis, dtype=torch.bfloat16)
     problems = _compare(analysis, report, result)
     assert not problems, f"{name} {mode}:\n" + "\n".join(problems[:20])
+    _require_layers(compared, result)
 
 
 @pytest.mark.parametrize("depth", [1, 2])
