@@ -58,6 +58,6 @@ def summary_lines(reports) -> list[str]:
             test = report.nodeid.split("[", 1)[0]
             by_test[test] += [(counts.get(key, 0), key) for key in keys]
             totals[test] += sum(counts.get(key, 0) for key in keys)
-    return [f"{test}: " + (", ".join(f"{key} {n}" for n, key in mins) if len(mins) <= 4 else
+    return [f"{test}: " + (", ".join(f"{key} {n}" for n, key in mins) if len(mins) <= 6 else
                            f"{len(mins)} required counts, min {min(mins)[0]} ({min(mins)[1]})")
             + f", total {totals[test]}" for test, mins in sorted(by_test.items())]

@@ -28,6 +28,6 @@ def test_summary_reports_min_and_total():
         def __init__(self, nodeid, counts, keys):
             self.nodeid, self.user_properties = nodeid, [("compared", (counts, keys))]
     reports = [Report(f"t.py::test_x[{k}]", {k: n, "rejected": 9}, (k,))
-               for k, n in zip("abcde", (7, 3, 8, 9, 10))]
-    assert summary_lines(reports) == ["t.py::test_x: 5 required counts, min 3 (b), total 37"]
+               for k, n in zip("abcdefg", (7, 3, 8, 9, 10, 1, 1))]
+    assert summary_lines(reports) == ["t.py::test_x: 7 required counts, min 1 (f), total 39"]
     assert summary_lines(reports[:2]) == ["t.py::test_x: a 7, b 3, total 10"]

@@ -87,8 +87,9 @@ def check_definition(text: str, batch: int, *, fvcore: bool = False, cli: bool =
     except CnnstatError as exc:
         _check_error_line(exc)
         graph = _build_unvalidated(text, exc)
-        if graph is not None:
-            _check_torch_rejects(graph, batch, exc)
+        how = _check_torch_rejects(graph, batch, exc) if graph is not None else "argument domain"
+        if tally is not None:
+            tally[f"rejected: {how}"] += 1
         if cli:
             _check_cli(text, batch, exc)
         return "rejected"
@@ -96,7 +97,9 @@ def check_definition(text: str, batch: int, *, fvcore: bool = False, cli: bool =
         analysis = analyze_graph(graph, batch=batch)
     except CnnstatError as exc:
         _check_error_line(exc)
-        _check_torch_rejects(graph, batch, exc)
+        how = _check_torch_rejects(graph, batch, exc)
+        if tally is not None:
+            tally[f"rejected: {how}"] += 1
         if cli:
             _check_cli(text, batch, exc)
         return "rejected"
@@ -288,7 +291,14 @@ def _argument_domain(message: str) -> bool:
         match.group(2) in {p.name for p in REGISTRY[match.group(1)].params}
 
 
-def _check_torch_rejects(graph: Graph, batch: int, exc: CnnstatError) -> None:
+# What torch raises when it refuses a layer (a module's constructor: ValueError; a kernel:
+# RuntimeError; an index out of range: IndexError). Anything else fails the check.
+TORCH_REFUSALS = (RuntimeError, ValueError, IndexError)
+
+
+def _check_torch_rejects(graph: Graph, batch: int, exc: CnnstatError) -> str:
+    """Torch rejects the layer cnnstat rejects; returns how: "torch rejects it too", or one of
+    the documented exceptions ("rank by design", "batch by design", "empty in torch")."""
     if exc.layer not in graph:
         raise Mismatch(f"the error names layer {exc.layer!r}, which is not a layer: {exc}")
     node = graph[exc.layer]
@@ -312,17 +322,17 @@ def _check_torch_rejects(graph: Graph, batch: int, exc: CnnstatError) -> None:
     inputs = [tensors[s] for s in node.inputs]
     if any(m in exc.message for m in RANK_MESSAGES) and (
             len({t.dim() for t in inputs}) > 1 or _wrong_rank(node.op, inputs[0].dim())):
-        return                       # an operator given a tensor of another rank: by design
+        return "rank by design"      # an operator given a tensor of another rank
     if any(m in exc.message for m in BATCH_MESSAGES):
-        return                       # the batch dimension inside a layer's shape: by design
+        return "batch by design"     # the batch dimension inside a layer's shape
     try:
         layer = MODULES[node.op](node.attrs, [tuple(t.shape) for t in inputs]).eval()
         with torch.no_grad():
             result = layer(*inputs)
-    except Exception:
-        return                       # torch rejects it too
+    except TORCH_REFUSALS:
+        return "torch rejects it too"
     if isinstance(result, torch.Tensor) and result.numel() == 0:
-        return                       # torch computes an empty tensor: cnnstat rejects those
+        return "empty in torch"      # torch computes an empty tensor: cnnstat rejects those
     raise Mismatch(f"cnnstat rejects layer {node.name} ({exc.message}), torch accepts it: "
                    f"{[tuple(t.shape) for t in inputs]} -> "
                    f"{tuple(result.shape) if isinstance(result, torch.Tensor) else type(result)}")
