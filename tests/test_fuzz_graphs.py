@@ -77,8 +77,9 @@ def run_case(case, use_fvcore: bool, test: str, compared, memory: bool = False) 
 
 # The quick profile must exercise both sides of the oracle and both extra oracles, not only one:
 # at least half the graphs accepted (compared layer by layer), 1 in 20 rejected where torch
-# rejects the layer too (not by one of the oracle's documented exceptions), 1 in 20 compared with the saved-tensor oracle; as many layers compared with torch
-# as there are graphs, and half as many with fvcore (a quarter of the graphs go to fvcore).
+# rejects the layer too (not by one of the oracle's documented exceptions), 1 in 20 compared
+# with the saved-tensor oracle; as many layers compared with torch as there are graphs, and half
+# as many with fvcore (a quarter of the graphs go to fvcore).
 def _require(compared, examples: int) -> None:
     compared.require(examples // 2, keys=["accepted", "layers with fvcore"])
     compared.require(examples // 20, keys=["rejected: torch rejects it too",

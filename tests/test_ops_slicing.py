@@ -111,8 +111,9 @@ def test_chunk_error_names_the_layer():
 
 
 # -- differential: against torch on random hyperparameters ------------------------------------------
-# Of the 80 drawn cases (derandomized: the same cases every run), at least MIN_COMPARED must be accepted by both and compared (a draw
-# cnnstat rejects is compared only on the rejection); tests/differential.py counts them.
+# Of the 80 drawn cases (derandomized: the same cases every run), at least MIN_COMPARED must be
+# accepted by both and compared (a draw cnnstat rejects is compared only on the rejection);
+# tests/differential.py counts them.
 MIN_COMPARED = 20
 SHAPES = st.tuples(st.integers(1, 2), st.integers(1, 12), st.integers(1, 9), st.integers(1, 9))
 

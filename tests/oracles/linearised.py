@@ -9,7 +9,8 @@ must be.
 
 Linearised: every layer becomes a linear map with non-negative weights (convolution and linear
 weights uniform in [0.5, 1.5], no biases), so on a positive input nothing cancels and the
-gradient of an output unit is non-zero exactly where the unit reads (tests/test_receptive_oracle.py):
+gradient of an output unit is non-zero exactly where the unit reads
+(tests/test_receptive_oracle.py):
 - activations, normalizations, dropout, softmax over the channels: the identity;
 - max pooling (fixed windows): the sum over the same windows (WindowSum); adaptive and global max
   pooling: the average over the same windows;
@@ -26,15 +27,15 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+CONV_OPS = {f"conv{r}d" for r in (1, 2, 3)}
 IDENTITY_OPS = {"relu", "relu6", "sigmoid", "tanh", "hardswish", "hardsigmoid", "silu", "mish",
                 "gelu", "elu", "hardtanh", "leaky_relu", "prelu", "batchnorm1d", "batchnorm2d",
                 "batchnorm3d", "lrn", "dropout", "identity", "layernorm2d", "stochastic_depth"}
-CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
-CONV_TRANSPOSE = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
-MAX_POOL = {1: nn.MaxPool1d, 2: nn.MaxPool2d, 3: nn.MaxPool3d}
-AVG_POOL = {1: nn.AvgPool1d, 2: nn.AvgPool2d, 3: nn.AvgPool3d}
-ADAPTIVE_AVG = {1: nn.AdaptiveAvgPool1d, 2: nn.AdaptiveAvgPool2d, 3: nn.AdaptiveAvgPool3d}
-CONV_F = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+
+
+def torch_layer(kind: str, rank: int):
+    """torch's layer class of a spatial rank: ("Conv", 2) -> nn.Conv2d."""
+    return getattr(nn, f"{kind}{rank}d")
 
 
 def _ntuple(v, n: int) -> tuple:
@@ -87,7 +88,8 @@ class WindowSum(nn.Module):
                  for o, st, dd, kk, n, pp in zip(out, s, d, k, x.shape[2:], pad)]
         x = F.pad(x, _pad_order((pp, pp + e) for pp, e in zip(pad, extra)))
         weight = torch.ones(x.shape[1], 1, *k, dtype=x.dtype)
-        return CONV_F[rank](x, weight, stride=s, dilation=d, groups=x.shape[1])
+        conv = getattr(F, f"conv{rank}d")
+        return conv(x, weight, stride=s, dilation=d, groups=x.shape[1])
 
 
 def _summed(*xs):
@@ -135,14 +137,15 @@ def _conv(a, x, generator):
     pad = a["padding"]
     mode = a.get("padding_mode", "zeros")
     if pad != "same" and any(lo != hi for lo, hi in pad):   # asymmetric: padded first
-        conv = CONV[rank](x.shape[1], a["out"], a["kernel"], stride=a["stride"],
-                          dilation=a["dilation"], groups=a["groups"], bias=False)
+        conv = torch_layer("Conv", rank)(x.shape[1], a["out"], a["kernel"], stride=a["stride"],
+                                         dilation=a["dilation"], groups=a["groups"], bias=False)
         fill = "constant" if mode == "zeros" else mode
         return nn.Sequential(Fn(lambda t: F.pad(t, _pad_order(pad), mode=fill)),
                              _positive(conv, generator))
     padding = pad if pad == "same" else tuple(lo for lo, _ in pad)
-    conv = CONV[rank](x.shape[1], a["out"], a["kernel"], stride=a["stride"], padding=padding,
-                      dilation=a["dilation"], groups=a["groups"], bias=False, padding_mode=mode)
+    conv = torch_layer("Conv", rank)(x.shape[1], a["out"], a["kernel"], stride=a["stride"],
+                                     padding=padding, dilation=a["dilation"], groups=a["groups"],
+                                     bias=False, padding_mode=mode)
     return _positive(conv, generator)
 
 
@@ -168,12 +171,13 @@ def _subsample(a, x, generator):
 
 
 def _upsample(a, x, generator):
-    def spread(values):
-        if values is None:
-            return None
-        return values[0] if len(set(values)) == 1 else tuple(values)
-    return nn.Upsample(size=spread(a["size"]), scale_factor=spread(a["scale"]), mode=a["mode"],
-                       align_corners=a["align_corners"])
+    """nn.Upsample with a size or scale per spatial axis (one value given: every axis)."""
+    rank = x.dim() - 2
+
+    def per_axis(values):
+        return None if values is None else tuple(values) * (rank if len(values) == 1 else 1)
+    return nn.Upsample(size=per_axis(a["size"]), scale_factor=per_axis(a["scale"]),
+                       mode=a["mode"], align_corners=a["align_corners"])
 
 
 def _layer(op: str, a, xs, generator) -> nn.Module:
@@ -188,7 +192,7 @@ def _layer(op: str, a, xs, generator) -> nn.Module:
     if op in CONV_OPS:
         return _conv(a, x, generator)
     if op.startswith("conv_transpose"):
-        return _positive(CONV_TRANSPOSE[rank](
+        return _positive(torch_layer("ConvTranspose", rank)(
             x.shape[1], a["out"], a["kernel"], stride=a["stride"], padding=a["padding"],
             output_padding=a["output_padding"], groups=a["groups"], bias=False,
             dilation=a["dilation"]), generator)
@@ -200,13 +204,16 @@ def _layer(op: str, a, xs, generator) -> nn.Module:
         stride = a["stride"] if a["stride"] is not None else a["kernel"]
         ceil = a["ceil_mode"] or a.get("rounding") == "caffe"
         if op.startswith("maxpool"):
-            return WindowSum(MAX_POOL[rank](a["kernel"], stride=stride, padding=a["padding"],
-                                            dilation=a["dilation"], ceil_mode=ceil))
-        return AVG_POOL[rank](a["kernel"], stride=stride, padding=a["padding"], ceil_mode=ceil,
-                              count_include_pad=a["count_include_pad"])
+            return WindowSum(torch_layer("MaxPool", rank)(
+                a["kernel"], stride=stride, padding=a["padding"], dilation=a["dilation"],
+                ceil_mode=ceil))
+        return torch_layer("AvgPool", rank)(a["kernel"], stride=stride, padding=a["padding"],
+                                            ceil_mode=ceil,
+                                            count_include_pad=a["count_include_pad"])
     if op.startswith(("adaptive_avgpool", "adaptive_maxpool")):
         output = a["output"]
-        return ADAPTIVE_AVG[len(output)](output[0] if len(output) == 1 else output)
+        return torch_layer("AdaptiveAvgPool", len(output))(output[0] if len(output) == 1
+                                                           else output)
     if op in ("global_avgpool", "global_maxpool"):
         dims = tuple(range(2, x.dim()))
         return Fn(lambda t: t.mean(dim=dims, keepdim=a["keepdim"]))
@@ -229,7 +236,7 @@ def _layer(op: str, a, xs, generator) -> nn.Module:
     raise NotImplementedError(f"the linearised oracle has no layer for '{op}'")
 
 
-CONV_OPS = {f"conv{r}d" for r in (1, 2, 3)}
+
 
 
 class Lazy(nn.Module):
