@@ -158,7 +158,10 @@ def test_c3d_architecture():
     assert a.record("pool1").output_shape == (1, 64, 16, 56, 56)
     assert a.record("flatten").output_shape == (1, 8192)
     assert a.record("fc6").params == 8192 * 4096 + 4096
-    assert a.totals.params == 79_991_015
+    # convolutions 3x3x3 with biases: 3->64, 64->128, 128->256, 256->256, 256->512, then three
+    # 512->512: sum of 27*a*b + b = 27,655,936; fc6 8,192*4,096 + 4,096, fc7 4,096*4,096 + 4,096
+    # (50,339,840); fc8 to Sports-1M's 487 classes 4,096*487 + 487 = 1,995,239
+    assert a.totals.params == 27_655_936 + 50_339_840 + 1_995_239 == 79_991_015
 
 
 def test_unet3d_paper_shapes_and_parameters():
