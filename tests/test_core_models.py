@@ -34,6 +34,7 @@ def test_zoo_equals_torchvision(meta_models, name, size):
     # per layer: the conv/linear layers, in order, have the same output shapes and params
     ours = [(r.output_shape, r.params) for r in a.records if r.op in ("conv2d", "linear")]
     theirs = [(m.output_shape, m.params) for m in ref.modules if m.kind in ("Conv2d", "Linear")]
+    assert len(theirs) >= 8, "the hooks saw too few conv/linear layers to compare"
     if name.startswith("resnet"):  # torchvision runs each block's downsample after conv3/bn3 too
         assert sorted(ours) == sorted(theirs)
     else:

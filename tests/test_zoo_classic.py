@@ -304,6 +304,7 @@ def _compare_with_torchvision(name, builder_kwargs, overrides, sizes):
         # layer by layer: the conv/linear modules in execution order
         ours = [(r.params, r.macs) for r in a.records if r.op in ("conv2d", "linear")]
         theirs = [(m.params, m.macs) for m in ref.modules if m.kind in ("Conv2d", "Linear")]
+        assert len(theirs) >= 8, f"{name}: the hooks saw too few conv/linear layers to compare"
         assert ours == theirs, f"{name} at {size}x{size}: per-layer counts differ"
 
 
