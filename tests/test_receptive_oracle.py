@@ -5,12 +5,12 @@ spatial rank 1, 2 or 3 (length; height and width; depth, height and width) cnnst
 layer and axis, a size r, an effective stride S and an effective padding P: output unit u sees
 input coordinates [u*S - P, u*S - P + r - 1]. The oracle is a *linearised copy* of the network
 built from torch's layers by tests/oracles/linearised.py (not by cnnstat's torch bridge, the code
-under test): positive weights (uniform in [0.5, 1.5]), no biases, identity
-activations and normalizations, max pooling replaced by the sum over the same windows, products
-by sums, and every other operator kept (they are linear with non-negative weights). On an all-ones input every
-activation is positive, so nothing cancels: the gradient of one output unit (summed over channels)
-with respect to the input is non-zero exactly on the input pixels that unit depends on; its
-projection on each axis gives the units read along that axis.
+under test): positive weights (uniform in [0.5, 1.5]), no biases, identity activations and
+normalizations, max pooling replaced by the sum over the same windows, products by sums, and
+every other operator kept (they are linear with non-negative weights). On an all-ones input
+every activation is positive, so nothing cancels: the gradient of one output unit (summed over
+channels) with respect to the input is non-zero exactly on the input pixels that unit depends on;
+its projection on each axis gives the units read along that axis.
 
 Checks, for every layer of every network, at a unit in the centre and at both corners:
 
@@ -21,9 +21,9 @@ Checks, for every layer of every network, at a unit in the centre and at both co
 2. **Tightness in padded coordinates.** Zero padding hides what a unit would read outside the
    input, and a layer may drop the last input rows; so the exact claim is checked on a *canvas*:
    the same network on the input enlarged by a margin M (a multiple of every stride product) on
-   each side. Unit u then corresponds to canvas unit u + M/S (measured from the two output
-   sizes, not taken from cnnstat), everything it reads is real input, and for an exact field the
-   support's first and last pixels are exactly u*S - P and u*S - P + r - 1. Only
+   each side. Unit u then corresponds to canvas unit u + M/S (measured by torch from the two
+   output sizes, not taken from cnnstat), everything it reads is real input, and for an exact
+   field the support's first and last pixels are exactly u*S - P and u*S - P + r - 1. Only
    translation-equivariant networks are drawn on a canvas (no adaptive or global pooling,
    resizing, centre crops or size-relative slices).
 3. **No holes.** When no layer can skip input pixels (dilation 1, every window at least as
@@ -219,6 +219,18 @@ def supports(module, graph, shape, names, units_of):
     return found
 
 
+def output_shapes(module, shape, names) -> dict[str, tuple[int, ...]]:
+    """The output shape of each named layer when torch runs the module on one input."""
+    shapes = {}
+    hooks = [module.node_modules[n].register_forward_hook(
+        lambda m, i, o, n=n: shapes.__setitem__(n, tuple(o.shape))) for n in names]
+    with torch.no_grad():
+        module(torch.ones((1,) + tuple(shape), dtype=torch.float64))
+    for hook in hooks:
+        hook.remove()
+    return shapes
+
+
 def corner_units(shape):
     sizes = shape[2:]
     return sorted({(0,) * len(sizes), tuple(n // 2 for n in sizes), tuple(n - 1 for n in sizes)})
@@ -385,13 +397,16 @@ def check_network(text: str) -> list[str]:
                 reach += [-first, last - (size - 1)]
     margin = step * math.ceil((max(reach) + 4) / step)
     big = graph.with_input_shape((shape[0],) + tuple(n + 2 * margin for n in sizes))
-    big_records = {r.name: r for r in analyze_graph(big).records}
+    on_canvas = linearised(big)
+    # how much each layer's output grew on the canvas, measured by torch (not cnnstat's shapes)
+    small_shapes = output_shapes(module, shape, names)
+    big_shapes = output_shapes(on_canvas, big.input_shape, names)
     offsets = {}
-    for r in records:
-        grown = [b - a for a, b in zip(r.output_shape[2:], big_records[r.name].output_shape[2:])]
-        assert all(g % 2 == 0 for g in grown), (r.name, grown)
-        offsets[r.name] = tuple(g // 2 for g in grown)
-    canvas = supports(linearised(big), big, big.input_shape, names,
+    for n in names:
+        grown = [b - a for a, b in zip(small_shapes[n][2:], big_shapes[n][2:])]
+        assert all(g % 2 == 0 for g in grown), (n, grown)
+        offsets[n] = tuple(g // 2 for g in grown)
+    canvas = supports(on_canvas, big, big.input_shape, names,
                       lambda n, s: [tuple(u + o for u, o in zip(unit, offsets[n]))
                                     for unit in corner_units(analysis.record(n).output_shape)])
     dense = hole_free(graph)
