@@ -58,11 +58,15 @@ class InputSize:
         return self.text
 
 
-def parse_input(text: str | int | tuple | list | InputSize | None) -> InputSize | None:
+def parse_input(text: str | int | tuple | list | InputSize | None) -> InputSize | InputList | None:
     """``224``, ``160x224``, ``3x224x224``, ``1x16000``, ``3x16x112x112`` (or a tuple of ints)
-    → the numbers, checked; what they mean is decided against the model (``resolve_input``)."""
-    if text is None or isinstance(text, InputSize):
+    → the numbers, checked; what they mean is decided against the model (``resolve_input``).
+    Several texts (``["3x224x224", "16:int64"]``) or a named one (``"image=3x224x224"``): the
+    inputs of a PyTorch model whose forward takes several (:class:`InputList`)."""
+    if text is None or isinstance(text, (InputSize, InputList)):
         return text
+    if several_inputs(text):
+        return _input_list([text] if isinstance(text, str) else list(text))
     if isinstance(text, int) and not isinstance(text, bool):
         text = str(text)
     if isinstance(text, (tuple, list)):
@@ -73,12 +77,74 @@ def parse_input(text: str | int | tuple | list | InputSize | None) -> InputSize 
     if not m:
         raise UsageError(f"--input '{text}' is not a size: write 224 or 160x224 (H×W), 3x224x224 "
                          "(C×H×W), 1x16000 (C×L of a 1-D model) or 3x16x112x112 (C×D×H×W)")
-    values = tuple(int(v) for v in re.split(r"\s*[x×,]\s*", str(text).strip()))
+    values = _checked(tuple(int(v) for v in re.split(r"\s*[x×,]\s*", str(text).strip())), text)
+    return InputSize(values, str(text).strip())
+
+
+#: one input of several (``--input 3x224x224 --input 16:int64``, ``--input image=3x224x224``):
+#: [NAME=]SIZE[:DTYPE], SIZE the input's whole per-sample shape (any rank)
+_ONE_OF_SEVERAL = re.compile(r"^\s*(?:(?P<name>[A-Za-z_]\w*)\s*=\s*)?"
+                             r"(?P<size>\d+(?:\s*[x×,]\s*\d+){0,7})\s*"
+                             r"(?::\s*(?P<dtype>[a-z0-9]+))?\s*$")
+#: the element types an input may have (torch's names); float32 when not given
+INPUT_DTYPES = ("float32", "float16", "bfloat16", "float64", "int64", "int32", "int16", "int8",
+                "uint8", "bool")
+
+
+@dataclass(frozen=True)
+class InputList:
+    """The inputs of a forward that takes several, or takes them by keyword (``--input`` given
+    more than once, or as NAME=SIZE): each item (keyword or None, per-sample shape without the
+    batch, element type or None for float32). Only an imported PyTorch model takes these; each
+    SIZE is the input's whole shape (``16`` is a vector of 16), not read against the model."""
+    items: tuple[tuple[str | None, tuple[int, ...], str | None], ...]
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _input_list(texts: list[str] | tuple[str, ...]) -> InputList:
+    items = []
+    for text in texts:
+        m = _ONE_OF_SEVERAL.match(str(text))
+        if not m:
+            raise UsageError(f"--input '{text}' is not an input: write SIZE, NAME=SIZE or "
+                             "SIZE:DTYPE, e.g. --input 3x224x224 --input tokens=16:int64")
+        dtype = m["dtype"]
+        if dtype is not None and dtype not in INPUT_DTYPES:
+            from .suggest import did_you_mean
+            raise UsageError(f"--input '{text}': unknown element type '{dtype}'"
+                             f"{did_you_mean(dtype, INPUT_DTYPES, 1)}; one of: "
+                             f"{', '.join(INPUT_DTYPES)}")
+        shape = _checked(tuple(int(v) for v in re.split(r"\s*[x×,]\s*", m["size"])), text)
+        items.append((m["name"], shape, dtype))
+    names = [name for name, _, _ in items]
+    if any(names) and not all(names):
+        raise UsageError("--input: name every input (NAME=SIZE, passed by keyword) or none "
+                         "(passed in order), not some")
+    twice = sorted({n for n in names if n and names.count(n) > 1})
+    if twice:
+        raise UsageError(f"--input: the input '{twice[0]}' is given twice")
+    return InputList(tuple(items), ", ".join(str(t).strip() for t in texts))
+
+
+def _checked(values: tuple[int, ...], text: str) -> tuple[int, ...]:
     if any(v <= 0 for v in values):
         raise UsageError(f"--input '{text}': sizes must be positive")
     if any(v > MAX_SIZE for v in values):
         raise UsageError(f"--input '{text}': a size over 1,000,000 is not a real input")
-    return InputSize(values, str(text).strip())
+    return values
+
+
+def several_inputs(text: Any) -> bool:
+    """Whether ``text`` is --input given several times or with a name (texts, not numbers)."""
+    if isinstance(text, InputList):
+        return True
+    if isinstance(text, str):
+        return "=" in text
+    return isinstance(text, (tuple, list)) and bool(text) and all(
+        isinstance(t, str) for t in text)
 
 
 @dataclass(frozen=True)
@@ -116,6 +182,10 @@ def resolve_input(size: InputSize | tuple | str | int | None, shape: tuple[int, 
     size = parse_input(size)
     if size is None:
         return tuple(shape)
+    if isinstance(size, InputList):
+        raise UsageError(f"{model or 'the model'} takes one input: give one --input SIZE "
+                         "(several, or NAME=SIZE, are for a PyTorch model whose forward takes "
+                         "several)")
     rank = len(shape) - 1
     values = size.values
     if isinstance(size, _Spatial):
@@ -257,6 +327,8 @@ def resolve_graph(model: Any, *, input: Any = None, set: Any = None, variant: st
     options = {"args": parse_args(args)} if args else {}
     if hasattr(model, "named_modules") and hasattr(model, "forward") and input is not None:
         from .importers import rich_input
+        if several_inputs(input):   # ["3x224x224", "16:int64"]: as several --input
+            input = parse_input(input)
         if rich_input(input):       # a tensor, several inputs, keyword inputs: the module runs them
             if set:
                 raise UsageError("--set only applies to definition files and zoo models")

@@ -67,7 +67,8 @@ def choice(flag: str, options: Sequence[str]) -> Callable[[str], str]:
 @dataclass(frozen=True)
 class Opt:
     """One option or positional argument. ``flags`` empty: a positional. ``action``: None (takes a
-    value), "append" (repeatable), "flag" (on/off), "bool" (--x/--no-x)."""
+    value), "append" (repeatable), "flag" (on/off), "bool" (--x/--no-x),
+    "inputs" (--input: repeatable, one value kept as it is)."""
     dest: str
     flags: tuple[str, ...] = ()
     help: str = ""
@@ -104,6 +105,8 @@ class Opt:
         else:
             if self.action == "append":
                 kwargs["action"] = "append"
+            elif self.action == "inputs":
+                kwargs["action"] = _Inputs
             kwargs["metavar"] = self.metavar or self.dest.upper()
             convert = self.type or (choice(self.flags[0], self.choices) if self.choices else None)
             if convert:
@@ -120,14 +123,30 @@ class Opt:
         return text.replace("%", "%%")
 
 
+class _Inputs(argparse.Action):
+    """--input, repeatable for a model whose forward takes several inputs: given once, its text;
+    given more often, the texts in order (cnnstat.models.parse_input reads both)."""
+
+    def __call__(self, parser, namespace, value, option_string=None) -> None:
+        previous = getattr(namespace, self.dest, None)
+        if previous is None:
+            setattr(namespace, self.dest, value)
+        else:
+            texts = previous if isinstance(previous, tuple) else (previous,)
+            setattr(namespace, self.dest, texts + (value,))
+
+
 # The options the model commands share ----------------------------------------------------------
 MODEL = Opt("model", metavar="MODEL", help=(
     "A zoo model (see 'cnnstat list'), a definition file (.yaml), or an existing model: "
     "torchvision:NAME, file.py:Name, package.module:factory, model.onnx, deploy.prototxt."))
 MODELS = MODEL.but(dest="models", nargs="*", metavar="MODEL", help=(
     "Models: zoo names (cnnstat list), definition files or imported models."))
-INPUT = Opt("input", ("--input", "-i"), metavar="SIZE", help=(
-    "Input size: 224, 160x224 (HxW) or 3x224x224. Default: the model's."))
+INPUT = Opt("input", ("--input", "-i"), metavar="SIZE", action="inputs", help=(
+    "Input size: 224, 160x224 (HxW) or 3x224x224. Default: the model's. For a PyTorch model "
+    "whose forward takes several inputs, one --input each, in order, as whole per-sample shapes "
+    "(--input 3x224x224 --input 16:int64), or by keyword (--input image=3x224x224); an element "
+    "type after ':' (int64, float16, ...; default float32)."))
 BATCH = Opt("batch", ("--batch", "-b"), default=1, type=integer("--batch"), metavar="N",
             help="Batch size (scales MACs and memory).")
 SET = Opt("set", ("--set", "-s"), action="append", metavar="NAME=VALUE", help=(

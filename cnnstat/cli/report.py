@@ -133,7 +133,7 @@ def compare(args) -> None:
          SET.but(metavar="NAME=V1,V2,...", help=(
              "A variable and its values: --set alpha=0.25,0.5,1.0 (repeatable; every "
              "combination is analysed).")),
-         INPUT.but(metavar="SIZES", help=(
+         INPUT.but(metavar="SIZES", action=None, help=(
              "Input sizes: 128,160,192,224 (each 224, 160x224 or 3x224x224).")),
          BATCH, VARIANT, COUNT, DTYPE, TABLE_OUTPUT, PLOT)
 def sweep(args) -> None:

@@ -99,7 +99,11 @@ for _source in _BUILTIN:
 
 def rich_input(input: Any) -> bool:
     """Inputs only a torch module takes (as torchinfo's ``input_data``): a tensor, a dict of
-    keyword inputs, several inputs (a tuple or list of tensors or shapes)."""
+    keyword inputs, several inputs (a tuple or list of tensors or shapes), several --input
+    sizes (cnnstat.models.InputList)."""
+    from ..models import InputList
+    if isinstance(input, InputList):
+        return True
     if hasattr(input, "shape") and hasattr(input, "dtype") or isinstance(input, dict):
         return True
     return isinstance(input, (tuple, list)) and any(not isinstance(v, int) for v in input)

@@ -39,6 +39,7 @@ from torch import nn
 
 from ..errors import CnnstatError, DefinitionError, ShapeError, UsageError
 from ..graph import Graph
+from ..models import InputList
 from .capture import Opaque, Ref, Trace, capture
 from .common import input_override, no_definition_options
 from .fx_functions import FUNCTIONS, METHODS
@@ -102,6 +103,9 @@ def load(reference: str, *, input_shape=None, overrides=None, variant=None, args
         raise UsageError(f"unknown option(s) for a PyTorch model: {', '.join(options)}")
     from .torch_models import resolve
     resolved = resolve(reference, dict(args or {}))
+    if isinstance(input_shape, InputList):      # several --input: the forward's inputs as given
+        return from_module(resolved.module, input_shape, name=resolved.label,
+                           title=resolved.title, notes=resolved.notes, reference=reference)
     shape = input_override(resolved.input_shape, input_shape, resolved.label)
     if not all(shape):
         raise UsageError(needs_input(reference, resolved.module, shape))
@@ -156,6 +160,9 @@ def inputs_of(inputs: Any) -> list[_Input]:
             return _Input(keyword, tuple(int(d) for d in value))
         raise UsageError(f"an input must be a tensor or a shape, not {type(value).__name__}")
 
+    if isinstance(inputs, InputList):           # several --input: [NAME=]SIZE[:DTYPE] each
+        return [_Input(keyword, shape, getattr(torch, dtype) if dtype else None)
+                for keyword, shape, dtype in inputs.items]
     if isinstance(inputs, dict):
         if not inputs:
             raise UsageError("no inputs given")

@@ -21,7 +21,10 @@ def facts(a: Analysis, layout: str = "nchw") -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = [("model", model_title(a))]
     if meta.get("paper"):
         out.append(("paper", str(meta["paper"])))
-    out.append(("input", f"{fmt.dims(a.input_shape)}{_axes_note(a)}, batch {a.batch}, {a.dtype}"))
+    names = a.graph.inputs
+    shown = fmt.dims(a.input_shape) if len(names) < 2 else ", ".join(   # several: each named
+        f"{n} {fmt.dims(tuple(a.graph[n].attrs['shape']))}" for n in names)
+    out.append(("input", f"{shown}{_axes_note(a)}, batch {a.batch}, {a.dtype}"))
     if meta.get("traced"):
         out.append(("traced", str(meta["traced"])))
     outputs = ", ".join(fmt.shape(s, layout) for s in a.output_shapes)
