@@ -280,8 +280,9 @@ def test_more_operators_from_the_onnx_specification(tmp_path):
     assert a.record("resize").output_shape == (1, 2, 16, 12)
     assert ops["mean"] == "global_avgpool" and ops["bn1d"] == "batchnorm1d"
     assert a.record("squeeze").output_shape == (1, 4)
-    # the transpose of a 3-D tensor has no rule; the outer product (1, 4, 1) @ (1, 1, 4):
-    # 16 outputs x inner size 1 = 16 multiply-adds
-    assert ops["transpose"] == "not_counted"
+    # the transpose of a 3-D tensor is a layout change (issue 13: any rank); the outer product
+    # (1, 4, 1) @ (1, 1, 4): 16 outputs x inner size 1 = 16 multiply-adds
+    assert ops["transpose"] == "layout" and a.record("transpose").output_shape == (1, 1, 4)
+    assert a.record("transpose").macs == 0
     assert ops["outer"] == "matmul" and a.record("outer").macs == 16
     assert a.output_shapes == [(1, 2, 16, 12), (1, 4, 4)]

@@ -52,8 +52,8 @@ from ..graph import Graph
 from ..ops.base import numel
 from ..render.escape import has_control, show
 from .common import Assembler, clean_name, input_override, model_file
-from .onnx_rules import (FOLD, HANDLERS, SAME_SHAPE_UNKNOWN, A, NoRule, Shuffle, const_attr,
-                         is_torch_hardsigmoid, scope_of)
+from .onnx_rules import (FOLD, FOLDED_OK, HANDLERS, LAYOUT_OPS, SAME_SHAPE_UNKNOWN, A, NoRule,
+                         Shuffle, const_attr, is_torch_hardsigmoid, per_sample, scope_of)
 
 
 #: attributes that are integers (or lists of integers) in the ONNX operator specification
@@ -329,6 +329,8 @@ class _Importer:
                 raise NoRule()
             handler(self, node)
         except NoRule:
+            if op in LAYOUT_OPS and self._layout(node):
+                return
             self._unsupported(node, f"ONNX {op}")
 
     def act(self, name: str) -> A:
@@ -337,7 +339,40 @@ class _Importer:
             raise NoRule()
         if not isinstance(v, A):
             raise NoRule()
+        if v.folded and self.node.op_type not in FOLDED_OK:
+            raise NoRule()
         return v
+
+    def _layout(self, node) -> bool:
+        """A layout operator (Transpose, Reshape, Split, Gather... of any rank) as cnnstat's
+        ``layout``: no arithmetic, each output the shape ONNX shape inference gives it (batch 1);
+        where the batch is no longer the leading axis, the output is ``folded`` (A). False when
+        an input is channels-last or a channel shuffle, or a shape is unknown."""
+        values = [self.values.get(n) for n in node.input if n in self.values]
+        if not values or not all(isinstance(v, A) and not v.nhwc for v in values):
+            return False
+        shapes = {}
+        for out in (o for o in node.output if o):
+            shape = self.inferred.get(out)
+            if shape is None:
+                try:
+                    shape = self._run_node(node).get(out)
+                except CnnstatError:
+                    shape = None
+            if not shape:
+                return False
+            shapes[out] = shape
+        name = self.names.of(self.names.index(node))
+        held = sum(numel(self.const_dims(n)) for n in node.input
+                   if n in self.inits and numel(self.const_dims(n) or ()) > 1)
+        for k, (out, shape) in enumerate(shapes.items()):
+            per, folded = per_sample(shape)
+            layer = self.asm.add("layout", [values[0].node],
+                                 {"what": f"ONNX {node.op_type}", "shape": list(per),
+                                  "params": held if k == 0 else 0},
+                                 name=name if k == 0 else f"{name}.{k}")
+            self.set(out, A(layer, False, folded))
+        return True
 
     def set(self, name: str, value: A) -> None:
         self.values[name] = value
@@ -350,15 +385,18 @@ class _Importer:
         got = self.asm.shape(value.node)
         if value.nhwc and len(expected) == 4:
             expected = (expected[0], expected[3], expected[1], expected[2])
+        if value.folded:
+            expected = (1,) + tuple(expected)
         if tuple(got[1:]) != tuple(expected[1:]):
             raise ShapeError(f"ONNX shape inference gives {name} the shape "
                              f"{'x'.join(map(str, expected[1:]))}, cnnstat's rule gives "
                              f"{'x'.join(map(str, got[1:]))}: cannot import it faithfully",
                              layer=value.node)
 
-    def add(self, op: str, inputs: list[A], nhwc: bool = False, **kwargs: Any) -> A:
+    def add(self, op: str, inputs: list[A], nhwc: bool = False, *, folded: bool = False,
+            **kwargs: Any) -> A:
         name = self.names.of(self.names.index(self.node))
-        return A(self.asm.add(op, [x.node for x in inputs], kwargs, name=name), nhwc)
+        return A(self.asm.add(op, [x.node for x in inputs], kwargs, name=name), nhwc, folded)
 
     def _unsupported(self, node, what: str) -> None:
         inputs = [self.values[n] for n in node.input if isinstance(self.values.get(n), A)]
@@ -383,13 +421,13 @@ class _Importer:
             if shape is None:
                 raise DefinitionError(f"{what} has no cnnstat rule and ONNX shape inference does "
                                       "not know its output shape")
-            per = tuple(shape[1:])
+            per, folded = per_sample(tuple(shape))
             if keep:
-                per = (per[2], per[0], per[1])
+                per, folded = (per[2], per[0], per[1]), False
             layer = self.asm.not_counted(what, [x.node for x in inputs], per,
                                          name=name if k == 0 else f"{name}.{k}",
                                          params=held if k == 0 else 0)
-            self.values[out] = A(layer, keep)
+            self.values[out] = A(layer, keep, folded)
 
     def _run_node(self, node) -> dict[str, tuple[int, ...]]:
         """Output shapes of one node that shape inference could not give, by running it alone
@@ -404,6 +442,8 @@ class _Importer:
                 shape = list(self.asm.shape(v.node))
                 if v.nhwc:
                     shape = [shape[0], shape[2], shape[3], shape[1]]
+                if v.folded:
+                    shape = shape[1:]
                 value = np.zeros(shape, dtype=np.float32)
             else:
                 value = self.const(name)

@@ -14,9 +14,41 @@ from .common import clean_name
 
 @dataclass
 class A:
-    """An activation: the cnnstat node holding it; ``nhwc`` inside a channels-last region."""
+    """An activation: the cnnstat node holding it; ``nhwc`` inside a channels-last region;
+    ``folded`` where the batch is no longer the first axis (attention heads folded into it, the
+    q/k/v axis moved before it): the node's shape is then (1,) + the whole ONNX shape at batch 1,
+    so every count is right at batch 1 and scales with the batch (as the capture's folded
+    tensors, cnnstat.importers.torch_capture)."""
     node: str
     nhwc: bool = False
+    folded: bool = False
+
+
+#: ONNX operators that only move data (any rank); without a more specific rule (channel shuffle,
+#: flatten, channels-last) they import as cnnstat's ``layout`` operator (cnnstat.ops.tensor):
+#: zero operations, the output shape of ONNX shape inference
+LAYOUT_OPS = {"Transpose", "Reshape", "Squeeze", "Unsqueeze", "Split", "Gather", "Expand",
+              "Flatten", "Slice"}
+#: the rules that take a folded activation (they read only its last axes, or any rank);
+#: any other rule sees NoRule (a layout operator, or not counted)
+FOLDED_OK = {"MatMul", "Gemm", "Softmax", "LogSoftmax", "LayerNormalization", "Add", "Sub", "Mul", "Div",
+             "Dropout", "Relu", "Sigmoid", "Tanh", "Gelu", "Erf", "Shape"}
+
+
+def per_sample(shape: tuple[int, ...]) -> tuple[tuple[int, ...], bool]:
+    """An ONNX shape at batch 1 → (the per-sample shape, folded): the batch is the leading 1; a
+    shape that does not lead with 1 has the batch inside it (folded, all of it per sample)."""
+    if shape and shape[0] == 1:
+        return tuple(shape[1:]), False
+    return tuple(shape), True
+
+
+def onnx_axis(imp, x: A, axis: int) -> int:
+    """An ONNX axis of ``x`` → the axis of its cnnstat shape."""
+    rank = len(imp.asm.shape(x.node))
+    if x.folded:
+        return int(axis) % (rank - 1) + 1
+    return int(axis) % rank
 
 
 @dataclass
@@ -203,27 +235,33 @@ def _deconv(imp, node) -> None:
 def _gemm(imp, node) -> None:
     x = imp.act(node.input[0])
     w = imp.const_dims(node.input[1])
-    if w is None or len(w) != 2 or imp.attr("transA", 0) or len(imp.asm.shape(x.node)) != 2:
+    if w is None or len(w) != 2 or imp.attr("transA", 0) or \
+            len(imp.asm.shape(x.node)) - x.folded != 2:
         raise NoRule()
     out, features = (w[0], w[1]) if imp.attr("transB", 0) else (w[1], w[0])
-    got = imp.asm.shape(x.node)[1]
+    got = imp.asm.shape(x.node)[-1]
     if features != got:
         raise DefinitionError(f"Gemm: the weight '{node.input[1]}' is {_shape_text(w)} "
                               f"(transB={imp.attr('transB', 0)}): it takes {features} features, "
                               f"the input has {got}")
     _check_init(imp, node, 2, "bias", [(out,), (1, out)])
     bias = len(node.input) > 2 and bool(node.input[2])
-    imp.set(node.output[0], imp.add("linear", [x], out=int(out), bias=bias))
+    imp.set(node.output[0], imp.add("linear", [x], folded=x.folded, out=int(out), bias=bias))
 
 
 @handles("MatMul")
 def _matmul(imp, node) -> None:
     a, b = node.input[0], node.input[1]
     if a in imp.values and b in imp.values:
+        # Q·Kᵀ and A·V of attention, batched over heads (any rank, broadcasting): kind
+        # "attention", as the capture counts torch.matmul (cnnstat.ops.linear.MatMul)
         x, y = imp.act(a), imp.act(b)
         if x.nhwc or y.nhwc:
             raise NoRule()
-        return imp.set(node.output[0], imp.add("matmul", [x, y]))
+        folded = x.folded or y.folded
+        if folded and not (x.folded and y.folded):     # align ranks: (1,) + ONNX shape both
+            raise NoRule()
+        return imp.set(node.output[0], imp.add("matmul", [x, y], folded=folded))
     x = imp.act(a)
     w = imp.const_dims(b)
     if w is None or len(w) != 2:
@@ -246,9 +284,11 @@ def _matmul(imp, node) -> None:
     if bias_node is not None and scope and scope == scope_of(bias_node[1].name) and \
             imp.names.scopes.count(scope) == 2:
         # '/mlp/MatMul' + '/mlp/Add': together they are the Linear module 'mlp'
-        result = A(imp.asm.add(op, [x.node], {"out": int(w[1]), "bias": True}, name=scope), x.nhwc)
+        result = A(imp.asm.add(op, [x.node], {"out": int(w[1]), "bias": True}, name=scope), x.nhwc,
+                   x.folded)
     else:
-        result = imp.add(op, [x], x.nhwc, out=int(w[1]), bias=bias_node is not None)
+        result = imp.add(op, [x], x.nhwc, folded=x.folded, out=int(w[1]),
+                         bias=bias_node is not None)
     if bias_node is not None:
         imp.skip.add(bias_node[0])
         imp.values[out] = result
@@ -308,9 +348,17 @@ def _reduce(imp, node) -> None:
         raise NoRule()
     rank = len(imp.asm.shape(x.node))
     spatial = {1, 2} if x.nhwc else set(range(2, rank))
-    if rank < 3 or (x.nhwc and rank != 4) or {int(a) % rank for a in list(axes)} != spatial:
-        raise NoRule()
     keep = bool(imp.attr("keepdims", 1))
+    reduced = {int(a) % rank for a in list(axes)}
+    if not x.nhwc and 0 not in reduced and reduced != spatial:
+        # a mean over tokens, over any axes of any rank: a reduction (one operation per input
+        # element, kind "pool"), as the capture's rule for torch's reductions
+        shape = imp.asm.shape(x.node)
+        out = [1 if i in reduced else d for i, d in enumerate(shape) if keep or i not in reduced]
+        return imp.set(node.output[0], imp.add("reduction", [x], what=f"ONNX {node.op_type}",
+                                               shape=out[1:]))
+    if rank < 3 or (x.nhwc and rank != 4) or reduced != spatial:
+        raise NoRule()
     if x.nhwc and keep:
         raise NoRule()
     op = "global_avgpool" if node.op_type == "ReduceMean" else "global_maxpool"
@@ -335,7 +383,7 @@ def _bn(imp, node) -> None:
 def _layernorm(imp, node) -> None:
     x = imp.act(node.input[0])
     rank = len(imp.asm.shape(x.node))
-    axis = int(imp.attr("axis", -1)) % rank
+    axis = onnx_axis(imp, x, imp.attr("axis", -1))
     bias = len(node.input) > 2 and bool(node.input[2])
     eps = f32(imp.attr("epsilon", 1e-5))
     shape = imp.asm.shape(x.node)
@@ -346,13 +394,14 @@ def _layernorm(imp, node) -> None:
         if axis != 3:
             raise NoRule()
         return imp.set(node.output[0], imp.add("layernorm2d", [x], True, eps=eps, bias=bias))
-    imp.set(node.output[0], imp.add("layernorm", [x], dims=rank - axis, eps=eps, bias=bias))
+    imp.set(node.output[0], imp.add("layernorm", [x], folded=x.folded, dims=rank - axis, eps=eps,
+                                    bias=bias))
 
 
 def _simple(op: str) -> Handler:
     def handler(imp, node) -> None:
         x = imp.act(node.input[0])
-        imp.set(node.output[0], imp.add(op, [x], x.nhwc))
+        imp.set(node.output[0], imp.add(op, [x], x.nhwc, folded=x.folded))
     return handler
 
 
@@ -428,13 +477,14 @@ def _prelu(imp, node) -> None:
 @handles("Softmax", "LogSoftmax")
 def _softmax(imp, node) -> None:
     x = imp.act(node.input[0])
-    rank = len(imp.asm.shape(x.node))
-    axis = int(imp.attr("axis", 1 if imp.opset < 13 else -1)) % rank
+    rank = len(imp.asm.shape(x.node)) - x.folded
+    axis = onnx_axis(imp, x, imp.attr("axis", 1 if imp.opset < 13 else -1))
+    rank += x.folded
     # before opset 13, Softmax flattened the input to 2-D at axis: the same only for the last axis
     if x.nhwc or (imp.opset < 13 and axis != rank - 1):
         raise NoRule()
     op = "softmax" if node.op_type == "Softmax" else "log_softmax"
-    imp.set(node.output[0], imp.add(op, [x], dim=axis))
+    imp.set(node.output[0], imp.add(op, [x], folded=x.folded, dim=axis))
 
 
 @handles("Dropout")
@@ -447,17 +497,27 @@ def _dropout(imp, node) -> None:
     imp.set(node.output[0], imp.add("dropout", [x], x.nhwc, p=f32(p)))
 
 
-@handles("Add", "Sum", "Mul", "Max")
+@handles("Add", "Sum", "Mul", "Max", "Sub", "Div")
 def _elementwise(imp, node) -> None:
     names = [n for n in node.input if n]
     acts = [n for n in names if n in imp.values]
     consts = [n for n in names if n not in imp.values]
+    if len(acts) == 1 and len(consts) == 1 and numel(imp.const_dims(consts[0]) or ()) == 1 \
+            and node.op_type in ("Add", "Sub", "Mul", "Div"):
+        # x * scale, x / sqrt(d) (attention's scale), x + 1: one operation per element, kind
+        # "elementwise", as the capture's pointwise rule for a constant operand
+        x = imp.act(acts[0])
+        return imp.set(node.output[0], imp.add("pointwise", [x], x.nhwc, folded=x.folded,
+                                               what=f"ONNX {node.op_type} (a constant)",
+                                               kind="elementwise"))
+    if node.op_type not in ("Add", "Sum", "Mul", "Max"):
+        raise NoRule()
     op = {"Add": "add", "Sum": "add", "Mul": "multiply", "Max": "maximum"}[node.op_type]
     if not consts:
         xs = [imp.act(n) for n in acts]
-        if len({x.nhwc for x in xs}) != 1:
+        if len({(x.nhwc, x.folded) for x in xs}) != 1:
             raise NoRule()
-        return imp.set(node.output[0], imp.add(op, xs, xs[0].nhwc))
+        return imp.set(node.output[0], imp.add(op, xs, xs[0].nhwc, folded=xs[0].folded))
     # a learned per-channel multiplier (a layer scale, a folded affine) -> scale
     if node.op_type == "Mul" and len(acts) == 1 and len(consts) == 1:
         x = imp.act(acts[0])
@@ -763,6 +823,7 @@ FOLD: dict[str, Callable] = {
     "Mul": lambda imp, np, i: i[0] * i[1],
     "Add": lambda imp, np, i: i[0] + i[1],
     "Sub": lambda imp, np, i: i[0] - i[1],
+    "Mod": lambda imp, np, i: np.fmod(i[0], i[1]) if imp.attr("fmod", 0) else np.mod(i[0], i[1]),
     "Div": lambda imp, np, i: (i[0] // i[1]) if i[0].dtype.kind in "iu" else i[0] / i[1],
     "Sqrt": lambda imp, np, i: np.sqrt(i[0]),
     "Floor": lambda imp, np, i: np.floor(i[0]),
@@ -798,6 +859,8 @@ def _shape(imp, node) -> None:
     shape = list(imp.asm.shape(x.node))
     if x.nhwc:
         shape = [shape[0], shape[2], shape[3], shape[1]]
+    if x.folded:
+        shape = shape[1:]
     start, end = imp.attr("start", 0), imp.attr("end")
     imp.consts[node.output[0]] = imp.np.array(shape[start:end], dtype=imp.np.int64)
 
