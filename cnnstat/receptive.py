@@ -22,6 +22,13 @@ Where the whole input arrives only through a global-context path merged back int
 part: the union over the spatial paths alone, which is what the unit sees in detail.
 Upsampling gives fractional strides; such receptive fields are marked inexact: they are envelopes
 that hold every input unit a unit reads, possibly more.
+
+Past a layout change that moves positions into non-spatial axes (an imported model's reshape,
+permute or flatten of the spatial axes into tokens or heads: ``REARRANGED``), a unit's field is
+**not spatial**: a state of its own (``AxisRF.spatial`` False), never a window guessed for it.
+It stays so through every later layer (what a layer on tokens reads is no window of the input's
+axes either); a merge with a not-spatial path is not spatial. A field that already covers the
+whole input stays whole: rearranged, it still sees everything.
 """
 
 from __future__ import annotations
@@ -31,8 +38,8 @@ from fractions import Fraction
 from functools import lru_cache
 from typing import Sequence
 
-from .ops.base import (IDENTITY, POINTWISE, UNIT_NOUNS, WHOLE, Number, Transfer, Window,
-                       spatial_axes)
+from .ops.base import (IDENTITY, NOT_SPATIAL, POINTWISE, UNIT_NOUNS, WHOLE, Number, Transfer,
+                       Window, spatial_axes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +49,9 @@ class AxisRF:
     padding: Number = 0
     exact: bool = True
     whole: bool = False
+    #: False past a layout change of the spatial axes: no field along this axis (size, stride
+    #: and padding then mean nothing; see the module docstring)
+    spatial: bool = True
 
     @property
     def center(self) -> Number:
@@ -109,6 +119,12 @@ class RF:
         return all(a.whole for a in self.axes)
 
     @property
+    def spatial(self) -> bool:
+        """False past a layout change that moved positions into non-spatial axes: the field
+        is "not spatial" (no window of the input)."""
+        return all(a.spatial for a in self.axes)
+
+    @property
     def exact(self) -> bool:
         return all(a.exact for a in self.axes)
 
@@ -135,10 +151,16 @@ def input_rf(rank: int) -> RF:
 INPUT_RF = input_rf(2)
 
 
+#: the field past a layout change of the spatial axes
+NOT_SPATIAL_AXIS = AxisRF(spatial=False)
+
+
 def _apply_axis(rf: AxisRF, t: Window | str, input_size: int) -> AxisRF:
-    if rf.whole:
+    if rf.whole or not rf.spatial:
         return rf
-    if t.__class__ is str:                      # WHOLE
+    if t.__class__ is str:                      # WHOLE or NOT_SPATIAL
+        if t == NOT_SPATIAL:
+            return NOT_SPATIAL_AXIS
         return AxisRF(input_size, 1, 0, rf.exact, True)
     if t.kernel == 1 and t.stride == 1 and t.padding == 0 and (t.exact or not rf.exact):
         return rf
@@ -160,8 +182,11 @@ def _sees_whole(rf: RF) -> bool:
 
 def local_view(rf: RF) -> RF | None:
     """What a unit sees through spatial paths: the field itself when it is local, its ``local``
-    part when global context reaches it (SE gates), None after global pooling or a linear layer."""
-    return rf.local if _sees_whole(rf) else rf
+    part when global context reaches it (SE gates), None after global pooling or a linear layer,
+    and past a layout change of the spatial axes (not spatial)."""
+    if _sees_whole(rf):
+        return rf.local
+    return rf if rf.spatial else None
 
 
 def _other_rank(rf: RF, windows: tuple, sizes: Sequence[int]) -> RF:
@@ -169,6 +194,10 @@ def _other_rank(rf: RF, windows: tuple, sizes: Sequence[int]) -> RF:
     reshape or flatten that merged or split axes): its windows cannot be laid on the input's
     axes. A layer that mixes everything still sees the whole input; any other is an envelope:
     the whole input, marked inexact."""
+    if not rf.spatial:
+        return rf
+    if NOT_SPATIAL in windows:
+        return RF(tuple(NOT_SPATIAL_AXIS for _ in sizes), rf.aligned, rf.note, None)
     exact = all(t == WHOLE for t in windows) and rf.exact
     note = "" if exact else (f"a {len(windows)}-D layer on a tensor derived from the "
                              f"{rf.rank}-D input: field not traced (the whole input, an envelope)")
@@ -219,6 +248,8 @@ def _union_axis(axes: Sequence[AxisRF]) -> tuple[AxisRF, str]:
     whole = [a for a in axes if a.whole]
     if whole:
         return AxisRF(whole[0].size, 1, 0, all(a.exact for a in axes), True), ""
+    if not all(a.spatial for a in axes):           # a not-spatial path: no window to unite
+        return NOT_SPATIAL_AXIS, ""
     if all(a is first or a == first for a in axes):
         return first, ""
     start = min(-a.padding for a in axes)

@@ -90,6 +90,9 @@ class Window:
 
 IDENTITY = Window()
 WHOLE = "whole"  # the output unit sees the whole input along this axis (global pooling, linear)
+#: positions moved into non-spatial axes (a reshape, permute or flatten of spatial axes: tokens,
+#: heads): from here a unit's field is not a window of the input's axes (cnnstat.receptive)
+NOT_SPATIAL = "not spatial"
 AxisTransfer = Window | str
 
 
@@ -136,6 +139,7 @@ def _window(kernel, stride, padding, exact: bool, dilation) -> Transfer:
 
 POINTWISE = Transfer()
 GLOBAL = Transfer(every=WHOLE)
+REARRANGED = Transfer(every=NOT_SPATIAL)
 
 
 def on_axis(rank: int, axis: int, window: AxisTransfer) -> Transfer:

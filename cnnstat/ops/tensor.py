@@ -18,7 +18,8 @@ Conventions (one MAC = one fused multiply-add):
 - ``layout`` — reshape, permute, transpose, indexing, unbind, expand, roll, stack...: moves data,
   zero operations of every kind (stated, not guessed). Its output shape is the one the model's
   forward produced. Past it, positions are no longer a feature map's: its receptive field is
-  the whole input ("not spatial").
+  "not spatial" (cnnstat.receptive), never a guessed window — unless its input already sees
+  the whole input.
 - ``pointwise`` — an element-wise function of one activation (and constants): one operation per
   output element, kind "activation" for a function of one tensor, "elementwise" for a binary
   operation with a constant operand (``x * scale``, ``x + pos_embed``). A learned constant operand
@@ -34,7 +35,8 @@ import re
 from typing import Any, Sequence
 
 from ..errors import ShapeError
-from .base import (ACTIVATION, ATTENTION, ELEMENTWISE, GLOBAL, NORM, POOL, REGISTRY, WEIGHT, ArgumentError, Eval,
+from .base import (ACTIVATION, ATTENTION, ELEMENTWISE, GLOBAL, NORM, POOL, REARRANGED, REGISTRY,
+                   WEIGHT, ArgumentError, Eval,
                    Op, Param, Shape, boolean, choice, fmt_shape, nonneg_int, numel, positive_int,
                    register)
 from .merge import broadcast
@@ -191,8 +193,7 @@ class Layout(Op):
 
     def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
         return Eval(shape=(inputs[0][0],) + a["shape"], params=a["params"], buffers=a["buffers"],
-                    rf=tuple(GLOBAL for _ in inputs),
-                    notes=("not spatial: positions rearranged",))
+                    rf=tuple(REARRANGED for _ in inputs))
 
     def describe(self, a, inputs) -> str:
         return a["what"]

@@ -21,6 +21,11 @@ def _rf_axes(rf) -> dict[str, Any]:
 
 
 def _rf(rf) -> dict[str, Any]:
+    if not rf.spatial and not rf.whole:     # past a layout change of the spatial axes
+        return {"size": None, "stride": None, "padding": None,
+                "whole_input": [False for _ in rf.axes], "not_spatial": True,
+                "exact": rf.exact, "aligned": rf.aligned, "note": rf.note, "local": None,
+                "axes": list(rf.names)}
     return {
         **_rf_axes(rf),
         "whole_input": [a.whole for a in rf.axes],

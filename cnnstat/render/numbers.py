@@ -70,6 +70,8 @@ def rf_size(rf: RF) -> str:
     (an SE gate) reaches units that otherwise see a local field."""
     if rf.whole:
         return f"whole input (local {rf_size(rf.local)})" if rf.local is not None else "whole input"
+    if not rf.spatial:
+        return "not spatial"
     text = _per_axis([_axis(a, "size") for a in rf.axes])
     return text if rf.exact else "~" + text
 
@@ -77,6 +79,8 @@ def rf_size(rf: RF) -> str:
 def _axis(a: AxisRF, field: str) -> str:
     if a.whole:
         return "all"
+    if not a.spatial:
+        return "-"
     return number(getattr(a, field))
 
 
@@ -94,6 +98,8 @@ def rf_padding(rf: RF) -> str:
 
 def rf_note(rf: RF) -> str:
     notes = []
+    if not rf.spatial and not rf.whole:
+        notes.append("not spatial: positions moved into other axes (tokens, heads)")
     if not rf.exact:
         # after fractional strides (upsampling) or a layer without a rule: a bound on every unit
         notes.append("inexact: an envelope of all units (exact for one: rf --at)")
