@@ -34,7 +34,7 @@ pytestmark = pytest.mark.torch
 # The imported-model operators of the capture importer (issue 13) have no saved-tensor rule yet:
 # a model that uses them gets those layers listed as "not counted" in `cnnstat memory`, never guessed.
 WITHOUT_RULE = {"not_counted", "attention", "multihead_attention", "einsum", "layout", "pointwise",
-                "reduction", "parameter_work", "conv2d_images"}
+                "reduction", "parameter_work"}
 MODES = {
     "fp32": (MemoryOptions(train=True, device="cpu", optimizer="sgd", input_requires_grad=True),
              "float32", False),
@@ -117,7 +117,7 @@ AMP_BACKWARD_TEMPORARIES = {"add", "linear", "matmul"} | CONVS | {
 def peak_exact(op: str, args: dict, shapes, mode: str) -> bool:
     if op in BACKWARD_TEMPORARIES or (mode == "amp" and op in AMP_BACKWARD_TEMPORARIES):
         return False
-    if op in CONVS and (args.get("padding_mode", "zeros") != "zeros"
+    if op in CONVS | {"conv2d_images"} and (args.get("padding_mode", "zeros") != "zeros"
                            or args.get("padding") == "same" or isinstance(args.get("padding"), list)
                            and any(isinstance(p, list) for p in args["padding"])):
         return False                     # a padded copy of the input, and its gradient

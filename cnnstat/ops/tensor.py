@@ -285,3 +285,10 @@ class Conv2dImages(Op):
 
     def describe(self, a, inputs) -> str:
         return f"{REGISTRY['conv2d'].describe(a, [inputs[0][-4:]])} per image"
+
+    def memory(self, a, inputs, output, ctx):
+        """conv2d's rule on the images folded into the batch: the fold is a view of the input,
+        so what the convolution saves is the input's storage (ConvolutionBackward0)."""
+        shape = inputs[0]
+        folded = (shape[0] * numel(shape[1:-3]),) + tuple(shape[-3:])
+        return REGISTRY["conv2d"].memory(a, [folded], output, ctx)
