@@ -440,7 +440,15 @@ def _f_channel_shuffle(imp, node, args, kwargs, out):
     return imp.add(node, "channel_shuffle", [x], groups=int(a["groups"]))
 
 
-def _register_torchvision_functions() -> None:
+def register_torchvision_functions() -> None:
+    """The rules for torchvision's functions, once torchvision is imported: called by the
+    capture importer after the model is built (a model that calls them has imported torchvision;
+    importing it for a model that does not would cost a cold start seconds: torchvision.ops
+    imports torch._dynamo)."""
+    import sys
+    if "torchvision" not in sys.modules or _TORCHVISION_DONE:
+        return
+    _TORCHVISION_DONE.append(True)
     try:
         from torchvision.ops import stochastic_depth
     except ImportError:                                  # pragma: no cover
@@ -455,7 +463,7 @@ def _register_torchvision_functions() -> None:
         return imp.add(node, "stochastic_depth", [x], x.nhwc, p=float(a["p"]), mode=a["mode"])
 
 
-_register_torchvision_functions()
+_TORCHVISION_DONE: list[bool] = []
 
 
 @on(F.batch_norm)

@@ -222,7 +222,13 @@ def _stochastic_depth_module(imp, node, m, args, kwargs, out):
     return imp.add(node, "stochastic_depth", [x], x.nhwc, module=m, p=m.p, mode=m.mode)
 
 
-def _register_torchvision_modules() -> None:
+def register_torchvision_modules() -> None:
+    """The rule for torchvision's StochasticDepth module, once torchvision is imported (as
+    fx_functions.register_torchvision_functions: called after the model is built)."""
+    import sys
+    if "torchvision" not in sys.modules or _TORCHVISION_DONE:
+        return
+    _TORCHVISION_DONE.append(True)
     try:
         from torchvision.ops import StochasticDepth
     except ImportError:                                  # pragma: no cover
@@ -230,4 +236,4 @@ def _register_torchvision_modules() -> None:
     on_module(StochasticDepth)(_stochastic_depth_module)
 
 
-_register_torchvision_modules()
+_TORCHVISION_DONE: list[bool] = []

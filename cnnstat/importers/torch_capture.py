@@ -42,8 +42,8 @@ from ..graph import Graph
 from ..models import InputList
 from .capture import Opaque, Ref, Trace, capture
 from .common import input_override, no_definition_options
-from .fx_functions import FUNCTIONS, METHODS
-from .fx_modules import MODULES
+from .fx_functions import FUNCTIONS, METHODS, register_torchvision_functions
+from .fx_modules import MODULES, register_torchvision_modules
 from .fx_values import BATCH, NoRule, P, Parts, Shuffle, T, flat_args
 from .torch_layers import LayerImporter, torchvision_leaves
 
@@ -298,6 +298,8 @@ class _CaptureImporter(LayerImporter):
         self.current = None
         self.param_only: list[str] = []
         self.meta_cache: dict[int, Any] = {}
+        register_torchvision_functions()           # where the model imported torchvision
+        register_torchvision_modules()
         self.leaves = torchvision_leaves()
         self.asm.groups.update({path: type(m).__name__ for path, m in module.named_modules()
                                 if path and any(True for _ in m.children())})

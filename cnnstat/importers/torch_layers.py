@@ -20,7 +20,12 @@ from .fx_values import T
 
 
 def torchvision_leaves() -> tuple[type, ...]:
+    """torchvision's modules imported as one layer each, where torchvision is imported (a model
+    that holds them has imported it; see fx_functions.register_torchvision_functions)."""
+    import sys
     leaves: list[type] = []
+    if "torchvision" not in sys.modules:
+        return ()
     try:
         from torchvision.ops import StochasticDepth
         leaves.append(StochasticDepth)
