@@ -105,3 +105,22 @@ def test_the_api_takes_the_same_texts(module_file):
     spec.loader.exec_module(towers)
     b = cnnstat.analyze(towers.TwoTower(), ("image=3x8x8", "vec=16"))
     assert b.totals.macs == MACS
+
+
+@pytest.mark.torch
+def test_a_model_without_torchvision_does_not_import_it():
+    """Cold start (issue 13): torchvision's rules register once the model has imported it, so
+    capturing a plain module does not import torchvision (whose ops import torch._dynamo)."""
+    import subprocess
+    import sys
+    code = ("import sys, torch, cnnstat\n"
+            "a = cnnstat.analyze(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3)), 8)\n"
+            "assert a.totals.macs == 4 * 6 * 6 * 27, a.totals.macs\n"
+            "assert 'torchvision' not in sys.modules\n"
+            "import torchvision\n"
+            "m = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3),\n"
+            "                        torchvision.ops.StochasticDepth(0.1, 'row'))\n"
+            "b = cnnstat.analyze(m, (3, 8, 8))\n"
+            "assert [r.op for r in b.records] == ['conv2d', 'stochastic_depth'], b.records\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
