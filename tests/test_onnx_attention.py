@@ -103,3 +103,23 @@ def test_onnx_attention_equals_the_capture_and_flop_counter(cls, shape, macs, tm
     # the batch scales every count (heads folded into the batch scale with it)
     onnx_4 = cnnstat.analyze(from_onnx(path, "x".join(map(str, shape))), batch=4)
     assert onnx_4.totals.macs == 4 * macs
+
+
+def test_matmul_of_a_batch_first_and_a_folded_operand(tmp_path):
+    """x (1, 4, 6) @ t (4, 6, 1), t the batch moved off the first axis (Transpose (1, 0, 2),
+    then (0, 2, 1)): ONNX broadcasts to (4, 4, 1); 4*4*1 outputs x inner size 6 = 96 MACs."""
+    from onnx import TensorProto, helper
+    nodes = [helper.make_node("Transpose", ["x"], ["t1"], name="t1", perm=[1, 0, 2]),
+             helper.make_node("Transpose", ["t1"], ["t2"], name="t2", perm=[0, 2, 1]),
+             helper.make_node("MatMul", ["x", "t2"], ["y"], name="mm")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(
+        "x", TensorProto.FLOAT, [1, 4, 6])], [helper.make_tensor_value_info(
+            "y", TensorProto.FLOAT, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    path = tmp_path / "mixed.onnx"
+    path.write_bytes(model.SerializeToString())
+    a = cnnstat.analyze(from_onnx(path))
+    assert [r.op for r in a.records] == ["layout", "layout", "matmul"]
+    assert a.record("t1").output_shape == (1, 4, 1, 6)        # folded: 1 x the ONNX shape
+    assert a.record("mm").output_shape == (1, 4, 4, 1)
+    assert a.totals.macs == a.totals.macs_by_kind["attention"] == 4 * 4 * 1 * 6

@@ -258,10 +258,10 @@ def _matmul(imp, node) -> None:
         x, y = imp.act(a), imp.act(b)
         if x.nhwc or y.nhwc:
             raise NoRule()
-        folded = x.folded or y.folded
-        if folded and not (x.folded and y.folded):     # align ranks: (1,) + ONNX shape both
-            raise NoRule()
-        return imp.set(node.output[0], imp.add("matmul", [x, y], folded=folded))
+        # a folded operand's shape is (1,) + its ONNX shape, a batch-first one's is its ONNX
+        # shape: the extra leading 1 broadcasts away, so the product is ONNX's, folded if
+        # either operand is
+        return imp.set(node.output[0], imp.add("matmul", [x, y], folded=x.folded or y.folded))
     x = imp.act(a)
     w = imp.const_dims(b)
     if w is None or len(w) != 2:
