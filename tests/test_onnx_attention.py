@@ -35,6 +35,16 @@ class QKV(nn.Module):
         return self.proj((a @ v).transpose(1, 2).reshape(n, l, e))
 
 
+class SDPA(QKV):
+    """The same through F.scaled_dot_product_attention (timm's fused attention): the exporter
+    writes it out as MatMul, Mul, Softmax, MatMul."""
+    def forward(self, x):
+        n, l, e = x.shape
+        q, k, v = self.qkv(x).reshape(n, l, 3, self.h, e // self.h).permute(2, 0, 3, 1, 4)
+        out = nn.functional.scaled_dot_product_attention(q, k, v)
+        return self.proj(out.transpose(1, 2).reshape(n, l, e))
+
+
 class MHA(nn.Module):
     """nn.MultiheadAttention, batch first: the exporter folds the heads into the batch."""
     def __init__(self, e=16, h=2):
@@ -73,6 +83,7 @@ CASES = [
     # (module, per-sample input, hand-derived MACs: qkv 5*16*48 = 3,840, q@kᵀ and a@v
     #  2 heads * 5*5*8 = 400 each, proj 5*16*16 = 1,280)
     (QKV, (5, 16), 3840 + 400 + 400 + 1280),
+    (SDPA, (5, 16), 3840 + 400 + 400 + 1280),
     (MHA, (5, 16), 3840 + 400 + 400 + 1280),
     # patch embedding: 16x16 / 4 = 4x4 = 16 patches, each 16 outputs x (3*4*4 = 48) weights;
     # attention on 16 tokens: qkv 16*16*48, q@kᵀ and a@v 2 * (2 heads * 16*16*8), proj 16*16*16;
