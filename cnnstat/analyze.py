@@ -290,8 +290,15 @@ def peak_live_elements(graph: Graph, records: list[LayerRecord], input_elements:
                        outputs=None) -> int:
     """Largest number of activation elements alive at once when the layers run in graph order and
     each tensor is freed after its last reader (outputs stay alive). The input counts."""
-    return max([len(graph.inputs) * input_elements]
+    return max([sum(_input_elements(graph, input_elements).values())]
                + live_elements(graph, records, input_elements, outputs))
+
+
+def _input_elements(graph: Graph, first: int) -> dict[str, int]:
+    """Elements of each input, ``first`` the first input's (batch included): a model with several
+    inputs (an imported module's image and tokens) holds each at its own size."""
+    per = numel(graph.input_shape)
+    return {name: first * numel(graph[name].attrs["shape"]) // per for name in graph.inputs}
 
 
 def live_elements(graph: Graph, records: list[LayerRecord], input_elements: int,
@@ -304,7 +311,7 @@ def live_elements(graph: Graph, records: list[LayerRecord], input_elements: int,
         for src in r.inputs:
             last_use[src] = i
     keep = set(graph.outputs if outputs is None else outputs)
-    sizes = {name: input_elements for name in graph.inputs}
+    sizes = _input_elements(graph, input_elements)
     live = sum(sizes.values())
     profile = []
     for i, r in enumerate(records):

@@ -99,6 +99,10 @@ def test_the_api_takes_the_same_texts(module_file):
     import cnnstat
     a = cnnstat.analyze(f"{module_file}:TwoTower", ["3x8x8", "16"])
     assert (a.totals.macs, a.totals.params) == (MACS, PARAMS)
+    # peak live activations: each input at its own size — while conv runs, image 192 + vec 16
+    # + its output 4*6*6 = 144 are alive: 352 (then the image is freed: 160, 164, 20, 24, 12)
+    assert [r.name for r in a.records] == ["conv", "mean", "fc", "add"]
+    assert a.totals.peak_activations == 3 * 8 * 8 + 16 + 4 * 6 * 6
     import importlib.util      # a module instance takes them too
     spec = importlib.util.spec_from_file_location("towers", module_file)
     towers = importlib.util.module_from_spec(spec)
