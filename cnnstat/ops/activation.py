@@ -10,8 +10,11 @@ from typing import Sequence
 
 from ..errors import ShapeError
 from ..memory.saved import FP32, KEEP, LOWER, Context, OpMemory, Saved
-from .base import (ACTIVATION, WHOLE, Eval, Op, Param, Shape, Transfer, any_int, choice,
-                   fmt_shape, number, numel, on_axis, positive_int, register)
+from .base import Eval, Op, register
+from .kinds import ACTIVATION
+from .schema import Param, any_int, choice, number, positive_int
+from .shapes import Shape, fmt_shape, numel
+from .transfer import WHOLE, Transfer, on_axis
 
 
 class _Elementwise(Op):

@@ -25,23 +25,14 @@ from typing import Any, Mapping, Sequence
 
 from ..errors import DefinitionError, ShapeError
 from ..memory.saved import ACT, LOWER, Context, OpMemory, Saved
-from .base import (BIAS, HELD, WEIGHT, ArgumentError, Eval, Op, Param, RankOp, Shape, Transfer,
-                   boolean, ceil_div, held,
-                   choice, fmt_shape, frac, need_feature_map, nonneg_pair, numel, padding_nd,
-                   per_axis, nonneg_int, positive_int, positive_pair, register, register_ranks,
-                   sliding_output, sliding_transfer, spatial_axes, taps_inside,
-                   taps_inside_transposed, merge_spans, window_spans)
-
-
-def resolve_padding(padding, kernel, dilation):
-    """'same' → per-axis (lo, hi) with the odd unit after (PyTorch's rule); else unchanged."""
-    if padding != "same":
-        return padding
-    out = []
-    for k, d in zip(kernel, dilation):
-        total = d * (k - 1)
-        out.append((total // 2, total - total // 2))
-    return tuple(out)
+from .axes import spatial_axes
+from .base import Eval, Op, RankOp, register, register_ranks
+from .kinds import BIAS, WEIGHT
+from .schema import (HELD, ArgumentError, Param, boolean, choice, held, nonneg_int, nonneg_pair,
+                     padding_nd, per_axis, positive_int, positive_pair, resolve_padding)
+from .shapes import Shape, ceil_div, fmt_shape, need_feature_map, numel, sliding_output
+from .taps import merge_spans, taps_inside, window_spans
+from .transfer import Transfer, frac, sliding_transfer
 
 
 def _pad_repr(padding) -> str:
@@ -249,7 +240,7 @@ class _ConvTranspose(RankOp):
         bias = 1 if a["bias"] else 0
         links = c * (out // g)
         for i, o, k, s, p, d in zip(sizes, out_sizes, kernel, stride, pad, dil):
-            links *= taps_inside_transposed(i, o, k, s, p, d)
+            links *= taps_inside(i, o, k, s, p, d)     # input i scatters to output o
         out_units = out * prod(out_sizes)
         return Eval(
             shape=(n, out) + out_sizes,

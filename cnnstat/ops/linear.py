@@ -20,9 +20,12 @@ from typing import Any, Sequence
 
 from ..errors import FixedSizeError, ShapeError
 from ..memory.saved import ACT, LOWER, VIEW, Context, OpMemory, Saved
-from .base import (ATTENTION, BIAS, GLOBAL, HELD, WEIGHT, WHOLE, ArgumentError, Eval, Op, Param,
-                   Shape, any_int, boolean, choice, fmt_shape, held, need_feature_map, number,
-                   numel, on_axis, optional, positive_int, register)
+from .base import Eval, Op, register
+from .kinds import ATTENTION, BIAS, WEIGHT
+from .schema import (HELD, ArgumentError, Param, any_int, boolean, choice, held, number, optional,
+                     positive_int)
+from .shapes import Shape, fmt_shape, need_feature_map, numel
+from .transfer import GLOBAL, WHOLE, on_axis
 from .merge import broadcast
 
 

@@ -15,8 +15,11 @@ from typing import Sequence
 
 from ..errors import DefinitionError, ShapeError
 from ..memory.saved import ACT, NEW, VIEW, Context, OpMemory, Saved
-from .base import (ELEMENTWISE, IDENTITY, POINTWISE, Eval, Op, Param, Shape, Transfer, Window,
-                   any_int, choice, fmt_shape, numel, optional, register)
+from .base import Eval, Op, register
+from .kinds import ELEMENTWISE
+from .schema import Param, any_int, choice, optional
+from .shapes import Shape, fmt_shape, numel
+from .transfer import IDENTITY, POINTWISE, Transfer, Window
 
 
 def broadcast(op: str, shapes: Sequence[Shape]) -> Shape:

@@ -17,9 +17,11 @@ from typing import Sequence
 
 from ..errors import ShapeError
 from ..memory.saved import ACT, FP32, KEEP, STAT, Context, OpMemory, Saved
-from .base import (GLOBAL, IDENTITY, NORM, WHOLE, Eval, Op, Param, Shape, Transfer, boolean,
-                   fmt_shape, need_feature_map, need_spatial, number, numel, positive_int, register,
-                   register_ranks, RankOp)
+from .base import Eval, Op, RankOp, register, register_ranks
+from .kinds import NORM
+from .schema import Param, boolean, number, positive_int
+from .shapes import Shape, fmt_shape, need_feature_map, need_spatial, numel
+from .transfer import GLOBAL, IDENTITY, WHOLE, Transfer
 
 
 def _g(x: float) -> str:

@@ -18,11 +18,14 @@ from typing import ClassVar, Sequence
 
 from ..errors import DefinitionError, ShapeError
 from ..memory.saved import LOWER, Context, OpMemory, Saved
-from .base import (GLOBAL, POOL, ArgumentError, WEIGHT, WHOLE, Eval, Op, Param, Shape, Transfer,
-                   Window, boolean, ceil_div, choice, fmt_shape, need_feature_map, need_spatial,
-                   nonneg_int, numel, optional, per_axis, positive_int, positive_pair, register,
-                   RankOp, register_ranks,
-                   sliding_output, sliding_transfer, spatial_axes)
+from .axes import spatial_axes
+from .base import Eval, Op, RankOp, register, register_ranks
+from .kinds import POOL, WEIGHT
+from .schema import (ArgumentError, Param, boolean, choice, nonneg_int, optional, per_axis,
+                     positive_int, positive_pair)
+from .shapes import (Shape, ceil_div, fmt_shape, need_feature_map, need_spatial, numel,
+                     sliding_output)
+from .transfer import GLOBAL, WHOLE, Transfer, Window, sliding_transfer
 
 
 def _int_or_tuple(p) -> str:

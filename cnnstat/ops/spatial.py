@@ -19,11 +19,14 @@ from typing import Any, Sequence
 
 from ..errors import DefinitionError, ShapeError
 from ..memory.saved import VIEW, Context, OpMemory
-from .base import (RESIZE, ArgumentError, Eval, Op, Param, RankOp, Shape, Span, Transfer, Window,
-                   any_int,
-                   choice, fmt_shape, layout, merge_spans, need_feature_map, need_spatial,
-                   nonneg_int, number, numel, on_axis, optional, padding_nd, positive_int,
-                   register, register_ranks)
+from .axes import layout
+from .base import Eval, Op, RankOp, register, register_ranks
+from .kinds import RESIZE
+from .schema import (ArgumentError, Param, any_int, choice, nonneg_int, number, optional,
+                     padding_nd, positive_int)
+from .shapes import Shape, fmt_shape, need_feature_map, need_spatial, numel
+from .taps import Span, merge_spans
+from .transfer import Transfer, Window, on_axis
 
 #: input taps per output element, and the spatial rank a mode interpolates (None: any rank)
 _RESIZE_COST = {"nearest": 1, "nearest-exact": 1, "linear": 2, "bilinear": 4, "bicubic": 16,

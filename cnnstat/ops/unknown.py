@@ -13,8 +13,10 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from .base import (ArgumentError, Eval, Op, Param, Shape, Transfer, Window, nonneg_int,
-                   positive_int, register)
+from .base import Eval, Op, register
+from .schema import ArgumentError, Param, nonneg_int, positive_int
+from .shapes import Shape
+from .transfer import Transfer, Window
 
 
 def _text(value: Any) -> str:

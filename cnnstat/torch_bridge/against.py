@@ -30,7 +30,7 @@ from torch import nn
 
 from ..display import Displayable
 from ..errors import CnnstatError, UsageError
-from ..ops.base import WEIGHT
+from ..ops.kinds import WEIGHT
 from .check import (BUFFERS, FLOP_COUNTER, FLOP_COUNTER_WEIGHT_OPS, FLOPS_PER_MAC_FLOP_COUNTER,
                     KIND_QUANTITY, OUTPUT_SHAPE, PARAMETERS, Comparison, Prepared, _convert,
                     _first_line, _packet_name, _shapes_of, prepare)

@@ -64,7 +64,7 @@ from ..display import Displayable
 from ..errors import UsageError
 from ..graph import Graph
 from ..limits import LimitError
-from ..ops.base import NORM, POOL, RESIZE, WEIGHT
+from ..ops.kinds import NORM, POOL, RESIZE, WEIGHT
 from ..ops.pool import adaptive_windows
 from .build import GraphModule, build_module
 

@@ -115,7 +115,7 @@ def _ceil_mode(a, shapes) -> bool:
     outside an unpadded input (kernel smaller than stride) or pads more than half the kernel."""
     if a.get("rounding") != "caffe":
         return a["ceil_mode"]
-    from ..ops.base import window_out
+    from ..ops.shapes import window_out
     from ..ops.pool import caffe_pool_out
     padded = any(a["padding"])
     for size, k, s, p in zip(shapes[0][2:], a["kernel"], _stride(a), a["padding"]):

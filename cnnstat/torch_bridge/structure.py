@@ -30,6 +30,8 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from ..ops.schema import resolve_padding
+
 # Attributes compared between aligned layers, with the words a report uses for them.
 ATTRIBUTES = (
     ("kind", "kind"),
@@ -193,11 +195,7 @@ def _layer_of(fname: str, a: dict, out: Any, index: int, name: str) -> Layer | s
         dilation = _pair(a.get("dilation"), ones, rank)
         padding = a.get("padding", 0)
         if isinstance(padding, str):          # 'same' / 'valid', resolved as PyTorch does
-            if padding == "valid":
-                padding = ((0, 0),) * rank
-            else:
-                padding = tuple((d * (k - 1) // 2, d * (k - 1) - d * (k - 1) // 2)
-                                for k, d in zip(kernel, dilation))
+            padding = resolve_padding(padding, kernel, dilation)
         else:
             padding = _sym(padding, rank)
         if fname.startswith("conv_transpose"):  # weight: (C_in, C_out / groups, *kernel)
