@@ -40,7 +40,7 @@ from ..graph import Graph
 from ..ops.base import numel
 from ..ops.pool import caffe_pool_out
 from ..render.escape import has_control, show
-from .common import Assembler, clean_name, input_override, model_file
+from .common import Assembler, Rules, clean_name, input_override, model_file
 from .prototext import Message, parse
 
 # V1LayerParameter.LayerType (legacy ``layers { type: CONVOLUTION }``) -> current type names
@@ -323,15 +323,8 @@ class _Net:
 
 # -- layer handlers: (net, layer, name, input node names, number of tops) -> output node names ------
 Handler = Callable[[_Net, Message, str, list[str], int], list[str]]
-_HANDLERS: dict[str, Handler] = {}
-
-
-def handles(*kinds: str):
-    def register(fn: Handler) -> Handler:
-        for kind in kinds:
-            _HANDLERS[kind] = fn
-        return fn
-    return register
+_HANDLERS = Rules("Caffe layer type")
+handles = _HANDLERS.on
 
 
 def _conv_args(p: Message, rank: int) -> dict:

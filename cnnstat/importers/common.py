@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from ..errors import CnnstatError, DefinitionError, ShapeError, UsageError
 from ..graph import Graph, Node
@@ -119,15 +119,51 @@ class Assembler:
         return Graph(self.nodes, outs, name=self.name, meta=info)
 
 
-def check_shape(assembler: Assembler, node: str, expected: Sequence[int], source: str) -> None:
-    """The shape cnnstat's rule computed for ``node`` must be the one the source framework
-    reports (both without the batch)."""
-    got = tuple(assembler.shapes[node][1:])
-    if tuple(expected) != got:
-        raise ShapeError(f"{source} gives this layer the output shape "
-                         f"{'x'.join(map(str, expected))}, cnnstat's rule gives "
-                         f"{fmt_shape(assembler.shapes[node])}: cannot import it faithfully",
-                         file=assembler.file, layer=node)
+def check_shape(assembler: Assembler, layer: str, expected: Sequence[int], source: str, *,
+                of: str = "this layer", batch: int | None = None) -> None:
+    """The shape cnnstat's rule computed for ``layer`` must be the one the source framework
+    reports: ``expected`` is that shape, batch first; the batches are not compared unless
+    ``batch`` says what the source's must be. Every importer that knows its source's shapes
+    (ONNX shape inference, the torch capture) checks each layer here."""
+    got = assembler.shapes[layer]
+    if not expected or (batch is not None and expected[0] != batch) or \
+            tuple(got[1:]) != tuple(expected[1:]):
+        raise ShapeError(f"{source} gives {of} the output shape "
+                         f"{'x'.join(map(str, expected[1:]))}, cnnstat's rule gives "
+                         f"{fmt_shape(got)}: cannot import it faithfully",
+                         file=assembler.file, layer=layer)
+
+
+def distinct(keys: Iterable[Any]) -> list[Any]:
+    out: list[Any] = []
+    for key in keys:
+        if not any(key is k for k in out):
+            out.append(key)
+    return out
+
+
+class Rules(dict):
+    """An importer's rule table: what the source calls an operation (an ONNX op type, a Caffe
+    layer type, a torch function, module class or method name) → the function that imports it.
+    ``on(*keys)`` is the registration decorator; a key registered twice is an error (one rule per
+    source operation). ``what`` names the keys in that error."""
+
+    def __init__(self, what: str):
+        super().__init__()
+        self.what = what
+
+    def add(self, key: Any, fn: Callable) -> None:
+        if key in self:
+            raise RuntimeError(f"{self.what} {key!r} has two import rules "
+                               f"({self[key].__name__} and {fn.__name__})")
+        self[key] = fn
+
+    def on(self, *keys: Any) -> Callable[[Callable], Callable]:
+        def register(fn: Callable) -> Callable:
+            for key in distinct(keys):   # aliases of one object (torch.relu_ is F.relu_) once
+                self.add(key, fn)
+            return fn
+        return register
 
 
 def no_definition_options(kind: str, overrides, variant) -> None:

@@ -11,21 +11,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .common import Rules, distinct
 from .fx_values import BATCH, P, Parts, Shuffle, T, NoRule, bind, ints, is_tensor, upsample
 
 FunctionHandler = Callable[..., Any]
-FUNCTIONS: dict[Any, FunctionHandler] = {}
-METHODS: dict[str, FunctionHandler] = {}
+FUNCTIONS = Rules("torch function")
+METHODS = Rules("Tensor method")
 
 
 def on(*targets: Any):
     """Register a handler for functions (callables) and Tensor methods (names)."""
     def register(fn: FunctionHandler) -> FunctionHandler:
-        for target in targets:
-            if isinstance(target, str):
-                METHODS[target] = fn
-            else:
-                FUNCTIONS[target] = fn
+        for target in distinct(targets):
+            (METHODS if isinstance(target, str) else FUNCTIONS).add(target, fn)
         return fn
     return register
 

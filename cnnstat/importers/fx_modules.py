@@ -8,18 +8,13 @@ from typing import Any, Callable
 
 from torch import nn
 
+from .common import Rules
 from .fx_values import NoRule, ints, one_tensor, upsample
 
 ModuleHandler = Callable[..., Any]
-MODULES: list[tuple[type, ModuleHandler]] = []
-
-
-def on_module(*classes: type):
-    def register(fn: ModuleHandler) -> ModuleHandler:
-        for cls in classes:
-            MODULES.append((cls, fn))
-        return fn
-    return register
+#: module class → handler, in registration order (the first class a module is an instance of wins)
+MODULES = Rules("torch module class")
+on_module = MODULES.on
 
 
 def _rank(m: nn.Module) -> int:

@@ -51,7 +51,7 @@ from ..errors import CnnstatError, DefinitionError, ShapeError, UsageError
 from ..graph import Graph
 from ..ops.base import numel
 from ..render.escape import has_control, show
-from .common import Assembler, clean_name, input_override, model_file
+from .common import Assembler, check_shape, clean_name, input_override, model_file
 from .onnx_rules import (FOLD, FOLDED_OK, HANDLERS, LAYOUT_OPS, SAME_SHAPE_UNKNOWN, A, NoRule,
                          Shuffle, const_attr, is_torch_hardsigmoid, per_sample, scope_of)
 
@@ -382,16 +382,11 @@ class _Importer:
         expected = self.inferred.get(name)
         if not expected or not isinstance(value, A):
             return
-        got = self.asm.shape(value.node)
         if value.nhwc and len(expected) == 4:
             expected = (expected[0], expected[3], expected[1], expected[2])
         if value.folded:
             expected = (1,) + tuple(expected)
-        if tuple(got[1:]) != tuple(expected[1:]):
-            raise ShapeError(f"ONNX shape inference gives {name} the shape "
-                             f"{'x'.join(map(str, expected[1:]))}, cnnstat's rule gives "
-                             f"{'x'.join(map(str, got[1:]))}: cannot import it faithfully",
-                             layer=value.node)
+        check_shape(self.asm, value.node, expected, "ONNX shape inference", of=name)
 
     def add(self, op: str, inputs: list[A], nhwc: bool = False, *, folded: bool = False,
             **kwargs: Any) -> A:

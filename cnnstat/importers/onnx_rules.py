@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from ..errors import DefinitionError
 from ..ops.base import numel
-from .common import clean_name
+from .common import Rules, clean_name
 
 @dataclass
 class A:
@@ -117,15 +117,8 @@ def scope_of(name: str) -> str:
 
 # -- handlers ------------------------------------------------------------------------------------------
 Handler = Callable[[Any, Any], None]
-HANDLERS: dict[str, Handler] = {}
-
-
-def handles(*ops: str):
-    def register(fn: Handler) -> Handler:
-        for op in ops:
-            HANDLERS[op] = fn
-        return fn
-    return register
+HANDLERS = Rules("ONNX op")
+handles = HANDLERS.on
 
 
 def _pads(imp, node, x: A, kernel, stride, dilation) -> tuple[tuple[int, int], ...]:

@@ -41,7 +41,7 @@ from ..errors import CnnstatError, DefinitionError, ShapeError, UsageError
 from ..graph import Graph
 from ..models import InputList
 from .capture import Opaque, Ref, Trace, capture
-from .common import input_override, no_definition_options
+from .common import check_shape, input_override, no_definition_options
 from .fx_functions import FUNCTIONS, METHODS, register_torchvision_functions
 from .fx_modules import MODULES, register_torchvision_modules
 from .fx_values import BATCH, NoRule, P, Parts, Shuffle, T, flat_args
@@ -472,7 +472,7 @@ class _CaptureImporter(LayerImporter):
         cls = type(module)
         if not (cls.__module__.startswith("torch.nn.") or isinstance(module, self.leaves)):
             return False
-        handler = next((h for c, h in MODULES if isinstance(module, c)), None)
+        handler = next((h for c, h in MODULES.items() if isinstance(module, c)), None)
         if handler is None:
             return False
         args = [self.value(v) for v in call.inputs]
@@ -931,11 +931,8 @@ class _CaptureImporter(LayerImporter):
         shape = tuple(out.shape)
         if nhwc:
             shape = (shape[0], shape[3], shape[1], shape[2])
-        got = self.asm.shape(layer)
-        if not shape or shape[0] != BATCH or tuple(got[1:]) != shape[1:]:
-            raise ShapeError(f"torch gives this layer ({_what(node.record) if node.record else node.target}) "
-                             f"the output shape {'x'.join(map(str, shape[1:]))}, cnnstat's rule "
-                             f"gives {'x'.join(map(str, got[1:]))}", layer=layer)
+        what = _what(node.record) if node.record else node.target
+        check_shape(self.asm, layer, shape, "torch", of=f"this layer ({what})", batch=BATCH)
 
     def add(self, node, op, inputs, nhwc=False, *, name=None, module=None, params=(),
             value=None, **kwargs):
