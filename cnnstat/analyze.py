@@ -23,7 +23,7 @@ from .display import Displayable
 from .errors import CnnstatError, ShapeError
 from .graph import Graph, Node
 from .ops import REGISTRY
-from .ops.base import MAC_KINDS, Shape, numel
+from .ops.base import MAC_KINDS, Shape, evaluate, numel
 from .receptive import RF
 
 DTYPE_BYTES = {"fp32": 4, "float32": 4, "fp16": 2, "float16": 2, "bf16": 2, "bfloat16": 2,
@@ -374,11 +374,12 @@ def _analyze(graph: Graph, batch: int, convention: Convention, dtype: str,
             known = memo[key] = _counts(node, in_shapes, convention)
         counts, transfer = known
         if node.shares:   # the weights are counted once, at the layer that owns them
-            counts = counts[:1] + (0, 0, 0) + counts[4:]
-        add_record(LayerRecord(len(records), node.name, node.op, node.inputs, in_shapes, *counts,
-                               node.attrs, node.file, node.line, node.shares, None, fields,
-                               node.train_only))
-        shapes[node.name] = counts[0]
+            counts = {**counts, "params": 0, "trainable_params": 0, "buffers": 0}
+        add_record(LayerRecord(index=len(records), name=node.name, op=node.op,
+                               inputs=node.inputs, input_shapes=in_shapes, **counts,
+                               attrs=node.attrs, file=node.file, line=node.line,
+                               shares=node.shares, _fields=fields, train_only=node.train_only))
+        shapes[node.name] = counts["output_shape"]
         add_transfer(transfer)
     return Analysis(graph, records, batch=batch, convention=convention, dtype=dtype,
                     input_shape=shapes[inputs[0]][1:], input_rf_size=fields.input_sizes,
@@ -404,23 +405,16 @@ class _ReceptiveFields:
             rfs[record.name] = record._rf = rf
 
 
-def _counts(node: Node, in_shapes: tuple[Shape, ...], convention: Convention) -> tuple:
-    """(a layer's LayerRecord fields from output_shape to activations, in that order; its
-    receptive-field transfer), or its one-line error. Records that share these share the
-    macs_by_kind mapping: records are read-only."""
+def _counts(node: Node, in_shapes: tuple[Shape, ...], convention: Convention
+            ) -> tuple[dict[str, Any], Any]:
+    """(a layer's counted LayerRecord fields, by name; its receptive-field transfer), or its
+    one-line error. Records that share these share the macs_by_kind mapping: records are
+    read-only."""
     rule = REGISTRY.get(node.op)
     if rule is None:
         raise CnnstatError(f"no rule for operator '{node.op}': cnnstat cannot count this layer",
                            file=node.file, line=node.line, layer=node.name)
-    try:
-        rule.check_arity(in_shapes)
-        ev = rule.evaluate(node.attrs, in_shapes)
-    except CnnstatError as exc:
-        raise exc.located(file=node.file, line=node.line, layer=node.name) from None
-    except (ArithmeticError, ValueError, TypeError, KeyError, IndexError) as exc:
-        # A rule tripping over a degenerate input must still give the user one line.
-        raise ShapeError(f"{node.op} cannot be applied to input "
-                         f"{' and '.join(str(list(s)) for s in in_shapes)}: {exc}",
-                         file=node.file, line=node.line, layer=node.name) from None
-    return (ev.shape, ev.params, ev.trainable or 0, ev.buffers, ev.connections, ev.macs,
-            convention.macs(ev.macs), numel(ev.shape)), ev.rf
+    ev = evaluate(rule, node.attrs, in_shapes, file=node.file, line=node.line, layer=node.name)
+    return dict(output_shape=ev.shape, params=ev.params, trainable_params=ev.trainable or 0,
+                buffers=ev.buffers, connections=ev.connections, macs_by_kind=ev.macs,
+                macs=convention.macs(ev.macs), activations=numel(ev.shape)), ev.rf

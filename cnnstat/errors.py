@@ -62,6 +62,19 @@ class UsageError(CnnstatError):
     """A bad command-line argument or API argument."""
 
 
+class InternalError(CnnstatError):
+    """A bug in cnnstat, not in the user's input: an operator rule raised an exception it should
+    not (a KeyError, a TypeError...). One line like every error, with the exception and a
+    request to report it; never dressed up as the user's ShapeError."""
+
+    @classmethod
+    def in_rule(cls, op: str, layer: str | None, exc: BaseException, *,
+                file: str | None = None, line: int | None = None) -> "InternalError":
+        where = f" at layer {layer}" if layer else ""
+        return cls(f"internal error in rule {op}{where}: {type(exc).__name__}: {exc} — this is a "
+                   "cnnstat bug, please report it with the definition", file=file, line=line)
+
+
 class FixedSizeError(ShapeError):
     """A layer whose size is fixed by its weights (``linear(..., in_features=N)``) receives
     another size. ``need`` and ``got`` are the feature counts. cnnstat.analyze turns it into an

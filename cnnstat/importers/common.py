@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from ..errors import CnnstatError, DefinitionError, ShapeError, UsageError
 from ..graph import Graph, Node
 from ..ops import REGISTRY
-from ..ops.base import Eval, Shape, fmt_shape
+from ..ops.base import Eval, Shape, evaluate, fmt_shape
 
 _BAD = re.compile(r"[^A-Za-z0-9_.\-]+")
 MAX_INPUT_SIZE = 1_000_000      # as for --input and definitions
@@ -81,11 +81,10 @@ class Assembler:
         node_name = name if exact_name else self.unique(name)
         try:
             attrs = rule.bind([], dict(kwargs or {}))
-            shapes = tuple(self.shapes[i] for i in inputs)
-            rule.check_arity(shapes)
-            ev = rule.evaluate(attrs, shapes)
         except CnnstatError as exc:
             raise exc.located(file=self.file, line=line, layer=node_name) from None
+        ev = evaluate(rule, attrs, tuple(self.shapes[i] for i in inputs), file=self.file,
+                      line=line, layer=node_name)
         self.nodes.append(Node(node_name, op, tuple(inputs), attrs, self.file, line, shares))
         self.shapes[node_name] = ev.shape
         self.evals[node_name] = ev

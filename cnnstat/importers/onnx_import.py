@@ -43,11 +43,12 @@ weights, zero biases), so an ONNX file cannot tell tied weights from equal ones:
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from typing import Any
 
-from ..errors import CnnstatError, DefinitionError, ShapeError, UsageError
+from ..errors import CnnstatError, DefinitionError, InternalError, UsageError
 from ..graph import Graph
 from ..ops.base import numel
 from ..render.escape import has_control, show
@@ -75,6 +76,20 @@ def load(path: str, *, input_shape=None, overrides=None, variant=None, args=None
     except Exception as exc:
         raise UsageError(f"'{path}' is not a readable ONNX model: {_first_line(exc)}") from None
     return from_model(model, file=path, input_shape=input_shape)
+
+
+@functools.cache
+def _bad_constants() -> tuple[type[BaseException], ...]:
+    """What numpy raises on constants that do not compute (mismatched shapes, an axis out of
+    range, a division by zero, a dtype without the operation: UFuncTypeError, a TypeError
+    subclass). A KeyError, AttributeError or plain TypeError in a folding rule is a bug in
+    cnnstat and surfaces as one."""
+    import numpy as np
+    ufunc_type = getattr(getattr(np, "_core", getattr(np, "core", None)), "_exceptions", None)
+    ufunc_type = getattr(ufunc_type, "UFuncTypeError", None) if ufunc_type else None
+    return (ValueError, IndexError, ArithmeticError, MemoryError) + \
+        ((ufunc_type,) if ufunc_type else ())
+
 
 
 def _first_line(exc: BaseException) -> str:
@@ -332,6 +347,11 @@ class _Importer:
             if op in LAYOUT_OPS and self._layout(node):
                 return
             self._unsupported(node, f"ONNX {op}")
+        except (CnnstatError, RecursionError, MemoryError):
+            raise
+        except Exception as exc:     # a bug in the import rule, not the file's fault
+            raise InternalError.in_rule(f"ONNX {op}", self.names.of(i), exc,
+                                        file=self.file) from exc
 
     def act(self, name: str) -> A:
         v = self.values.get(name)
@@ -471,8 +491,11 @@ class _Importer:
             return
         try:
             out = fn(self, np, ins)
-        except Exception:
+        except _bad_constants():   # the file's constants do not compute: left unknown
             return
+        except Exception as exc:     # a bug in the folding rule
+            raise InternalError.in_rule(f"ONNX {op} (constant folding)", node.name or None, exc,
+                                        file=self.file) from exc
         outs = out if isinstance(out, list) else [out]
         for name, value in zip(node.output, outs):
             self.consts[name] = np.asarray(value)

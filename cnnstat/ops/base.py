@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Mapping, Sequence
 
-from ..errors import DefinitionError, ShapeError
+from ..errors import CnnstatError, DefinitionError, InternalError, ShapeError
 from .axes import AXES, AXIS_LETTERS, RANKS, UNIT_NOUNS, UNIT_WORDS, layout, spatial_axes  # noqa: F401
 from .kinds import (ACTIVATION, ATTENTION, BIAS, ELEMENTWISE, MAC_KINDS, NORM, POOL,  # noqa: F401
                     RESIZE, WEIGHT)
@@ -166,6 +166,30 @@ def register(cls: type[Op]) -> type[Op]:
                            f"({type(REGISTRY[name]).__module__} and {cls.__module__})")
     REGISTRY[name] = cls()
     return cls
+
+
+#: what a rule may raise on a degenerate input (a size of zero, an overflowing product): the
+#: user's input is at fault and gets a ShapeError; anything else a rule raises is a bug in it
+DEGENERATE = (ArithmeticError, ValueError)
+
+
+def evaluate(rule: Op, attrs: Mapping[str, Any], inputs: Sequence[Shape], *,
+             file: str | None = None, line: int | None = None, layer: str | None = None) -> Eval:
+    """``rule.evaluate`` after its arity check, with the errors a caller shows: a CnnstatError
+    located at the layer, a degenerate input (DEGENERATE) as a ShapeError, and any other
+    exception — a bug in the rule (KeyError, TypeError, AttributeError...) — as an
+    InternalError that asks for a bug report. The one place rules are called from."""
+    try:
+        rule.check_arity(inputs)
+        return rule.evaluate(attrs, inputs)
+    except CnnstatError as exc:
+        raise exc.located(file=file, line=line, layer=layer) from None
+    except DEGENERATE as exc:
+        raise ShapeError(f"{rule.name} cannot be applied to input "
+                         f"{' and '.join(str(list(s)) for s in inputs)}: {exc}",
+                         file=file, line=line, layer=layer) from None
+    except Exception as exc:
+        raise InternalError.in_rule(rule.name, layer, exc, file=file, line=line) from exc
 
 
 class RankOp(Op):
