@@ -6,12 +6,18 @@ torch forward pass is cheap. Cases are *mostly* valid: some land outside what th
 accepts (a window larger than the input, padding beyond the input for reflect mode...) on purpose,
 so tests can check that cnnstat rejects exactly what torch rejects.
 
-Every registered operator needs an entry here (tests/test_ops_torch.py checks it).
+Cases are derived from an operator's parameter schema (``from_schema``: each argument drawn from
+what its converter accepts, the input any tensor) wherever it takes one input and every argument
+has a known converter; the strategies below are the overrides, for operators whose arguments
+depend on the input or on each other. Every registered operator needs a case
+(tests/test_ops_torch.py checks it).
 """
 
 from __future__ import annotations
 
 from hypothesis import strategies as st
+
+from cnnstat.ops import REGISTRY, schema
 
 small = st.integers(1, 4)
 size = st.integers(1, 14)
@@ -165,11 +171,6 @@ def any_tensor(draw):
 @st.composite
 def no_args(draw):
     return {}, [draw(any_tensor())]
-
-
-@st.composite
-def leaky_relu(draw):
-    return {"negative_slope": draw(st.sampled_from([0.01, 0.2]))}, [draw(any_tensor())]
 
 
 @st.composite
@@ -421,7 +422,54 @@ def chunk(draw):
              "dim": draw(st.integers(1, len(shape) - 1))}, [shape])
 
 
+def _values(convert, default):
+    """A strategy of the values a converter accepts, or None when it is not one cases know."""
+    if convert is schema.positive_int:
+        return st.integers(1, 4)
+    if convert is schema.nonneg_int:
+        return st.integers(0, 3)
+    if convert is schema.any_int:
+        return st.integers(-2, 2)
+    if convert is schema.boolean:
+        return st.booleans()
+    if convert is schema.number:      # the default and a value either side of 1
+        return st.sampled_from(sorted({float(default) if default is not None else 1.0, 0.5, 2.0}))
+    if hasattr(convert, "options"):
+        return st.sampled_from(convert.options)
+    if hasattr(convert, "inner"):
+        inner = _values(convert.inner, default)
+        return None if inner is None else st.one_of(st.none(), inner)
+    return None
+
+
+def from_schema(rule):
+    """A case drawn from a one-input operator's schema: every argument (given or left to its
+    default) from what its converter accepts, the input any tensor; None when an argument's
+    converter is not one ``_values`` knows."""
+    if rule.arity != 1:
+        return None
+    args, optional = {}, set()
+    for p in rule.params:
+        values = _values(p.convert, None if p.default is schema.REQUIRED else p.default)
+        if values is None:
+            return None
+        args[p.name] = values
+        if p.default is not schema.REQUIRED:
+            optional.add(p.name)
+
+    @st.composite
+    def case(draw):        # an argument with a default is given or left out
+        given = {k: draw(v) for k, v in args.items() if k not in optional or draw(st.booleans())}
+        return given, [draw(any_tensor())]
+    return case()
+
+
+#: the operators whose cases are their schemas'
+DERIVED = {name: case for name, rule in REGISTRY.items()
+           if (case := from_schema(rule)) is not None}
+
 CASES = {
+    **DERIVED,
     **{f"conv{r}d": conv(r) for r in (1, 2, 3)},
     **{f"conv_transpose{r}d": conv_transpose(r) for r in (1, 2, 3)},
     "partial_conv2d": partial_conv2d(),
@@ -436,10 +484,7 @@ CASES = {
     "batchnorm3d": batchnorm(3),
     "batchnorm1d": batchnorm1d(),
     "lrn": lrn(),
-    "relu": no_args(), "relu6": no_args(), "sigmoid": no_args(), "tanh": no_args(),
-    "hardswish": no_args(), "hardsigmoid": no_args(), "silu": no_args(), "mish": no_args(),
-    "gelu": no_args(), "elu": no_args(), "hardtanh": no_args(), "identity": no_args(),
-    "leaky_relu": leaky_relu(),
+    "hardtanh": no_args(),            # min < max (torch refuses the others, cnnstat does not)
     "prelu": prelu(),
     "softmax": softmax(), "log_softmax": softmax(),
     "linear": linear(),

@@ -39,21 +39,27 @@ def _activation(op: str, names: list[str] = (), defaults: dict | None = None,
     return handler
 
 
-on(F.relu, torch.relu, torch.relu_, F.relu_, "relu", "relu_")(_activation("relu"))
-on(F.relu6)(_activation("relu6"))
-on(torch.sigmoid, F.sigmoid, "sigmoid", "sigmoid_")(_activation("sigmoid"))
-on(torch.tanh, F.tanh, "tanh", "tanh_")(_activation("tanh"))
-on(F.hardswish)(_activation("hardswish"))
-on(F.hardsigmoid)(_activation("hardsigmoid"))
-on(F.silu)(_activation("silu"))
-on(F.mish)(_activation("mish"))
-on(F.gelu)(_activation("gelu", ["approximate"], {"approximate": "none"},
-                       lambda a: {"approximate": a["approximate"]}))
-on(F.leaky_relu)(_activation("leaky_relu", ["negative_slope"], {"negative_slope": 0.01},
-                             lambda a: {"negative_slope": a["negative_slope"]}))
-on(F.elu)(_activation("elu", ["alpha"], {"alpha": 1.0}, lambda a: {"alpha": a["alpha"]}))
-on(F.hardtanh)(_activation("hardtanh", ["min_val", "max_val"], {"min_val": -1.0, "max_val": 1.0},
-                           lambda a: {"min": a["min_val"], "max": a["max_val"]}))
+def _declared_functions() -> None:
+    """F.<function>(input, *keywords) of every operator that declares it beside its rule
+    (Op.torch.function): the keywords in the torch signature's order, their defaults the
+    operator's."""
+    from ..ops import REGISTRY
+    for name, rule in REGISTRY.items():
+        spec = rule.torch
+        if spec is None or spec.function is None:
+            continue
+        defaults = {p.name: p.default for p in rule.params}
+        keywords = [kw for kw, _ in spec.args]
+        on(getattr(F, spec.function))(_activation(
+            name, keywords, {kw: defaults[arg] for kw, arg in spec.args},
+            lambda a, args=spec.args: {arg: a[kw] for kw, arg in args}))
+
+
+_declared_functions()
+# the other spellings of the same calls
+on(torch.relu, F.relu_, "relu", "relu_")(_activation("relu"))
+on(torch.sigmoid, "sigmoid", "sigmoid_")(_activation("sigmoid"))
+on(torch.tanh, "tanh", "tanh_")(_activation("tanh"))
 on(F.dropout, F.dropout2d, F.dropout1d, F.alpha_dropout, F.feature_alpha_dropout)(
     _activation("dropout", ["p"], {"p": 0.5}, lambda a: {"p": a["p"]}))
 

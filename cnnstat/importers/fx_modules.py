@@ -105,16 +105,20 @@ def _m_adaptive(imp, node, m, args, kwargs, out):
     return imp.add(node, f"adaptive_{kind}pool{_POOL_RANK[type(m)]}d", [x], module=m, output=size)
 
 
+def _declared_elementwise() -> dict[type, tuple[str, dict[str, str]]]:
+    """The element-wise modules operators declare beside their rules (Op.torch, elementwise):
+    module class → (operator, {argument: the module attribute of that torch keyword}), in
+    registration order."""
+    from ..ops import REGISTRY
+    return {getattr(nn, rule.torch.name): (name, {arg: kw for kw, arg in rule.torch.args})
+            for name, rule in REGISTRY.items() if rule.torch is not None and rule.torch.elementwise}
+
+
 # Elementwise modules (the shape kept, channels-last tensors too): the operator, and the module
-# attributes that become its arguments. The first class that matches wins (ReLU6 is a Hardtanh).
+# attributes that become its arguments. The first class that matches wins (ReLU6 is a Hardtanh,
+# and registered first).
 _ELEMENTWISE_MODULES: dict[type, tuple[str, dict[str, str]]] = {
-    nn.ReLU: ("relu", {}), nn.ReLU6: ("relu6", {}), nn.Sigmoid: ("sigmoid", {}),
-    nn.Tanh: ("tanh", {}), nn.Hardswish: ("hardswish", {}), nn.Hardsigmoid: ("hardsigmoid", {}),
-    nn.SiLU: ("silu", {}), nn.Mish: ("mish", {}), nn.Identity: ("identity", {}),
-    nn.GELU: ("gelu", {"approximate": "approximate"}),
-    nn.LeakyReLU: ("leaky_relu", {"negative_slope": "negative_slope"}),
-    nn.ELU: ("elu", {"alpha": "alpha"}),
-    nn.Hardtanh: ("hardtanh", {"min": "min_val", "max": "max_val"}),
+    **_declared_elementwise(),
     **{cls: ("dropout", {"p": "p"}) for cls in (nn.Dropout, nn.Dropout1d, nn.Dropout2d,
                                                   nn.Dropout3d, nn.AlphaDropout,
                                                   nn.FeatureAlphaDropout)},

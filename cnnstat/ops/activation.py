@@ -10,7 +10,7 @@ from typing import Sequence
 
 from ..errors import ShapeError
 from ..memory.saved import FP32, KEEP, LOWER, Context, OpMemory, Saved
-from .base import Eval, Op, register
+from .base import Eval, Op, TorchModule, register
 from .kinds import ACTIVATION
 from .schema import Param, any_int, choice, number, positive_int
 from .shapes import Shape, fmt_shape, numel
@@ -18,19 +18,14 @@ from .transfer import WHOLE, Transfer, on_axis
 
 
 class _Elementwise(Op):
-    torch_name = ""
+    """An element-wise function: the torch module it is (``torch``: its describe(), torch
+    construction and import are derived from it), one operation per element."""
     #: what the backward reads: "input" (most), or "output" (ReLU, sigmoid, tanh: the gradient
     #: is a function of the result, so ReluBackward0 and the others save their result)
     saves = "input"
 
     def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
         return Eval(shape=inputs[0], macs={ACTIVATION: numel(inputs[0])})
-
-    def describe(self, a, inputs) -> str:
-        return f"{self.torch_name}({self.torch_args(a)})"
-
-    def torch_args(self, a) -> str:
-        return ""
 
     def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
         """Saves its input, or its output where the gradient is a function of the output
@@ -39,9 +34,11 @@ class _Elementwise(Op):
 
 
 def _simple(name: str, torch_name: str, summary: str, saves: str = "input") -> type[Op]:
-    cls = type(torch_name, (_Elementwise,), {"name": name, "torch_name": torch_name,
-                                             "summary": summary, "saves": saves,
-                                             "__module__": __name__})
+    """An element-wise function without arguments: ``torch.nn.<torch_name>()``,
+    ``F.<name>(x)``."""
+    torch = TorchModule(torch_name, function=name, elementwise=True)
+    cls = type(torch_name, (_Elementwise,), {"name": name, "torch": torch, "summary": summary,
+                                             "saves": saves, "__module__": __name__})
     return register(cls)
 
 
@@ -58,45 +55,35 @@ Mish = _simple("mish", "Mish", "x * tanh(softplus(x))")
 @register
 class LeakyReLU(_Elementwise):
     name = "leaky_relu"
-    torch_name = "LeakyReLU"
+    torch = TorchModule("LeakyReLU", function="leaky_relu", elementwise=True,
+                        negative_slope="negative_slope")
     summary = "max(0, x) + negative_slope * min(0, x)"
     params = (Param("negative_slope", number, 0.01),)
-
-    def torch_args(self, a) -> str:
-        return f"negative_slope={a['negative_slope']}"
 
 
 @register
 class ELU(_Elementwise):
     name = "elu"
-    torch_name = "ELU"
+    torch = TorchModule("ELU", function="elu", elementwise=True, alpha="alpha")
     summary = "exponential linear unit"
     params = (Param("alpha", number, 1.0),)
-
-    def torch_args(self, a) -> str:
-        return f"alpha={a['alpha']}"
 
 
 @register
 class Hardtanh(_Elementwise):
     name = "hardtanh"
-    torch_name = "Hardtanh"
+    torch = TorchModule("Hardtanh", function="hardtanh", elementwise=True, min_val="min",
+                        max_val="max")
     summary = "clamp(x, min, max)"
     params = (Param("min", number, -1.0), Param("max", number, 1.0))
-
-    def torch_args(self, a) -> str:
-        return f"min_val={a['min']}, max_val={a['max']}"
 
 
 @register
 class GELU(_Elementwise):
     name = "gelu"
-    torch_name = "GELU"
+    torch = TorchModule("GELU", function="gelu", elementwise=True, approximate="approximate")
     summary = "Gaussian error linear unit"
     params = (Param("approximate", choice("none", "tanh"), "none"),)
-
-    def torch_args(self, a) -> str:
-        return f"approximate='{a['approximate']}'"
 
 
 @register
@@ -123,7 +110,6 @@ class PReLU(Op):
 
 
 class _Softmax(Op):
-    torch_name = ""
     params = (Param("dim", any_int, 1, "the dimension to normalize (1 = channels)"),)
 
     def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
@@ -136,9 +122,6 @@ class _Softmax(Op):
         rf = on_axis(len(shape) - 2, dim - 2, WHOLE) if dim >= 2 else Transfer()
         return Eval(shape=shape, macs={ACTIVATION: numel(shape)}, rf=rf)
 
-    def describe(self, a, inputs) -> str:
-        return f"{self.torch_name}(dim={a['dim']})"
-
     def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
         """Saves its output; CUDA autocast runs softmax and log-softmax in float32."""
         return OpMemory((Saved.output(),), autocast=FP32 if ctx.device == "cuda" else KEEP)
@@ -147,12 +130,12 @@ class _Softmax(Op):
 @register
 class Softmax(_Softmax):
     name = "softmax"
-    torch_name = "Softmax"
+    torch = TorchModule("Softmax", dim="dim")
     summary = "softmax along a dimension (default: channels)"
 
 
 @register
 class LogSoftmax(_Softmax):
     name = "log_softmax"
-    torch_name = "LogSoftmax"
+    torch = TorchModule("LogSoftmax", dim="dim")
     summary = "log of softmax along a dimension"

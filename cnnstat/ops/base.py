@@ -33,6 +33,37 @@ from .transfer import (GLOBAL, IDENTITY, NOT_SPATIAL, POINTWISE, REARRANGED, WHO
                        AxisTransfer, Number, Transfer, Window, frac, on_axis, sliding_transfer)
 
 
+class TorchModule:
+    """The torch.nn module an operator is, declared beside its rule (no torch import here):
+    ``torch.nn.<name>`` built with keywords taken from the operator's arguments, ``args`` as
+    torch keyword → argument name (``TorchModule("Hardtanh", min_val="min", max_val="max")``),
+    in the order of the torch signature. From it, and nowhere else:
+
+    - cnnstat.torch_bridge.modules builds the module (no factory to write);
+    - ``Op.describe`` prints it as PyTorch does (``Hardtanh(min_val=-1.0, max_val=1.0)``);
+    - the torch importer maps the module back (the module's attributes carry the keywords'
+      names, as torch.nn's activations do) and, with ``function``, the call
+      ``torch.nn.functional.<function>(input, *keywords)``; ``elementwise``: the module keeps
+      its input's shape and works on any layout (channels-last tensors too)."""
+
+    __slots__ = ("name", "args", "function", "elementwise")
+
+    def __init__(self, name: str, *, function: str | None = None, elementwise: bool = False,
+                 **args: str):
+        self.name, self.function, self.elementwise = name, function, elementwise
+        self.args: tuple[tuple[str, str], ...] = tuple(args.items())
+
+    def kwargs(self, attrs: Mapping[str, Any]) -> dict[str, Any]:
+        """The torch constructor's keywords for a layer's arguments."""
+        return {keyword: attrs[arg] for keyword, arg in self.args}
+
+    def describe(self, attrs: Mapping[str, Any]) -> str:
+        return f"{self.name}({', '.join(f'{k}={v!r}' for k, v in self.kwargs(attrs).items())})"
+
+    def __repr__(self) -> str:
+        return f"TorchModule({self.name!r}, {dict(self.args)!r})"
+
+
 @dataclass(slots=True)
 class Eval:
     """What one layer does, as integers. ``trainable`` defaults to ``params``."""
@@ -63,6 +94,9 @@ class Op:
     min_inputs: ClassVar[int] = 1
     #: a one-line summary for docs and ``--help``
     summary: ClassVar[str] = ""
+    #: the torch.nn module it is, where one takes its arguments as keywords (TorchModule);
+    #: otherwise cnnstat/torch_bridge/modules.py has a factory for it
+    torch: ClassVar[TorchModule | None] = None
 
     def bind(self, args: Sequence[Any] = (), kwargs: Mapping[str, Any] | None = None) -> dict:
         """Match positional and keyword arguments to the schema; convert and validate them."""
@@ -119,7 +153,7 @@ class Op:
 
     def describe(self, attrs: Mapping[str, Any], inputs: Sequence[Shape]) -> str:
         """The operation as PyTorch prints the matching module (for tables)."""
-        return self.name
+        return self.torch.describe(attrs) if self.torch is not None else self.name
 
     def memory(self, attrs: Mapping[str, Any], inputs: Sequence[Shape], output: Shape,
                ctx: Any) -> Any:

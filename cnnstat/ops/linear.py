@@ -20,7 +20,7 @@ from typing import Any, Sequence
 
 from ..errors import FixedSizeError, ShapeError
 from ..memory.saved import ACT, LOWER, VIEW, Context, OpMemory, Saved
-from .base import Eval, Op, register
+from .base import Eval, Op, TorchModule, register
 from .kinds import ATTENTION, BIAS, WEIGHT
 from .schema import (HELD, ArgumentError, Param, any_int, boolean, choice, held, number, optional,
                      positive_int)
@@ -177,6 +177,7 @@ class Dropout(Op):
     name = "dropout"
     summary = "dropout (identity at inference)"
     params = (Param("p", probability, 0.5),)
+    torch = TorchModule("Dropout", p="p")      # (imported from every dropout module: fx_modules)
 
     def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
         return Eval(shape=inputs[0])
@@ -203,12 +204,10 @@ class Dropout(Op):
 class Identity(Op):
     name = "identity"
     summary = "passes its input through"
+    torch = TorchModule("Identity", elementwise=True)
 
     def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
         return Eval(shape=inputs[0])
-
-    def describe(self, a, inputs) -> str:
-        return "Identity()"
 
     def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
         """The input itself."""

@@ -86,6 +86,7 @@ nonneg_pair = pair(nonneg_int)
 def optional(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
     def convert_optional(value: Any) -> Any:
         return None if value is None else convert(value)
+    convert_optional.inner = convert         # type: ignore[attr-defined]  (read by tests' cases)
     return convert_optional
 
 
@@ -108,6 +109,7 @@ def choice(*options: str) -> Callable[[Any], str]:
             raise ArgumentError(f"must be one of {', '.join(repr(o) for o in options)}, got "
                                 f"{value!r}{did_you_mean(value, options)}")
         return value
+    convert_choice.options = options         # type: ignore[attr-defined]  (read by tests' cases)
     return convert_choice
 
 

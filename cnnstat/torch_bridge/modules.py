@@ -1,6 +1,8 @@
 """The torch module of every cnnstat operator: ``MODULES[op](attrs, input_shapes) -> nn.Module``.
 
-Each factory builds the standard PyTorch module where one exists, so the running model is what a
+An operator that is a torch.nn module taking its arguments as keywords declares it beside its rule
+(``Op.torch``, a cnnstat.ops.base.TorchModule): its factory is derived here (``declared``), none
+is written. The others have a factory below. Each factory builds the standard PyTorch module where one exists, so the running model is what a
 PyTorch user would write and third-party counters (fvcore, FlopCounterMode) see the usual aten ops.
 cnnstat-specific operators (LeNet-5's partial connections, subsampling and RBF units, U-Net's
 crop-and-concatenate, merges) are small modules defined here. Every registered operator must have
@@ -203,47 +205,10 @@ def _lrn(a, shapes):
     return nn.LocalResponseNorm(a["size"], alpha=a["alpha"], beta=a["beta"], k=a["k"])
 
 
-# -- activations ----------------------------------------------------------------------------------
-_SIMPLE = {"relu": nn.ReLU, "relu6": nn.ReLU6, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh,
-           "hardswish": nn.Hardswish, "hardsigmoid": nn.Hardsigmoid, "silu": nn.SiLU,
-           "mish": nn.Mish, "identity": nn.Identity}
-for _name, _cls in _SIMPLE.items():
-    module_for(_name)(lambda a, shapes, _cls=_cls: _cls())
-
-
-@module_for("leaky_relu")
-def _leaky(a, shapes):
-    return nn.LeakyReLU(a["negative_slope"])
-
-
-@module_for("elu")
-def _elu(a, shapes):
-    return nn.ELU(a["alpha"])
-
-
-@module_for("hardtanh")
-def _hardtanh(a, shapes):
-    return nn.Hardtanh(a["min"], a["max"])
-
-
-@module_for("gelu")
-def _gelu(a, shapes):
-    return nn.GELU(approximate=a["approximate"])
-
-
+# -- activations (the others are declared beside their rules: Op.torch) ----------------------------
 @module_for("prelu")
 def _prelu(a, shapes):
     return nn.PReLU(a["num_parameters"])
-
-
-@module_for("softmax")
-def _softmax(a, shapes):
-    return nn.Softmax(dim=a["dim"])
-
-
-@module_for("log_softmax")
-def _log_softmax(a, shapes):
-    return nn.LogSoftmax(dim=a["dim"])
 
 
 # -- linear and shape plumbing --------------------------------------------------------------------
@@ -290,11 +255,6 @@ class Reshape(nn.Module):
 @module_for("reshape")
 def _reshape(a, shapes):
     return Reshape(a["shape"])
-
-
-@module_for("dropout")
-def _dropout(a, shapes):
-    return nn.Dropout(a["p"])
 
 
 @module_for("upsample")
@@ -685,3 +645,25 @@ def _conv2d_images(a, shapes):
     for k in images:
         images_total *= k
     return PerImage(MODULES["conv2d"](a, [(n * images_total, c, h, w)]))
+
+
+# -- declared beside the rules ---------------------------------------------------------------------
+def declared(spec) -> Factory:
+    """The factory of an operator that declares its torch module (cnnstat.ops.base.TorchModule):
+    ``torch.nn.<name>(**keywords from the layer's arguments)``."""
+    cls = getattr(nn, spec.name)
+
+    def factory(a, shapes):
+        return cls(**spec.kwargs(a))
+    factory.__name__ = f"declared_{spec.name}"
+    return factory
+
+
+def _register_declared() -> None:
+    from ..ops import REGISTRY
+    for name, rule in REGISTRY.items():
+        if rule.torch is not None:
+            module_for(name)(declared(rule.torch))      # a factory as well is an error
+
+
+_register_declared()
