@@ -186,3 +186,15 @@ def test_duplicate_registration_is_an_error():
         name = "conv2d"
     with pytest.raises(RuntimeError, match="registered twice"):
         register(Again)
+
+
+def test_softplus_one_operation_per_element():
+    ev = run("softplus", [(2, 3, 4, 5)], beta=2.0)
+    assert ev.shape == (2, 3, 4, 5) and ev.params == 0
+    assert ev.macs == {"activation": 120}              # 2 * 3 * 4 * 5 elements, one each
+    rule = REGISTRY["softplus"]
+    attrs = rule.bind([], {"beta": 2, "threshold": 10})
+    assert attrs == {"beta": 2.0, "threshold": 10.0}
+    assert rule.describe(attrs, [(1, 3)]) == "Softplus(beta=2.0, threshold=10.0)"
+    with pytest.raises(DefinitionError, match="'beta' must be a number"):
+        rule.bind([], {"beta": "big"})

@@ -79,6 +79,19 @@ class Hardtanh(_Elementwise):
 
 
 @register
+class Softplus(_Elementwise):
+    """softplus(x) = log(1 + exp(beta * x)) / beta, and x itself where beta * x > threshold
+    (PyTorch's nn.Softplus; Dugas et al. 2001): YOLOv4's Mish written out as
+    x * tanh(softplus(x)), variance heads. One operation per element; saves its input
+    (SoftplusBackward0 reads x)."""
+    name = "softplus"
+    torch = TorchModule("Softplus", function="softplus", elementwise=True, beta="beta",
+                        threshold="threshold")
+    summary = "log(1 + exp(beta * x)) / beta, x above threshold"
+    params = (Param("beta", number, 1.0), Param("threshold", number, 20.0))
+
+
+@register
 class GELU(_Elementwise):
     name = "gelu"
     torch = TorchModule("GELU", function="gelu", elementwise=True, approximate="approximate")
