@@ -133,14 +133,6 @@ def _m_elementwise(imp, node, m, args, kwargs, out):
                    **{arg: getattr(m, attr) for arg, attr in attrs.items()})
 
 
-@on_module(nn.PReLU)
-def _m_prelu(imp, node, m, args, kwargs, out):
-    x = one_tensor(args)
-    if x.nhwc:
-        raise NoRule()
-    return imp.add(node, "prelu", [x], module=m, num_parameters=m.num_parameters)
-
-
 @on_module(nn.Softmax, nn.LogSoftmax)
 def _m_softmax(imp, node, m, args, kwargs, out):
     x = one_tensor(args)
@@ -148,22 +140,6 @@ def _m_softmax(imp, node, m, args, kwargs, out):
         raise NoRule()
     op = "softmax" if isinstance(m, nn.Softmax) else "log_softmax"
     return imp.add(node, op, [x], module=m, dim=m.dim)
-
-
-@on_module(nn.Flatten)
-def _m_flatten(imp, node, m, args, kwargs, out):
-    x = one_tensor(args)
-    if x.nhwc:
-        raise NoRule()
-    return imp.add(node, "flatten", [x], module=m, start=m.start_dim, end=m.end_dim)
-
-
-@on_module(nn.LocalResponseNorm)
-def _m_lrn(imp, node, m, args, kwargs, out):
-    x = one_tensor(args)
-    if x.nhwc:
-        raise NoRule()
-    return imp.add(node, "lrn", [x], module=m, size=m.size, alpha=m.alpha, beta=m.beta, k=m.k)
 
 
 @on_module(nn.Upsample)
@@ -186,14 +162,6 @@ def _m_pad(imp, node, m, args, kwargs, out):
     return imp.add(node, f"zero_pad{rank}d", [x], module=m, padding=pairs)
 
 
-@on_module(nn.ChannelShuffle)
-def _m_shuffle(imp, node, m, args, kwargs, out):
-    x = one_tensor(args)
-    if x.nhwc:
-        raise NoRule()
-    return imp.add(node, "channel_shuffle", [x], module=m, groups=m.groups)
-
-
 @on_module(nn.LayerNorm)
 def _m_layernorm(imp, node, m, args, kwargs, out):
     x = one_tensor(args)
@@ -214,6 +182,36 @@ def _m_layernorm(imp, node, m, args, kwargs, out):
 
 def _is_layernorm2d(m: nn.Module) -> bool:
     return type(m).__name__ == "LayerNorm2d"
+
+
+# Modules on channels-first tensors whose attributes are the operator's arguments: those the
+# operators declare beside their rules (Op.torch) that no handler above takes, and these.
+_CHANNELS_FIRST_MODULES: dict[type, tuple[str, dict[str, str]]] = {
+    nn.LocalResponseNorm: ("lrn", {"size": "size", "alpha": "alpha", "beta": "beta", "k": "k"}),
+    nn.ChannelShuffle: ("channel_shuffle", {"groups": "groups"}),
+}
+
+
+def _m_channels_first(imp, node, m, args, kwargs, out):
+    x = one_tensor(args)
+    if x.nhwc:
+        raise NoRule()
+    op, attrs = next(v for k, v in _CHANNELS_FIRST_MODULES.items() if isinstance(m, k))
+    return imp.add(node, op, [x], module=m,
+                   **{arg: getattr(m, attr) for arg, attr in attrs.items()})
+
+
+def _register_declared_modules() -> None:
+    from ..ops import REGISTRY
+    for name, rule in REGISTRY.items():
+        spec = rule.torch
+        if spec is not None and not spec.elementwise and getattr(nn, spec.name) not in MODULES:
+            _CHANNELS_FIRST_MODULES[getattr(nn, spec.name)] = (
+                name, {arg: kw for kw, arg in spec.args})
+    on_module(*_CHANNELS_FIRST_MODULES)(_m_channels_first)
+
+
+_register_declared_modules()
 
 
 def _stochastic_depth_module(imp, node, m, args, kwargs, out):

@@ -102,6 +102,7 @@ class GELU(_Elementwise):
 @register
 class PReLU(Op):
     name = "prelu"
+    torch = TorchModule("PReLU", num_parameters="num_parameters")
     summary = "leaky ReLU with learned slopes: 1 shared, or one per channel"
     params = (Param("num_parameters", positive_int, 1, "1, or the number of channels"),)
 
@@ -113,9 +114,6 @@ class PReLU(Op):
                              f"({shape[1] if len(shape) > 1 else 'none'})")
         return Eval(shape=shape, params=k, connections=numel(shape[1:]),
                     macs={ACTIVATION: numel(shape)})
-
-    def describe(self, a, inputs) -> str:
-        return f"PReLU(num_parameters={a['num_parameters']})"
 
     def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
         """Saves its input and its slopes (on autocast's low-precision list)."""

@@ -104,6 +104,7 @@ class RBF(Op):
 @register
 class Flatten(Op):
     name = "flatten"
+    torch = TorchModule("Flatten", start_dim="start", end_dim="end")
     summary = "flatten dimensions start..end into one (default: all but the batch)"
     params = (Param("start", any_int, 1), Param("end", any_int, -1))
 
@@ -119,9 +120,6 @@ class Flatten(Op):
             raise ShapeError("flatten: start 0 would merge the batch dimension")
         out = shape[:start] + (numel(shape[start:end + 1]),) + shape[end + 1:]
         return Eval(shape=out)
-
-    def describe(self, a, inputs) -> str:
-        return f"Flatten(start_dim={a['start']}, end_dim={a['end']})"
 
     def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
         """A view of its (contiguous) input: nothing new, nothing saved."""

@@ -284,6 +284,7 @@ class _GlobalPool(Op):
     (N, C, H, W) or (N, C, D, H, W) → N x C x 1 [x 1 [x 1]] (keepdim) or N x C."""
 
     kind: ClassVar[str] = ""
+    params = (Param("keepdim", boolean, True),)
 
     def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
         shape = inputs[0]
@@ -304,7 +305,6 @@ class _GlobalPool(Op):
 class GlobalAvgPool(_GlobalPool):
     name, kind = "global_avgpool", "avg"
     summary = "mean over every spatial axis (keepdim: N x C x 1 [x 1 x 1], else N x C)"
-    params = (Param("keepdim", boolean, True),)
 
     def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
         """A mean over the spatial axes: saves nothing (its backward needs only the shape)."""
@@ -315,7 +315,6 @@ class GlobalAvgPool(_GlobalPool):
 class GlobalMaxPool(_GlobalPool):
     name, kind = "global_maxpool", "max"
     summary = "max over every spatial axis (keepdim: N x C x 1 [x 1 x 1], else N x C)"
-    params = (Param("keepdim", boolean, True),)
 
     def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
         """keepdim: AdaptiveMaxPool2d(1), input and int64 indices; else amax, input and

@@ -11,6 +11,7 @@ an entry (a test checks).
 
 from __future__ import annotations
 
+import operator
 from typing import Any, Callable, Mapping, Sequence
 
 import torch
@@ -206,11 +207,6 @@ def _lrn(a, shapes):
 
 
 # -- activations (the others are declared beside their rules: Op.torch) ----------------------------
-@module_for("prelu")
-def _prelu(a, shapes):
-    return nn.PReLU(a["num_parameters"])
-
-
 # -- linear and shape plumbing --------------------------------------------------------------------
 @module_for("linear")
 def _linear(a, shapes):
@@ -233,11 +229,6 @@ class RBF(nn.Module):
 @module_for("rbf")
 def _rbf(a, shapes):
     return RBF(shapes[0][-1], a["out"])
-
-
-@module_for("flatten")
-def _flatten(a, shapes):
-    return nn.Flatten(a["start"], a["end"])
 
 
 class Reshape(nn.Module):
@@ -358,20 +349,23 @@ def _chunk(a, shapes):
 
 
 # -- merges ---------------------------------------------------------------------------------------
-class Add(nn.Module):
+class _Fold(nn.Module):
+    """Its inputs combined left to right, ((x0 ∘ x1) ∘ x2) ..., by ``combine``."""
+    combine = staticmethod(operator.add)
+
     def forward(self, *xs):
         out = xs[0]
         for x in xs[1:]:
-            out = out + x
+            out = self.combine(out, x)
         return out
 
 
-class Multiply(nn.Module):
-    def forward(self, *xs):
-        out = xs[0]
-        for x in xs[1:]:
-            out = out * x
-        return out
+class Add(_Fold):
+    combine = staticmethod(operator.add)
+
+
+class Multiply(_Fold):
+    combine = staticmethod(operator.mul)
 
 
 class Concat(nn.Module):
@@ -406,12 +400,8 @@ def _concat(a, shapes):
     return Concat(a["dim"], a["crop"])
 
 
-class Maximum(nn.Module):
-    def forward(self, *xs):
-        out = xs[0]
-        for x in xs[1:]:
-            out = torch.maximum(out, x)
-        return out
+class Maximum(_Fold):
+    combine = staticmethod(torch.maximum)
 
 
 @module_for("maximum")
