@@ -13,7 +13,7 @@ counted the same way in both modes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields as dataclass_fields
 from functools import cached_property
 from typing import Any, Mapping
 
@@ -374,12 +374,12 @@ def _analyze(graph: Graph, batch: int, convention: Convention, dtype: str,
             known = memo[key] = _counts(node, in_shapes, convention)
         counts, transfer = known
         if node.shares:   # the weights are counted once, at the layer that owns them
-            counts = {**counts, "params": 0, "trainable_params": 0, "buffers": 0}
-        add_record(LayerRecord(index=len(records), name=node.name, op=node.op,
-                               inputs=node.inputs, input_shapes=in_shapes, **counts,
-                               attrs=node.attrs, file=node.file, line=node.line,
-                               shares=node.shares, _fields=fields, train_only=node.train_only))
-        shapes[node.name] = counts["output_shape"]
+            counts = tuple(0 if name in _HELD else value for name, value in zip(_COUNTED, counts))
+        # positional, in the order _RECORD_FIELDS checks (keywords cost 3x on this hot path)
+        add_record(LayerRecord(len(records), node.name, node.op, node.inputs, in_shapes, *counts,
+                               node.attrs, node.file, node.line, node.shares, None, fields,
+                               node.train_only))
+        shapes[node.name] = counts[0]
         add_transfer(transfer)
     return Analysis(graph, records, batch=batch, convention=convention, dtype=dtype,
                     input_shape=shapes[inputs[0]][1:], input_rf_size=fields.input_sizes,
@@ -405,16 +405,29 @@ class _ReceptiveFields:
             rfs[record.name] = record._rf = rf
 
 
+#: LayerRecord's fields a rule fills (_counts, by name), and those a layer that shares another's
+#: weights leaves at zero
+_COUNTED = ("output_shape", "params", "trainable_params", "buffers", "connections",
+            "macs_by_kind", "macs", "activations")
+_HELD = frozenset({"params", "trainable_params", "buffers"})
+#: LayerRecord's fields in the order _analyze passes them: checked once, at import
+_RECORD_FIELDS = ("index", "name", "op", "inputs", "input_shapes", *_COUNTED, "attrs", "file",
+                  "line", "shares", "_rf", "_fields", "train_only")
+if tuple(f.name for f in dataclass_fields(LayerRecord)) != _RECORD_FIELDS:     # pragma: no cover
+    raise ImportError("LayerRecord's fields changed: update _RECORD_FIELDS and _analyze")
+
+
 def _counts(node: Node, in_shapes: tuple[Shape, ...], convention: Convention
-            ) -> tuple[dict[str, Any], Any]:
-    """(a layer's counted LayerRecord fields, by name; its receptive-field transfer), or its
-    one-line error. Records that share these share the macs_by_kind mapping: records are
+            ) -> tuple[tuple, Any]:
+    """(a layer's counted LayerRecord fields, named in _COUNTED and given in that order; its
+    receptive-field transfer), or its one-line error. Records that share these share the macs_by_kind mapping: records are
     read-only."""
     rule = REGISTRY.get(node.op)
     if rule is None:
         raise CnnstatError(f"no rule for operator '{node.op}': cnnstat cannot count this layer",
                            file=node.file, line=node.line, layer=node.name)
     ev = evaluate(rule, node.attrs, in_shapes, file=node.file, line=node.line, layer=node.name)
-    return dict(output_shape=ev.shape, params=ev.params, trainable_params=ev.trainable or 0,
-                buffers=ev.buffers, connections=ev.connections, macs_by_kind=ev.macs,
-                macs=convention.macs(ev.macs), activations=numel(ev.shape)), ev.rf
+    counted = dict(output_shape=ev.shape, params=ev.params, trainable_params=ev.trainable or 0,
+                   buffers=ev.buffers, connections=ev.connections, macs_by_kind=ev.macs,
+                   macs=convention.macs(ev.macs), activations=numel(ev.shape))
+    return tuple(counted[name] for name in _COUNTED), ev.rf
