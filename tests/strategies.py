@@ -256,11 +256,6 @@ def layernorm2d(draw):
 
 
 @st.composite
-def scale(draw):
-    return {"bias": draw(st.booleans())}, [draw(any_tensor())]
-
-
-@st.composite
 def channel_linear(draw):
     return {"out": draw(st.integers(1, 10)), "bias": draw(st.booleans())}, [draw(feature_map())]
 
@@ -493,7 +488,7 @@ CASES = {
     "reshape": reshape(),
     "dropout": dropout(),
     "add": merge(), "multiply": merge(), "maximum": merge(),
-    "layernorm": layernorm(), "layernorm2d": layernorm2d(), "scale": scale(),
+    "layernorm": layernorm(), "layernorm2d": layernorm2d(),
     "stochastic_depth": stochastic_depth(), "matmul": matmul(), "not_counted": not_counted(),
     "attention": attention(), "multihead_attention": multihead_attention(), "einsum": einsum(),
     "layout": layout(), "pointwise": pointwise(), "reduction": reduction(),
