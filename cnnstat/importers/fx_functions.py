@@ -81,36 +81,31 @@ _RANK = {F.max_pool1d: 1, F.max_pool2d: 2, F.max_pool3d: 3, F.avg_pool1d: 1, F.a
          F.adaptive_max_pool3d: 3, F.conv1d: 1, F.conv2d: 2, F.conv3d: 3}
 
 
-@on(F.max_pool1d, F.max_pool2d, F.max_pool3d)
-def _f_maxpool(imp, node, args, kwargs, out):
-    a = bind(args, kwargs, ["input", "kernel_size", "stride", "padding", "dilation", "ceil_mode",
-                             "return_indices"],
-              {"stride": None, "padding": 0, "dilation": 1, "ceil_mode": False,
-               "return_indices": False})
-    x = a["input"]
-    if not isinstance(x, T) or x.nhwc or a["return_indices"]:
-        raise NoRule()
-    stride = a["stride"] if a["stride"] not in (None, [], ()) else a["kernel_size"]
-    return imp.add(node, f"maxpool{_RANK[node.target]}d", [x], kernel=ints(a["kernel_size"]),
-                   stride=ints(stride),
-                   padding=ints(a["padding"]), dilation=ints(a["dilation"]),
-                   ceil_mode=bool(a["ceil_mode"]))
+def _window_pool(op: str, names: list[str], defaults: dict, refused: str,
+                 extra: Callable[[dict], dict]) -> FunctionHandler:
+    """F.<op>_pool{1,2,3}d(input, kernel_size, stride=kernel_size, padding=0, *names): the
+    operator ``op{rank}d``; a call with ``refused`` set has no rule."""
+    def handler(imp, node, args, kwargs, out):
+        a = bind(args, kwargs, ["input", "kernel_size", "stride", "padding"] + names,
+                 {"stride": None, "padding": 0, **defaults})
+        x = a["input"]
+        if not isinstance(x, T) or x.nhwc or a[refused]:
+            raise NoRule()
+        stride = a["stride"] if a["stride"] not in (None, [], ()) else a["kernel_size"]
+        return imp.add(node, f"{op}{_RANK[node.target]}d", [x], kernel=ints(a["kernel_size"]),
+                       stride=ints(stride), padding=ints(a["padding"]), **extra(a))
+    return handler
 
 
-@on(F.avg_pool1d, F.avg_pool2d, F.avg_pool3d)
-def _f_avgpool(imp, node, args, kwargs, out):
-    a = bind(args, kwargs, ["input", "kernel_size", "stride", "padding", "ceil_mode",
-                             "count_include_pad", "divisor_override"],
-              {"stride": None, "padding": 0, "ceil_mode": False, "count_include_pad": True,
-               "divisor_override": None})
-    x = a["input"]
-    if not isinstance(x, T) or x.nhwc or a["divisor_override"]:
-        raise NoRule()
-    stride = a["stride"] if a["stride"] not in (None, [], ()) else a["kernel_size"]
-    return imp.add(node, f"avgpool{_RANK[node.target]}d", [x], kernel=ints(a["kernel_size"]),
-                   stride=ints(stride),
-                   padding=ints(a["padding"]), ceil_mode=bool(a["ceil_mode"]),
-                   count_include_pad=bool(a["count_include_pad"]))
+on(F.max_pool1d, F.max_pool2d, F.max_pool3d)(_window_pool(
+    "maxpool", ["dilation", "ceil_mode", "return_indices"],
+    {"dilation": 1, "ceil_mode": False, "return_indices": False}, "return_indices",
+    lambda a: {"dilation": ints(a["dilation"]), "ceil_mode": bool(a["ceil_mode"])}))
+on(F.avg_pool1d, F.avg_pool2d, F.avg_pool3d)(_window_pool(
+    "avgpool", ["ceil_mode", "count_include_pad", "divisor_override"],
+    {"ceil_mode": False, "count_include_pad": True, "divisor_override": None}, "divisor_override",
+    lambda a: {"ceil_mode": bool(a["ceil_mode"]),
+               "count_include_pad": bool(a["count_include_pad"])}))
 
 
 @on(F.adaptive_avg_pool1d, F.adaptive_avg_pool2d, F.adaptive_avg_pool3d, F.adaptive_max_pool1d,
