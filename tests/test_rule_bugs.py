@@ -125,3 +125,13 @@ def test_onnx_folding_rule_bug_surfaces_bad_constants_do_not(tmp_path, monkeypat
     monkeypatch.setitem(onnx_rules.FOLD, "Add", mismatched)
     a = cnnstat.analyze(path)                    # left unknown, the import goes on
     assert [r.name for r in a.records] == ["relu", "add"]
+
+
+def test_a_saved_tensor_rule_bug_is_an_internal_error(net, monkeypatch):
+    def memory(self, attrs, inputs, output, ctx):
+        raise TypeError("'NoneType' object is not subscriptable")
+    monkeypatch.setattr(type(REGISTRY["relu"]), "memory", memory)
+    a = cnnstat.analyze(net)
+    with pytest.raises(InternalError, match=r"internal error in rule relu \(saved tensors\) at "
+                                            "layer act: TypeError"):
+        a.memory(train=True)

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Sequence
 
 from ..display import Displayable
-from ..errors import CnnstatError, UsageError
+from ..errors import CnnstatError, InternalError, UsageError
 from .saved import (DTYPE_BYTES, FP32, INPUT, KEEP, LOWER, NEW, OUTPUT, VIEW, Context, NoRule,
                     OpMemory)
 
@@ -425,6 +425,9 @@ class _Simulation:
                 self.memo[i] = None
             except CnnstatError as exc:
                 raise exc.located(file=record.file, line=record.line, layer=record.name) from None
+            except Exception as exc:       # a bug in the saved-tensor rule, not the user's
+                raise InternalError.in_rule(f"{record.op} (saved tensors)", record.name, exc,
+                                            file=record.file, line=record.line) from exc
         return self.memo[i]
 
     def compute_dtype(self, rule: OpMemory | None, in_dtypes: list[str]) -> str:
