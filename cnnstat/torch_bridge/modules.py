@@ -11,6 +11,7 @@ an entry (a test checks).
 
 from __future__ import annotations
 
+import functools
 import operator
 from typing import Any, Callable, Mapping, Sequence
 
@@ -602,9 +603,7 @@ class Pointwise(_Holds):
         self.other = tuple(other)
 
     def forward(self, *xs):
-        out = xs[0]
-        for x in xs[1:]:
-            out = out + x
+        out = functools.reduce(operator.add, xs)        # the inputs summed, as Add
         if self.other:
             out = out * torch.ones((1,) + self.other, dtype=out.dtype)
         return out.exp()
