@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from .analyze import Analysis, LayerRecord, Totals, analyze_graph
+from . import display as _display  # noqa: F401 - registers how results present themselves
+from .analyze import Analysis, LayerRecord, Totals, analyze_graph, analyze_model
 from .convention import Convention
 from .errors import CnnstatError
 from .graph import Graph, Node
-
-__version__ = "0.1.0"
+from .version import __version__
 
 
 def analyze(model: Any, input: Any = None, *, batch: int = 1, set: Any = None,
@@ -36,10 +36,8 @@ def analyze(model: Any, input: Any = None, *, batch: int = 1, set: Any = None,
         ``train_only``) count in the totals. Default: inference, where they are listed and their
         parameters count but their work does not (as torch's eval mode runs the model).
     """
-    from .models import resolve_graph
-    convention = count if isinstance(count, Convention) else Convention.parse(count)
-    graph = resolve_graph(model, input=input, set=set, variant=variant, args=args)
-    return analyze_graph(graph, batch=batch, convention=convention, dtype=dtype, train=train)
+    return analyze_model(model, input, batch=batch, set=set, variant=variant, count=count,
+                         dtype=dtype, args=args, train=train)
 
 
 def summary(model: Any, input_size: Any = None, *, depth: int | None = None, columns: Any = None,

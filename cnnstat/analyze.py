@@ -19,11 +19,11 @@ from typing import Any, Mapping
 
 from . import receptive
 from .convention import Convention, flops
-from .display import Displayable
 from .errors import CnnstatError, ShapeError
 from .graph import Graph, Node
 from .ops import REGISTRY
 from .ops.base import MAC_KINDS, Shape, evaluate, numel
+from .presenting import Displayable, shown
 from .receptive import RF
 
 DTYPE_BYTES = {"fp32": 4, "float32": 4, "fp16": 2, "float16": 2, "bf16": 2, "bfloat16": 2,
@@ -187,6 +187,16 @@ class Analysis(Displayable):
     def by_name(self) -> dict[str, LayerRecord]:
         return {r.name: r for r in self.records}
 
+    def at(self, *, batch: int | None = None, train: bool | None = None) -> "Analysis":
+        """The same model analysed at ``batch`` in the mode ``train`` (each default: this
+        analysis'); the analysis itself when it is that."""
+        batch = self.batch if batch is None else batch
+        train = self.train if train is None else train
+        if batch == self.batch and train == self.train:
+            return self
+        return analyze_graph(self.graph, batch=batch, convention=self.convention,
+                             dtype=self.dtype, train=train)
+
     def record(self, name: str) -> LayerRecord:
         return self.by_name[name]
 
@@ -225,46 +235,38 @@ class Analysis(Displayable):
             macs_by_kind=by_kind,
         )
 
+    # -- presented by the layers above (cnnstat.presenting; cnnstat.display, cnnstat.plots) -------
     @property
     def layers(self):
         """One row per layer as a pandas DataFrame (pandas is imported on first use)."""
-        from .render.frames import records_frame
-        return records_frame(self)
+        return shown("analysis.frame", self)
 
     def to_dict(self) -> dict:
         """The JSON contract (docs/json.md)."""
-        from .render.jsonout import analysis_to_dict
-        return analysis_to_dict(self)
+        return shown("analysis.dict", self)
 
-    # -- in a notebook (cnnstat.display, cnnstat.plots; imported when asked) ---------------------
     def __repr__(self) -> str:
-        from .display import analysis_line
-        return analysis_line(self)
+        return shown("analysis.line", self)
 
     def _display_blocks(self) -> list:
-        from .display import analysis_blocks
-        return analysis_blocks(self)
+        return shown("analysis.blocks", self)
 
     def table(self, columns=None, depth: int | None = None):
         """The layer table with chosen columns (``"layer,params,macs"``, a list of keys or a view
         name: summary, params, shapes, flops, rf, full) and ``depth`` (blocks collapsed)."""
-        from .display import LayerTable
-        return LayerTable(self, columns, depth)
+        return shown("analysis.table", self, columns, depth)
 
     def plot_layers(self):
         """Parameters and multiply-adds per layer (a matplotlib Figure, shown inline)."""
-        from .plots import for_display, layer_work_figure
-        return for_display(layer_work_figure, self)
+        return shown("analysis.plot_layers", self)
 
     def plot_memory(self):
         """Activation memory per layer and the memory alive while each runs (a Figure)."""
-        from .plots import for_display, memory_figure
-        return for_display(memory_figure, self)
+        return shown("analysis.plot_memory", self)
 
     def plot_rf(self):
         """Receptive-field size and effective stride against depth (a Figure)."""
-        from .plots import for_display, rf_figure
-        return for_display(rf_figure, self)
+        return shown("analysis.plot_rf", self)
 
     def memory(self, train: bool = False, *, optimizer: str = "adamw", dtype: str = "fp32",
                amp: bool = False, master_weights: bool = False, checkpoint=None,
@@ -282,8 +284,7 @@ class Analysis(Displayable):
     def view(self, depth: int | None = None, metric: str = "macs", height: int = 640):
         """The interactive layer graph (cnnstat view), shown inside the notebook; ``.save(path)``
         writes it as a file."""
-        from .display import view_page
-        return view_page(self, depth, metric, height)
+        return shown("analysis.view", self, depth, metric, height)
 
 
 def peak_live_elements(graph: Graph, records: list[LayerRecord], input_elements: int,
@@ -345,6 +346,17 @@ def analyze_graph(graph: Graph, *, batch: int = 1, convention: Convention | None
     except ShapeError as exc:
         from .input_sizes import refusal
         raise refusal(graph, exc, lambda g: _analyze(g, batch, convention, dtype, train)) from None
+
+
+def analyze_model(model: Any, input: Any = None, *, batch: int = 1, set: Any = None,
+                  variant: str | None = None, count: Any = None, dtype: str = "fp32",
+                  args: Any = None, train: bool = False) -> Analysis:
+    """A model by name, file, reference, module or graph → its analysis (:func:`cnnstat.analyze`,
+    which documents the arguments; the report, compare and sweep builders call this)."""
+    from .models import resolve_graph
+    convention = count if isinstance(count, Convention) else Convention.parse(count)
+    graph = resolve_graph(model, input=input, set=set, variant=variant, args=args)
+    return analyze_graph(graph, batch=batch, convention=convention, dtype=dtype, train=train)
 
 
 def _analyze(graph: Graph, batch: int, convention: Convention, dtype: str,

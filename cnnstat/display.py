@@ -19,56 +19,75 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any
 
+from .presenting import Displayable, cell, in_notebook, presents
+
 if TYPE_CHECKING:  # pragma: no cover
     from .analyze import Analysis
     from .report.document import Block
 
 
-def _shell():
-    """The running IPython shell, if any (IPython is never imported here: only looked up)."""
-    ipython = sys.modules.get("IPython")
-    get = getattr(ipython, "get_ipython", None)
-    return get() if get is not None else None
+# -- what results ask for by name (cnnstat.presenting: results live below this layer) ------------
+@presents("blocks.html")
+def _blocks_html(blocks: list["Block"]) -> str:
+    from .report.document import to_html_fragment
+    return to_html_fragment(blocks)
 
 
-def in_notebook() -> bool:
-    """Whether this runs in a Jupyter kernel (which displays rich output)."""
-    return hasattr(_shell(), "kernel")
+@presents("blocks.markdown")
+def _blocks_markdown(blocks: list["Block"]) -> str:
+    from .report.document import to_markdown
+    return to_markdown(blocks)
 
 
-def _cell() -> int | None:
-    shell = _shell()
-    return getattr(shell, "execution_count", None) if shell is not None else None
+@presents("analysis.frame")
+def _analysis_frame(a: "Analysis"):
+    from .render.frames import records_frame
+    return records_frame(a)
 
 
-class Displayable:
-    """Shows itself in notebooks: HTML in Jupyter, Markdown where HTML is not shown.
+@presents("analysis.dict")
+def _analysis_dict(a: "Analysis") -> dict:
+    from .render.jsonout import analysis_to_dict
+    return analysis_to_dict(a)
 
-    Subclasses give ``_display_blocks()`` (report blocks) and a one-line ``__repr__``."""
 
-    def _display_blocks(self) -> list["Block"]:   # pragma: no cover - every subclass has one
-        raise NotImplementedError
+def _figure(name: str):
+    """A plot method: the figure ``name`` of cnnstat.plots for a notebook (plots.for_display)."""
+    def draw(result):
+        from . import plots
+        return plots.for_display(getattr(plots, name), result)
+    return draw
 
-    def _shown_already(self) -> bool:
-        """True in the notebook cell where :func:`summary` already displayed this result: the
-        cell's value then shows as its one-line repr, not the table a second time."""
-        shown = getattr(self, "_cnnstat_shown_in", None)
-        return shown is not None and shown == _cell()
 
-    def _repr_html_(self) -> str | None:
-        if self._shown_already():
-            return None
-        from .report.document import to_html_fragment
-        return to_html_fragment(self._display_blocks())
+for _name, _figure_name in [("analysis.plot_layers", "layer_work_figure"),
+                            ("analysis.plot_memory", "memory_figure"),
+                            ("analysis.plot_rf", "rf_figure"),
+                            ("memory.plot_layers", "memory_layers_figure"),
+                            ("memory.plot_timeline", "memory_timeline_figure")]:
+    presents(_name)(_figure(_figure_name))
+del _name, _figure_name
 
-    def _repr_markdown_(self) -> str | None:
-        if self._shown_already():
-            return None
-        from .report.document import to_markdown
-        return to_markdown(self._display_blocks())
+
+@presents("memory.line")
+def _memory_line(report) -> str:
+    from .render.memory import summary_line
+    return summary_line(report)
+
+
+@presents("memory.blocks")
+def _memory_blocks(report) -> list["Block"]:
+    from .render.memory import blocks
+    return blocks(report)
+
+
+@presents("memory.dict")
+def _memory_dict(report) -> dict:
+    from .render.memory import to_dict
+    return to_dict(report, report.fit)
 
 
 # -- an analysis ---------------------------------------------------------------------------------
+@presents("analysis.line")
 def analysis_line(a: "Analysis") -> str:
     """One line: the model, its input and its headline totals."""
     from .render import numbers as fmt
@@ -79,6 +98,7 @@ def analysis_line(a: "Analysis") -> str:
             f"{fmt.human(t.macs, 'MACs')}, {t.layers} layers>")
 
 
+@presents("analysis.blocks")
 def analysis_blocks(a: "Analysis") -> list["Block"]:
     """What the HTML report shows first: title, facts (with the counting convention) and the
     layer table of the report's columns, collapsed by block beyond 80 rows with every layer
@@ -90,6 +110,7 @@ def analysis_blocks(a: "Analysis") -> list["Block"]:
         table_section(a, None, LAYER_COLUMNS, table_depth(a), level=4)
 
 
+@presents("analysis.table")
 class LayerTable(Displayable):
     """The layer table of an analysis with chosen columns and depth (``Analysis.table()``,
     :func:`summary`): the facts above it, the totals in its last row."""
@@ -152,6 +173,7 @@ class Page:
         return f"<cnnstat Page {self.title!r}: {len(self.html):,} characters, self-contained>"
 
 
+@presents("analysis.view")
 def view_page(a: "Analysis", depth: int | None = None, metric: str = "macs",
               height: int = 640) -> Page:
     from .view import render_view
@@ -179,7 +201,7 @@ def summary(model: Any, input_size: Any = None, *, depth: int | None = None, col
     In a Jupyter notebook the table displays as HTML (the cell's value then shows as one line,
     not the table twice); elsewhere it is printed as the command line prints it (to ``file``,
     default standard output). See :func:`cnnstat.summary`."""
-    from . import analyze
+    from .analyze import analyze_model as analyze
     size, size_batch = _torchinfo_size(input_size)
     if batch is not None and size_batch is not None and batch != size_batch:
         from .errors import UsageError
@@ -191,7 +213,7 @@ def summary(model: Any, input_size: Any = None, *, depth: int | None = None, col
     if file is None and in_notebook():
         from IPython.display import display
         display(table)
-        a._cnnstat_shown_in = _cell()
+        a._cnnstat_shown_in = cell()
     else:
         out = file if file is not None else sys.stdout
         out.write(table.text(out))
@@ -199,6 +221,7 @@ def summary(model: Any, input_size: Any = None, *, depth: int | None = None, col
 
 
 # -- check results -------------------------------------------------------------------------------
+@presents("check.blocks")
 def check_blocks(report) -> list["Block"]:
     """``cnnstat check MODEL`` in blocks: verdict, totals, notes, every layer. The tables and the
     wording are the command's (cnnstat.render.checks), so the notebook and the terminal say the
@@ -207,6 +230,7 @@ def check_blocks(report) -> list["Block"]:
     return _in_notebook_order(checks.check_view(report), checks.check_title(report))
 
 
+@presents("against.blocks")
 def against_blocks(report) -> list["Block"]:
     """``cnnstat check MODEL --against torchvision`` in blocks, in the command's words."""
     from .render import checks
@@ -228,6 +252,7 @@ def _in_notebook_order(output, title: str) -> list["Block"]:
     return [Heading(title, 3), Para(verdict.text)] + others + layers
 
 
+@presents("check.line")
 def check_line(report, what: str = "check") -> str:
     verdict = "agree" if report.ok else "DIFFER"
     shape = "×".join(str(d) for d in report.input_shape)

@@ -19,11 +19,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Callable
 
 from .errors import CnnstatError, FixedSizeError, InputSizeError, ShapeError
+from .limits import MAX_INPUT_SIZE as MAX_SIZE
 
 if TYPE_CHECKING:  # pragma: no cover
     from .graph import Graph
 
-MAX_SIZE = 1_000_000            # as --input (cnnstat.models.parse_input)
 OK, SMALL, LARGE = "ok", "small", "large"
 #: operators that pass a tensor on unchanged in content: the feature map a linear layer reads
 #: is found through them (flatten, then dropout, ...)

@@ -43,6 +43,10 @@ LIMITS: dict[str, Limit] = {limit.key: limit for limit in (
           "forward passes", "--timeout SECONDS"),
 )}
 
+#: the largest size of one input axis (``--input``, a definition's ``input``, an imported
+#: model's input): a sanity bound on what is a real input, not a setting
+MAX_INPUT_SIZE = 1_000_000
+
 _overrides: dict[str, float] = {}
 
 

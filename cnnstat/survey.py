@@ -1,7 +1,7 @@
 """``cnnstat shapes --input SIZE`` without a model: every zoo model at one input size.
 
 The size is read against each model's input rank, as ``--input`` always is
-(cnnstat.models.resolve_input): ``224`` is 224×224 for an image model and a length of 224 for a
+(cnnstat.model_options.resolve_input): ``224`` is 224×224 for an image model and a length of 224 for a
 1-D one; a 3-D model takes D×H×W (``16x112x112``) and is not tried at a size it cannot read. Rows
 come grouped by input rank. For each model: the feature-map size after each change of resolution
 along the path to its main output, and the output shape; or, when the model cannot take that
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from . import zoo
 from .analyze import Analysis, analyze_graph
 from .errors import CnnstatError, InputSizeError
-from .models import InputSize, parse_input, resolve_input
+from .model_options import InputSize, parse_input, resolve_input
 from .definition import build_graph
 
 

@@ -14,7 +14,7 @@ import cnnstat
 from cnnstat.cli import main
 from cnnstat.errors import UsageError
 from cnnstat.render.jsonout import to_json
-from cnnstat.render.text import csv_text
+from cnnstat.render.views import csv_text
 from cnnstat.report import Options, build, write
 from cnnstat.report.document import Details, Table, to_markdown
 from cnnstat.report.model import model_blocks, slug, table_depth

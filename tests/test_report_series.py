@@ -1,4 +1,4 @@
-"""The numbers behind the plots (cnnstat.report.series), derived by hand."""
+"""The numbers behind the plots (cnnstat.plots.series), derived by hand."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import textwrap
 
 import cnnstat
 from cnnstat.analyze import live_elements
-from cnnstat.report.series import Band, bands, memory_series, rf_series, weighted_layers
+from cnnstat.plots.series import Band, bands, memory_series, rf_series, weighted_layers
 from cnnstat.definition import build_graph, parse_definition
 
 TINY = """

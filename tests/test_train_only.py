@@ -21,7 +21,7 @@ from cnnstat.ops.base import MAC_KINDS
 from cnnstat.render.jsonout import analysis_to_dict
 from cnnstat.render.rows import rows
 from cnnstat.render.output import markdown as blocks_markdown
-from cnnstat.render.text import csv_text
+from cnnstat.render.views import csv_text
 from cnnstat.render.views import layer_view
 
 

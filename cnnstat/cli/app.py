@@ -385,7 +385,7 @@ def run(argv: Sequence[str]) -> int:
                 sys.stdout.write(main_help())
                 return 0
         if argv[0] == "--version":
-            from .. import __version__
+            from ..version import __version__
             print(f"{PROG} {__version__}")
             return 0
         cmd, args = parse(argv)

@@ -62,7 +62,7 @@ def shapes(args) -> None:
         show_view(args, "shapes")
         return
     from ..errors import UsageError
-    from ..models import parse_input
+    from ..model_options import parse_input
     from ..render.output import show
     from ..render.views import survey_view
     from ..survey import survey

@@ -16,6 +16,7 @@ from typing import Any
 
 from .. import limits
 from ..errors import CnnstatError, DefinitionError
+from ..limits import MAX_INPUT_SIZE
 from ..graph import Graph, Node
 from ..ops import REGISTRY
 from ..render.escape import has_control, show
@@ -24,7 +25,6 @@ from .yamlsrc import LocDict, LocList
 
 # The layers, repeats, list values (after YAML alias expansion), block nesting and expression
 # work of one model are bounded by cnnstat.limits ("layers", "values", "depth", "expr_steps").
-MAX_INPUT_SIZE = 1_000_000      # as for --input (cnnstat.models.parse_input)
 #: top-level keys that are one line of text (shown as titles, table cells, file names)
 ONE_LINE_KEYS = ("name", "title", "paper", "year", "url", "family")
 #: top-level keys of free text (a newline is fine; other control characters are not)
@@ -289,7 +289,7 @@ class GraphBuilder:
             shape.append(v)
         self.default_input = tuple(shape)
         if self.input_override is not None:  # --input, read against the definition's rank
-            from ..models import resolve_input
+            from ..model_options import resolve_input
             shape = list(resolve_input(self.input_override, tuple(shape),
                                        self.variant or str(self.doc.get("name", self.file))))
         return tuple(shape)

@@ -1,6 +1,7 @@
 """Importers: analyze an existing model by importing it into cnnstat's layer graph.
 
-Each kind of model reference is a :class:`cnnstat.models.Source`, registered here:
+Each kind of model reference is a :class:`Source`, registered here in ``SOURCES`` (the source
+registry; cnnstat.models looks a reference up with :func:`find_source`):
 
 =========================  ===================================================================
 reference                  importer
@@ -23,10 +24,36 @@ from __future__ import annotations
 import importlib
 import os
 import re
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..graph import Graph
-from ..models import Source, SOURCES, register_source
+
+
+@dataclass(frozen=True)
+class Source:
+    """A kind of model reference an importer understands (e.g. ``*.onnx``, ``torchvision:NAME``)."""
+    name: str
+    matches: Callable[[str], bool]
+    load: Callable[..., Graph]   # load(model, input_shape=..., overrides=..., **options) -> Graph
+    help: str = ""
+
+
+SOURCES: list[Source] = []
+
+
+def register_source(source: Source) -> None:
+    if any(s.name == source.name for s in SOURCES):
+        raise RuntimeError(f"model source '{source.name}' is registered twice")
+    SOURCES.append(source)
+
+
+def find_source(model: str) -> Source | None:
+    """The registered source whose references ``model`` is one of, if any."""
+    for source in SOURCES:
+        if source.matches(model):
+            return source
+    return None
 
 # ``module.path:attr`` or ``some/file.py:attr``; a Windows drive (C:\...) is not a module path
 _PY_FILE = re.compile(r"^(?P<file>.+\.py):(?P<attr>[A-Za-z_][A-Za-z0-9_.]*)$")
@@ -93,15 +120,14 @@ _BUILTIN = [
 ]
 
 for _source in _BUILTIN:
-    if not any(s.name == _source.name for s in SOURCES):
-        register_source(_source)
+    register_source(_source)
 
 
 def rich_input(input: Any) -> bool:
     """Inputs only a torch module takes (as torchinfo's ``input_data``): a tensor, a dict of
     keyword inputs, several inputs (a tuple or list of tensors or shapes), several --input
-    sizes (cnnstat.models.InputList)."""
-    from ..models import InputList
+    sizes (cnnstat.model_options.InputList)."""
+    from ..model_options import InputList
     if isinstance(input, InputList):
         return True
     if hasattr(input, "shape") and hasattr(input, "dtype") or isinstance(input, dict):
@@ -121,7 +147,7 @@ def from_torch(module: Any, input: Any = None, *, name: str | None = None) -> Gr
     if rich_input(input):
         return from_module(module, input, name=name)
     from ..errors import UsageError
-    from ..models import resolve_input
+    from ..model_options import resolve_input
     from .torch_capture import needs_input
     from .torch_models import default_input
     label = name or type(module).__name__
@@ -133,17 +159,17 @@ def from_torch(module: Any, input: Any = None, *, name: str | None = None) -> Gr
 
 def from_onnx(path: str | os.PathLike, input: Any = None) -> Graph:
     """The graph of an ONNX file."""
-    from ..models import parse_input
+    from ..model_options import parse_input
     from .onnx_import import load
     return load(os.fspath(path), input_shape=parse_input(input))
 
 
 def from_prototxt(path: str | os.PathLike, input: Any = None) -> Graph:
     """The graph of a Caffe deploy prototxt."""
-    from ..models import parse_input
+    from ..model_options import parse_input
     from .caffe import load
     return load(os.fspath(path), input_shape=parse_input(input))
 
 
-__all__ = ["from_torch", "from_onnx", "from_prototxt", "is_torchvision", "is_timm", "is_python",
+__all__ = ["Source", "SOURCES", "register_source", "find_source", "from_torch", "from_onnx", "from_prototxt", "is_torchvision", "is_timm", "is_python",
            "is_onnx", "is_prototxt", "rich_input"]

@@ -15,12 +15,12 @@ import re
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from ..errors import CnnstatError, DefinitionError, ShapeError, UsageError
+from ..limits import MAX_INPUT_SIZE
 from ..graph import Graph, Node
 from ..ops import REGISTRY
 from ..ops.base import Eval, Shape, evaluate, fmt_shape
 
 _BAD = re.compile(r"[^A-Za-z0-9_.\-]+")
-MAX_INPUT_SIZE = 1_000_000      # as for --input and definitions
 
 
 def clean_name(text: str) -> str:
@@ -192,6 +192,6 @@ def model_file(kind: str, path: str, overrides, variant, args, options) -> None:
 
 def input_override(shape: Sequence[int], override, model: str | None = None) -> tuple[int, ...]:
     """Apply ``--input`` to a model's (C, *spatial), read against its spatial rank
-    (cnnstat.models.resolve_input)."""
-    from ..models import resolve_input
+    (cnnstat.model_options.resolve_input)."""
+    from ..model_options import resolve_input
     return resolve_input(override, tuple(shape), model)

@@ -39,7 +39,7 @@ from torch import nn
 
 from ..errors import CnnstatError, DefinitionError, ShapeError, UsageError
 from ..graph import Graph
-from ..models import InputList
+from ..model_options import InputList
 from .capture import Opaque, Ref, Trace, capture
 from .common import check_shape, input_override, no_definition_options
 from .fx_functions import FUNCTIONS, METHODS, register_torchvision_functions

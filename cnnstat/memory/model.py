@@ -37,7 +37,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Sequence
 
-from ..display import Displayable
+from ..presenting import Displayable, shown
 from ..errors import CnnstatError, InternalError, UsageError
 from .saved import (DTYPE_BYTES, FP32, INPUT, KEEP, LOWER, NEW, OUTPUT, VIEW, Context, NoRule,
                     OpMemory)
@@ -171,28 +171,24 @@ class MemoryReport(Displayable):
     fit: Any = None                 # cnnstat.memory.fit.Fits, when a capacity was given
     forward_macs: int = 0           # the forward's MACs (the layers that run), for the share
 
+    # -- presented by the layers above (cnnstat.presenting) ----------------------------------------
     def __repr__(self) -> str:
-        from ..render.memory import summary_line
-        return summary_line(self)
+        return shown("memory.line", self)
 
     def _display_blocks(self) -> list:
-        from ..render.memory import blocks
-        return blocks(self)
+        return shown("memory.blocks", self)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form (``cnnstat memory -f json``)."""
-        from ..render.memory import to_dict
-        return to_dict(self, self.fit)
+        return shown("memory.dict", self)
 
     def plot_layers(self):
         """Saved activations, parameters, gradients and optimizer state per layer (a Figure)."""
-        from ..plots import for_display, memory_layers_figure
-        return for_display(memory_layers_figure, self)
+        return shown("memory.plot_layers", self)
 
     def plot_timeline(self):
         """Live bytes over the step: forward, loss, backward, optimizer step (a Figure)."""
-        from ..plots import for_display, memory_timeline_figure
-        return for_display(memory_timeline_figure, self)
+        return shown("memory.plot_timeline", self)
 
     def _sum(self, attr: str) -> int:
         return sum(getattr(r, attr) for r in self.layers)
@@ -789,11 +785,7 @@ def _buffer_bytes(record: Any, param_bytes: int) -> int:
 def analyzed(analysis: Any, batch: int, train: bool) -> Any:
     """The same model analysed at ``batch`` in training or inference mode (``Analysis.train``,
     issue 18: whether the training-only layers run); the analysis itself when it is that."""
-    if analysis.batch == batch and analysis.train == train:
-        return analysis
-    from ..analyze import analyze_graph
-    return analyze_graph(analysis.graph, batch=batch, convention=analysis.convention,
-                         dtype=analysis.dtype, train=train)
+    return analysis.at(batch=batch, train=train)
 
 
 def with_batch(analysis: Any, batch: int) -> Any:

@@ -28,7 +28,7 @@ def data(name: str) -> dict:
 
 @lru_cache(maxsize=64)
 def _analysis(model: str, overrides: tuple[tuple[str, Any], ...], input: Any) -> Analysis:
-    from .. import analyze
+    from ..analyze import analyze_model as analyze
     return analyze(model, input=input, set=dict(overrides) or None)
 
 

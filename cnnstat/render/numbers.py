@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-from ..receptive import RF, AxisRF
+if TYPE_CHECKING:  # pragma: no cover - annotations only: this module imports nothing of cnnstat
+    from ..receptive import RF, AxisRF
 
 _SI = ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K"))
 

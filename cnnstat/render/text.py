@@ -1,4 +1,4 @@
-"""The cells of a view's total row, and its CSV (cnnstat.render.views makes its tables)."""
+"""The cells of a view's total row (cnnstat.render.views makes its tables and their CSV)."""
 
 from __future__ import annotations
 
@@ -29,8 +29,3 @@ def _totals_cells(columns: list[Column], row_list: list[Row], ctx: dict) -> list
             cells.append("**total**" if col.key == "layer" else "")
     return cells
 
-
-def csv_text(a: Analysis, view: str, depth: int | None = None, layout: str = "nchw") -> str:
-    """Raw integers, one row per layer, no total row; column names carry the unit."""
-    from .views import layer_grid
-    return layer_grid(a, view, depth, layout).chosen(None, for_csv=True).csv_text()

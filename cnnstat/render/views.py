@@ -69,6 +69,11 @@ def layer_grid(a: Analysis, view: str, depth: int | None = None, layout: str = "
         total=total)
 
 
+def csv_text(a: Analysis, view: str, depth: int | None = None, layout: str = "nchw") -> str:
+    """Raw integers, one row per layer, no total row; column names carry the unit."""
+    return layer_grid(a, view, depth, layout).chosen(None, for_csv=True).csv_text()
+
+
 def convention_text(a: Analysis) -> Brief:
     return Brief(a.convention.describe(), a.convention.short())
 

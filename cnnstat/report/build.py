@@ -87,7 +87,7 @@ class Options:
 
 
 def analyse(model: str, opts: Options) -> Analysis:
-    from .. import analyze
+    from ..analyze import analyze_model as analyze
     return analyze(model, opts.input, batch=opts.batch, set=opts.set, args=opts.args,
                    count=opts.count, dtype=opts.dtype, train=opts.train)
 
@@ -165,7 +165,7 @@ def model_files(a: Analysis, label: str, formats: tuple[str, ...], built: Built,
     if "md" in formats:
         built.add(folder, f"{stem}.md", to_markdown(blocks))
     if "csv" in formats:
-        from ..render.text import csv_text
+        from ..render.views import csv_text
         built.add(folder, f"{stem}.csv", csv_text(a, "full"))
     if "json" in formats:
         from ..render.jsonout import to_json

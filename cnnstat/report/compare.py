@@ -7,13 +7,13 @@ import json
 from dataclasses import asdict, dataclass
 
 from ..analyze import Analysis
-from ..display import Displayable
+from ..presenting import Displayable
 from ..receptive import local_view
 from ..render import numbers as fmt
 from ..render.facts import model_title
 from .accuracy import lookup
 from .document import Block, Figure, Heading, Para, SideBySide, Table
-from .series import global_context
+from ..plots.series import global_context
 
 
 @dataclass(frozen=True)
@@ -231,7 +231,7 @@ def compare_models(models, *, input=None, batch: int = 1, set=None, args=None, c
                    dtype: str = "fp32", title: str | None = None) -> CompareResult:
     """Analyse each model with the same options and put them side by side. The published top-1
     is attached only to models analysed as published (no input, set or args given)."""
-    from .. import analyze
+    from ..analyze import analyze_model as analyze
     names = list(dict.fromkeys(models))
     if not names:
         from ..errors import UsageError

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from ..display import Displayable
+from ..presenting import Displayable
 from ..errors import CnnstatError
 from ..render import numbers as fmt
 from .document import Block, Facts, Figure, Heading, Para, Table
@@ -141,6 +141,7 @@ class TimeAxis:
     """Years on a horizontal axis with empty stretches cut out: ``segments`` are the covered
     [first year, last year + 1) spans, laid side by side with BREAK between them."""
     segments: tuple[tuple[int, int], ...]
+    gap: float = BREAK          # width of each cut (the figure hatches it)
 
     @staticmethod
     def of(whens: list[float], max_gap: int = MAX_GAP) -> "TimeAxis":
@@ -402,7 +403,7 @@ def build_history(rows: list | None = None, count: Any = None) -> History:
     archs, steps = load()
     convention = count if isinstance(count, Convention) else Convention.parse(count)
     if rows is None:
-        from .. import analyze
+        from ..analyze import analyze_model as analyze
         from .compare import compare_row
         rows = [compare_row(analyze(m, count=convention), m) for a in archs for m in a.models]
     points = {r.label: r for r in rows}

@@ -20,7 +20,7 @@ from ..render import numbers as fmt
 from ..render.facts import facts, model_title
 from ..render.rows import rows
 from ..render.text import _totals_cells, context
-from . import series
+from ..plots import series
 from .document import Block, Details, Facts, Figure, Heading, Para, Table
 
 MAX_ROWS = 80

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from ..display import Displayable
+from ..presenting import Displayable
 from .document import Block, Heading, Para, Table
 
 

@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass, field
 
 from .. import limits
-from ..display import Displayable
+from ..presenting import Displayable
 from ..errors import CnnstatError, UsageError
 from ..render import numbers as fmt
 from .document import Table
@@ -66,7 +66,7 @@ def parse_inputs(text: str | None) -> list[str | None]:
     160x224, 3x224x224; 16000, 1x16000; 16x112x112..., read against the model's input rank)."""
     if text is None:
         return [None]
-    from ..models import parse_input
+    from ..model_options import parse_input
     items = [t.strip() for t in str(text).split(",")]
     if any(not t for t in items):
         raise UsageError(f"--input '{text}': an empty size in the list")
@@ -173,7 +173,7 @@ def _x_value(text: str | None, is_input: bool):
     if text is None:
         return 0
     if is_input:
-        from ..models import parse_input
+        from ..model_options import parse_input
         values = parse_input(text).values
         return values[0] if len(values) == 1 else "×".join(map(str, values))
     try:
@@ -184,7 +184,7 @@ def _x_value(text: str | None, is_input: bool):
 
 def run(model: str, sets: list[str] | None, inputs: str | None, *, batch: int = 1,
         count: str | None = None, dtype: str = "fp32", variant: str | None = None) -> Sweep:
-    from .. import analyze
+    from ..analyze import analyze_model as analyze
     axes = parse_axes(sets)
     sizes = parse_inputs(inputs)
     varying = [n for n, values in axes if len(values) > 1]

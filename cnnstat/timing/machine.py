@@ -48,7 +48,7 @@ def load_average() -> list[float] | None:
 def machine_info(device: str = "cpu") -> dict[str, Any]:
     """Everything that decides how fast a model runs here (imports torch)."""
     import torch
-    from .. import __version__
+    from ..version import __version__
     try:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:

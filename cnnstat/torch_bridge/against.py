@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..display import Displayable
+from ..presenting import Displayable, shown
 from ..errors import CnnstatError, UsageError
 from ..ops.kinds import WEIGHT
 from .check import (BUFFERS, FLOP_COUNTER, FLOP_COUNTER_WEIGHT_OPS, FLOPS_PER_MAC_FLOP_COUNTER,
@@ -62,12 +62,10 @@ class AgainstReport(Displayable):
         return all(c.ok for c in self.totals) and self.diff.same
 
     def _display_blocks(self) -> list:
-        from ..display import against_blocks
-        return against_blocks(self)
+        return shown("against.blocks", self)
 
     def __repr__(self) -> str:
-        from ..display import check_line
-        return check_line(self, f"check --against {self.reference}")
+        return shown("check.line", self, f"check --against {self.reference}")
 
     def to_dict(self) -> dict:
         def layer(x: Layer | None):
@@ -168,7 +166,7 @@ def against_torchvision(model: Any, name: str | None = None, *, input: Any = Non
     """Compare a definition (zoo name, file, graph) with torchvision's model ``name``, built with
     ``against_args`` (``--against-arg width_mult=0.5``: items NAME=VALUE or a dict), both in eval
     mode (``train=True``: both in training mode)."""
-    from ..models import parse_args
+    from ..model_options import parse_args
     builder_args = parse_args(against_args, option="--against-arg")
     p = prepare(model, input=input, batch=batch, set=set, variant=variant, args=args,
                 device=device, seed=seed, train=train)

@@ -60,7 +60,7 @@ import torch
 from torch import nn
 
 from ..analyze import Analysis, LayerRecord, analyze_graph
-from ..display import Displayable
+from ..presenting import Displayable, shown
 from ..errors import UsageError
 from ..graph import Graph
 from ..limits import LimitError
@@ -184,12 +184,10 @@ class CheckReport(Displayable):
         return out
 
     def _display_blocks(self) -> list:
-        from ..display import check_blocks
-        return check_blocks(self)
+        return shown("check.blocks", self)
 
     def __repr__(self) -> str:
-        from ..display import check_line
-        return check_line(self)
+        return shown("check.line", self)
 
     def to_dict(self) -> dict:
         def comp(c: Comparison) -> dict:

@@ -27,7 +27,7 @@ def render_view(analysis: Analysis, *, depth: int | None = None, metric: str = "
     the deepest level that draws at most ``budget`` nodes. metric: the initial colouring, one of
     macs, params, memory, rf.
     """
-    from .. import __version__
+    from ..version import __version__
     return render_page(view_data(analysis, depth=depth, metric=metric, budget=budget), __version__)
 
 

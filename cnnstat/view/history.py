@@ -35,7 +35,6 @@ def _source(s) -> dict[str, Any] | None:
 
 def history_data(h) -> dict[str, Any]:
     """The document the page's script reads (every number formatted here)."""
-    from ..report.history import BREAK
     axis = h.axis
     rows = {name: i for i, name in enumerate(h.rows())}
     archs = []
@@ -71,7 +70,7 @@ def history_data(h) -> dict[str, Any]:
                  "not computed. Dates, papers and steps: cnnstat/data/history.yaml."),
         "axis": {"width": axis.width, "ticks": [[x, y] for x, y in axis.ticks()],
                  "year_starts": axis.year_starts(), "breaks": axis.breaks(),
-                 "break_width": BREAK},
+                 "break_width": axis.gap},
         "families": [{"name": f, "color": h.color(f)} for f in h.families],
         "architectures": archs,
         "steps": [{"from": s.parent, "to": s.child, "idea": s.idea, "detail": s.detail,
@@ -82,7 +81,7 @@ def history_data(h) -> dict[str, Any]:
 
 def render_history(h) -> str:
     """The HTML text of the page."""
-    from .. import __version__
+    from ..version import __version__
     data = history_data(h)
     return render_page(data, __version__, title=data["title"], template=TEMPLATE,
                        styles=STYLES, script=SCRIPT)
