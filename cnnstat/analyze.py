@@ -207,6 +207,19 @@ class Analysis(Displayable):
         from .unit_field import unit_field
         return unit_field(self, layer, unit, precision)
 
+    @cached_property
+    def centre_field(self):
+        """Where the first output's receptive field is an envelope (fractional strides), the exact
+        field of its centre unit (cnnstat.unit_field; ``cnnstat rf --at``); None where the field
+        is exact, the output is not a feature map, or a layer on the way has no exact rule."""
+        record = self.by_name[self.outputs[0]]
+        if record.rf.exact or len(record.output_shape) != self.rank + 2:
+            return None
+        try:
+            return self.unit_field(record.name)
+        except CnnstatError:                   # a layer without an exact rule on the way
+            return None
+
     @property
     def output_shapes(self) -> list[Shape]:
         return [self.by_name[o].output_shape for o in self.outputs]

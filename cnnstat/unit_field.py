@@ -32,8 +32,7 @@ from dataclasses import dataclass
 
 from .errors import UsageError
 from .ops import REGISTRY
-from .ops.base import (UNIT_NOUNS, UNIT_WORDS, WHOLE, NoExactRule, Span, Transfer, merge_spans,
-                       spatial_axes)
+from .ops.base import WHOLE, NoExactRule, Span, Transfer, merge_spans, spatial_axes
 
 ALL = "all"                 # every unit of a tensor (a vector, or a map read by a vector layer)
 #: how the units read along each axis are called in sentences
@@ -294,45 +293,3 @@ def _inside(box, other) -> bool:
 
 def _subset(spans, of) -> bool:
     return all(any(a <= lo and hi <= b for a, b in of) for lo, hi in spans)
-
-
-def describe(field: UnitField) -> str:
-    """One line: 'out[0, 0] reads input rows 0-187 and columns 0-187 (188x188 px)'."""
-    return f"{field.layer}[{', '.join(map(str, field.unit))}] reads {reads(field)}"
-
-
-def reads(field: UnitField) -> str:
-    """What the unit reads: 'input rows 0-187 and columns 0-187 (188x188 px)'."""
-    if any(e is None for e in field.ends):
-        noun = UNIT_NOUNS.get(len(field.input_size), "units")[:-1]
-        return f"no input {noun} (only zero padding or constants)"
-    text = f"input {_extent(field)}" + (", the whole input" if field.whole else "")
-    local = field.local
-    if local is not None and all(e is not None for e in local.ends):
-        text += " (through global context: gates); through its spatial paths alone " + _extent(local)
-    return text
-
-
-def _extent(field: UnitField) -> str:
-    nouns = [AXIS_NOUNS.get(a, a) for a in field.axes]
-    gaps = [f"{n} of the {m} {what}" for n, m, what in zip(field.read, field.size, nouns) if n < m]
-    parts = [f"{noun} {a}-{b}" for noun, (a, b) in zip(nouns, field.ends)]
-    listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
-    unit = UNIT_WORDS.get(len(field.input_size), "units")
-    return (f"{listed} ({'x'.join(map(str, field.size))} {unit}"
-            + (f"; with gaps: {', '.join(gaps)}" if gaps else "") + ")")
-
-
-def parse_at(text: str) -> tuple[str, tuple[int, ...] | None]:
-    """``LAYER`` or ``LAYER:I,J,...`` (the --at option: one index per spatial axis, ROW,COL for an
-    image) → (layer, unit or None)."""
-    layer, sep, where = text.rpartition(":") if ":" in text else (text, "", "")
-    if not sep:
-        return text.strip(), None
-    try:
-        unit = tuple(int(v) for v in where.split(","))
-    except ValueError:
-        raise UsageError(f"--at '{text}': write LAYER or LAYER:ROW,COL (one index per axis: "
-                         "LAYER:I for a 1-D map, LAYER:D,ROW,COL for a 3-D one), e.g. --at "
-                         "out:0,0") from None
-    return layer.strip(), unit

@@ -190,7 +190,7 @@ def test_unit_fields_in_1d_and_3d():
     f = a.unit_field("tcn.1.conv2", (50,))
     # two levels, k = 7, d = 1 then 2: causal: 50 - 6 - 6 - 12 - 12 = 14 .. 50
     assert f.axes == ("length",) and f.ends == ((14, 50),) and f.size == (37,)
-    from cnnstat.unit_field import describe
+    from cnnstat.render.unit import describe
     assert describe(f) == "tcn.1.conv2[50] reads input positions 14-50 (37 samples)"
     u = cnnstat.analyze("unet3d").unit_field("out", (0, 0, 0))
     # valid convolutions: the output's first unit reads a 92-voxel cube from the corner (the

@@ -13,7 +13,8 @@ from cnnstat.cli import main
 from cnnstat.errors import UsageError
 from cnnstat.ops.spatial import upsample_taps
 from cnnstat.definition import build_graph, parse_definition
-from cnnstat.unit_field import describe, parse_at
+from cnnstat.cli.static import parse_at
+from cnnstat.render.unit import describe
 
 
 def field(text: str, layer: str, unit, precision="float32"):

@@ -45,7 +45,6 @@ def rf(args) -> None:
         return
     from ..render.output import show
     from ..render.views import unit_view
-    from ..unit_field import parse_at
     a = ModelOptions.of(args).analyze(args.model)
     layer, unit = parse_at(args.at)
     show(unit_view(a, a.unit_field(layer, unit)), output_options(args))
@@ -81,3 +80,19 @@ def list_models(args) -> None:
     from ..render.output import show
     from ..render.views import zoo_view
     show(zoo_view(families()), output_options(args))
+
+
+def parse_at(text: str) -> tuple[str, tuple[int, ...] | None]:
+    """``LAYER`` or ``LAYER:I,J,...`` (the --at option: one index per spatial axis, ROW,COL for an
+    image) → (layer, unit or None)."""
+    layer, sep, where = text.rpartition(":") if ":" in text else (text, "", "")
+    if not sep:
+        return text.strip(), None
+    try:
+        unit = tuple(int(v) for v in where.split(","))
+    except ValueError:
+        from ..errors import UsageError
+        raise UsageError(f"--at '{text}': write LAYER or LAYER:ROW,COL (one index per axis: "
+                         "LAYER:I for a 1-D map, LAYER:D,ROW,COL for a 3-D one), e.g. --at "
+                         "out:0,0") from None
+    return layer.strip(), unit

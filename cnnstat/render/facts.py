@@ -89,18 +89,11 @@ def mode_fact(a: Analysis) -> tuple[str, str] | None:
 
 def _exact_centre(a: Analysis) -> str:
     """Where the output's field is an envelope (fractional strides), what its centre unit reads
-    exactly (cnnstat rf --at)."""
-    record = a.by_name[a.outputs[0]]
-    if record.rf.exact:
+    exactly (cnnstat rf --at; traced by the analysis: ``Analysis.centre_field``)."""
+    field = a.centre_field
+    if field is None:
         return ""
-    from ..errors import CnnstatError
-    if len(record.output_shape) != a.rank + 2:
-        return ""
-    try:
-        size = a.unit_field(record.name).size
-    except CnnstatError:                       # a layer without an exact rule on the way
-        return ""
-    return f"; the centre output unit reads exactly {fmt.dims(size)} {_unit(a)} (rf --at)"
+    return f"; the centre output unit reads exactly {fmt.dims(field.size)} {_unit(a)} (rf --at)"
 
 
 def _unit(a: Analysis) -> str:

@@ -5,9 +5,37 @@ from __future__ import annotations
 import json
 
 from ..analyze import Analysis
+from ..ops.base import UNIT_NOUNS, UNIT_WORDS
 from ..receptive import fmt_number
-from ..unit_field import AXIS_NOUNS, UnitField, describe
+from ..unit_field import AXIS_NOUNS, UnitField
 from . import escape
+
+
+def describe(field: UnitField) -> str:
+    """One line: 'out[0, 0] reads input rows 0-187 and columns 0-187 (188x188 px)'."""
+    return f"{field.layer}[{', '.join(map(str, field.unit))}] reads {reads(field)}"
+
+
+def reads(field: UnitField) -> str:
+    """What the unit reads: 'input rows 0-187 and columns 0-187 (188x188 px)'."""
+    if any(e is None for e in field.ends):
+        noun = UNIT_NOUNS.get(len(field.input_size), "units")[:-1]
+        return f"no input {noun} (only zero padding or constants)"
+    text = f"input {_extent(field)}" + (", the whole input" if field.whole else "")
+    local = field.local
+    if local is not None and all(e is not None for e in local.ends):
+        text += " (through global context: gates); through its spatial paths alone " + _extent(local)
+    return text
+
+
+def _extent(field: UnitField) -> str:
+    nouns = [AXIS_NOUNS.get(a, a) for a in field.axes]
+    gaps = [f"{n} of the {m} {what}" for n, m, what in zip(field.read, field.size, nouns) if n < m]
+    parts = [f"{noun} {a}-{b}" for noun, (a, b) in zip(nouns, field.ends)]
+    listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    unit = UNIT_WORDS.get(len(field.input_size), "units")
+    return (f"{listed} ({'x'.join(map(str, field.size))} {unit}"
+            + (f"; with gaps: {', '.join(gaps)}" if gaps else "") + ")")
 
 
 def _envelope(a: Analysis, f: UnitField) -> str:

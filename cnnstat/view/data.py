@@ -289,7 +289,7 @@ def _exact_unit_rows(a: Analysis, r) -> list[list[str]]:
     if r.rf.exact or len(r.output_shape) != a.rank + 2:
         return []
     from ..errors import CnnstatError
-    from ..unit_field import reads
+    from ..render.unit import reads
     sizes = r.output_shape[2:]
     first = "first unit" if a.rank == 1 else "top-left unit"
     rows = []
