@@ -20,7 +20,7 @@ from typing import Any, Mapping
 from . import receptive
 from .convention import Convention, flops
 from .errors import CnnstatError, ShapeError
-from .graph import Graph, Node
+from .graph import Graph, Node, block_path
 from .ops import REGISTRY
 from .ops.base import MAC_KINDS, Shape, evaluate, numel
 from .presenting import Displayable, shown
@@ -78,8 +78,8 @@ class LayerRecord:
 
     @property
     def group(self) -> tuple[str, ...]:
-        parts = self.name.split(".")
-        return tuple(".".join(parts[: i + 1]) for i in range(len(parts) - 1))
+        """The enclosing block path (graph.block_path)."""
+        return block_path(self.name)
 
 
 @dataclass(slots=True)
@@ -157,16 +157,12 @@ class Analysis(Displayable):
         total: dict[str, int] = {}
         marked: dict[str, int] = {}
         for r in self.records:
-            parts = r.name.split(".")
-            for i in range(1, len(parts) + 1):
-                key = ".".join(parts[:i])
+            for key in block_path(r.name) + (r.name,):
                 total[key] = total.get(key, 0) + 1
                 marked[key] = marked.get(key, 0) + r.train_only
         heads: dict[str, list[LayerRecord]] = {}
         for r in self.train_only:
-            parts = r.name.split(".")
-            head = next(k for k in (".".join(parts[:i]) for i in range(1, len(parts) + 1))
-                        if total[k] == marked[k])
+            head = next(k for k in block_path(r.name) + (r.name,) if total[k] == marked[k])
             heads.setdefault(head, []).append(r)
         return heads
 

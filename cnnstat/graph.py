@@ -41,8 +41,22 @@ class Node:
     @property
     def group(self) -> tuple[str, ...]:
         """The enclosing block path: ``layer1.0.conv1`` → ``("layer1", "layer1.0")``."""
-        parts = self.name.split(".")
-        return tuple(".".join(parts[: i + 1]) for i in range(len(parts) - 1))
+        return block_path(self.name)
+
+
+# -- block paths: the one place dotted names are read as blocks (rows, bands, the view, heads) -----
+def block_path(name: str) -> tuple[str, ...]:
+    """The blocks enclosing a layer, outermost first: ``layer1.0.conv1`` → ``("layer1",
+    "layer1.0")``; none for a top-level name."""
+    parts = name.split(".")
+    return tuple(".".join(parts[: i + 1]) for i in range(len(parts) - 1))
+
+
+def name_prefix(name: str, depth: int) -> str:
+    """The first ``depth`` name levels (as ``--depth`` counts them): ``name_prefix("layer1.0.conv1",
+    2)`` is ``layer1.0``; a name of ``depth`` levels or fewer is itself."""
+    parts = name.split(".")
+    return name if len(parts) <= depth else ".".join(parts[:depth])
 
 
 class Graph:

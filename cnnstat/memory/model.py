@@ -37,8 +37,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Sequence
 
-from ..presenting import Displayable, shown
 from ..errors import CnnstatError, InternalError, UsageError
+from ..graph import name_prefix
+from ..presenting import Displayable, shown
 from .saved import (DTYPE_BYTES, FP32, INPUT, KEEP, LOWER, NEW, OUTPUT, VIEW, Context, NoRule,
                     OpMemory)
 
@@ -316,9 +317,8 @@ def checkpoint_segments(records: Sequence[Any], checkpoint: int | Sequence[str] 
         return []
     segments: list[list] = []
     for i, r in enumerate(records):
-        parts = r.name.split(".")
         if isinstance(checkpoint, int):
-            key = ".".join(parts[:checkpoint]) if len(parts) > checkpoint else None
+            key = name_prefix(r.name, checkpoint) if r.name.count(".") >= checkpoint else None
         else:
             key = next((b for b in checkpoint if r.name == b or r.name.startswith(b + ".")), None)
         if key is not None and segments and segments[-1][0] == key and segments[-1][2] == i - 1:

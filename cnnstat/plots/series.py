@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from ..analyze import Analysis, LayerRecord, live_elements
+from ..graph import name_prefix
 from ..ops.base import WEIGHT
 from ..receptive import RF, input_rf, local_view
 
@@ -39,7 +40,7 @@ def bands(names: list[str], most: int = 16) -> list[Band]:
     for depth in range(1, 1 + max((n.count(".") + 1 for n in names), default=0)):
         runs: list[Band] = []
         for i, name in enumerate(names):
-            key = ".".join(name.split(".")[:depth])
+            key = name_prefix(name, depth)
             if runs and runs[-1].label == key:
                 runs[-1] = Band(key, runs[-1].start, i + 1)
             else:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from ..analyze import Analysis, LayerRecord
 from ..convention import flops
+from ..graph import name_prefix
 from ..ops.base import MAC_KINDS, Shape
 from ..receptive import RF
 
@@ -57,9 +58,7 @@ def rows(analysis: Analysis, depth: int | None = None) -> list[Row]:
         return [layer_row(i + 1, r, analysis.runs(r)) for i, r in enumerate(records)]
     groups: dict[str, list[LayerRecord]] = {}
     for r in records:
-        parts = r.name.split(".")
-        key = ".".join(parts[:depth]) if len(parts) > depth else r.name
-        groups.setdefault(key, []).append(r)
+        groups.setdefault(name_prefix(r.name, depth), []).append(r)
     labels = analysis.graph.meta.get("groups", {})
     out = []
     for i, (key, members) in enumerate(groups.items(), start=1):

@@ -24,6 +24,7 @@ from typing import Any
 from ..analyze import Analysis, LayerRecord
 from ..convention import KIND_LABELS, flops
 from ..errors import UsageError
+from ..graph import block_path
 from ..ops.base import MAC_KINDS, UNIT_NOUNS, UNIT_WORDS, spatial_axes
 from ..receptive import RF, AxisRF, input_rf, local_view
 from ..render import numbers as fmt
@@ -56,23 +57,18 @@ class Block:
         return self.path.count(".") + 1
 
 
-def _prefixes(name: str) -> list[str]:
-    parts = name.split(".")
-    return [".".join(parts[:i]) for i in range(1, len(parts))]
-
-
 def blocks(graph) -> dict[str, Block]:
     """The blocks of a graph, outermost first, in the order their first layer appears."""
     labels: dict[str, str] = dict(graph.meta.get("groups") or {})
     counts: dict[str, int] = {}
     for node in graph:
-        for p in _prefixes(node.name):
+        for p in block_path(node.name):
             counts[p] = counts.get(p, 0) + 1
     kept = [p for p in counts if counts[p] >= 2]          # dict order: first appearance
     kept_set = set(kept)
 
     def parent_of(path: str) -> str | None:
-        for p in reversed(_prefixes(path)):
+        for p in reversed(block_path(path)):
             if p in kept_set:
                 return p
         return None
@@ -110,7 +106,7 @@ def blocks(graph) -> dict[str, Block]:
 
 def innermost(name: str, found: dict[str, Block]) -> str | None:
     """The innermost block that contains a layer (a merged prefix's parent is a shorter prefix)."""
-    for p in reversed(_prefixes(name)):
+    for p in reversed(block_path(name)):
         if p in found:
             return p
     return None
