@@ -228,7 +228,7 @@ def test_parse_capacity_refuses(text):
 def test_device_memory():
     assert device_memory("h100") == (80 * 2**30, "NVIDIA H100 SXM5 80GB, 80 GiB")
     assert device_memory("T4")[0] == 16 * 2**30
-    with pytest.raises(UsageError, match="did you mean h100"):
+    with pytest.raises(UsageError, match="did you mean 'h100'"):
         device_memory("h1000")
 
 

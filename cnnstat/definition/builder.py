@@ -30,6 +30,9 @@ ONE_LINE_KEYS = ("name", "title", "paper", "year", "url", "family")
 #: top-level keys of free text (a newline is fine; other control characters are not)
 TEXT_KEYS = ("description", "notes")
 
+#: the definition's own description, copied into the graph's metadata (in this order)
+META_KEYS = ("name", "title", "description", "paper", "year", "url", "notes", "family", "reference")
+
 TOP_KEYS = {"name", "title", "description", "paper", "year", "url", "notes", "reference", "family",
             "default", "input", "vars", "variants", "blocks", "layers", "outputs", "other_inputs"}
 VARIANT_META_KEYS = {"input", "title", "notes", "reference", "paper", "year", "description",
@@ -148,8 +151,7 @@ class GraphBuilder:
         top = Frame(parent=self.global_frame)
         out = self.run_sequence(doc["layers"], top, "", Ref("input"), doc.line_of("layers"))
         outputs = self._outputs(top, out)
-        meta = {k: doc[k] for k in ("name", "title", "description", "paper", "year", "url", "notes",
-                                    "family", "reference", "other_inputs") if k in doc}
+        meta = {k: doc[k] for k in META_KEYS + ("other_inputs",) if k in doc}
         meta.update({k: v for k, v in variant_meta.items() if k != "input"})
         meta["variant"] = self.variant
         meta["vars"] = {k: v for k, v in self.global_frame.vars.items()
@@ -166,8 +168,7 @@ class GraphBuilder:
         self._check_text(self.doc, variant_meta)
         self._read_blocks()
         self._read_vars(variant_values)
-        meta = {k: self.doc[k] for k in ("name", "title", "description", "paper", "year", "url",
-                                         "notes", "family", "reference") if k in self.doc}
+        meta = {k: self.doc[k] for k in META_KEYS if k in self.doc}
         meta.update({k: v for k, v in variant_meta.items() if k != "input"})
         meta["input"] = self._input_shape(variant_meta)
         meta["variant"] = self.variant

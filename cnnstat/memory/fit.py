@@ -49,11 +49,9 @@ def device_memory(name: str) -> tuple[int, str]:
     devices = load("devices")["devices"]
     key = name.strip().lower()
     if key not in devices:
-        import difflib
-        close = difflib.get_close_matches(key, list(devices), n=3)
-        hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        raise UsageError(f"unknown device profile '{name}'{hint}; choose from "
-                         f"{', '.join(devices)}")
+        from ..suggest import did_you_mean
+        raise UsageError(f"unknown device profile '{name}'{did_you_mean(key, devices, 3)}; "
+                         f"choose from {', '.join(devices)}")
     entry = devices[key]
     if "memory_gib" not in entry:
         raise UsageError(f"device profile '{name}' has no memory size; give --fit SIZE instead")
