@@ -7,13 +7,13 @@ import json
 from dataclasses import asdict, dataclass
 
 from ..analyze import Analysis
+from ..plots.series import global_context
 from ..presenting import Displayable
 from ..receptive import local_view
 from ..render import numbers as fmt
 from ..render.facts import model_title
 from .accuracy import lookup
 from .document import Block, Figure, Heading, Para, SideBySide, Table
-from ..plots.series import global_context
 
 
 @dataclass(frozen=True)

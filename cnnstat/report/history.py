@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from ..presenting import Displayable
 from ..errors import CnnstatError
+from ..presenting import Displayable
 from ..render import numbers as fmt
 from .document import Block, Facts, Figure, Heading, Para, Table
 

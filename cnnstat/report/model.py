@@ -15,12 +15,12 @@ from ..analyze import Analysis
 from ..convention import KIND_LABELS
 from ..memory.fit import MAX_BATCH
 from ..ops.base import MAC_KINDS
+from ..plots import series
 from ..render import columns as col
 from ..render import numbers as fmt
 from ..render.facts import facts, model_title
 from ..render.rows import rows
 from ..render.text import _totals_cells, context
-from ..plots import series
 from .document import Block, Details, Facts, Figure, Heading, Para, Table
 
 MAX_ROWS = 80

@@ -16,8 +16,8 @@ import json
 from dataclasses import dataclass, field
 
 from .. import limits
-from ..presenting import Displayable
 from ..errors import CnnstatError, UsageError
+from ..presenting import Displayable
 from ..render import numbers as fmt
 from .document import Table
 

@@ -28,9 +28,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..presenting import Displayable, shown
 from ..errors import CnnstatError, UsageError
 from ..ops.kinds import WEIGHT
+from ..presenting import Displayable, shown
 from .check import (BUFFERS, FLOP_COUNTER, FLOP_COUNTER_WEIGHT_OPS, FLOPS_PER_MAC_FLOP_COUNTER,
                     KIND_QUANTITY, OUTPUT_SHAPE, PARAMETERS, Comparison, Prepared, _convert,
                     _first_line, _packet_name, _shapes_of, prepare)

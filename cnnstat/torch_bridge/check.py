@@ -60,12 +60,12 @@ import torch
 from torch import nn
 
 from ..analyze import Analysis, LayerRecord, analyze_graph
-from ..presenting import Displayable, shown
 from ..errors import UsageError
 from ..graph import Graph
 from ..limits import LimitError
 from ..ops.kinds import NORM, POOL, RESIZE, WEIGHT
 from ..ops.pool import adaptive_windows
+from ..presenting import Displayable, shown
 from .build import GraphModule, build_module
 
 FVCORE = "fvcore"
