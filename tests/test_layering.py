@@ -263,3 +263,33 @@ def test_layer_rule_names_the_upward_import():
         "higher) at cnnstat/graph.py:7",
         "cnnstat.nowhere_yet (cnnstat/nowhere_yet.py) is in no layer: place it in LAYERS "
         "(tests/test_layering.py) and docs/architecture.md"]
+
+
+# -- the seam from results to their presentation (cnnstat.presenting) ------------------------------
+def test_every_presentation_a_result_asks_for_is_registered(package):
+    """Results ask for their presentation by name (``shown("analysis.table", ...)``); each name
+    asked for anywhere in the package is registered by cnnstat.display (which ``import cnnstat``
+    imports), and each registered one is asked for."""
+    import cnnstat  # noqa: F401 - registers them
+    from cnnstat import presenting
+    modules, _ = package
+    asked = {}
+    for module, (source, _, path) in modules.items():
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "shown" \
+                    and node.args and isinstance(node.args[0], ast.Constant):
+                asked.setdefault(node.args[0].value, f"{path}:{node.lineno}")
+    assert len(asked) >= 15
+    missing = {name: where for name, where in asked.items() if name not in presenting._PRESENTERS}
+    assert not missing, f"asked for but not registered: {missing}"
+    assert set(presenting._PRESENTERS) == set(asked), "registered but never asked for: " + \
+        ", ".join(sorted(set(presenting._PRESENTERS) - set(asked)))
+
+
+def test_a_presentation_is_registered_once():
+    from cnnstat import presenting
+    from cnnstat.errors import CnnstatError
+    with pytest.raises(CnnstatError, match="two presentations of 'analysis.table'"):
+        presenting.presents("analysis.table")(lambda a: None)
+    with pytest.raises(CnnstatError, match="no presentation of 'nothing.here'"):
+        presenting.shown("nothing.here")
