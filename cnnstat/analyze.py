@@ -203,18 +203,24 @@ class Analysis(Displayable):
         from .unit_field import unit_field
         return unit_field(self, layer, unit, precision)
 
-    @cached_property
-    def centre_field(self):
-        """Where the first output's receptive field is an envelope (fractional strides), the exact
-        field of its centre unit (cnnstat.unit_field; ``cnnstat rf --at``); None where the field
-        is exact, the output is not a feature map, or a layer on the way has no exact rule."""
-        record = self.by_name[self.outputs[0]]
+    def exact_field(self, layer: str, unit: tuple[int, ...] | None = None):
+        """Where ``layer``'s receptive field is an envelope (fractional strides), the exact field
+        of one of its units (default: the centre one; :meth:`unit_field`, ``cnnstat rf --at``);
+        None where the field is exact, the layer's output is not a feature map, or a layer on
+        the way has no exact rule."""
+        record = self.by_name[layer]
         if record.rf.exact or len(record.output_shape) != self.rank + 2:
             return None
         try:
-            return self.unit_field(record.name)
+            return self.unit_field(layer, unit)
         except CnnstatError:                   # a layer without an exact rule on the way
             return None
+
+    @cached_property
+    def centre_field(self):
+        """The exact field of the first output's centre unit where its receptive field is an
+        envelope (:meth:`exact_field`), else None: the facts above every table name it."""
+        return self.exact_field(self.outputs[0])
 
     @property
     def output_shapes(self) -> list[Shape]:

@@ -282,19 +282,15 @@ def _rf_rows(rf: RF) -> list[list[str]]:
 def _exact_unit_rows(a: Analysis, r) -> list[list[str]]:
     """Where the layer's field is an envelope (fractional strides), the exact fields of its
     top-left and centre units (cnnstat rf --at), which the drawing cannot show."""
-    if r.rf.exact or len(r.output_shape) != a.rank + 2:
-        return []
-    from ..errors import CnnstatError
-    from ..render.unit import reads
-    sizes = r.output_shape[2:]
     first = "first unit" if a.rank == 1 else "top-left unit"
     rows = []
     for label, unit in ((f"exact, {first}", (0,) * a.rank),
-                        ("exact, centre unit", tuple(n // 2 for n in sizes))):
-        try:
-            rows.append([label, reads(a.unit_field(r.name, unit))])
-        except CnnstatError:          # an operator without an exact rule on the way
+                        ("exact, centre unit", tuple(n // 2 for n in r.output_shape[2:]))):
+        field = a.exact_field(r.name, unit)
+        if field is None:              # exact already, or no exact rule on the way
             return []
+        from ..render.unit import reads
+        rows.append([label, reads(field)])
     return rows
 
 
