@@ -22,6 +22,7 @@ from ..errors import CnnstatError, DefinitionError, InternalError, ShapeError
 from .axes import AXES, AXIS_LETTERS, RANKS, UNIT_NOUNS, UNIT_WORDS, layout, spatial_axes  # noqa: F401
 from .kinds import (ACTIVATION, ATTENTION, BIAS, ELEMENTWISE, MAC_KINDS, NORM, POOL,  # noqa: F401
                     RESIZE, WEIGHT)
+from .registry import REGISTRY
 from .schema import (HELD, REQUIRED, ArgumentError, Param, _show, any_int, as_int,  # noqa: F401
                      boolean, choice, held, int_list, nonneg_int, nonneg_pair, number, optional,
                      padding2d, padding_nd, pair, per_axis, positive_int, positive_pair)
@@ -185,11 +186,6 @@ class Op:
                                  f"got {len(inputs)}")
         elif len(inputs) != self.arity:
             raise ShapeError(f"{self.name} takes {self.arity} input(s), got {len(inputs)}")
-
-
-
-
-REGISTRY: dict[str, Op] = {}
 
 
 def register(cls: type[Op]) -> type[Op]:

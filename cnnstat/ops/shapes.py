@@ -7,6 +7,7 @@ from typing import Sequence
 
 from ..errors import ShapeError
 from .axes import AXES, RANKS, layout, spatial_axes
+from .registry import REGISTRY
 
 Shape = tuple[int, ...]
 
@@ -47,7 +48,6 @@ def _rank_hint(op: str, rank: int, got: int) -> str:
     suffix = f"{rank}d"
     if got in AXES and op.endswith(suffix):
         other = op[: -len(suffix)] + f"{got}d"
-        from .base import REGISTRY          # (base imports this module)
         if other in REGISTRY:
             return f" (a {got}-D feature map takes {other})"
     return ""
