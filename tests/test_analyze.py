@@ -113,3 +113,23 @@ def test_zoo_names_are_unique_and_build():
     for name in names():
         a = cnnstat.analyze(name)
         assert a.totals.params >= 0 and a.records
+
+
+def test_analysis_leaves_the_cycle_collector_as_it_found_it():
+    # the analysis pauses Python's cycle collector while it builds records and receptive fields
+    # (cnnstat.analyze.collector_paused): afterwards it is as it was, on success and on an error
+    import gc
+
+    from cnnstat.errors import CnnstatError
+    assert gc.isenabled()
+    a = cnnstat.analyze("resnet18")
+    assert a.records[-1].rf is not None and gc.isenabled()
+    with pytest.raises(CnnstatError):
+        cnnstat.analyze("vgg-d", input=256)    # the paper's VGG-D takes 224-255 (fixed 7x7x512 FC)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        cnnstat.analyze("lenet5").records[-1].rf
+        assert not gc.isenabled()                       # a caller's own pause is kept
+    finally:
+        gc.enable()
