@@ -15,6 +15,8 @@ depend on the input or on each other. Every registered operator needs a case
 
 from __future__ import annotations
 
+import math
+
 from hypothesis import strategies as st
 
 from cnnstat.ops import REGISTRY, schema
@@ -298,7 +300,7 @@ def attention(draw):
     shapes = [(n,) + heads + (big_l, e), (n,) + heads + (s, k_e), (n,) + heads + (s, ev)]
     if masked:
         shapes.append((n,) + heads + (big_l, s))
-    return {"masked": masked, "params": draw(st.integers(0, 5))}, shapes
+    return {"masked": masked, "params": draw(st.sampled_from([0, 0, 0, 5]))}, shapes
 
 
 @st.composite
@@ -324,27 +326,67 @@ def einsum(draw):
     return {"equation": equation}, shapes
 
 
+#: layout calls the torch stand-in makes (cnnstat.torch_bridge.modules.Layout), with how each
+#: changes a per-sample shape and whether its output is a view of the input
+LAYOUT_CALLS = {
+    "permute": (lambda s: s[::-1], True), "transpose": (lambda s: s[:-2] + s[-2:][::-1], True),
+    "view": (lambda s: (math.prod(s),), True), "flatten": (lambda s: (math.prod(s),), True),
+    "reshape": (lambda s: s[:-1] + (1, s[-1]), True), "unsqueeze": (lambda s: (1,) + s, True),
+    "cat": (lambda s: s[:-1] + (2 * s[-1],), False), "roll": (lambda s: s, False),
+    "flip": (lambda s: s, False), "repeat": (lambda s: s[:-1] + (3 * s[-1],), False),
+    "pad": (lambda s: s[:-1] + (s[-1] + 2,), False)}
+
+
 @st.composite
 def layout(draw):
     shape = draw(any_tensor())
-    out = draw(st.lists(st.integers(1, 6), min_size=1, max_size=3))
-    return ({"what": "torch.Tensor.permute", "shape": out, "params": draw(st.integers(0, 4))},
-            [shape])
+    fn = draw(st.sampled_from(sorted(LAYOUT_CALLS) + [""]))
+    if not fn:          # an ONNX layout change (no call recorded): any shape, a constant
+        out = draw(st.lists(st.integers(1, 6), min_size=1, max_size=3))
+        return ({"what": "ONNX Transpose", "shape": out, "params": draw(st.integers(0, 4))},
+                [shape])
+    change, view = LAYOUT_CALLS[fn]
+    return ({"what": f"torch.Tensor.{fn}", "shape": list(change(tuple(shape[1:]))), "fn": fn,
+             "view": view}, [shape] * (2 if fn == "cat" else 1))
+
+
+#: element-wise calls of one activation, and binary ones (two activations or a constant)
+UNARY_CALLS = ["gelu", "silu", "relu", "sigmoid", "tanh", "exp", "sqrt", "log", "pow", "clamp",
+               "hardswish", "abs", "neg", "erf", "softplus"]
+BINARY_CALLS = ["mul", "__mul__", "div", "__truediv__", "add", "__radd__", "sub"]
 
 
 @st.composite
 def pointwise(draw):
     shape = draw(any_tensor())
-    other = draw(st.sampled_from([(), shape[-1:], (1,) * (len(shape) - 1)]))
-    return ({"what": "torch.exp", "kind": draw(st.sampled_from(["activation", "elementwise",
-                                                               "norm"])),
-             "other": list(other), "params": draw(st.integers(0, 4))}, [shape])
+    form = draw(st.sampled_from(["unary", "binary", "constant", "onnx"]))
+    if form == "onnx":          # no call recorded (an ONNX import): the stand-in's own sum
+        other = draw(st.sampled_from([(), shape[-1:], (1,) * (len(shape) - 1)]))
+        return ({"what": "ONNX Exp", "kind": draw(st.sampled_from(["activation", "elementwise",
+                                                                   "norm"])),
+                 "other": list(other), "params": draw(st.integers(0, 4))}, [shape])
+    if form == "unary":
+        fn = draw(st.sampled_from(UNARY_CALLS))
+        return {"what": f"torch.{fn}", "fn": fn}, [shape]
+    fn = draw(st.sampled_from(BINARY_CALLS))
+    if form == "binary":
+        return {"what": f"torch.{fn}", "fn": fn, "kind": "elementwise"}, [shape, shape]
+    other = draw(st.sampled_from([shape[-1:], (1,) * (len(shape) - 2) + shape[-1:]]))
+    operand = draw(st.sampled_from(["parameter", "buffer", "computed"]))
+    size = math.prod(other)
+    return ({"what": f"torch.{fn}", "fn": fn, "kind": "elementwise", "other": list(other),
+             "operand": operand, "params": 0 if operand == "buffer" else size,
+             "buffers": size if operand == "buffer" else 0}, [shape])
+
+
+REDUCE_CALLS = ["sum", "mean", "amax", "amin", "var", "std", "norm", "logsumexp", "max_dim"]
 
 
 @st.composite
 def reduction(draw):
     shape = draw(any_tensor())
-    return {"what": "torch.sum", "shape": list(shape[2:]) or [1]}, [shape]
+    return ({"what": "torch.sum", "shape": list(shape[2:]) or [1],
+             "fn": draw(st.sampled_from(REDUCE_CALLS))}, [shape])
 
 
 @st.composite

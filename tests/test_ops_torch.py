@@ -39,10 +39,12 @@ def _static(op, args, shapes):
 def _run_torch(op, attrs, shapes):
     from torch.utils.flop_counter import FlopCounterMode
     from cnnstat.torch_bridge.modules import MODULES
+    from .oracle import SDPA_FORMULAS
     torch.manual_seed(0)
     module = MODULES[op](attrs, shapes).eval()
     inputs = [torch.rand(s) + 0.1 for s in shapes]
-    counter = FlopCounterMode(display=False)
+    # the attention stand-in calls F.scaled_dot_product_attention: its CPU kernel needs a formula
+    counter = FlopCounterMode(display=False, custom_mapping=SDPA_FORMULAS)
     with torch.no_grad(), counter:
         out = module(*inputs)
     return module, out, counter.get_total_flops()

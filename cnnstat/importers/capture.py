@@ -109,7 +109,9 @@ class OpRecord:
     ``interpolate``, ``pad``...), every argument by parameter name, defaults filled in — torch's
     wrappers pass some arguments by keyword, so ``args`` alone differs from how the model's
     code called it; None for builtins (``torch.conv2d``, ``Tensor.view``), whose arguments are
-    positional in ATen's schema order."""
+    positional in ATen's schema order.
+    ``shares``: per output, whether it shares the storage of the first tensor argument (a view
+    of it, or the argument itself written in place) — what the memory model needs to know."""
     index: int
     op: str
     args: tuple
@@ -122,6 +124,7 @@ class OpRecord:
     call: int
     inplace: bool = False
     bound: dict | None = None
+    shares: tuple[bool, ...] = ()
 
 
 @dataclass
@@ -400,8 +403,13 @@ class _Recorder:
         path, cls = (self.calls[call].path, self.calls[call].module_class) if call >= 0 \
             else ("", "")
         inplace = bool(refs) and _writes_first_argument(name, kwargs if bound is None else bound)
+        first = next(_tensors((args, kwargs), torch.Tensor), None)
+        root = None if first is None else (first._base if first._base is not None else first)
+        shares = tuple(root is not None and (t._base if t._base is not None else t) is root
+                       for t in _tensors(out, torch.Tensor))
         self.ops.append(OpRecord(index, name, tuple(plain_args), plain_kwargs, tuple(refs),
-                                 tuple(produced), structure, path, cls, call, inplace, bound))
+                                 tuple(produced), structure, path, cls, call, inplace, bound,
+                                 shares))
 
     def signature(self, func) -> inspect.Signature | None:
         if func not in self.signatures:

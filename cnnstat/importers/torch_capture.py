@@ -564,7 +564,8 @@ class _CaptureImporter(LayerImporter):
         layer from the pattern's source to the shape the forward made."""
         source = self.env[vid].src
         layer = self.asm.add("layout", [source.node], {"what": "torch.Tensor.view",
-                                                        "shape": list(self.layout(vid).per)},
+                                                        "shape": list(self.layout(vid).per),
+                                                        "fn": "view", "view": True},
                              name=f"{source.node}.view")
         self.env[vid] = T(layer)
 
@@ -650,8 +651,9 @@ class _CaptureImporter(LayerImporter):
             if short in NORMS or short in POINTWISE:
                 return self.pointwise(record, node, short, ins, consts)
             if short in REDUCE:
+                fn = f"{short}_dim" if short in ("max", "min") and len(outs) == 2 else short
                 return self.single(record, node, "reduction", ins, what=_what(record),
-                                   shape=list(self.layout(outs[0]).per))
+                                   shape=list(self.layout(outs[0]).per), fn=fn)
         except (NoRule, ShapeError):
             pass
         return self.not_counted(record, node)
@@ -665,7 +667,8 @@ class _CaptureImporter(LayerImporter):
         if made is None:
             layer = self.asm.add("layout", [source.node],
                                  {"what": "channels-last (the model's layout)",
-                                  "shape": list(self.layout(vid).per)},
+                                  "shape": list(self.layout(vid).per),
+                                  "fn": "channels_last", "view": True},
                                  name=f"{source.node}.channels_last")
             made = self.meta_cache[key] = T(layer)
         self.env[vid] = made
@@ -727,7 +730,7 @@ class _CaptureImporter(LayerImporter):
             if isinstance(mask, Ref) and not masked else ((), 0, 0)
         self.single(record, node, "attention", inputs, tensors=tensors,
                     causal=bool(a.get("is_causal")), masked=masked, params=params,
-                    buffers=buffers)
+                    buffers=buffers, constant_mask=isinstance(mask, Ref) and not masked)
 
     def multihead(self, record, node: _Call) -> None:
         a = self.bound(record, [], {})
@@ -850,11 +853,18 @@ class _CaptureImporter(LayerImporter):
         base = self.name_for(node)
         outs = list(record.outputs)
         tensors, params, buffers = self.held(consts)    # a class token concatenated...
+        fn = _short(record.op)
+        if fn == "__getitem__" and len(record.inputs) > 1:
+            fn = "index"                                 # by a tensor: saves the indices
+        elif fn == "pad" and (record.bound or {}).get("mode", "constant") != "constant":
+            fn = f"pad_{record.bound['mode']}"          # reflect/replicate: saves the input
+        shares = record.shares or (False,) * len(outs)
         for j, vid in enumerate(outs):
             self.single(record, node, "layout", ins, value=vid, tensors=tensors if j == 0 else (),
                         name=base if len(outs) == 1 else f"{base}.{j}",
                         what=what, shape=list(self.layout(vid).per),
-                        params=params if j == 0 else 0, buffers=buffers if j == 0 else 0)
+                        params=params if j == 0 else 0, buffers=buffers if j == 0 else 0,
+                        fn=fn, view=bool(ins) and ins[0] == record.inputs[0] and shares[j])
 
     def pointwise(self, record, node: _Call, short: str, ins: list[int], consts: list[P]):
         if len(record.outputs) != 1:
@@ -874,7 +884,10 @@ class _CaptureImporter(LayerImporter):
                      "drop_path", "__setitem__", "copy_", "fill_", "zero_"):
             kind = "activation"
         attrs: dict[str, Any] = {"what": _what(record), "kind": kind, "params": params,
-                                 "buffers": buffers}
+                                 "buffers": buffers, "fn": short,
+                                 "view": bool(record.shares and record.shares[0]
+                                              and record.inputs[0] == ins[0]),
+                                 "operand": self.operand(record)}
         expected = self.graph_shape(out)
         other: tuple = ()
         if others and kind != "norm" and self.layout(ins[0]).kind == "lead":
@@ -887,6 +900,23 @@ class _CaptureImporter(LayerImporter):
             if not other:
                 raise
             return self.single(record, node, "pointwise", ins, tensors=tensors, **attrs)
+
+    def operand(self, record) -> str:
+        """What a call's constant tensor operand is, for the memory rules: '' (none: numbers
+        only), 'parameter', 'buffer', 'computed' (from parameters: it needs a gradient),
+        'constant' (no gradient, not a buffer: a tensor made by the forward) or 'several'."""
+        consts = [v for v in record.inputs if isinstance(self.env.get(v), P)]
+        if not consts:
+            return ""
+        if len(consts) > 1:
+            return "several"
+        value = self.trace.values[consts[0]]
+        if value.source in ("parameter", "buffer"):
+            return value.source
+        names = self.env[consts[0]].names
+        if any(isinstance(self.state.get(n), nn.Parameter) for n in names):
+            return "computed"
+        return "constant"
 
     def not_counted(self, record, node: _Call) -> None:
         """A call without a rule: a not_counted layer with the forward's per-sample shape."""

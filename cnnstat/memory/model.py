@@ -414,7 +414,7 @@ class _Simulation:
         if i not in self.memo:
             ctx = Context(train=self.o.train, device=self.o.device,
                           requires_grad=tuple(self.requires.get(s, False) for s in record.inputs),
-                          amp=self.o.amp)
+                          amp=self.o.amp, dtype=self.o.dtype)
             try:
                 self.memo[i] = self.rules(record, ctx)
             except NoRule:

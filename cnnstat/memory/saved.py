@@ -94,11 +94,14 @@ class Context:
         (dropout's mask, autocast's operator lists, statistics dtypes).
     requires_grad: per input, whether it requires a gradient (the model's input does not).
     amp: under torch.autocast (for composite operators whose parts autocast treats apart).
+    dtype: the step's ``--dtype`` ('fp32', 'bf16', 'fp16'): the activations' dtype without
+        autocast, autocast's low precision with it (for kernels that compute in float32 anyway).
     """
     train: bool = True
     device: str = "cuda"
     requires_grad: tuple[bool, ...] = ()
     amp: bool = False
+    dtype: str = "fp32"
 
     def needs_grad(self, index: int) -> bool:
         return self.requires_grad[index] if index < len(self.requires_grad) else True

@@ -26,6 +26,13 @@ Conventions (one MAC = one fused multiply-add):
   is a parameter of the layer. A normalization without a module rule (``F.group_norm``,
   ``F.normalize``, ``F.rms_norm``) is one operation per element of kind "norm", as batch norm.
 - ``reduction`` — a reduction (sum, mean, norm, var...): one operation per input element, kind "pool".
+
+Saved tensors (the ``memory`` rules, docs/memory.md): what a call keeps for backward depends on
+which torch call it is, so ``layout``, ``pointwise`` and ``reduction`` carry ``fn``, the call's
+short name as the capture importer recorded it (``permute``, ``mul``, ``mean``), and the facts
+the capture saw (``view``: the output shares the input's storage; ``operand``: what a constant
+operand is). A call not in the tables below, or an operator without ``fn`` (made by the ONNX
+importer), has no rule: listed as not counted, never guessed.
 """
 
 from __future__ import annotations
@@ -35,12 +42,62 @@ import re
 from typing import Any, Sequence
 
 from ..errors import ShapeError
+from ..memory.saved import ACT, FP32, KEEP, LOWER, VIEW, Context, NoRule, OpMemory, Saved
 from .base import (ACTIVATION, ATTENTION, ELEMENTWISE, GLOBAL, NORM, POOL, REARRANGED, REGISTRY,
                    WEIGHT, ArgumentError, Eval,
                    Op, Param, Shape, boolean, choice, fmt_shape, nonneg_int, numel, positive_int,
                    register)
-from .merge import broadcast
+from .merge import _pairwise_saved, broadcast
 from .unknown import _text
+
+
+def _call(value: Any) -> str:
+    """The torch call's short name (``permute``, ``mul``, ``mean``); '' when not known."""
+    if not isinstance(value, str):
+        raise ArgumentError(f"must be a call's name, got {value!r}")
+    return value.strip()
+
+
+FN = Param("fn", _call, "", "the torch call it stands for (its short name), for the memory rule")
+
+# -- what the rank-generic calls save (the ``memory`` rules of layout, pointwise, reduction) ------
+#: layout calls that save nothing (their backward needs only shapes, dims and sizes); a view when
+#: the capture saw the output share its input's storage (``view``)
+LAYOUT_SAVES_NOTHING = frozenset({
+    "view", "reshape", "permute", "transpose", "flatten", "unflatten", "squeeze", "unsqueeze",
+    "expand", "expand_as", "__getitem__", "unbind", "split", "chunk", "split_with_sizes",
+    "tensor_split", "narrow", "select", "movedim", "swapaxes", "view_as", "reshape_as", "t",
+    "mT", "T", "broadcast_to", "unfold", "cat", "concat", "concatenate", "stack", "hstack",
+    "vstack", "roll", "repeat", "tile", "flip", "pad", "pixel_shuffle", "pixel_unshuffle",
+    "channel_shuffle", "native_channel_shuffle", "new_zeros", "zeros_like", "ones_like",
+    "contiguous", "clone", "to", "type_as", "float", "half", "double",
+    "channels_last"})      # cnnstat's own: the model's channels-last tensor, no torch call
+#: ... whose input gradient is the output's or slices of it (not a new tensor)
+LAYOUT_GRAD_SLICES = frozenset({"cat", "concat", "concatenate", "stack", "hstack", "vstack"})
+#: element-wise functions of one activation (and Python numbers) saving their input / output
+SAVES_INPUT = frozenset({
+    "gelu", "silu", "mish", "hardswish", "hardsigmoid", "leaky_relu", "hardtanh", "relu6", "elu",
+    "softplus", "log", "sin", "cos", "erf", "abs", "clamp", "clamp_min", "clamp_max", "clip",
+    "pow", "__pow__", "square", "selu", "celu", "logsigmoid", "softsign"})
+SAVES_OUTPUT = frozenset({"relu", "sigmoid", "tanh", "exp", "sqrt", "rsqrt", "reciprocal"})
+#: ... saving nothing whatever their operands (sums, negation, scaling by a number)
+SAVES_NOTHING = frozenset({"add", "__add__", "__radd__", "__iadd__", "add_", "sub", "__sub__",
+                           "__rsub__", "__isub__", "sub_", "neg", "__neg__"})
+#: products and quotients: what they save depends on their operands (Pointwise.memory)
+PRODUCTS = frozenset({"mul", "__mul__", "__rmul__", "__imul__", "mul_"})
+QUOTIENTS = frozenset({"div", "__truediv__", "__itruediv__", "div_"})
+#: in-place forms allowed (the result is the input's storage; those saving their input would
+#: make PyTorch clone it first or refuse: not ruled)
+INPLACE = frozenset({"__iadd__", "add_", "__isub__", "sub_", "__imul__", "mul_", "__itruediv__",
+                     "div_", "relu_", "sigmoid_", "tanh_", "exp_"})
+#: CUDA autocast's float32 list (aten/src/ATen/autocast_mode.cpp, PyTorch 2.14) among them;
+#: CPU autocast's float32 list has none of these calls (prod aside, which has no rule here)
+CUDA_FP32 = frozenset({"exp", "log", "pow", "__pow__", "rsqrt", "reciprocal", "softplus",
+                       "sum", "norm", "logsumexp"})
+#: reductions saving nothing / their input and output / their input only
+REDUCE_SAVES_NOTHING = frozenset({"sum", "mean", "argmax", "argmin", "all", "any"})
+REDUCE_SAVES_BOTH = frozenset({"amax", "amin", "max", "min", "norm", "logsumexp", "std"})
+REDUCE_SAVES_INPUT = frozenset({"var"})
 
 
 def _sizes(value: Any) -> tuple[int, ...]:
@@ -64,7 +121,9 @@ class Attention(Op):
               Param("masked", boolean, False, "a 4th input is an additive or boolean mask"),
               Param("params", nonneg_int, 0, "parameters of a constant mask (a learned "
                                              "relative position bias)"),
-              Param("buffers", nonneg_int, 0, "buffers of a constant mask"))
+              Param("buffers", nonneg_int, 0, "buffers of a constant mask"),
+              Param("constant_mask", boolean, False, "a mask that is not an activation (a "
+                                                     "constant, a parameter, a buffer)"))
 
     def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
         if len(inputs) != 3 + int(a["masked"]):
@@ -83,6 +142,42 @@ class Attention(Op):
 
     def describe(self, a, inputs) -> str:
         return f"ScaledDotProductAttention(causal={a['causal']}, masked={a['masked']})"
+
+    def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
+        """``F.scaled_dot_product_attention`` in PyTorch 2.14 on CPU, as measured
+        (tests/test_memory_rules.py):
+
+        - the flash kernel for CPU, chosen when q and v have one head size (E = Ev) and no mask
+          needs a gradient (3-D inputs are unsqueezed to 4-D views): saves q, k, v, the output,
+          the float32 log-sum-exp of each query row (output elements / Ev) and the mask as
+          given. It also wants each input's last dimension contiguous: the capture's q, k, v
+          (slices of a projection, permuted) are; an operator does not record strides.
+        - otherwise the math path: q and k each scaled by E^-1/4 (new), v, and the softmax of
+          the scores plus the mask (lead x L x S, new; saved by the softmax and, as a view, by
+          the product with v), all in float32 (a low-precision v is copied to float32).
+
+        Autocast (CPU) lowers it like a matrix product. No rule for a constant mask (a
+        relative-position bias, a buffer): it is not a layer input, and its size and whether it
+        needs a gradient (which choose the kernel) are not known here. No rule on CUDA: the
+        kernel (flash, memory-efficient with a log-sum-exp padded to 32 rows, cuDNN, math)
+        depends on the GPU, the dtype and the head size, untested here (docs/memory.md)."""
+        if ctx.device != "cpu" or a["constant_mask"] or a["params"] or a["buffers"]:
+            raise NoRule(self.name)
+        q, k, v = inputs[:3]
+        if a["masked"] and ctx.needs_grad(3) or q[-1] != v[-1]:
+            # the math path computes in float32 on CPU (a low-precision v is copied)
+            scores = numel(output) // output[-1] * k[-2]
+            low = ctx.amp or ctx.dtype != "fp32"
+            v_saved = Saved.new(numel(v), "fp32", "v in float32") if low else Saved.input(2, "v")
+            return OpMemory((Saved.new(numel(q), "fp32", "scaled q"),
+                             Saved.new(numel(k), "fp32", "scaled k"), v_saved,
+                             Saved.new(scores, "fp32", "softmax of the scores + mask")),
+                            autocast=LOWER)
+        saved = [Saved.input(0, "q"), Saved.input(1, "k"), Saved.input(2, "v"), Saved.output(),
+                 Saved.new(numel(output) // output[-1], "fp32", "log-sum-exp")]
+        if a["masked"]:
+            saved.append(Saved.input(3, "mask"))
+        return OpMemory(tuple(saved), autocast=LOWER)
 
 
 @register
@@ -189,7 +284,8 @@ class Layout(Op):
     params = (Param("what", _text, doc="the call, as the model's code made it"),
               Param("shape", _sizes, doc="output shape without the batch"),
               Param("params", nonneg_int, 0, "parameters of a constant operand (a class token)"),
-              Param("buffers", nonneg_int, 0, "buffers of a constant operand"))
+              Param("buffers", nonneg_int, 0, "buffers of a constant operand"),
+              FN, Param("view", boolean, False, "the output shares input 0's storage"))
 
     def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
         return Eval(shape=(inputs[0][0],) + a["shape"], params=a["params"], buffers=a["buffers"],
@@ -197,6 +293,20 @@ class Layout(Op):
 
     def describe(self, a, inputs) -> str:
         return a["what"]
+
+    def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
+        """Views, copies, concatenations, padding with a constant: nothing saved (their
+        backward needs sizes only); the output is input 0's storage when the capture saw a view.
+        Index-based calls (gather, index_select, advanced indexing, reflect padding) save their
+        indices or input: no rule. A constant operand (a class token) takes part in dtype
+        promotion (concatenation promotes under autocast)."""
+        fn = a["fn"]
+        if fn not in LAYOUT_SAVES_NOTHING:
+            raise NoRule(self.name)
+        slices = a["view"] or fn in LAYOUT_GRAD_SLICES
+        return OpMemory(view_of=0 if a["view"] else None,
+                        input_grads=tuple(VIEW if slices else "new" for _ in inputs),
+                        mixes_params=bool(a["params"] or a["buffers"]))
 
 
 @register
@@ -209,7 +319,12 @@ class Pointwise(Op):
               Param("kind", choice(ACTIVATION, ELEMENTWISE, NORM), ACTIVATION),
               Param("other", _sizes, (), "shape of a constant operand (broadcast), per sample"),
               Param("params", nonneg_int, 0, "parameters the constant operand holds"),
-              Param("buffers", nonneg_int, 0, "buffers the constant operand holds"))
+              Param("buffers", nonneg_int, 0, "buffers the constant operand holds"),
+              FN, Param("view", boolean, False, "in place: the output is input 0's storage"),
+              Param("operand", choice("", "parameter", "buffer", "computed", "constant",
+                                      "several"), "",
+                    "the constant tensor operand: a parameter, a buffer, computed from "
+                    "parameters (it needs a gradient), another constant; '': numbers only"))
 
     def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
         shapes = list(inputs) + ([(1,) + a["other"]] if a["other"] else [])
@@ -220,18 +335,81 @@ class Pointwise(Op):
     def describe(self, a, inputs) -> str:
         return a["what"]
 
+    def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
+        """By the call (derivatives.yaml): sums and negation save nothing; gelu, silu, log,
+        pow(x, number)... their input; relu, sigmoid, exp, sqrt... their output; a product of
+        activations each operand the other's gradient needs (as ``multiply``); a product with a
+        parameter the activation (for the parameter's gradient), with a computed constant both,
+        with a buffer or a number nothing new; a quotient x / c saves c, and x when c needs a
+        gradient. A parameter or buffer operand is saved but counted as a parameter or buffer.
+        Everything else (dropout, whose training mask the eval-mode capture did not see,
+        comparisons, normalizations) has no rule."""
+        fn, operand, n = a["fn"], a["operand"], len(inputs)
+        if a["view"] and fn not in INPLACE or operand in ("constant", "several") and \
+                fn not in SAVES_NOTHING or operand == "computed" and not a["other"]:
+            raise NoRule(self.name)
+        base = fn[:-1] if fn in INPLACE and fn.endswith("_") else fn
+        computed = (Saved.new(numel(a["other"]) or 1, ACT, "computed operand"),) \
+            if operand == "computed" else ()
+        if base in SAVES_NOTHING:
+            saved: tuple = ()
+        elif base in SAVES_INPUT and n == 1 and not operand and not a["view"]:
+            saved = (Saved.input(0),)
+        elif base in SAVES_OUTPUT and n == 1 and not operand:
+            saved = (Saved.output(),)
+        elif base in PRODUCTS:
+            if n > 1 and operand:
+                raise NoRule(self.name)
+            saved = _pairwise_saved("mul", inputs, ctx, both=False) if n > 1 else \
+                ((Saved.input(0),) if operand in ("parameter", "computed") else ()) + computed
+        elif base in QUOTIENTS and n <= 2 and not (n == 2 and operand):
+            if n == 2:      # x / y: y for both gradients, x for y's
+                saved = ((Saved.input(1),) if ctx.needs_grad(0) or ctx.needs_grad(1) else ()) \
+                    + ((Saved.input(0),) if ctx.needs_grad(1) else ())
+            else:
+                saved = computed + ((Saved.input(0),) if operand in ("parameter", "computed")
+                                    else ())
+        else:
+            raise NoRule(self.name)
+        passes = base in ("add", "__add__", "__radd__", "__iadd__")     # the gradient itself
+        grads = tuple(VIEW if passes and tuple(s) == tuple(output) else "new" for s in inputs)
+        return OpMemory(saved, view_of=0 if a["view"] else None, input_grads=grads,
+                        autocast="fp32" if ctx.device == "cuda" and base in CUDA_FP32 else KEEP,
+                        mixes_params=operand in ("parameter", "buffer", "computed"))
+
 
 @register
 class Reduce(Op):
     name = "reduction"
     summary = "a reduction of an imported model (sum, mean, var, norm...) to the given shape"
-    params = (Param("what", _text), Param("shape", _sizes, doc="output shape without the batch"))
+    params = (Param("what", _text), Param("shape", _sizes, doc="output shape without the batch"),
+              FN)
 
     def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
         return Eval(shape=(inputs[0][0],) + a["shape"], macs={POOL: numel(inputs[0])}, rf=GLOBAL)
 
     def describe(self, a, inputs) -> str:
         return a["what"]
+
+    def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
+        """sum, mean (and argmax, all...: no gradient) save nothing; amax, amin, norm,
+        logsumexp and std their input and their result; var its input; max/min along a dim
+        (``max_dim``, the values of a (values, indices) pair) the int64 indices, output-sized.
+        CUDA autocast runs sum, norm and logsumexp in float32."""
+        fn = a["fn"]
+        if fn in REDUCE_SAVES_NOTHING:
+            saved: tuple = ()
+        elif fn in REDUCE_SAVES_BOTH:
+            saved = (Saved.input(0), Saved.output())
+        elif fn in REDUCE_SAVES_INPUT:
+            saved = (Saved.input(0),)
+        elif fn in ("max_dim", "min_dim"):
+            saved = (Saved.new(numel(output), "int64", "indices"),)
+        else:
+            raise NoRule(self.name)
+        # sum's input gradient is the output's expanded (a view); the others' are new tensors
+        return OpMemory(saved, input_grads=(VIEW,) if fn == "sum" else (),
+                        autocast=FP32 if ctx.device == "cuda" and fn in CUDA_FP32 else KEEP)
 
 
 @register

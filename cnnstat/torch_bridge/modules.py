@@ -514,14 +514,12 @@ class _Holds(nn.Module):
 
 
 class Attention(_Holds):
-    """softmax(Q·Kᵀ/√E [+ mask])·V written out, so FlopCounterMode counts both products (its
-    formula for the CPU flash kernel is missing)."""
+    """``F.scaled_dot_product_attention`` itself, the call the ``attention`` operator stands for
+    (its kernel decides what autograd saves: cnnstat.ops.tensor.Attention.memory); the
+    FlopCounterMode oracle counts the CPU flash kernel with its own formula (tests/oracle.py)."""
 
     def forward(self, q, k, v, mask=None):
-        scores = torch.matmul(q, k.transpose(-2, -1)) / q.shape[-1] ** 0.5
-        if mask is not None:
-            scores = scores + mask
-        return torch.matmul(scores.softmax(-1), v)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
 
 
 @module_for("attention")
@@ -569,8 +567,9 @@ def _einsum(a, shapes):
 
 
 class Shaped(_Holds):
-    """Stand-in for a layout change, a reduction or work on parameters: its output shape (zeros),
-    and ``macs`` multiply-adds of a matrix product on zeros (work done once per forward)."""
+    """Stand-in for work on parameters, or a layout change or reduction whose call it cannot
+    make: its output shape (zeros), and ``macs`` multiply-adds of a matrix product on zeros
+    (work done once per forward)."""
 
     def __init__(self, shape, params: int = 0, buffers: int = 0, macs: int = 0):
         super().__init__(params, buffers)
@@ -582,14 +581,84 @@ class Shaped(_Holds):
         return xs[0].new_zeros((xs[0].shape[0],) + self.shape)
 
 
+def _permutation(shape, target) -> tuple[int, ...] | None:
+    """The first permutation of the axes after the batch that turns ``shape`` into
+    ``target`` (batch included in both), or None."""
+    import itertools
+    for order in itertools.permutations(range(1, len(shape))):
+        if tuple(shape[i] for i in order) == tuple(target[1:]):
+            return (0,) + order
+    return None
+
+
+class Layout(Shaped):
+    """The call a ``layout`` layer stands for (``fn``), with arguments that give its output
+    shape: a permutation, a reshape, a concatenation along the axis that grew, a roll, a flip,
+    a repeat, a constant pad. A call it cannot make is stood in by zeros of the shape."""
+
+    def __init__(self, fn: str, shape, params: int = 0, buffers: int = 0):
+        super().__init__(shape, params, buffers)
+        self.fn = fn
+
+    def forward(self, *xs):
+        out = self.call(xs)
+        return Shaped.forward(self, *xs) if out is None else out
+
+    def call(self, xs):
+        x, fn = xs[0], self.fn
+        target = (x.shape[0],) + self.shape
+        grown = [i for i, (a, b) in enumerate(zip(x.shape, target)) if a != b]
+        if fn in ("permute", "transpose", "movedim", "swapaxes") and len(target) == x.dim():
+            order = _permutation(x.shape, target)
+            return None if order is None else x.permute(order)
+        if fn in ("view", "flatten", "unflatten", "squeeze", "unsqueeze", "reshape"):
+            if x.numel() == torch.Size(target).numel():
+                return x.view(target) if fn == "view" else x.reshape(target)
+        if len(target) != x.dim() or len(grown) > 1:
+            return None
+        if fn in ("roll", "flip") and not grown:
+            return torch.roll(x, 1, -1) if fn == "roll" else x.flip(-1)
+        if fn in ("cat", "repeat", "pad") and grown:
+            d = grown[0]
+            if fn == "cat" and sum(t.shape[d] for t in xs) == target[d]:
+                return torch.cat(xs, d)
+            if fn == "repeat" and target[d] % x.shape[d] == 0:
+                return x.repeat([target[d] // x.shape[d] if i == d else 1
+                                 for i in range(x.dim())])
+            if fn == "pad" and target[d] > x.shape[d]:
+                return F.pad(x, (0, 0) * (x.dim() - 1 - d) + (0, target[d] - x.shape[d]))
+        return None
+
+
 @module_for("layout")
 def _layout(a, shapes):
-    return Shaped(a["shape"], a["params"], a["buffers"])
+    return Layout(a["fn"], a["shape"], a["params"], a["buffers"])
+
+
+class Reduction(Shaped):
+    """The reduction ``fn`` over the axes that disappear (or all but the batch)."""
+
+    def __init__(self, fn: str, shape):
+        super().__init__(shape)
+        self.fn = fn
+
+    def forward(self, x):
+        target = (x.shape[0],) + self.shape
+        keep = x.dim() == 2                       # N x F -> N x 1
+        if (x.shape[:1] + x.shape[2:] if not keep else (x.shape[0], 1)) != target:
+            return Shaped.forward(self, x)
+        if self.fn in ("max_dim", "min_dim"):
+            return getattr(x, self.fn[:3])(1, keepdim=keep).values
+        if self.fn in ("sum", "mean", "amax", "amin", "var", "std", "logsumexp"):
+            return getattr(torch, self.fn)(x, dim=1, keepdim=keep)
+        if self.fn == "norm":
+            return torch.linalg.vector_norm(x, dim=1, keepdim=keep)
+        return Shaped.forward(self, x)
 
 
 @module_for("reduction")
 def _reduction(a, shapes):
-    return Shaped(a["shape"])
+    return Reduction(a["fn"], a["shape"])
 
 
 @module_for("parameter_work")
@@ -598,20 +667,45 @@ def _parameter_work(a, shapes):
 
 
 class Pointwise(_Holds):
-    def __init__(self, other, params: int, buffers: int):
+    """The element-wise call ``fn``: of one activation, of two (a product, a quotient, a sum),
+    or of an activation and a constant operand of shape ``other`` — a parameter, a buffer, or
+    computed from a parameter (``operand``). Without ``fn`` (an ONNX import): the sum of the
+    inputs, times ``other``, exponentiated."""
+
+    def __init__(self, other, params: int, buffers: int, fn: str = "", operand: str = ""):
         super().__init__(params, buffers)
-        self.other = tuple(other)
+        self.other, self.fn, self.operand = tuple(other), fn, operand
+        if fn and operand in ("parameter", "computed") and self.held is not None:
+            self.held = nn.Parameter(torch.rand((1,) + self.other) + 0.5)
+        if fn and operand == "buffer":
+            self.register_buffer("state", torch.rand((1,) + self.other) + 0.5)
 
     def forward(self, *xs):
-        out = functools.reduce(operator.add, xs)        # the inputs summed, as Add
-        if self.other:
-            out = out * torch.ones((1,) + self.other, dtype=out.dtype)
-        return out.exp()
+        fn = self.fn.strip("_")
+        fn = fn[1:] if self.fn.startswith("__") and fn[:1] in "ir" and fn[1:] in _BINARY else fn
+        if not fn:
+            out = functools.reduce(operator.add, xs)        # the inputs summed, as Add
+            if self.other:
+                out = out * torch.ones((1,) + self.other, dtype=out.dtype)
+            return out.exp()
+        x = xs[0]
+        if fn in _BINARY:
+            y = {"parameter": self.held, "buffer": getattr(self, "state", None),
+                 "computed": self.held * 2.0 if self.held is not None else None}.get(
+                     self.operand, 2.0) if len(xs) == 1 else xs[1]
+            return _BINARY[fn](x, y)
+        if fn in ("pow", "clamp"):
+            return torch.pow(x, 2.0) if fn == "pow" else torch.clamp(x, 0.2, 0.8)
+        return getattr(F, fn)(x) if hasattr(F, fn) else getattr(torch, fn)(x)
+
+
+_BINARY = {"mul": torch.mul, "truediv": torch.div, "div": torch.div, "add": torch.add,
+           "sub": torch.sub}
 
 
 @module_for("pointwise")
 def _pointwise(a, shapes):
-    return Pointwise(a["other"], a["params"], a["buffers"])
+    return Pointwise(a["other"], a["params"], a["buffers"], a["fn"], a["operand"])
 
 
 class PerImage(nn.Module):
