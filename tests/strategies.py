@@ -359,7 +359,11 @@ BINARY_CALLS = ["mul", "__mul__", "div", "__truediv__", "add", "__radd__", "sub"
 @st.composite
 def pointwise(draw):
     shape = draw(any_tensor())
-    form = draw(st.sampled_from(["unary", "binary", "constant", "onnx"]))
+    form = draw(st.sampled_from(["unary", "binary", "constant", "onnx", "batch_norm"]))
+    if form == "batch_norm":    # F.batch_norm with its module's weight, bias, running stats
+        c = shape[1]
+        return ({"what": "F.batch_norm", "fn": "batch_norm", "kind": "norm", "channels": c,
+                 "operand": "several", "params": 2 * c, "buffers": 2 * c + 1}, [shape])
     if form == "onnx":          # no call recorded (an ONNX import): the stand-in's own sum
         other = draw(st.sampled_from([(), shape[-1:], (1,) * (len(shape) - 1)]))
         return ({"what": "ONNX Exp", "kind": draw(st.sampled_from(["activation", "elementwise",

@@ -12,11 +12,13 @@ saved-tensor oracle (tests/oracles/saved_tensors.py) on the real timm module:
   and the weight copies exact (the peak is not compared: the float32 gradients of linear's
   low-precision copies, tests/test_memory_rules.py AMP_BACKWARD_TEMPORARIES).
 - BoTNet-26t (a ResNet with 2-D relative-position self-attention: matmul, reshape, pad,
-  expand, slicing): every module's saved bytes exact except the relative-position logits
-  (``pos_embed``), where ``q @ rel_k.T`` on a non-contiguous view of q makes torch copy q for
-  the matrix product: the copies, made by ``aten.clone`` and saved by ``MmBackward0``, are the
-  whole difference (the linear rule saves its input as a view: strides are not recorded by
-  the operators).
+  expand, slicing) and LeViT-128S (F.batch_norm on a folded batch, attention as matmul and
+  softmax, a mean over tokens): every module's saved bytes exact except where a product with a
+  weight runs on a non-contiguous view (BoTNet's relative-position logits ``q @ rel_k.T`` on a
+  permuted q; LeViT's downsampling query projection on ``x[:, ::2, ::2]``): torch copies the
+  operand for the matrix product, and the copies, made by ``aten.clone`` and saved by
+  ``MmBackward0``, are the whole difference (the linear rule saves its input as a view:
+  operators do not record strides).
 """
 
 from __future__ import annotations
@@ -77,11 +79,19 @@ def _owner(name: str, modules: list[str]) -> str:
     return max(found, key=len, default="")
 
 
-def test_botnet_saved_bytes_match_autograd_but_for_named_copies():
-    module, analysis = _setup("botnet26t_256", 64)
+# model, input side, the modules (name suffix) where a linear product copies a non-contiguous
+# view of its input (BoTNet: q @ rel_k.T on a permuted q; LeViT: the linear query projection
+# of attention-downsampling on a strided subsample x[:, ::2, ::2])
+COPIES = [("botnet26t_256", 64, "self_attn.pos_embed"),
+          ("levit_128s", 64, "attn_downsample.q.ln.linear")]
+
+
+@pytest.mark.parametrize("name,size,where", COPIES)
+def test_hybrid_saved_bytes_match_autograd_but_for_named_copies(name, size, where):
+    module, analysis = _setup(name, size)
     report = estimate(analysis, MemoryOptions(train=True, device="cpu", optimizer="sgd"))
     assert report.not_counted == []
-    result = _measure(module, 64)
+    result = _measure(module, size)
     modules = [name for name, _ in module.named_modules() if name]
     model: dict[str, int] = {}
     for row in report.layers:
@@ -89,7 +99,7 @@ def test_botnet_saved_bytes_match_autograd_but_for_named_copies():
         model[owner] = model.get(owner, 0) + row.saved_bytes
     oracle = result.by_layer()
     differ = {m for m in set(model) | set(oracle) if model.get(m, 0) != oracle.get(m, 0)}
-    assert differ and all(m.endswith("self_attn.pos_embed") for m in differ), sorted(differ)
+    assert differ and all(m.endswith(where) for m in differ), sorted(differ)
     copies = sum(s.nbytes for s in result.storages if s.layer in differ and s.kind ==
                  "activation" and s.made_by.startswith("aten.clone") and s.node == "MmBackward0")
     assert sum(oracle.get(m, 0) - model.get(m, 0) for m in differ) == copies > 0

@@ -888,6 +888,8 @@ class _CaptureImporter(LayerImporter):
                                  "view": bool(record.shares and record.shares[0]
                                               and record.inputs[0] == ins[0]),
                                  "operand": self.operand(record)}
+        if short == "batch_norm" and len(self.trace.values[ins[0]].shape) >= 2:
+            attrs["channels"] = self.trace.values[ins[0]].shape[1]       # torch's dim 1
         expected = self.graph_shape(out)
         other: tuple = ()
         if others and kind != "norm" and self.layout(ins[0]).kind == "lead":

@@ -42,7 +42,8 @@ import re
 from typing import Any, Sequence
 
 from ..errors import ShapeError
-from ..memory.saved import ACT, FP32, KEEP, LOWER, VIEW, Context, NoRule, OpMemory, Saved
+from ..memory.saved import (ACT, FP32, KEEP, LOWER, STAT, VIEW, Context, NoRule, OpMemory,
+                            Saved)
 from .base import (ACTIVATION, ATTENTION, ELEMENTWISE, GLOBAL, NORM, POOL, REARRANGED, REGISTRY,
                    WEIGHT, ArgumentError, Eval,
                    Op, Param, Shape, boolean, choice, fmt_shape, nonneg_int, numel, positive_int,
@@ -324,7 +325,8 @@ class Pointwise(Op):
               Param("operand", choice("", "parameter", "buffer", "computed", "constant",
                                       "several"), "",
                     "the constant tensor operand: a parameter, a buffer, computed from "
-                    "parameters (it needs a gradient), another constant; '': numbers only"))
+                    "parameters (it needs a gradient), another constant; '': numbers only"),
+              Param("channels", nonneg_int, 0, "F.batch_norm: the channels of its statistics"))
 
     def evaluate(self, a, inputs: Sequence[Shape]) -> Eval:
         shapes = list(inputs) + ([(1,) + a["other"]] if a["other"] else [])
@@ -342,9 +344,13 @@ class Pointwise(Op):
         parameter the activation (for the parameter's gradient), with a computed constant both,
         with a buffer or a number nothing new; a quotient x / c saves c, and x when c needs a
         gradient. A parameter or buffer operand is saved but counted as a parameter or buffer.
-        Everything else (dropout, whose training mask the eval-mode capture did not see,
-        comparisons, normalizations) has no rule."""
+        ``F.batch_norm`` (a BatchNorm module on a folded batch: LeViT) saves what batch norm
+        saves (cnnstat.ops.norm), taken to train with the step as its module does. Everything
+        else (dropout, whose training mask the eval-mode capture did not see, comparisons, the
+        other normalizations) has no rule."""
         fn, operand, n = a["fn"], a["operand"], len(inputs)
+        if fn == "batch_norm" and a["channels"] and n == 1:
+            return _batch_norm(a["channels"], inputs[0], ctx)
         if a["view"] and fn not in INPLACE or operand in ("constant", "several") and \
                 fn not in SAVES_NOTHING or operand == "computed" and not a["other"]:
             raise NoRule(self.name)
@@ -376,6 +382,18 @@ class Pointwise(Op):
         return OpMemory(saved, view_of=0 if a["view"] else None, input_grads=grads,
                         autocast="fp32" if ctx.device == "cuda" and base in CUDA_FP32 else KEEP,
                         mixes_params=operand in ("parameter", "buffer", "computed"))
+
+
+def _batch_norm(channels: int, shape: Shape, ctx: Context) -> OpMemory:
+    """Training: the input and the batch mean and inverse std per channel (save_mean,
+    save_invstd), as cnnstat.ops.norm's batch norm; at inference nothing."""
+    if not ctx.train:
+        return OpMemory()
+    if numel(shape) == channels:
+        raise ShapeError(f"batch norm in training needs more than one value per channel (input "
+                         f"{list(shape)}); PyTorch refuses it too")
+    return OpMemory((Saved.input(0), Saved.new(channels, STAT, "batch mean"),
+                     Saved.new(channels, STAT, "batch inverse std")))
 
 
 @register

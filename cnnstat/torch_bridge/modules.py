@@ -672,9 +672,10 @@ class Pointwise(_Holds):
     computed from a parameter (``operand``). Without ``fn`` (an ONNX import): the sum of the
     inputs, times ``other``, exponentiated."""
 
-    def __init__(self, other, params: int, buffers: int, fn: str = "", operand: str = ""):
+    def __init__(self, other, params: int, buffers: int, fn: str = "", operand: str = "",
+                 channels: int = 0):
         super().__init__(params, buffers)
-        self.other, self.fn, self.operand = tuple(other), fn, operand
+        self.other, self.fn, self.operand, self.channels = tuple(other), fn, operand, channels
         if fn and operand in ("parameter", "computed") and self.held is not None:
             self.held = nn.Parameter(torch.rand((1,) + self.other) + 0.5)
         if fn and operand == "buffer":
@@ -688,7 +689,12 @@ class Pointwise(_Holds):
             if self.other:
                 out = out * torch.ones((1,) + self.other, dtype=out.dtype)
             return out.exp()
-        x = xs[0]
+        x, c = xs[0], self.channels
+        if fn == "batch_norm" and c and self.held is not None and self.held.numel() == 2 * c \
+                and getattr(self, "state", torch.zeros(0)).numel() == 2 * c + 1:
+            # weight, bias; running mean, variance (and the step counter after them)
+            return F.batch_norm(x, self.state[:c], self.state[c:2 * c], self.held[:c],
+                                self.held[c:], training=self.training)
         if fn in _BINARY:
             y = {"parameter": self.held, "buffer": getattr(self, "state", None),
                  "computed": self.held * 2.0 if self.held is not None else None}.get(
@@ -705,7 +711,7 @@ _BINARY = {"mul": torch.mul, "truediv": torch.div, "div": torch.div, "add": torc
 
 @module_for("pointwise")
 def _pointwise(a, shapes):
-    return Pointwise(a["other"], a["params"], a["buffers"], a["fn"], a["operand"])
+    return Pointwise(a["other"], a["params"], a["buffers"], a["fn"], a["operand"], a["channels"])
 
 
 class PerImage(nn.Module):
