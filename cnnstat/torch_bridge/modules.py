@@ -612,8 +612,9 @@ class Layout(Shaped):
             order = _permutation(x.shape, target)
             return None if order is None else x.permute(order)
         if fn in ("view", "flatten", "unflatten", "squeeze", "unsqueeze", "reshape"):
-            if x.numel() == torch.Size(target).numel():
-                return x.view(target) if fn == "view" else x.reshape(target)
+            if x.numel() == torch.Size(target).numel():       # (a dropped .contiguous() ...)
+                return x.view(target) if fn == "view" and x.is_contiguous() else \
+                    x.reshape(target)
         if len(target) != x.dim() or len(grown) > 1:
             return None
         if fn in ("roll", "flip") and not grown:
@@ -668,45 +669,56 @@ def _parameter_work(a, shapes):
 
 class Pointwise(_Holds):
     """The element-wise call ``fn``: of one activation, of two (a product, a quotient, a sum),
-    or of an activation and a constant operand of shape ``other`` — a parameter, a buffer, or
-    computed from a parameter (``operand``). Without ``fn`` (an ONNX import): the sum of the
-    inputs, times ``other``, exponentiated."""
+    of an activation and a constant operand of shape ``other`` — a parameter, a buffer, or
+    computed from a parameter (``operand``) —, or ``F.batch_norm`` with its module's tensors.
+    A call it cannot make (an ONNX import records none; ``where``, ``masked_fill``...): the sum
+    of the inputs, times ``other``, exponentiated."""
 
     def __init__(self, other, params: int, buffers: int, fn: str = "", operand: str = "",
                  channels: int = 0):
         super().__init__(params, buffers)
-        self.other, self.fn, self.operand, self.channels = tuple(other), fn, operand, channels
-        if fn and operand in ("parameter", "computed") and self.held is not None:
+        self.other, self.operand, self.channels = tuple(other), operand, channels
+        name = fn.strip("_")
+        self.fn = name[1:] if fn.startswith("__") and name[:1] in "ir" and \
+            name[1:] in _BINARY else name
+        size = torch.Size((1,) + self.other).numel()
+        if self.fn in _BINARY and operand in ("parameter", "computed") and params == size:
             self.held = nn.Parameter(torch.rand((1,) + self.other) + 0.5)
-        if fn and operand == "buffer":
+        elif self.fn in _BINARY and operand == "buffer" and buffers == size and not params:
             self.register_buffer("state", torch.rand((1,) + self.other) + 0.5)
+        elif not ((self.fn in _UNARY or self.fn in _BINARY) and not operand
+                  or self.fn == "batch_norm" and channels and params == 2 * channels
+                  and buffers == 2 * channels + 1):
+            self.fn = ""
 
     def forward(self, *xs):
-        fn = self.fn.strip("_")
-        fn = fn[1:] if self.fn.startswith("__") and fn[:1] in "ir" and fn[1:] in _BINARY else fn
-        if not fn:
-            out = functools.reduce(operator.add, xs)        # the inputs summed, as Add
-            if self.other:
-                out = out * torch.ones((1,) + self.other, dtype=out.dtype)
-            return out.exp()
-        x, c = xs[0], self.channels
-        if fn == "batch_norm" and c and self.held is not None and self.held.numel() == 2 * c \
-                and getattr(self, "state", torch.zeros(0)).numel() == 2 * c + 1:
+        x, c, fn = xs[0], self.channels, self.fn
+        if fn == "batch_norm" and len(xs) == 1 and x.dim() >= 2 and x.shape[1] == c:
             # weight, bias; running mean, variance (and the step counter after them)
             return F.batch_norm(x, self.state[:c], self.state[c:2 * c], self.held[:c],
                                 self.held[c:], training=self.training)
-        if fn in _BINARY:
-            y = {"parameter": self.held, "buffer": getattr(self, "state", None),
-                 "computed": self.held * 2.0 if self.held is not None else None}.get(
-                     self.operand, 2.0) if len(xs) == 1 else xs[1]
+        if fn in _BINARY and len(xs) <= 2:
+            y = xs[1] if len(xs) == 2 else {
+                "parameter": self.held, "buffer": getattr(self, "state", None),
+                "computed": None if self.held is None else self.held * 2.0}.get(self.operand, 2.0)
             return _BINARY[fn](x, y)
-        if fn in ("pow", "clamp"):
-            return torch.pow(x, 2.0) if fn == "pow" else torch.clamp(x, 0.2, 0.8)
-        return getattr(F, fn)(x) if hasattr(F, fn) else getattr(torch, fn)(x)
+        if fn in _UNARY and len(xs) == 1:
+            return _UNARY[fn](x)
+        out = functools.reduce(operator.add, xs)        # the inputs summed, as Add
+        if self.other:
+            out = out * torch.ones((1,) + self.other, dtype=out.dtype)
+        return out.exp()
 
 
 _BINARY = {"mul": torch.mul, "truediv": torch.div, "div": torch.div, "add": torch.add,
            "sub": torch.sub}
+_UNARY = {"gelu": F.gelu, "silu": F.silu, "relu": torch.relu, "sigmoid": torch.sigmoid,
+          "tanh": torch.tanh, "exp": torch.exp, "sqrt": torch.sqrt, "rsqrt": torch.rsqrt,
+          "log": torch.log, "hardswish": F.hardswish, "hardsigmoid": F.hardsigmoid,
+          "mish": F.mish, "abs": torch.abs, "neg": torch.neg, "erf": torch.erf,
+          "softplus": F.softplus, "reciprocal": torch.reciprocal, "sin": torch.sin,
+          "cos": torch.cos, "square": torch.square, "pow": lambda x: torch.pow(x, 2.0),
+          "clamp": lambda x: torch.clamp(x, 0.2, 0.8)}
 
 
 @module_for("pointwise")
