@@ -352,7 +352,7 @@ def layout(draw):
 
 #: element-wise calls of one activation, and binary ones (two activations or a constant)
 UNARY_CALLS = ["gelu", "silu", "relu", "sigmoid", "tanh", "exp", "sqrt", "log", "pow", "clamp",
-               "hardswish", "abs", "neg", "erf", "softplus"]
+               "hardswish", "abs", "neg", "erf", "softplus", "dropout"]
 BINARY_CALLS = ["mul", "__mul__", "div", "__truediv__", "add", "__radd__", "sub"]
 
 

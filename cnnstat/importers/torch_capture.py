@@ -888,6 +888,9 @@ class _CaptureImporter(LayerImporter):
                                  "view": bool(record.shares and record.shares[0]
                                               and record.inputs[0] == ins[0]),
                                  "operand": self.operand(record)}
+        if short in ("dropout", "dropout1d", "dropout2d", "dropout3d") and \
+                (record.bound or {}).get("p") != 0:
+            attrs["fn"] = f"{short}(p>0)"      # its training mask, unseen in eval: no rule
         if short == "batch_norm" and len(self.trace.values[ins[0]].shape) >= 2:
             attrs["channels"] = self.trace.values[ins[0]].shape[1]       # torch's dim 1
         expected = self.graph_shape(out)

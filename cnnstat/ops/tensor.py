@@ -346,13 +346,17 @@ class Pointwise(Op):
         gradient. A parameter or buffer operand is saved but counted as a parameter or buffer.
         ``F.batch_norm`` (a BatchNorm module on a folded batch: LeViT) saves what batch norm
         saves (cnnstat.ops.norm), taken to train with the step as its module does. Everything
-        else (dropout, whose training mask the eval-mode capture did not see, comparisons, the
-        other normalizations) has no rule."""
+        else (dropout with p > 0, whose training mask the eval-mode capture did not see —
+        dropout with p = 0 is the input itself —, comparisons, the other normalizations) has no
+        rule."""
         fn, operand, n = a["fn"], a["operand"], len(inputs)
         if fn == "batch_norm" and a["channels"] and n == 1:
             return _batch_norm(a["channels"], inputs[0], ctx)
-        if a["view"] and fn not in INPLACE or operand in ("constant", "several") and \
-                fn not in SAVES_NOTHING or operand == "computed" and not a["other"]:
+        if fn in ("dropout", "dropout1d", "dropout2d", "dropout3d") and n == 1:
+            # p = 0 (the capture names p > 0 otherwise): the input itself, as Dropout's rule
+            return OpMemory(view_of=0, input_grads=(VIEW,))
+        if a["view"] and fn not in INPLACE or fn not in SAVES_NOTHING and (
+                operand in ("constant", "several") or operand == "computed" and not a["other"]):
             raise NoRule(self.name)
         base = fn[:-1] if fn in INPLACE and fn.endswith("_") else fn
         computed = (Saved.new(numel(a["other"]) or 1, ACT, "computed operand"),) \

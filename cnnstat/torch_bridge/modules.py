@@ -718,7 +718,8 @@ _UNARY = {"gelu": F.gelu, "silu": F.silu, "relu": torch.relu, "sigmoid": torch.s
           "mish": F.mish, "abs": torch.abs, "neg": torch.neg, "erf": torch.erf,
           "softplus": F.softplus, "reciprocal": torch.reciprocal, "sin": torch.sin,
           "cos": torch.cos, "square": torch.square, "pow": lambda x: torch.pow(x, 2.0),
-          "clamp": lambda x: torch.clamp(x, 0.2, 0.8)}
+          "clamp": lambda x: torch.clamp(x, 0.2, 0.8),
+          "dropout": lambda x: F.dropout(x, 0.0, True)}         # p = 0 (p > 0 has no rule)
 
 
 @module_for("pointwise")
