@@ -72,6 +72,11 @@ def test_two_inputs_in_order_and_by_keyword(module_file, capsys):
     data = json.loads(capsys.readouterr().out)
     assert data["totals"]["macs"] == MACS and data["totals"]["params"] == PARAMS
     assert data["not_counted"] == []
+    # every input listed, in the forward's order; "input" keeps the first (compatibility)
+    assert data["inputs"] == [{"name": "input", "shape": [3, 8, 8]},
+                              {"name": "input.vec", "shape": [16]}]
+    assert data["input"] == [3, 8, 8]
+    assert {i for layer in data["layers"] for i in layer["inputs"]} >= {"input", "input.vec"}
     # the same by keyword, in the other order
     assert main(["summary", f"{module_file}:TwoTower", "--input", "vec=16",
                  "--input", "image=3x8x8", "-f", "json"]) == 0
@@ -92,6 +97,7 @@ def test_an_element_type(module_file, capsys):
     data = json.loads(capsys.readouterr().out)
     assert data["totals"]["params"] == 100 * 8 + 8 * 2 + 2
     assert data["totals"]["macs"] == 4 * 8 * 2
+    assert "inputs" not in data                   # one input: "input" says it all
 
 
 @pytest.mark.torch

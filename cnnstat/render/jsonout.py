@@ -90,6 +90,15 @@ def train_only_dict(a: Analysis) -> dict[str, Any] | None:
     }
 
 
+def _inputs(a: Analysis) -> dict[str, Any]:
+    """``inputs``, only for a model with several: each graph input's name and per-sample shape,
+    in the forward's order (``input`` is the first, as for every model)."""
+    nodes = [n for n in a.graph if n.op == "input"]
+    if len(nodes) < 2:
+        return {}
+    return {"inputs": [{"name": n.name, "shape": list(n.attrs["shape"])} for n in nodes]}
+
+
 def analysis_to_dict(a: Analysis, depth: int | None = None) -> dict[str, Any]:
     t = a.totals
     c = a.convention
@@ -99,6 +108,7 @@ def analysis_to_dict(a: Analysis, depth: int | None = None) -> dict[str, Any]:
         "title": a.graph.meta.get("title"),
         "input": list(a.input_shape),
         "input_axes": ["channels", *a.axes],
+        **_inputs(a),
         "batch": a.batch,
         "dtype": a.dtype,
         "mode": a.mode,
