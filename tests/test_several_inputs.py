@@ -73,8 +73,9 @@ def test_two_inputs_in_order_and_by_keyword(module_file, capsys):
     assert data["totals"]["macs"] == MACS and data["totals"]["params"] == PARAMS
     assert data["not_counted"] == []
     # every input listed, in the forward's order; "input" keeps the first (compatibility)
-    assert data["inputs"] == [{"name": "input", "shape": [3, 8, 8]},
-                              {"name": "input.vec", "shape": [16]}]
+    # each with the forward's parameter it is (forward(self, image, vec))
+    assert data["inputs"] == [{"name": "input", "argument": "image", "shape": [3, 8, 8]},
+                              {"name": "input.vec", "argument": "vec", "shape": [16]}]
     assert data["input"] == [3, 8, 8]
     assert {i for layer in data["layers"] for i in layer["inputs"]} >= {"input", "input.vec"}
     # the same by keyword, in the other order
@@ -86,6 +87,8 @@ def test_two_inputs_in_order_and_by_keyword(module_file, capsys):
                  "--batch", "2"]) == 0
     out = capsys.readouterr().out
     assert "3×8×8" in out and "16" in out and f"{2 * MACS:,}" in out
+    # by the forward's parameter names, not the graph's node names
+    assert "image 3×8×8, vec 16, batch 2" in out
 
 
 @pytest.mark.torch

@@ -383,6 +383,7 @@ class _CaptureImporter(LayerImporter):
         tr = self.trace
         self.state = {**dict(self.module.named_parameters(remove_duplicate=False)),
                       **dict(self.module.named_buffers(remove_duplicate=False))}
+        self.arguments: dict[str, str] = {}
         for i, record in enumerate(tr.inputs):
             if record.value is None:
                 continue
@@ -392,7 +393,9 @@ class _CaptureImporter(LayerImporter):
                 name = "input"
             else:
                 name = f"input.{record.name}"
-            self.env[record.value] = T(self.asm_input(shape, name))
+            node = self.asm_input(shape, name)
+            self.arguments[node] = record.name        # the forward's parameter name
+            self.env[record.value] = T(node)
         self.children: dict[int, list] = {}
         for call in tr.calls:
             if call.parent is not None:
@@ -1038,6 +1041,8 @@ def from_module(module: nn.Module, inputs: Any = (3, 224, 224), *, name: str | N
     two = importer.trace
     meta = {"title": title or f"{label} (PyTorch)", "source": "capture",
             "reference": reference, "capture": two.mode, "traced": traced}
+    if len(importer.arguments) > 1:      # several inputs: each graph input's forward parameter
+        meta["input_arguments"] = dict(importer.arguments)
     importer.asm.warnings[:0] = list(notes or [])
     if two.fallback:
         importer.asm.warnings.append(f"ran on real tensors ({two.mode}): meta tensors were not "

@@ -22,8 +22,9 @@ def facts(a: Analysis, layout: str = "nchw") -> list[tuple[str, str]]:
     if meta.get("paper"):
         out.append(("paper", str(meta["paper"])))
     names = a.graph.inputs
+    arguments = meta.get("input_arguments", {})      # an imported forward's parameter names
     shown = fmt.dims(a.input_shape) if len(names) < 2 else ", ".join(   # several: each named
-        f"{n} {fmt.dims(tuple(a.graph[n].attrs['shape']))}" for n in names)
+        f"{arguments.get(n, n)} {fmt.dims(tuple(a.graph[n].attrs['shape']))}" for n in names)
     out.append(("input", f"{shown}{_axes_note(a)}, batch {a.batch}, {a.dtype}"))
     if meta.get("traced"):
         out.append(("traced", str(meta["traced"])))

@@ -91,12 +91,16 @@ def train_only_dict(a: Analysis) -> dict[str, Any] | None:
 
 
 def _inputs(a: Analysis) -> dict[str, Any]:
-    """``inputs``, only for a model with several: each graph input's name and per-sample shape,
-    in the forward's order (``input`` is the first, as for every model)."""
+    """``inputs``, only for a model with several: each graph input's name, the forward's parameter
+    it is (an imported module's), and its per-sample shape, in the forward's order (``input`` is
+    the first, as for every model)."""
     nodes = [n for n in a.graph if n.op == "input"]
     if len(nodes) < 2:
         return {}
-    return {"inputs": [{"name": n.name, "shape": list(n.attrs["shape"])} for n in nodes]}
+    arguments = a.graph.meta.get("input_arguments", {})
+    return {"inputs": [{"name": n.name, **({"argument": arguments[n.name]}
+                                           if n.name in arguments else {}),
+                        "shape": list(n.attrs["shape"])} for n in nodes]}
 
 
 def analysis_to_dict(a: Analysis, depth: int | None = None) -> dict[str, Any]:
