@@ -104,3 +104,21 @@ def test_hybrid_saved_bytes_match_autograd_but_for_named_copies(name, size, wher
                  "activation" and s.made_by.startswith("aten.clone") and s.node == "MmBackward0")
     assert sum(oracle.get(m, 0) - model.get(m, 0) for m in differ) == copies > 0
     assert result.activation_bytes - report.saved_activations == copies
+
+
+def test_attention_on_cuda_is_not_counted_and_says_why():
+    # the kernel torch picks on CUDA is unknown without a GPU: the 12 attention layers of ViT-Tiny
+    # are listed on one line naming the first and last and what to do, never guessed
+    import json
+
+    from cnnstat.render import memory as render
+    _, analysis = _setup("vit_tiny_patch16_224", 32)
+    report = estimate(analysis, MemoryOptions(train=True, device="cuda", optimizer="sgd"))
+    attention = [r.name for r in analysis.records if r.op == "attention"]
+    assert len(attention) == 12 and report.not_counted == attention
+    (label, text), = render.not_counted_lines(report)
+    assert label == "not counted" and text.startswith(
+        f"attention at 12 layers ({attention[0]} … {attention[-1]}): the attention kernel")
+    assert text.endswith("--device cpu counts it")
+    layers = json.loads(render.to_json(report))["layers"]
+    assert sum("why_not" in row for row in layers) == 12

@@ -156,6 +156,8 @@ def test_not_counted_is_listed_never_guessed():
     report = estimate(a, train())
     assert report.not_counted == ["odd"]
     assert "not counted" in render.to_markdown(report)
+    assert render.not_counted_lines(report) == [("not counted",
+                                                 "not_counted at 1 layer (odd): no saved-tensor rule")]
 
 
 def test_option_errors():

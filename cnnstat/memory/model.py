@@ -135,6 +135,7 @@ class LayerMemory:
     cast_bytes: int = 0
     saved: list[tuple[str, int]] = field(default_factory=list)   # (what, bytes), deduplicated
     counted: bool = True            # False: no saved-tensor rule for its operator
+    why_not: str = ""               # when not counted: what is not known (NoRule.why), or ""
     train_only: bool = False        # runs only in training (issue 18): at inference it only
                                     # holds its parameters
     checkpointed: bool = False      # its saved tensors are recomputed in backward
@@ -417,8 +418,9 @@ class _Simulation:
                           amp=self.o.amp, dtype=self.o.dtype)
             try:
                 self.memo[i] = self.rules(record, ctx)
-            except NoRule:
+            except NoRule as exc:
                 self.memo[i] = None
+                self.rows[i].why_not = exc.why
             except CnnstatError as exc:
                 raise exc.located(file=record.file, line=record.line, layer=record.name) from None
             except Exception as exc:       # a bug in the saved-tensor rule, not the user's

@@ -108,4 +108,9 @@ class Context:
 
 
 class NoRule(Exception):
-    """The operator has no saved-tensor rule: listed as not counted, never guessed."""
+    """The operator has no saved-tensor rule, or none for this case: listed as not counted, never
+    guessed. ``why``: what is not known, in words a user can act on (printed beside the layers)."""
+
+    def __init__(self, op: str = "", why: str = "") -> None:
+        super().__init__(op)
+        self.why = why

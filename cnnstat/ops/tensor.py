@@ -162,8 +162,13 @@ class Attention(Op):
         needs a gradient (which choose the kernel) are not known here. No rule on CUDA: the
         kernel (flash, memory-efficient with a log-sum-exp padded to 32 rows, cuDNN, math)
         depends on the GPU, the dtype and the head size, untested here (docs/memory.md)."""
-        if ctx.device != "cpu" or a["constant_mask"] or a["params"] or a["buffers"]:
-            raise NoRule(self.name)
+        if ctx.device != "cpu":
+            raise NoRule(self.name, f"the attention kernel torch picks on {ctx.device} (flash, "
+                                    "memory-efficient, cuDNN or math) is not known here; "
+                                    "--device cpu counts it")
+        if a["constant_mask"] or a["params"] or a["buffers"]:
+            raise NoRule(self.name, "a constant mask or bias (not a layer input) chooses the "
+                                    "kernel")
         q, k, v = inputs[:3]
         if a["masked"] and ctx.needs_grad(3) or q[-1] != v[-1]:
             # the math path computes in float32 on CPU (a low-precision v is copied)

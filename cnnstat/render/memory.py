@@ -11,7 +11,7 @@ import io
 import json
 from typing import Any
 
-from ..memory.model import CATEGORIES, MemoryReport
+from ..memory.model import CATEGORIES, LayerMemory, MemoryReport
 from .numbers import human_bytes
 
 COLUMNS = (("layer", "name"), ("op", "op"), ("dtype", "dtype"), ("output", "output_bytes"),
@@ -75,8 +75,8 @@ def summary_rows(report: MemoryReport, fit: Any = None) -> list[tuple[str, int |
         share = report.recompute_macs / report.forward_macs if report.forward_macs else 0
         rows.append(("recomputed MACs (checkpointing)", f"{report.recompute_macs:,} (+{share:.0%} "
                      f"of the forward's {report.forward_macs:,})"))
-    if report.not_counted:
-        rows.append(("not counted (no saved-tensor rule)", ", ".join(report.not_counted)))
+    for label, text in not_counted_lines(report):
+        rows.append((label, text))
     if fit is not None:
         rows += fit_rows(fit)
     return rows
@@ -131,7 +131,10 @@ def to_dict(report: MemoryReport, fit: Any = None) -> dict[str, Any]:
         "unit": "bytes",
         "layers": [{key: getattr(row, key) for _, key in COLUMNS}
                    | {"saved": [{"what": w, "bytes": b} for w, b in row.saved],
-                      "counted": row.counted, "checkpointed": row.checkpointed,
+                      "counted": row.counted,
+                      **({"why_not": row.why_not or "no saved-tensor rule"}
+                         if not row.counted else {}),
+                      "checkpointed": row.checkpointed,
                       "train_only": row.train_only,
                       "recomputed_bytes": row.recomputed_bytes, "master_bytes": row.master_bytes,
                       "buffer_bytes": row.buffer_bytes}
@@ -274,3 +277,21 @@ def blocks(report: MemoryReport, level: int = 3) -> list:
     else:
         out.append(table)
     return out
+
+
+def not_counted_lines(report: MemoryReport) -> list[tuple[str, str]]:
+    """The layers whose saved tensors are not counted, one line per operator and reason: "attention
+    at 12 layers (blocks.0.attn.sdpa … blocks.11.attn.sdpa): the attention kernel torch picks on
+    cuda … is not known here; --device cpu counts it" — a long list names its first and last
+    layer, so the line stays readable whatever the model's depth."""
+    groups: dict[tuple[str, str], list[LayerMemory]] = {}
+    for row in report.layers:
+        if not row.counted:
+            groups.setdefault((row.op, row.why_not), []).append(row)
+    lines = []
+    for (op, why), rows in groups.items():
+        names = [r.name for r in rows]
+        shown = ", ".join(names) if len(names) <= 2 else f"{names[0]} … {names[-1]}"
+        where = f"{op} at {len(names)} layer{'s' if len(names) > 1 else ''} ({shown})"
+        lines.append(("not counted", f"{where}: {why or 'no saved-tensor rule'}"))
+    return lines
