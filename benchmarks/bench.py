@@ -369,7 +369,7 @@ def main() -> int:
     resolution = bench_resolution(args.quick)
     rank = bench_rank(args.quick)
     from benchmarks.capture_bench import section
-    imports = section(3 if args.quick else 7, 1 if args.quick else 3)
+    imports = section(3 if args.quick else 7, 1 if args.quick else 5)
     text, missed = report(models, fresh, cli, depth, resolution, load_before, os.getloadavg()[0],
                           args.quick, rank, imports)
     from cnnstat.fileio import atomic_write
