@@ -468,8 +468,8 @@ if tuple(f.name for f in dataclass_fields(LayerRecord)) != _RECORD_FIELDS:     #
 def _counts(node: Node, in_shapes: tuple[Shape, ...], convention: Convention
             ) -> tuple[tuple, Any]:
     """(a layer's counted LayerRecord fields, named in _COUNTED and given in that order; its
-    receptive-field transfer), or its one-line error. Records that share these share the macs_by_kind mapping: records are
-    read-only."""
+    receptive-field transfer), or its one-line error. Records that share these share the
+    macs_by_kind mapping: records are read-only."""
     rule = REGISTRY.get(node.op)
     if rule is None:
         raise CnnstatError(f"no rule for operator '{node.op}': cnnstat cannot count this layer",

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..errors import ShapeError, UsageError
-from .model import MemoryOptions, MemoryReport, analyzed, estimate
+from .model import MemoryOptions, MemoryReport, estimate
 
 UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
@@ -83,7 +83,7 @@ def largest_batch(analysis: Any, capacity: int, options: MemoryOptions | None = 
 
     def at(batch: int) -> MemoryReport:
         if batch not in cache:
-            cache[batch] = estimate(analyzed(analysis, batch, options.train), options,
+            cache[batch] = estimate(analysis.at(batch=batch, train=options.train), options,
                                     rules=rules)
         return cache[batch]
 

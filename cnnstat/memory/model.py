@@ -135,7 +135,7 @@ class LayerMemory:
     cast_bytes: int = 0
     saved: list[tuple[str, int]] = field(default_factory=list)   # (what, bytes), deduplicated
     counted: bool = True            # False: no saved-tensor rule for its operator
-    why_not: str = ""               # when not counted: what is not known (NoRule.why), or ""
+    why_not: str = ""               # when not counted: what is not known (NoRule.why)
     train_only: bool = False        # runs only in training (issue 18): at inference it only
                                     # holds its parameters
     checkpointed: bool = False      # its saved tensors are recomputed in backward
@@ -784,22 +784,17 @@ def _buffer_bytes(record: Any, param_bytes: int) -> int:
     return record.buffers * param_bytes
 
 
-def analyzed(analysis: Any, batch: int, train: bool) -> Any:
-    """The same model analysed at ``batch`` in training or inference mode (``Analysis.train``,
-    issue 18: whether the training-only layers run); the analysis itself when it is that."""
-    return analysis.at(batch=batch, train=train)
-
-
 def with_batch(analysis: Any, batch: int) -> Any:
-    """The same model analysed at another batch size (in the same mode)."""
-    return analyzed(analysis, batch, analysis.train)
+    """The same model analysed at another batch size (in the same mode: Analysis.at)."""
+    return analysis.at(batch=batch)
 
 
 def for_mode(analysis: Any, train: bool) -> Any:
-    """The analysis in training or inference mode."""
-    return analyzed(analysis, analysis.batch, train)
+    """The analysis in training or inference mode (``Analysis.train``, issue 18: whether the
+    training-only layers run; Analysis.at)."""
+    return analysis.at(train=train)
 
 
 __all__ = ["MemoryOptions", "MemoryReport", "LayerMemory", "Point", "estimate",
-           "checkpoint_segments", "with_batch", "for_mode", "analyzed", "memory_rule", "has_rule", "OPTIMIZERS", "DTYPES", "CATEGORIES",
-           "NOT_MODELLED", "replace"]
+           "checkpoint_segments", "with_batch", "for_mode", "memory_rule", "has_rule",
+           "OPTIMIZERS", "DTYPES", "CATEGORIES", "NOT_MODELLED", "replace"]

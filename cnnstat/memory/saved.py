@@ -111,6 +111,6 @@ class NoRule(Exception):
     """The operator has no saved-tensor rule, or none for this case: listed as not counted, never
     guessed. ``why``: what is not known, in words a user can act on (printed beside the layers)."""
 
-    def __init__(self, op: str = "", why: str = "") -> None:
+    def __init__(self, op: str = "", why: str = "no saved-tensor rule") -> None:
         super().__init__(op)
         self.why = why

@@ -65,16 +65,21 @@ class _BatchNorm(Op):
                 f"track_running_stats={a['track_running_stats']})")
 
     def memory(self, a, inputs, output, ctx: Context) -> OpMemory:
-        """Training: its input and the batch's mean and inverse standard deviation per channel
-        (save_mean, save_invstd); the weight and running statistics it also holds are
-        parameters and buffers. At inference nothing is saved."""
-        c = inputs[0][1]
-        if ctx.train and numel(inputs[0]) == c:
-            raise ShapeError(f"batch norm in training needs more than one value per channel "
-                             f"(input {list(inputs[0])}: batch {inputs[0][0]}); PyTorch refuses "
-                             "it too")
-        return OpMemory((Saved.input(0), Saved.new(c, STAT, "batch mean"),
-                         Saved.new(c, STAT, "batch inverse std")))
+        """Its input's channels are the statistics' (batch_norm_memory)."""
+        return batch_norm_memory(inputs[0], inputs[0][1], ctx)
+
+
+def batch_norm_memory(shape: Shape, channels: int, ctx: Context) -> OpMemory:
+    """Batch norm over ``channels`` (a BatchNorm module's, or ``F.batch_norm`` on a folded batch:
+    cnnstat.ops.tensor's pointwise). Training: its input and the batch's mean and inverse standard
+    deviation per channel (save_mean, save_invstd); the weight and running statistics it also
+    holds are parameters and buffers. At inference nothing is saved (the memory model saves only
+    in training)."""
+    if ctx.train and numel(shape) == channels:
+        raise ShapeError(f"batch norm in training needs more than one value per channel "
+                         f"(input {list(shape)}: batch {shape[0]}); PyTorch refuses it too")
+    return OpMemory((Saved.input(0), Saved.new(channels, STAT, "batch mean"),
+                     Saved.new(channels, STAT, "batch inverse std")))
 
 
 @register

@@ -42,13 +42,14 @@ import re
 from typing import Any, Sequence
 
 from ..errors import ShapeError
-from ..memory.saved import (ACT, FP32, KEEP, LOWER, STAT, VIEW, Context, NoRule, OpMemory,
+from ..memory.saved import (ACT, FP32, KEEP, LOWER, VIEW, Context, NoRule, OpMemory,
                             Saved)
 from .base import (ACTIVATION, ATTENTION, ELEMENTWISE, GLOBAL, NORM, POOL, REARRANGED, REGISTRY,
                    WEIGHT, ArgumentError, Eval,
                    Op, Param, Shape, boolean, choice, fmt_shape, nonneg_int, numel, positive_int,
                    register)
 from .merge import _pairwise_saved, broadcast
+from .norm import batch_norm_memory
 from .unknown import _text
 
 
@@ -356,7 +357,7 @@ class Pointwise(Op):
         rule."""
         fn, operand, n = a["fn"], a["operand"], len(inputs)
         if fn == "batch_norm" and a["channels"] and n == 1:
-            return _batch_norm(a["channels"], inputs[0], ctx)
+            return batch_norm_memory(inputs[0], a["channels"], ctx)
         if fn in ("dropout", "dropout1d", "dropout2d", "dropout3d") and n == 1:
             # p = 0 (the capture names p > 0 otherwise): the input itself, as Dropout's rule
             return OpMemory(view_of=0, input_grads=(VIEW,))
@@ -389,20 +390,8 @@ class Pointwise(Op):
         passes = base in ("add", "__add__", "__radd__", "__iadd__")     # the gradient itself
         grads = tuple(VIEW if passes and tuple(s) == tuple(output) else "new" for s in inputs)
         return OpMemory(saved, view_of=0 if a["view"] else None, input_grads=grads,
-                        autocast="fp32" if ctx.device == "cuda" and base in CUDA_FP32 else KEEP,
+                        autocast=FP32 if ctx.device == "cuda" and base in CUDA_FP32 else KEEP,
                         mixes_params=operand in ("parameter", "buffer", "computed"))
-
-
-def _batch_norm(channels: int, shape: Shape, ctx: Context) -> OpMemory:
-    """Training: the input and the batch mean and inverse std per channel (save_mean,
-    save_invstd), as cnnstat.ops.norm's batch norm; at inference nothing."""
-    if not ctx.train:
-        return OpMemory()
-    if numel(shape) == channels:
-        raise ShapeError(f"batch norm in training needs more than one value per channel (input "
-                         f"{list(shape)}); PyTorch refuses it too")
-    return OpMemory((Saved.input(0), Saved.new(channels, STAT, "batch mean"),
-                     Saved.new(channels, STAT, "batch inverse std")))
 
 
 @register

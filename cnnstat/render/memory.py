@@ -75,8 +75,7 @@ def summary_rows(report: MemoryReport, fit: Any = None) -> list[tuple[str, int |
         share = report.recompute_macs / report.forward_macs if report.forward_macs else 0
         rows.append(("recomputed MACs (checkpointing)", f"{report.recompute_macs:,} (+{share:.0%} "
                      f"of the forward's {report.forward_macs:,})"))
-    for label, text in not_counted_lines(report):
-        rows.append((label, text))
+    rows += not_counted_lines(report)
     if fit is not None:
         rows += fit_rows(fit)
     return rows
@@ -132,8 +131,7 @@ def to_dict(report: MemoryReport, fit: Any = None) -> dict[str, Any]:
         "layers": [{key: getattr(row, key) for _, key in COLUMNS}
                    | {"saved": [{"what": w, "bytes": b} for w, b in row.saved],
                       "counted": row.counted,
-                      **({"why_not": row.why_not or "no saved-tensor rule"}
-                         if not row.counted else {}),
+                      **({"why_not": row.why_not} if not row.counted else {}),
                       "checkpointed": row.checkpointed,
                       "train_only": row.train_only,
                       "recomputed_bytes": row.recomputed_bytes, "master_bytes": row.master_bytes,
@@ -293,5 +291,5 @@ def not_counted_lines(report: MemoryReport) -> list[tuple[str, str]]:
         names = [r.name for r in rows]
         shown = ", ".join(names) if len(names) <= 2 else f"{names[0]} … {names[-1]}"
         where = f"{op} at {len(names)} layer{'s' if len(names) > 1 else ''} ({shown})"
-        lines.append(("not counted", f"{where}: {why or 'no saved-tensor rule'}"))
+        lines.append(("not counted", f"{where}: {why}"))
     return lines
